@@ -1,0 +1,109 @@
+"""Post-hoc calibration, operating point, risk bands and the out-of-distribution detector.
+
+All fitted on held-out data (the calibration split, or the training split for the feature-space
+detector) in plain numpy, so the same code can be tested without torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dermbridge.triage.metrics import softmax
+
+
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    p = softmax(logits, temperature)
+    return float(-np.log(p[np.arange(len(labels)), labels] + 1e-12).mean())
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature minimising the negative log-likelihood (Guo et al. 2017), by golden section.
+
+    The NLL is unimodal in log T, so a 1-D golden-section search over T in [0.05, 20] suffices.
+    """
+    lo, hi = math.log(0.05), math.log(20.0)
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    fa, fb = nll(logits, labels, math.exp(a)), nll(logits, labels, math.exp(b))
+    for _ in range(80):
+        if fa < fb:
+            hi, b, fb = b, a, fa
+            a = hi - ratio * (hi - lo)
+            fa = nll(logits, labels, math.exp(a))
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + ratio * (hi - lo)
+            fb = nll(logits, labels, math.exp(b))
+    return float(math.exp(0.5 * (lo + hi)))
+
+
+def high_band_cutoff(benign_scores: np.ndarray, specificity: float = 0.9) -> float:
+    """Malignancy probability above which a lesion is in the high band (suggest USC referral).
+
+    Chosen so that ``specificity`` of benign calibration lesions fall below it: the high band
+    then flags about 1 - specificity of benign lesions whatever the local prevalence.
+    """
+    return float(np.quantile(np.asarray(benign_scores, dtype=np.float64), specificity))
+
+
+Band = str  # "high" | "intermediate" | "low"
+
+
+def risk_band(malignant_probability: float, rule_out: float, high: float) -> Band:
+    """High: suggest urgent suspected-cancer referral. Low: below the rule-out threshold, so
+    eligible for the discharge pathway (a suggestion for the clinician, never an automatic
+    discharge). Intermediate: everything between."""
+    if malignant_probability >= high:
+        return "high"
+    if malignant_probability >= rule_out:
+        return "intermediate"
+    return "low"
+
+
+@dataclass(frozen=True)
+class MahalanobisDetector:
+    """Feature-space novelty detector (Lee et al. 2018): distance to the nearest class mean under a
+    shared within-class covariance, fitted on penultimate-layer features of the training split.
+
+    ``whitening`` maps a centred feature vector to coordinates where that covariance is identity,
+    so the squared distance is a plain sum of squares.
+    """
+
+    means: np.ndarray  # (classes, features)
+    whitening: np.ndarray  # (features, features)
+    threshold: float  # squared distance above which the image is declined
+
+    def distances(self, features: np.ndarray) -> np.ndarray:
+        feats = np.asarray(features, dtype=np.float32)
+        w = self.whitening.astype(np.float32)
+        projected = feats @ w  # (n, d)
+        centres = self.means.astype(np.float32) @ w  # (c, d)
+        d2 = ((projected[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1)
+        return np.asarray(d2.min(axis=1), dtype=np.float64)
+
+
+def fit_mahalanobis(
+    features: np.ndarray, labels: np.ndarray, n_classes: int, shrinkage: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class means and the whitening matrix of the shrunk shared within-class covariance.
+
+    Shrinkage towards a scaled identity keeps the inverse stable: 1280 feature dimensions against
+    a few thousand images would otherwise give a near-singular covariance.
+    """
+    feats = np.asarray(features, dtype=np.float64)
+    means = np.stack(
+        [
+            feats[labels == c].mean(axis=0) if (labels == c).any() else feats.mean(axis=0)
+            for c in range(n_classes)
+        ]
+    )
+    centred = feats - means[labels]
+    cov = centred.T @ centred / max(1, len(feats) - n_classes)
+    target = np.trace(cov) / cov.shape[0]
+    cov = (1.0 - shrinkage) * cov + shrinkage * target * np.eye(cov.shape[0])
+    evals, evecs = np.linalg.eigh(cov)
+    whitening = evecs / np.sqrt(np.maximum(evals, 1e-12))[None, :]
+    return means.astype(np.float32), whitening.astype(np.float32)

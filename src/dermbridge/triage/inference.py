@@ -1,0 +1,218 @@
+"""Runtime AI assessment of one dermoscopic image, with onnxruntime only (never torch).
+
+The shipped model (``models/triage-v1.onnx`` + its card ``triage-v1.json`` and feature-space
+detector ``triage-v1-ood.npz``) is integrity-checked against the sha256 sums in the card when it is
+loaded. If anything is missing or does not match, :func:`load_model` raises
+:class:`ModelUnavailable` and :func:`get_model` returns ``None``: the referral then simply has no AI
+assessment, it never fails.
+
+The output is decision support for a clinician: probabilities over seven diagnoses, a calibrated
+probability that the lesion is malignant or pre-malignant (melanoma, BCC, actinic keratosis /
+Bowen's), and a risk band. The model declines (abstains) when the image is not a usable
+dermoscopic image of a skin lesion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+
+from dermbridge.triage.calibration import MahalanobisDetector, risk_band
+from dermbridge.triage.labels import CLASSES
+from dermbridge.triage.metrics import softmax
+from dermbridge.triage.preprocessing import (
+    GateThresholds,
+    normalise,
+    quality_gate,
+    to_rgb_array,
+)
+
+logger = logging.getLogger(__name__)
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_CARD = MODELS_DIR / "triage-v1.json"
+OOD_REASON = (
+    "This does not look like a dermoscopic image of a skin lesion of the kind the model was "
+    "trained on (for example a clinical overview photo, a non-skin photo or a synthetic image)."
+)
+
+
+class ModelUnavailable(Exception):
+    """No AI assessment can be given: the model file or its card is missing, corrupt or invalid."""
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The AI pre-read of one dermoscopic image, for the dermatologist's triage panel.
+
+    ``probabilities``: calibrated probability per diagnosis code (nv, mel, bkl, bcc, akiec, vasc,
+    df); empty when the model abstained. ``malignant_probability``: P(mel or bcc or akiec); None
+    when abstained. ``band``: "high" (suggest urgent suspected-cancer referral), "intermediate",
+    or "low" (below the rule-out threshold: eligible for the discharge pathway, a suggestion only);
+    None when abstained. ``entropy``: normalised predictive entropy in [0, 1] (0 = certain, 1 =
+    uniform over the seven classes), a measure of the model's own uncertainty.
+    ``input_sha256``: sha256 of the 160x120 RGB pixels the model actually saw.
+    """
+
+    probabilities: dict[str, float]
+    malignant_probability: float | None
+    band: Literal["high", "intermediate", "low"] | None
+    abstained: bool
+    abstention_reason: str | None
+    model_version: str
+    input_sha256: str
+    entropy: float | None = None
+    ood_distance: float | None = None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class TriageModel:
+    """A loaded, integrity-checked triage model. Thread-safe: one instance serves all requests."""
+
+    def __init__(self, card: dict[str, Any], model_path: Path, ood_path: Path, threads: int = 1):
+        import onnxruntime as ort
+
+        self.card = card
+        self.version: str = str(card["version"])
+        self.classes: tuple[str, ...] = tuple(card["classes"])
+        if self.classes != CLASSES:
+            raise ModelUnavailable(f"model classes {self.classes} do not match {CLASSES}")
+        self.malignant_idx = [self.classes.index(c) for c in card["malignant_classes"]]
+        self.temperature = float(card["temperature"])
+        self.rule_out = float(card["rule_out_threshold"])
+        self.high_cutoff = float(card["high_band_cutoff"])
+        abst = card["abstention"]
+        self.gate = GateThresholds(**abst["gate"])
+        with np.load(ood_path) as arrays:
+            self.detector = MahalanobisDetector(
+                means=arrays["means"],
+                whitening=arrays["whitening"],
+                threshold=float(abst["mahalanobis_threshold"]),
+            )
+        opts = ort.SessionOptions()
+        # One thread per request: the web server runs several requests side by side.
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            str(model_path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        self.input_name = self.session.get_inputs()[0].name
+
+    def run(self, rgb_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw network outputs (logits, penultimate features) for uint8 Nx120x160x3 images."""
+        logits, feats = self.session.run(None, {self.input_name: normalise(rgb_batch)})
+        return np.asarray(logits), np.asarray(feats)
+
+    def assess_rgb(self, rgb: np.ndarray) -> Assessment:
+        """Assess a frame already at model input size (uint8 120x160x3)."""
+        digest = hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()
+        reason = quality_gate(rgb, self.gate)
+        if reason is not None:
+            return self._declined(reason, digest)
+        logits, feats = self.run(rgb[None])
+        distance = float(self.detector.distances(feats)[0])
+        if not math.isfinite(distance) or distance > self.detector.threshold:
+            return self._declined(OOD_REASON, digest, ood_distance=distance)
+        probs = softmax(logits, self.temperature)[0]
+        p_mal = float(probs[self.malignant_idx].sum())
+        entropy = float(-(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum() / math.log(len(probs)))
+        band = risk_band(p_mal, self.rule_out, self.high_cutoff)
+        return Assessment(
+            probabilities={c: float(p) for c, p in zip(self.classes, probs, strict=True)},
+            malignant_probability=p_mal,
+            band=band,  # type: ignore[arg-type]
+            abstained=False,
+            abstention_reason=None,
+            model_version=self.version,
+            input_sha256=digest,
+            entropy=entropy,
+            ood_distance=distance,
+        )
+
+    def assess(self, image: Image.Image) -> Assessment:
+        """Assess one dermoscopic image (any size; resized to the model's frame)."""
+        return self.assess_rgb(to_rgb_array(image))
+
+    def _declined(self, reason: str, digest: str, ood_distance: float | None = None) -> Assessment:
+        return Assessment(
+            probabilities={},
+            malignant_probability=None,
+            band=None,
+            abstained=True,
+            abstention_reason=reason,
+            model_version=self.version,
+            input_sha256=digest,
+            ood_distance=ood_distance,
+        )
+
+
+def load_model(path: Path | None = None, threads: int = 1) -> TriageModel:
+    """Load the model described by a card (default: the shipped triage-v1), verifying sha256 sums.
+
+    ``path`` may be the card (.json) or the .onnx file beside its card. Raises
+    :class:`ModelUnavailable` with a reason on any problem.
+    """
+    card_path = DEFAULT_CARD if path is None else Path(path)
+    if card_path.suffix == ".onnx":
+        card_path = card_path.with_suffix(".json")
+    try:
+        card = json.loads(card_path.read_text())
+        model_path = card_path.parent / card["model_file"]
+        ood_path = card_path.parent / card["ood_file"]
+        for file, expected in ((model_path, card["sha256"]), (ood_path, card["ood_sha256"])):
+            if not file.is_file():
+                raise ModelUnavailable(f"model file {file.name} is missing")
+            actual = sha256_file(file)
+            if actual != expected:
+                raise ModelUnavailable(
+                    f"integrity check failed for {file.name}: sha256 {actual} != card {expected}"
+                )
+        return TriageModel(card, model_path, ood_path, threads=threads)
+    except ModelUnavailable:
+        raise
+    except FileNotFoundError as exc:
+        raise ModelUnavailable(f"model card {card_path.name} is missing") from exc
+    except Exception as exc:  # corrupt card, unreadable arrays, onnxruntime refusing the graph
+        raise ModelUnavailable(f"model could not be loaded: {type(exc).__name__}: {exc}") from exc
+
+
+_cache_lock = threading.Lock()
+_cached: TriageModel | None = None
+_cache_tried = False
+
+
+def get_model() -> TriageModel | None:
+    """The shipped model, loaded once per process; None (with a logged warning) if unavailable."""
+    global _cached, _cache_tried
+    with _cache_lock:
+        if not _cache_tried:
+            _cache_tried = True
+            try:
+                _cached = load_model()
+            except ModelUnavailable as exc:
+                logger.warning("No AI assessment available: %s", exc)
+                _cached = None
+        return _cached
+
+
+def reset_model_cache() -> None:
+    """Forget the cached model (tests, or after deploying a new model file)."""
+    global _cached, _cache_tried
+    with _cache_lock:
+        _cached, _cache_tried = None, False

@@ -1,0 +1,92 @@
+"""Image preparation shared by training and runtime inference (numpy + Pillow only, no torch).
+
+The triage model sees a dermoscopic image as a 160x120 (width x height) RGB array. Training and the
+web process call the same function here so that what the model was trained on is exactly what it
+is given in clinic; any change here changes the model's behaviour and needs a new model version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+INPUT_WIDTH = 160
+INPUT_HEIGHT = 120
+# EfficientNet-Lite was pre-trained with pixels scaled as (x - 127) / 128, i.e. to about [-1, 1].
+PIXEL_MEAN = 127.0
+PIXEL_STD = 128.0
+
+
+def to_rgb_array(image: Image.Image) -> np.ndarray:
+    """Return the image as a uint8 HxWx3 array, resized to the model's 160x120 landscape frame.
+
+    EXIF orientation is applied first (phone uploads). Portrait images are turned to landscape,
+    because a skin lesion has no preferred orientation and the model was trained on 4:3 landscape
+    dermoscopy frames; stretching a portrait frame would distort the lesion far more.
+    """
+    image = ImageOps.exif_transpose(image)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    if image.height > image.width:
+        image = image.transpose(Image.Transpose.ROTATE_90)
+    if image.size != (INPUT_WIDTH, INPUT_HEIGHT):
+        image = image.resize((INPUT_WIDTH, INPUT_HEIGHT), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def normalise(batch_hwc: np.ndarray) -> np.ndarray:
+    """Turn uint8 NxHxWx3 pixels into the float32 Nx3xHxW tensor layout the network expects."""
+    x = batch_hwc.astype(np.float32)
+    x = (x - PIXEL_MEAN) / PIXEL_STD
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+@dataclass(frozen=True)
+class GateThresholds:
+    """Cut-offs for the cheap image-quality gate (stored in the model card; set on training data).
+
+    ``min_std``: below this grey-level standard deviation the frame is blank or nearly so.
+    ``min_mean`` / ``max_mean``: mean brightness outside this range means under/over-exposure.
+    ``min_sharpness``: variance of the Laplacian below this means the image is too blurred to read.
+    ``max_clipped``: fraction of pixels at pure black/white above this means a saturated frame.
+    """
+
+    min_std: float = 6.0
+    min_mean: float = 25.0
+    max_mean: float = 235.0
+    min_sharpness: float = 2.0
+    max_clipped: float = 0.6
+
+
+def image_statistics(rgb: np.ndarray) -> dict[str, float]:
+    """Cheap quality statistics of a uint8 HxWx3 frame (already at model input size)."""
+    grey = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    # Discrete Laplacian on the interior: a standard, cheap focus measure.
+    lap = (
+        grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1] - 4.0 * grey[1:-1, 1:-1]
+    )
+    clipped = np.mean((grey <= 2.0) | (grey >= 253.0))
+    return {
+        "mean": float(grey.mean()),
+        "std": float(grey.std()),
+        "sharpness": float(lap.var()),
+        "clipped": float(clipped),
+    }
+
+
+def quality_gate(rgb: np.ndarray, thresholds: GateThresholds) -> str | None:
+    """Return a human-readable reason to decline the image, or None when it may be assessed."""
+    stats = image_statistics(rgb)
+    if stats["std"] < thresholds.min_std:
+        return "The image is blank or almost uniform; no lesion can be seen."
+    if stats["mean"] < thresholds.min_mean:
+        return "The image is too dark (under-exposed) to assess."
+    if stats["mean"] > thresholds.max_mean:
+        return "The image is too bright (over-exposed) to assess."
+    if stats["clipped"] > thresholds.max_clipped:
+        return "Most of the image is saturated black or white; retake the photograph."
+    if stats["sharpness"] < thresholds.min_sharpness:
+        return "The image is too blurred to assess; retake it in focus."
+    return None

@@ -1,0 +1,144 @@
+"""HAM10000 metadata, lesion-grouped splits and an in-memory image cache for training.
+
+Several HAM10000 images show the same lesion, so every split is made over ``lesion_id``: a lesion
+is entirely in train, validation, calibration or test, never in two (otherwise test metrics leak).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import random
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from dermbridge.config import env_path
+from dermbridge.triage.labels import CLASSES
+from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH, to_rgb_array
+
+REPO_DIR = Path(__file__).resolve().parents[4]
+SPLITS = ("train", "validation", "calibration", "test")
+# Fractions of lesions per split, stratified by diagnosis. Calibration and test are large so the
+# Clopper-Pearson bound on malignant sensitivity and the test intervals are reasonably tight.
+SPLIT_FRACTIONS = {"train": 0.65, "validation": 0.07, "calibration": 0.14, "test": 0.14}
+DEFAULT_SEED = 20260522
+
+
+def shared_dir() -> Path:
+    """Read-only shared data folder: ``DERMBRIDGE_SHARED_DIR``, default ``<repo>/../shared``."""
+    return env_path("SHARED_DIR", REPO_DIR.parent / "shared")
+
+
+def ham10000_dir() -> Path:
+    return shared_dir() / "data" / "ham10000"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One HAM10000 image row: which lesion, which image, its diagnosis and patient metadata."""
+
+    lesion_id: str
+    image_id: str
+    dx: str
+    dx_type: str
+    age: float | None
+    sex: str
+    localization: str
+
+    @property
+    def label(self) -> int:
+        return CLASSES.index(self.dx)
+
+
+def read_metadata(path: Path) -> list[Record]:
+    """Read a HAM10000-style metadata CSV (official columns)."""
+    records: list[Record] = []
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            age = row.get("age", "")
+            records.append(
+                Record(
+                    lesion_id=row["lesion_id"],
+                    image_id=row["image_id"],
+                    dx=row["dx"],
+                    dx_type=row.get("dx_type", ""),
+                    age=float(age) if age not in ("", None) else None,
+                    sex=row.get("sex", "") or "unknown",
+                    localization=row.get("localization", "") or "unknown",
+                )
+            )
+    return records
+
+
+def lesion_grouped_splits(
+    records: Sequence[Record], seed: int = DEFAULT_SEED
+) -> dict[str, list[Record]]:
+    """Split images by lesion into train/validation/calibration/test, stratified by diagnosis.
+
+    Deterministic for a seed: lesions are sorted before a seeded shuffle, so row order in the CSV
+    does not matter.
+    """
+    by_lesion: dict[str, list[Record]] = defaultdict(list)
+    for rec in records:
+        by_lesion[rec.lesion_id].append(rec)
+    lesions_by_dx: dict[str, list[str]] = defaultdict(list)
+    for lesion_id, recs in sorted(by_lesion.items()):
+        lesions_by_dx[recs[0].dx].append(lesion_id)
+    rng = random.Random(seed)
+    assignment: dict[str, str] = {}
+    for dx in sorted(lesions_by_dx):
+        ids = lesions_by_dx[dx]
+        rng.shuffle(ids)
+        n = len(ids)
+        start = 0
+        for i, split in enumerate(SPLITS):
+            end = n if i == len(SPLITS) - 1 else start + round(SPLIT_FRACTIONS[split] * n)
+            for lesion_id in ids[start:end]:
+                assignment[lesion_id] = split
+            start = end
+    out: dict[str, list[Record]] = {s: [] for s in SPLITS}
+    for rec in records:
+        out[assignment[rec.lesion_id]].append(rec)
+    return out
+
+
+def split_summary(splits: dict[str, list[Record]]) -> dict[str, dict[str, int]]:
+    """Image, lesion and per-diagnosis counts per split, for the model card."""
+    summary: dict[str, dict[str, int]] = {}
+    for name, recs in splits.items():
+        counts = Counter(r.dx for r in recs)
+        summary[name] = {
+            "images": len(recs),
+            "lesions": len({r.lesion_id for r in recs}),
+            **{dx: counts.get(dx, 0) for dx in CLASSES},
+        }
+    return summary
+
+
+def load_image(images_dir: Path, image_id: str) -> np.ndarray:
+    with Image.open(images_dir / f"{image_id}.jpg") as img:
+        return to_rgb_array(img)
+
+
+def load_arrays(
+    records: Sequence[Record], images_dir: Path, cache_dir: Path | None = None, desc: str = "images"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode images to a uint8 Nx120x160x3 array plus int64 labels, cached as .npy in var/."""
+    key = hashlib.sha256("\n".join(r.image_id for r in records).encode()).hexdigest()[:16]
+    cache = cache_dir / f"ham-{INPUT_WIDTH}x{INPUT_HEIGHT}-{key}.npy" if cache_dir else None
+    labels = np.array([r.label for r in records], dtype=np.int64)
+    if cache is not None and cache.exists():
+        return np.load(cache), labels
+    pixels = np.empty((len(records), INPUT_HEIGHT, INPUT_WIDTH, 3), dtype=np.uint8)
+    for i, rec in enumerate(tqdm(records, desc=f"decode {desc}", mininterval=5)):
+        pixels[i] = load_image(images_dir, rec.image_id)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, pixels)
+    return pixels, labels
