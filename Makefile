@@ -1,0 +1,57 @@
+# DermBridge: two commands do everything on a fresh machine — `make run` and `make test`.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
+export DERMBRIDGE_DATA_DIR ?= $(CURDIR)/var
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint typecheck pytest test-pg bench train clean demo worker
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[test]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)
+
+## make run: install, migrate, load demo data, start web + task worker on http://$(HOST):$(PORT)
+run: install
+	$(BIN)/dermbridge migrate --noinput
+	$(BIN)/dermbridge demo
+	$(BIN)/dermbridge collectstatic --noinput -v0
+	@$(BIN)/dermbridge demo --print-logins
+	@echo "Starting web server and task worker on http://$(HOST):$(PORT) (Ctrl-C stops both)"
+	@trap 'kill 0' INT TERM EXIT; \
+	  $(BIN)/dermbridge db_worker --queue-name '*' & \
+	  $(BIN)/dermbridge scheduler & \
+	  $(BIN)/dermbridge runserver --noreload $(HOST):$(PORT)
+
+## make test: lint, type check, the test suite (fast tests; slow/bench/browser-heavy work is in make bench)
+test: install lint typecheck pytest
+
+lint: install
+	$(BIN)/ruff check src
+	$(BIN)/ruff format --check src
+
+typecheck: install
+	$(BIN)/mypy src
+
+pytest: install
+	$(BIN)/pytest -q -m "not slow and not bench"
+
+## The same suite against PostgreSQL (CI does this when 127.0.0.1:5432 answers)
+test-pg: install
+	DERMBRIDGE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/dermbridge $(BIN)/pytest -q -m "not slow and not bench"
+
+bench: install
+	$(BIN)/pytest -q -m "slow or bench" -p no:cacheprovider
+
+train: install
+	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[test,train]'
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

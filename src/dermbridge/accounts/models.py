@@ -1,0 +1,118 @@
+"""Organisations, people and the roles they hold."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class OrganisationKind(models.TextChoices):
+    GP_PRACTICE = "gp_practice", "GP practice"
+    IMAGING_HUB = "imaging_hub", "Imaging hub"
+    DERMATOLOGY_SERVICE = "dermatology_service", "Dermatology service"
+
+
+class Role(models.TextChoices):
+    REFERRER = "referrer", "Referrer"
+    PHOTOGRAPHER = "photographer", "Photographer"
+    DERMATOLOGIST = "dermatologist", "Dermatologist"
+    SERVICE_ADMIN = "service_admin", "Service administrator"
+
+
+CLINICAL_ROLES = frozenset({Role.REFERRER, Role.PHOTOGRAPHER, Role.DERMATOLOGIST})
+
+
+class Organisation(models.Model):
+    """A GP practice, community imaging hub or hospital dermatology service."""
+
+    kind = models.CharField(max_length=32, choices=OrganisationKind.choices)
+    name = models.CharField(max_length=200)
+    ods_code = models.CharField("ODS code", max_length=10, unique=True)
+    email = models.EmailField(blank=True)
+    # Service configuration (dermatology services only).
+    ag_target_working_days = models.PositiveSmallIntegerField(
+        "A&G response target (working days)", default=2
+    )
+    ras_target_working_days = models.PositiveSmallIntegerField(
+        "Referral triage target (working days)", default=5
+    )
+    near_breach_working_days = models.PositiveSmallIntegerField(
+        "Warn this many working days before a target", default=1
+    )
+    blocking_quality_checks = models.JSONField(
+        default=list, blank=True, help_text="Image quality checks that block submission."
+    )
+    required_image_types = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Image set required per lesion, by pathway; empty uses the default rules.",
+    )
+    allow_ai_discharge = models.BooleanField(
+        "Allow AI low-risk discharge without dermatologist confirmation", default=False
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ods_code})"
+
+    @property
+    def is_service(self) -> bool:
+        return self.kind == OrganisationKind.DERMATOLOGY_SERVICE
+
+
+class User(AbstractUser):
+    """A person who signs in: a clinician, photographer or service administrator."""
+
+    job_title = models.CharField(max_length=120, blank=True)
+    professional_registration = models.CharField(
+        max_length=40, blank=True, help_text="GMC/NMC/HCPC number, shown on advice and outcomes."
+    )
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    def memberships_for(self, *roles: str) -> models.QuerySet[Membership]:
+        qs = self.memberships.select_related("organisation")  # type: ignore[attr-defined]
+        return qs.filter(role__in=roles) if roles else qs
+
+    def organisation_ids(self, *roles: str) -> set[int]:
+        """Ids of the organisations where this user holds any of `roles` (any role if none)."""
+        cache: dict[tuple[str, ...], set[int]] = self.__dict__.setdefault("_org_ids_cache", {})
+        key = tuple(sorted(roles))
+        if key not in cache:
+            cache[key] = set(self.memberships_for(*roles).values_list("organisation_id", flat=True))
+        return cache[key]
+
+    def has_role(self, role: str, organisation_id: int | None = None) -> bool:
+        ids = self.organisation_ids(role)
+        return bool(ids) if organisation_id is None else organisation_id in ids
+
+    @property
+    def is_clinical(self) -> bool:
+        return bool(self.organisation_ids(*CLINICAL_ROLES))
+
+    @property
+    def roles(self) -> set[str]:
+        return set(self.memberships_for().values_list("role", flat=True))
+
+
+class Membership(models.Model):
+    """A person's role at one organisation; a person may work for several."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=32, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "organisation", "role"], name="unique_membership_role"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} at {self.organisation.name}"

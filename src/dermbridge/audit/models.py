@@ -1,0 +1,72 @@
+"""The append-only, hash-chained record of who read or changed patient data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.db import models
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(models.Model):
+    """One read or write of patient data: who, from which organisation, what, when, from where."""
+
+    seq = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField()
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_label = models.CharField(max_length=150, blank=True)
+    organisation_id = models.BigIntegerField(null=True, blank=True)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            models.Index(fields=["actor_id", "at"], name="audit_actor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+    def canonical(self) -> bytes:
+        """The bytes the hash covers: every field but the hash itself, in a fixed order."""
+        payload: dict[str, Any] = {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "actor_id": self.actor_id,
+            "actor_label": self.actor_label,
+            "organisation_id": self.organisation_id,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "request_id": self.request_id,
+            "client_address": self.client_address,
+            "detail": self.detail,
+            "prev_hash": self.prev_hash,
+        }
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+
+class AuditHead(models.Model):
+    """The chain's tip (one row): lets verification notice rows removed from the end."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    count = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"audit head at #{self.last_seq}"

@@ -1,0 +1,71 @@
+"""Lesion photographs: what was uploaded, how it was processed, where its encrypted blobs live."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ImageType(models.TextChoices):
+    OVERVIEW = "overview", "Overview (locating)"
+    CLOSE_UP = "close_up", "Close-up"
+    DERMOSCOPIC = "dermoscopic", "Dermoscopic"
+
+
+class DermoscopyMode(models.TextChoices):
+    CONTACT_POLARISED = "contact_polarised", "Contact, polarised"
+    CONTACT_NON_POLARISED = "contact_non_polarised", "Contact, non-polarised"
+    NON_CONTACT_POLARISED = "non_contact_polarised", "Non-contact, polarised"
+
+
+class ImageStatus(models.TextChoices):
+    PROCESSING = "processing", "Processing"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Could not be used"
+
+
+class LesionImage(models.Model):
+    """One photograph of a lesion (overview, close-up or dermoscopic) and its derivatives."""
+
+    lesion = models.ForeignKey("referrals.Lesion", on_delete=models.PROTECT, related_name="images")
+    image_type = models.CharField(max_length=16, choices=ImageType.choices)
+    dermoscopy_mode = models.CharField(max_length=24, choices=DermoscopyMode.choices, blank=True)
+    status = models.CharField(
+        max_length=12, choices=ImageStatus.choices, default=ImageStatus.PROCESSING
+    )
+    failure_reason = models.CharField(max_length=300, blank=True)
+    # Encrypted upload awaiting the pipeline; cleared once processed.
+    upload_address = models.CharField(max_length=80, blank=True)
+    upload_size = models.PositiveBigIntegerField(default=0)
+    # {"master": {"address", "sha256", "size", "width", "height", "media_type"}, "viewer": ...}
+    derivatives = models.JSONField(default=dict, blank=True)
+    master_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    perceptual_hash = models.CharField(max_length=32, blank=True)
+    quality = models.JSONField(default=dict, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    captured_at = models.DateTimeField(null=True, blank=True)
+    device_model = models.CharField(max_length=100, blank=True)
+    informed_decision = models.BooleanField(
+        default=False, help_text="Seen by a dermatologist for a decision: part of the record."
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["lesion", "uploaded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_image_type_display()} image {self.pk}"
+
+    def derivative_address(self, name: str) -> str | None:
+        entry = self.derivatives.get(name)
+        return entry["address"] if entry else None
+
+    @property
+    def quality_warnings(self) -> list[str]:
+        return [c["message"] for c in self.quality.values() if not c.get("ok", True)]

@@ -1,0 +1,288 @@
+"""Accepting photos for a lesion, running them through the pipeline, and serving them safely."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from io import BytesIO
+from typing import IO, TYPE_CHECKING
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from dermbridge.audit.services import record
+from dermbridge.imaging.models import DermoscopyMode, ImageStatus, ImageType, LesionImage
+from dermbridge.imaging.pipeline import process_image as run_pipeline
+from dermbridge.imaging.pipeline.types import ImageRejected, PipelineConfig
+from dermbridge.imaging.storage import blob_store
+from dermbridge.referrals import workflow
+from dermbridge.referrals.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
+from dermbridge.referrals.models import Lesion, Referral, ReferralKind, State
+
+if TYPE_CHECKING:
+    from dermbridge.accounts.models import Organisation, User
+
+log = logging.getLogger(__name__)
+EDITABLE_STATES = (State.DRAFT, State.MORE_INFO_REQUESTED)
+MAX_IMAGES_PER_LESION = 12
+
+# Default image set per lesion (BAD/PCDS 2013): an overview and a close-up for every lesion,
+# and a dermoscopic image for pigmented lesions. A service can override per pathway.
+DEFAULT_REQUIRED = {
+    "all": [ImageType.OVERVIEW, ImageType.CLOSE_UP],
+    "pigmented": [ImageType.OVERVIEW, ImageType.CLOSE_UP, ImageType.DERMOSCOPIC],
+}
+
+
+def pipeline_config(service: Organisation | None = None) -> PipelineConfig:
+    blocking = frozenset(service.blocking_quality_checks) if service else frozenset()
+    return PipelineConfig(max_bytes=settings.MAX_UPLOAD_BYTES, blocking_checks=blocking)
+
+
+def required_types(service: Organisation, kind: str, pigmented: bool) -> list[str]:
+    rules = (service.required_image_types or {}).get(kind) or DEFAULT_REQUIRED
+    key = "pigmented" if pigmented and "pigmented" in rules else "all"
+    return list(rules.get(key, []))
+
+
+def lesion_image_set(lesion: Lesion, service: Organisation, kind: str) -> dict[str, object]:
+    """What the lesion has and still needs, shown to the photographer before submission."""
+    ready = [i for i in lesion.images.all() if i.status == ImageStatus.READY]
+    present = {i.image_type for i in ready}
+    needed = required_types(service, kind, lesion.pigmented)
+    return {
+        "required": needed,
+        "missing": [t for t in needed if t not in present],
+        "processing": sum(1 for i in lesion.images.all() if i.status == ImageStatus.PROCESSING),
+        "failed": sum(1 for i in lesion.images.all() if i.status == ImageStatus.FAILED),
+    }
+
+
+def image_set_problems(referral: Referral, lesions: Iterable[Lesion]) -> list[str]:
+    """Why the images stop submission: still processing, failed, blocked by quality, or missing."""
+    problems = []
+    labels = dict(ImageType.choices)
+    for lesion in lesions:
+        status = lesion_image_set(lesion, referral.service, referral.kind)
+        if status["processing"]:
+            problems.append(f"Lesion {lesion.number}: wait for images to finish processing.")
+        if status["failed"]:
+            problems.append(f"Lesion {lesion.number}: remove or replace the images that could not be used.")
+        missing = status["missing"]
+        assert isinstance(missing, list)
+        if missing:
+            names = ", ".join(labels[t].lower() for t in missing)
+            problems.append(f"Lesion {lesion.number}: add {names} image{'s' if len(missing) > 1 else ''}.")
+        for image in lesion.images.all():
+            blocked = [c["message"] for c in image.quality.values() if c.get("blocking") and not c["ok"]]
+            if blocked:
+                problems.append(f"Lesion {lesion.number}: retake image {image.pk}: {blocked[0]}")
+    return problems
+
+
+def _check_can_add_images(lesion: Lesion, user: User) -> Referral:
+    referral = lesion.referral
+    if referral.state not in EDITABLE_STATES:
+        raise TransitionNotAllowed(
+            f"Referral {referral.reference} has been sent: images can only be added when the "
+            "dermatologist asks for more information."
+        )
+    if not workflow.is_capturer(user, referral):
+        raise NotPermitted("Only the referring practice or its imaging hub can add images.")
+    return referral
+
+
+def _read_limited(fileobj: IO[bytes], limit: int) -> bytes:
+    buf = BytesIO()
+    while chunk := fileobj.read(1024 * 1024):
+        buf.write(chunk)
+        if buf.tell() > limit:
+            raise InvalidReferral(
+                f"The file is larger than the {limit // (1024 * 1024)} MB upload limit."
+            )
+    data = buf.getvalue()
+    if not data:
+        raise InvalidReferral("The file is empty.")
+    return data
+
+
+@transaction.atomic
+def accept_upload(
+    lesion: Lesion, *, user: User, fileobj: IO[bytes], image_type: str, dermoscopy_mode: str = ""
+) -> LesionImage:
+    """Store the upload encrypted and queue it for the pipeline; returns at once."""
+    lesion = Lesion.objects.select_related("referral").select_for_update().get(pk=lesion.pk)
+    referral = _check_can_add_images(lesion, user)
+    if image_type not in ImageType.values:
+        raise InvalidReferral(f"Image type must be one of {', '.join(ImageType.values)}.")
+    if dermoscopy_mode and dermoscopy_mode not in DermoscopyMode.values:
+        raise InvalidReferral(f"Dermoscopy mode must be one of {', '.join(DermoscopyMode.values)}.")
+    if lesion.images.exclude(status=ImageStatus.FAILED).count() >= MAX_IMAGES_PER_LESION:
+        raise InvalidReferral(f"A lesion can have at most {MAX_IMAGES_PER_LESION} images.")
+    data = _read_limited(fileobj, settings.MAX_UPLOAD_BYTES)
+    address = blob_store().put(data)
+    image = LesionImage.objects.create(
+        lesion=lesion, image_type=image_type, dermoscopy_mode=dermoscopy_mode,
+        upload_address=address, upload_size=len(data), uploaded_by=user,
+    )
+    record(user, "image.upload", image, organisation_id=_org(user, referral),
+           detail={"lesion": lesion.pk, "type": image_type, "bytes": len(data)})
+    from dermbridge.imaging.tasks import process_lesion_image
+
+    transaction.on_commit(lambda: process_lesion_image.enqueue(image.pk))
+    return image
+
+
+def _org(user: User | None, referral: Referral) -> int | None:
+    from dermbridge.referrals.services import acting_org_id
+
+    return acting_org_id(user, referral)
+
+
+def process_lesion_image(image_id: int) -> str:
+    """Run the pipeline for one uploaded image. Safe to run twice, and after a crash midway:
+    blobs are content-addressed (a rerun writes the same addresses) and the row is updated in
+    one transaction at the end."""
+    image = LesionImage.objects.select_related("lesion__referral__service").filter(pk=image_id).first()
+    if image is None or image.status != ImageStatus.PROCESSING:
+        return "skipped"
+    store = blob_store()
+    referral = image.lesion.referral
+    others = list(
+        LesionImage.objects.filter(lesion__referral=referral, status=ImageStatus.READY)
+        .exclude(pk=image.pk).exclude(perceptual_hash="").values_list("perceptual_hash", flat=True)
+    )
+    try:
+        raw = store.get(image.upload_address)
+        processed = run_pipeline(BytesIO(raw), declared_type=image.image_type,
+                                 config=pipeline_config(referral.service), other_hashes=others)
+    except ImageRejected as exc:
+        with transaction.atomic():
+            locked = LesionImage.objects.select_for_update().get(pk=image.pk)
+            if locked.status != ImageStatus.PROCESSING:
+                return "skipped"
+            upload = locked.upload_address
+            locked.status, locked.failure_reason = ImageStatus.FAILED, exc.reason[:300]
+            locked.upload_address, locked.processed_at = "", timezone.now()
+            locked.save()
+            record(None, "image.rejected", locked, detail={"code": exc.code})
+            transaction.on_commit(lambda: _delete_quietly(upload))
+        return "rejected"
+    derivatives = {}
+    for name, derivative in processed.derivatives.items():
+        derivatives[name] = {
+            "address": store.put(derivative.data), "sha256": derivative.sha256,
+            "master_sha256": derivative.master_sha256, "size": derivative.size,
+            "width": derivative.width, "height": derivative.height,
+            "media_type": derivative.media_type,
+        }
+    with transaction.atomic():
+        locked = LesionImage.objects.select_for_update().get(pk=image.pk)
+        if locked.status != ImageStatus.PROCESSING:
+            return "skipped"
+        upload = locked.upload_address
+        locked.derivatives = derivatives
+        locked.master_sha256 = processed.derivatives["master"].sha256
+        locked.perceptual_hash = processed.perceptual_hash
+        locked.quality = {
+            k: {**c.as_dict(), "blocking": c.blocking} for k, c in processed.quality.items()
+        }
+        locked.width, locked.height = processed.width, processed.height
+        locked.captured_at = processed.capture.taken_at
+        locked.device_model = (processed.capture.device_model or "")[:100]
+        locked.status, locked.upload_address = ImageStatus.READY, ""
+        locked.processed_at = timezone.now()
+        locked.save()
+        record(None, "image.processed", locked)
+        transaction.on_commit(lambda: _delete_quietly(upload))
+        if locked.image_type == ImageType.DERMOSCOPIC:
+            from dermbridge.triage.tasks import assess_image
+
+            transaction.on_commit(lambda: assess_image.enqueue(locked.pk))
+    return "ready"
+
+
+def _delete_quietly(address: str) -> None:
+    if address:
+        try:
+            blob_store().delete(address)
+        except OSError:
+            log.warning("could not delete a processed upload blob; blobs-gc will collect it")
+
+
+def _blob_addresses(image: LesionImage) -> set[str]:
+    addresses = {d["address"] for d in image.derivatives.values()}
+    if image.upload_address:
+        addresses.add(image.upload_address)
+    return addresses
+
+
+def _still_referenced(address: str, excluding: Iterable[int]) -> bool:
+    # Content-addressed: the same photo uploaded twice shares blobs.
+    others = LesionImage.objects.exclude(pk__in=list(excluding))
+    return others.filter(upload_address=address).exists() or others.filter(
+        derivatives__icontains=address
+    ).exists()
+
+
+@transaction.atomic
+def delete_image(image: LesionImage, *, user: User) -> None:
+    """Remove an image from a draft. Images that informed a clinical decision are part of the record."""
+    image = LesionImage.objects.select_for_update().select_related("lesion__referral").get(pk=image.pk)
+    referral = _check_can_add_images(image.lesion, user)
+    if image.informed_decision:
+        raise TransitionNotAllowed(
+            "This image informed a clinical decision and is part of the patient's record."
+        )
+    addresses = _blob_addresses(image)
+    record(user, "image.delete", image, organisation_id=_org(user, referral))
+    image.delete()
+    for address in addresses:
+        if not _still_referenced(address, [image.pk or 0]):
+            transaction.on_commit(lambda a=address: _delete_quietly(a))  # type: ignore[misc]
+
+
+def discard_draft_images(referral: Referral, *, user: User) -> None:
+    images = list(LesionImage.objects.filter(lesion__referral=referral))
+    if any(i.informed_decision for i in images):
+        raise TransitionNotAllowed("Images that informed a decision cannot be deleted.")
+    ids = [i.pk for i in images]
+    addresses = set().union(*(_blob_addresses(i) for i in images)) if images else set()
+    LesionImage.objects.filter(pk__in=ids).delete()
+    for address in addresses:
+        if not _still_referenced(address, ids):
+            transaction.on_commit(lambda a=address: _delete_quietly(a))  # type: ignore[misc]
+
+
+def mark_images_used_for_decision(referral: Referral) -> int:
+    return LesionImage.objects.filter(
+        lesion__referral=referral, status=ImageStatus.READY, informed_decision=False
+    ).update(informed_decision=True)
+
+
+VIEWABLE = ("thumbnail", "viewer", "master", "ers")
+
+
+def read_derivative(image: LesionImage, name: str, *, user: User) -> tuple[bytes, str]:
+    """Decrypt one derivative for an authorised viewer; every view is audited."""
+    if name not in VIEWABLE:
+        raise InvalidReferral(f"Unknown image version {name!r}.")
+    entry = image.derivatives.get(name)
+    if image.status != ImageStatus.READY or not entry:
+        raise InvalidReferral("This image is not available.")
+    data = blob_store().get(entry["address"])
+    record(user, "image.view", image, organisation_id=_org(user, image.lesion.referral),
+           detail={"version": name})
+    return data, entry["media_type"]
+
+
+def images_visible_to(user: User):  # type: ignore[no-untyped-def]
+    return LesionImage.objects.filter(lesion__referral__in=Referral.objects.visible_to(user))
+
+
+__all__ = [
+    "DEFAULT_REQUIRED", "ReferralKind", "accept_upload", "delete_image", "image_set_problems",
+    "images_visible_to", "lesion_image_set", "mark_images_used_for_decision",
+    "process_lesion_image", "read_derivative",
+]

@@ -1,0 +1,54 @@
+"""The words of each notification. Patient texts never name the diagnosis: they point to the
+status link, which shows only what the patient needs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.utils import timezone
+
+from dermbridge.notifications.status import describe
+
+if TYPE_CHECKING:
+    from dermbridge.referrals.models import Referral
+
+PATIENT_SUBJECTS = {
+    "submitted": "Your skin referral has been sent",
+    "outcome": "A skin specialist has replied about your referral",
+    "converted": "Your skin referral has changed",
+    "withdrawn": "Your skin referral has been closed",
+}
+
+
+def patient_message(referral: Referral, event: str, link: str) -> tuple[str, str, str] | None:
+    """(email subject, email body, SMS text) for a patient, or None if nothing is owed."""
+    subject = PATIENT_SUBJECTS.get(event)
+    if subject is None:
+        return None
+    status = describe(referral)
+    when = ""
+    if status.by_when is not None:
+        when = f"\nWe aim to do this by {timezone.localtime(status.by_when):%A %-d %B %Y}.\n"
+    body = (
+        f"Hello {referral.patient.given_name},\n\n"
+        f"{status.pathway} (reference {referral.reference}).\n\n"
+        f"{status.stage}.\n{status.next_step}\n{when}\n"
+        f"See the latest at any time, without logging in:\n{link}\n\n"
+        "If your skin gets worse before then, contact your GP practice or call NHS 111.\n\n"
+        "DermBridge for your local NHS dermatology service\n"
+    )
+    sms = f"NHS skin referral {referral.reference}: {status.stage}. Details: {link}"
+    return subject, body, sms
+
+
+def staff_message(referral: Referral, event: str) -> tuple[str, str]:
+    """Messages to clinicians carry the reference only; the detail is behind login."""
+    texts = {
+        "outcome": "The dermatology service has answered referral {ref}.",
+        "info_requested": "The dermatologist needs more information for referral {ref}.",
+        "converted": "Advice request {ref} has been converted to a referral.",
+        "near_breach": "Referral {ref} is close to its response target.",
+        "message": "There is a new message on referral {ref}.",
+    }
+    line = texts.get(event, "Referral {ref} has been updated.").format(ref=referral.reference)
+    return f"DermBridge: {line}", f"{line}\n\nSign in to DermBridge to see it.\n"

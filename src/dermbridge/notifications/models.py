@@ -1,0 +1,63 @@
+"""Messages to patients and clinicians, queued in an outbox and sent by the task worker."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.db import models
+from django.utils import timezone
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "Text message"
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class OutboxMessage(models.Model):
+    """One message waiting to be sent, or sent, over one channel to one recipient."""
+
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    recipient = models.CharField(max_length=254)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    referral = models.ForeignKey(
+        "referrals.Referral", on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    event = models.CharField(max_length=40)
+    # One message per (event occurrence, recipient): a task that runs twice sends once.
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=8, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="outbox_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.event} ({self.status})"
+
+
+class PatientStatusLink(models.Model):
+    """An unguessable, expiring link a patient uses to see where their referral stands."""
+
+    referral = models.ForeignKey("referrals.Referral", on_delete=models.CASCADE, related_name="status_links")
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_opened_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Status link for {self.referral}"
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,364 @@
+"""Referrals from primary care to a dermatology service, and everything said about them."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from dermbridge.accounts.models import User
+
+
+class ReferralKind(models.TextChoices):
+    ADVICE = "ag", "Advice & Guidance"
+    TRIAGE = "ras", "Referral triage"
+    URGENT_CANCER = "usc", "Urgent suspected cancer"
+
+
+class State(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    AWAITING_REVIEW = "awaiting_review", "Awaiting review"
+    IN_REVIEW = "in_review", "In review"
+    ADVICE_GIVEN = "advice_given", "Advice given"
+    MORE_INFO_REQUESTED = "more_info_requested", "More information requested"
+    CONVERTED = "converted", "Converted to a referral"
+    TRIAGED = "triaged", "Triaged"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    CLOSED = "closed", "Closed"
+
+
+# States in which a case sits on a dermatology service's worklist.
+WORKLIST_STATES = (State.AWAITING_REVIEW, State.IN_REVIEW, State.CONVERTED)
+# States after submission in which the service still owes the patient an answer.
+OPEN_STATES = (
+    State.SUBMITTED,
+    State.AWAITING_REVIEW,
+    State.IN_REVIEW,
+    State.MORE_INFO_REQUESTED,
+    State.CONVERTED,
+)
+
+
+class PathwayDecision(models.TextChoices):
+    ADVICE = "advice", "Advice to the referrer (GP continues care)"
+    ROUTINE_CLINIC = "routine_clinic", "Routine dermatology clinic"
+    URGENT_CLINIC = "urgent_clinic", "Urgent suspected cancer clinic"
+    BIOPSY = "biopsy", "Straight to biopsy"
+    SURGERY = "surgery", "Straight to surgery"
+    DISCHARGE = "discharge", "Discharge with advice"
+
+
+FACE_TO_FACE_DECISIONS = frozenset(
+    {PathwayDecision.ROUTINE_CLINIC, PathwayDecision.URGENT_CLINIC,
+     PathwayDecision.BIOPSY, PathwayDecision.SURGERY}
+)
+
+
+def new_reference() -> str:
+    """A short reference people can read out on the phone (no 0/O, 1/I confusion)."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "DB-" + "".join(secrets.choice(alphabet) for _ in range(7))
+
+
+class ReferralQuerySet(models.QuerySet["Referral"]):
+    def visible_to(self, user: User) -> ReferralQuerySet:
+        """The one answer to 'which referrals may this user see?'."""
+        from dermbridge.accounts.models import Role
+
+        if not user.is_authenticated:
+            return self.none()
+        referring = user.organisation_ids(Role.REFERRER)
+        photographing = user.organisation_ids(Role.PHOTOGRAPHER)
+        reviewing = user.organisation_ids(Role.DERMATOLOGIST, Role.SERVICE_ADMIN)
+        condition = Q(referring_org_id__in=referring)
+        condition |= Q(imaging_hub_id__in=photographing) | Q(referring_org_id__in=photographing)
+        condition |= Q(service_id__in=reviewing) & ~Q(state=State.DRAFT)
+        return self.filter(condition)
+
+    def worklist(self, service_id: int) -> ReferralQuerySet:
+        """A service's open cases: USC first, then highest AI risk, then nearest breach."""
+        return self.filter(service_id=service_id, state__in=WORKLIST_STATES).order_by(
+            "priority_rank", "-ai_sort", "due_at", "id"
+        )
+
+
+class Referral(models.Model):
+    """A request from primary care for a dermatologist's advice or triage about skin lesions."""
+
+    reference = models.CharField(max_length=12, unique=True, default=new_reference, editable=False)
+    kind = models.CharField(max_length=3, choices=ReferralKind.choices)
+    state = models.CharField(max_length=24, choices=State.choices, default=State.DRAFT)
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="referrals"
+    )
+    referring_org = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="referrals_made"
+    )
+    referrer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="referrals_made"
+    )
+    service = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="referrals_received"
+    )
+    imaging_hub = models.ForeignKey(
+        "accounts.Organisation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="referrals_photographed",
+    )
+    clinical_question = models.TextField(blank=True)
+    exclusion_reasons = models.JSONField(
+        default=list, blank=True, help_text="Service exclusions that apply (e.g. under 16)."
+    )
+    # Ordering and clocks, denormalised so the worklist is one indexed query.
+    priority_rank = models.PositiveSmallIntegerField(default=1, editable=False)
+    ai_risk = models.FloatField(null=True, blank=True, editable=False)
+    # ai_risk for ordering, -1 when there is no assessment: NULLS LAST cannot be indexed on SQLite.
+    ai_sort = models.FloatField(default=-1.0, editable=False)
+    ai_band = models.CharField(max_length=16, blank=True, editable=False)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    warn_at = models.DateTimeField(null=True, blank=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    breach_warned_at = models.DateTimeField(null=True, blank=True)
+    patient_told_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the patient was told cancer is diagnosed or ruled out."
+    )
+    patient_told_method = models.CharField(max_length=20, blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="referrals_claimed",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    converted_from = models.CharField(max_length=3, choices=ReferralKind.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReferralQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                "service",
+                "state",
+                "priority_rank",
+                F("ai_sort").desc(),
+                "due_at",
+                "id",
+                name="referral_worklist_idx",
+            ),
+            models.Index(fields=["referring_org", "-created_at"], name="referral_referrer_idx"),
+            models.Index(fields=["imaging_hub", "-created_at"], name="referral_hub_idx"),
+            models.Index(fields=["state", "warn_at"], name="referral_warn_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.priority_rank = 0 if self.kind == ReferralKind.URGENT_CANCER else 1
+        super().save(*args, **kwargs)
+
+    @property
+    def is_usc(self) -> bool:
+        return self.kind == ReferralKind.URGENT_CANCER
+
+    @property
+    def clock_stopped_at(self) -> Any:
+        return self.patient_told_at if self.is_usc else self.responded_at
+
+    def breach_status(self, now: Any = None) -> str:
+        """'breached', 'near' or 'ok' for the target clock; '' before submission or once met."""
+        if self.due_at is None or self.clock_stopped_at is not None:
+            return ""
+        if self.state in (State.WITHDRAWN, State.CLOSED):
+            return ""
+        now = now or timezone.now()
+        if now > self.due_at:
+            return "breached"
+        if self.warn_at is not None and now >= self.warn_at:
+            return "near"
+        return "ok"
+
+
+class Presence(models.TextChoices):
+    YES = "yes", "Yes"
+    NO = "no", "No"
+    UNKNOWN = "unknown", "Not known"
+
+
+class Onset(models.TextChoices):
+    WEEKS = "under_1_month", "Less than 1 month"
+    MONTHS = "1_to_3_months", "1 to 3 months"
+    MONTHS_LONG = "3_to_12_months", "3 to 12 months"
+    YEARS = "over_1_year", "More than a year"
+    LIFELONG = "lifelong", "Since birth or childhood"
+
+
+class SunExposure(models.TextChoices):
+    LOW = "low", "Low"
+    MODERATE = "moderate", "Moderate"
+    HIGH = "high", "High (outdoor work, sunbeds, years abroad)"
+
+
+class ClinicalHistory(models.Model):
+    """The structured minimum dataset a dermatologist needs alongside the images."""
+
+    referral = models.OneToOneField(Referral, on_delete=models.CASCADE, related_name="history")
+    onset = models.CharField(max_length=20, choices=Onset.choices, blank=True)
+    duration_detail = models.CharField(max_length=200, blank=True)
+    multiple_lesions = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
+    changed_size = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
+    changed_shape = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
+    changed_colour = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
+    bleeding = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
+    itch = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
+    ulceration = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
+    pain = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
+    elevation = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
+    personal_history_skin_cancer = models.CharField(
+        max_length=8, choices=Presence.choices, default=Presence.UNKNOWN
+    )
+    family_history_skin_cancer = models.CharField(
+        max_length=8, choices=Presence.choices, default=Presence.UNKNOWN
+    )
+    immunosuppressed = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
+    sun_exposure = models.CharField(max_length=10, choices=SunExposure.choices, blank=True)
+    medications = models.TextField(blank=True)
+    allergies = models.TextField(blank=True)
+    treatments_tried = models.TextField(blank=True)
+    treatment_effect = models.TextField(blank=True)
+    other_notes = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "clinical histories"
+
+    def __str__(self) -> str:
+        return f"History for {self.referral}"
+
+    def missing_fields(self) -> list[str]:
+        """Minimum-dataset items still unanswered (blocks submission)."""
+        missing = []
+        if not self.onset:
+            missing.append("onset")
+        for name in ("changed_size", "changed_shape", "changed_colour", "bleeding"):
+            if getattr(self, name) == Presence.UNKNOWN:
+                missing.append(name.replace("_", " "))
+        return missing
+
+
+class Laterality(models.TextChoices):
+    LEFT = "left", "Left"
+    RIGHT = "right", "Right"
+    MIDLINE = "midline", "Midline"
+    BILATERAL = "bilateral", "Both sides"
+
+
+class Lesion(models.Model):
+    """One skin lesion in a referral, located on the body with a SNOMED CT-coded site."""
+
+    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="lesions")
+    number = models.PositiveSmallIntegerField(default=1)
+    body_site_code = models.CharField("Body site (SNOMED CT)", max_length=20)
+    laterality = models.CharField(max_length=10, choices=Laterality.choices, blank=True)
+    size_mm = models.DecimalField("Largest diameter (mm)", max_digits=5, decimal_places=1, null=True, blank=True)
+    description = models.TextField(blank=True)
+    pigmented = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["referral", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["referral", "number"], name="unique_lesion_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"Lesion {self.number} ({self.body_site_label})"
+
+    @property
+    def body_site_label(self) -> str:
+        from dermbridge.referrals.terminology import BODY_SITES
+
+        site = BODY_SITES.get(self.body_site_code)
+        return site.label if site else self.body_site_code
+
+
+class Outcome(models.Model):
+    """The dermatologist's answer: diagnosis, plan, advice, and the pathway decision."""
+
+    referral = models.OneToOneField(Referral, on_delete=models.CASCADE, related_name="outcome")
+    diagnosis_code = models.CharField("Diagnosis (SNOMED CT)", max_length=20)
+    management_plan = models.TextField()
+    advice_to_referrer = models.TextField()
+    patient_explanation = models.TextField(help_text="Plain English, read by the patient.")
+    pathway_decision = models.CharField(max_length=20, choices=PathwayDecision.choices)
+    histology_code = models.CharField(
+        "Histology diagnosis (SNOMED CT)", max_length=20, blank=True,
+        help_text="Recorded later when a biopsy result is available.",
+    )
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Outcome for {self.referral}"
+
+    @property
+    def diagnosis_label(self) -> str:
+        from dermbridge.referrals.terminology import DIAGNOSES
+
+        dx = DIAGNOSES.get(self.diagnosis_code)
+        return dx.label if dx else self.diagnosis_code
+
+
+class MessageKind(models.TextChoices):
+    MESSAGE = "message", "Message"
+    INFO_REQUEST = "info_request", "Request for more information"
+    INFO_REPLY = "info_reply", "Reply with more information"
+
+
+class Message(models.Model):
+    """A note between the referrer's practice and the dermatology service about one referral."""
+
+    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=MessageKind.choices, default=MessageKind.MESSAGE)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.referral}"
+
+
+class StateChange(models.Model):
+    """One step through the referral workflow: who moved it, from where to where, when."""
+
+    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="state_changes")
+    action = models.CharField(max_length=32)
+    from_state = models.CharField(max_length=24, choices=State.choices)
+    to_state = models.CharField(max_length=24, choices=State.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.referral}: {self.from_state} → {self.to_state}"

@@ -1,0 +1,536 @@
+"""Every change to a referral: one transaction, the acting user passed in, the audit event
+written in the same transaction, notifications and tasks queued to run on commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from dermbridge.accounts.models import Organisation, OrganisationKind, Role, User
+from dermbridge.audit.services import record
+from dermbridge.notifications.services import notify_referral_event
+from dermbridge.patients.models import ConsentScope, Patient
+from dermbridge.referrals import clocks, workflow
+from dermbridge.referrals.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
+from dermbridge.referrals.models import (
+    ClinicalHistory,
+    Laterality,
+    Lesion,
+    Message,
+    MessageKind,
+    Outcome,
+    PathwayDecision,
+    Referral,
+    ReferralKind,
+    State,
+    StateChange,
+)
+from dermbridge.referrals.terminology import BODY_SITES, DIAGNOSES
+
+HISTORY_FIELDS = [
+    f.name for f in ClinicalHistory._meta.get_fields() if f.name not in {"id", "referral"}
+]
+MAX_LESIONS = 10
+
+
+def acting_org_id(user: User | None, referral: Referral) -> int | None:
+    """The organisation on whose behalf `user` acts on this referral (for the audit trail)."""
+    if user is None:
+        return None
+    for org_id in (referral.service_id, referral.referring_org_id, referral.imaging_hub_id):
+        if org_id is not None and org_id in user.organisation_ids():
+            return org_id
+    return None
+
+
+def _locked(referral: Referral) -> Referral:
+    return Referral.objects.select_for_update().get(pk=referral.pk)
+
+
+def _move(referral: Referral, action: str, user: User | None, note: str = "") -> Referral:
+    """Check and apply one workflow transition on a row locked for update."""
+    transition = workflow.check(action, user, referral)
+    from_state = referral.state
+    referral.state = transition.target
+    referral.save()
+    StateChange.objects.create(
+        referral=referral, action=action, from_state=from_state, to_state=transition.target,
+        actor=user, note=note[:300],
+    )
+    record(user, f"referral.{action}", referral, organisation_id=acting_org_id(user, referral),
+           detail={"from": from_state, "to": transition.target})
+    return referral
+
+
+# ---------------------------------------------------------------- drafts
+
+
+def _clean_history(data: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(data) - set(HISTORY_FIELDS)
+    if unknown:
+        raise InvalidReferral(f"Unknown clinical history fields: {', '.join(sorted(unknown))}.")
+    history = ClinicalHistory(**data)
+    try:
+        history.clean_fields(exclude=["referral"])
+    except ValidationError as exc:
+        raise InvalidReferral(
+            "The clinical history has invalid answers.",
+            field_errors={f"history.{k}": [str(m) for m in v] for k, v in exc.message_dict.items()},
+        ) from None
+    return dict(data)
+
+
+def _clean_lesion(data: Mapping[str, Any], number: int) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    code = str(data.get("body_site_code", ""))
+    if code not in BODY_SITES:
+        errors["body_site_code"] = [f"Choose a body site from the list (got {code or 'nothing'})."]
+    laterality = data.get("laterality", "") or ""
+    if laterality and laterality not in Laterality.values:
+        errors["laterality"] = [f"Laterality must be one of {', '.join(Laterality.values)}."]
+    size = data.get("size_mm")
+    if size not in (None, ""):
+        try:
+            size = Decimal(str(size))
+        except InvalidOperation:
+            errors["size_mm"] = ["Size must be a number of millimetres."]
+        else:
+            if not Decimal("0.1") <= size <= Decimal("500"):
+                errors["size_mm"] = ["Size must be between 0.1 and 500 mm."]
+    else:
+        size = None
+    if errors:
+        raise InvalidReferral(
+            f"Lesion {number} is not complete.",
+            field_errors={f"lesions[{number}].{k}": v for k, v in errors.items()},
+        )
+    return {
+        "number": number,
+        "body_site_code": code,
+        "laterality": laterality,
+        "size_mm": size,
+        "description": str(data.get("description", ""))[:2000],
+        "pigmented": bool(data.get("pigmented", False)),
+    }
+
+
+def _check_referring_org(user: User, referring_org: Organisation) -> None:
+    if referring_org.kind not in (OrganisationKind.GP_PRACTICE, OrganisationKind.IMAGING_HUB):
+        raise InvalidReferral("Referrals are made by a GP practice or an imaging hub.")
+    if not (
+        user.has_role(Role.REFERRER, referring_org.pk)
+        or user.has_role(Role.PHOTOGRAPHER, referring_org.pk)
+    ):
+        raise NotPermitted(f"You do not refer on behalf of {referring_org.name}.")
+
+
+@transaction.atomic
+def create_referral(
+    *,
+    user: User,
+    patient: Patient,
+    kind: str,
+    service: Organisation,
+    referring_org: Organisation,
+    clinical_question: str = "",
+    history: Mapping[str, Any] | None = None,
+    lesions: Iterable[Mapping[str, Any]] = (),
+    imaging_hub: Organisation | None = None,
+) -> Referral:
+    """Start a draft referral for a patient, with its history and lesions, all or nothing."""
+    _check_referring_org(user, referring_org)
+    if kind not in ReferralKind.values:
+        raise InvalidReferral(f"Referral kind must be one of {', '.join(ReferralKind.values)}.")
+    if not service.is_service:
+        raise InvalidReferral(f"{service.name} is not a dermatology service.")
+    if imaging_hub is not None and imaging_hub.kind != OrganisationKind.IMAGING_HUB:
+        raise InvalidReferral(f"{imaging_hub.name} is not an imaging hub.")
+    lesion_rows = [_clean_lesion(data, i) for i, data in enumerate(lesions, start=1)]
+    if len(lesion_rows) > MAX_LESIONS:
+        raise InvalidReferral(f"A referral can describe at most {MAX_LESIONS} lesions.")
+    history_data = _clean_history(history or {})
+    referral = Referral.objects.create(
+        kind=kind, patient=patient, referring_org=referring_org, referrer=user, service=service,
+        imaging_hub=imaging_hub, clinical_question=clinical_question.strip(),
+    )
+    ClinicalHistory.objects.create(referral=referral, **history_data)
+    Lesion.objects.bulk_create([Lesion(referral=referral, **row) for row in lesion_rows])
+    StateChange.objects.create(referral=referral, action="create", from_state=State.DRAFT,
+                               to_state=State.DRAFT, actor=user)
+    record(user, "referral.create", referral, organisation_id=referring_org.pk)
+    return referral
+
+
+def _require_draft_editor(referral: Referral, user: User) -> None:
+    if referral.state not in (State.DRAFT, State.MORE_INFO_REQUESTED):
+        raise TransitionNotAllowed(
+            f"Referral {referral.reference} has been sent and can no longer be edited."
+        )
+    if not workflow.is_capturer(user, referral):
+        raise NotPermitted("Only the referring practice or its imaging hub can edit this referral.")
+
+
+@transaction.atomic
+def update_draft(
+    referral: Referral,
+    *,
+    user: User,
+    clinical_question: str | None = None,
+    kind: str | None = None,
+    history: Mapping[str, Any] | None = None,
+) -> Referral:
+    referral = _locked(referral)
+    _require_draft_editor(referral, user)
+    if referral.state != State.DRAFT and (kind or clinical_question is not None):
+        raise TransitionNotAllowed("Only a draft's question and pathway can be changed.")
+    if kind is not None:
+        if kind not in ReferralKind.values:
+            raise InvalidReferral(f"Referral kind must be one of {', '.join(ReferralKind.values)}.")
+        referral.kind = kind
+    if clinical_question is not None:
+        referral.clinical_question = clinical_question.strip()
+    if history is not None:
+        cleaned = _clean_history(history)
+        ClinicalHistory.objects.filter(referral=referral).update(**cleaned)
+    referral.save()
+    record(user, "referral.update", referral, organisation_id=acting_org_id(user, referral))
+    return referral
+
+
+@transaction.atomic
+def add_lesion(referral: Referral, *, user: User, **data: Any) -> Lesion:
+    referral = _locked(referral)
+    _require_draft_editor(referral, user)
+    count = referral.lesions.count()
+    if count >= MAX_LESIONS:
+        raise InvalidReferral(f"A referral can describe at most {MAX_LESIONS} lesions.")
+    lesion = Lesion.objects.create(referral=referral, **_clean_lesion(data, count + 1))
+    record(user, "lesion.create", lesion, organisation_id=acting_org_id(user, referral))
+    return lesion
+
+
+@transaction.atomic
+def delete_draft(referral: Referral, *, user: User) -> None:
+    referral = _locked(referral)
+    if referral.state != State.DRAFT:
+        raise TransitionNotAllowed("Only a draft can be deleted; a sent referral can be withdrawn.")
+    if not workflow.is_capturer(user, referral):
+        raise NotPermitted("Only the referring practice can delete this draft.")
+    from dermbridge.imaging.services import discard_draft_images
+
+    discard_draft_images(referral, user=user)
+    record(user, "referral.delete_draft", referral, organisation_id=referral.referring_org_id)
+    referral.delete()
+
+
+# ---------------------------------------------------------------- submission
+
+
+def exclusions_for(referral: Referral) -> list[str]:
+    """Service exclusions that apply (NCL example set): flagged to the reviewer, never silent."""
+    reasons = []
+    today = timezone.localdate()
+    if referral.patient.age_on(today) < 16:
+        reasons.append("Patient is under 16")
+    history = getattr(referral, "history", None)
+    if history is not None and history.immunosuppressed == "yes":
+        reasons.append("Patient is immunosuppressed")
+    if history is not None and history.personal_history_skin_cancer == "yes":
+        reasons.append("Previous skin cancer: may need a full skin check")
+    if referral.lesions.count() > 3:
+        reasons.append("More than 3 lesions")
+    return reasons
+
+
+def submission_problems(referral: Referral) -> list[str]:
+    """Everything that stops this draft being sent, in words the referrer can act on."""
+    from dermbridge.imaging.services import image_set_problems
+
+    problems = []
+    if not referral.clinical_question.strip():
+        problems.append("Add the question you want the dermatologist to answer.")
+    history = getattr(referral, "history", None)
+    missing = history.missing_fields() if history else ["all clinical history"]
+    if missing:
+        problems.append("Complete the clinical history: " + ", ".join(missing) + ".")
+    if not referral.patient.consent_for(ConsentScope.DIRECT_CARE):
+        problems.append("Record the patient's consent to share images for their care.")
+    lesions = list(referral.lesions.all())
+    if not lesions:
+        problems.append("Describe at least one lesion.")
+    problems.extend(image_set_problems(referral, lesions))
+    return problems
+
+
+@transaction.atomic
+def submit_referral(referral: Referral, *, user: User) -> Referral:
+    """Send a complete draft to the dermatology service and start its response clock."""
+    referral = _locked(referral)
+    workflow.check("submit", user, referral)
+    problems = submission_problems(referral)
+    if problems:
+        raise InvalidReferral("This referral cannot be sent yet: " + " ".join(problems),
+                              field_errors={"referral": problems})
+    now = timezone.now()
+    service = referral.service
+    referral.submitted_at = now
+    referral.exclusion_reasons = exclusions_for(referral)
+    _set_clock(referral, service, now)
+    _move(referral, "submit", user)
+    notify_referral_event(referral, "submitted")
+    from dermbridge.referrals.tasks import prepare_for_review
+
+    transaction.on_commit(lambda: prepare_for_review.enqueue(referral.pk))
+    return referral
+
+
+def _set_clock(referral: Referral, service: Organisation, start: datetime) -> None:
+    if referral.kind == ReferralKind.URGENT_CANCER:
+        referral.due_at = clocks.fds_due(start)
+        referral.warn_at = referral.due_at - (clocks.fds_due(start) - start) / 4
+    else:
+        days = (service.ag_target_working_days if referral.kind == ReferralKind.ADVICE
+                else service.ras_target_working_days)
+        referral.due_at = clocks.add_working_days(start, days)
+        referral.warn_at = clocks.add_working_days(referral.due_at, -service.near_breach_working_days)
+        referral.warn_at = max(referral.warn_at, start)
+
+
+@transaction.atomic
+def queue_for_review(referral_id: int) -> bool:
+    """System step after submission: the case joins the worklist. Safe to run twice."""
+    referral = Referral.objects.select_for_update().get(pk=referral_id)
+    if referral.state != State.SUBMITTED:
+        return False
+    _move(referral, "queue_for_review", None)
+    return True
+
+
+# ---------------------------------------------------------------- review
+
+
+@transaction.atomic
+def claim(referral: Referral, *, user: User) -> Referral:
+    referral = _locked(referral)
+    workflow.check("claim", user, referral)
+    referral.claimed_by, referral.claimed_at = user, timezone.now()
+    return _move(referral, "claim", user)
+
+
+@transaction.atomic
+def release(referral: Referral, *, user: User) -> Referral:
+    referral = _locked(referral)
+    workflow.check("release", user, referral)
+    referral.claimed_by, referral.claimed_at = None, None
+    return _move(referral, "release", user)
+
+
+def _clean_outcome(action: str, referral: Referral, data: Mapping[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    code = str(data.get("diagnosis_code", ""))
+    if code not in DIAGNOSES:
+        errors["diagnosis_code"] = ["Choose a diagnosis from the coded list."]
+    for name in ("management_plan", "advice_to_referrer", "patient_explanation"):
+        if not str(data.get(name, "")).strip():
+            errors[name] = ["This is needed."]
+    decision = data.get("pathway_decision") or (
+        PathwayDecision.ADVICE if action == "give_advice" else ""
+    )
+    if decision not in PathwayDecision.values:
+        errors["pathway_decision"] = ["Choose where the patient goes next."]
+    elif action == "give_advice" and decision != PathwayDecision.ADVICE:
+        errors["pathway_decision"] = [
+            "Advice & Guidance answers with advice; convert the request to refer the patient on."
+        ]
+    elif action == "triage" and decision == PathwayDecision.ADVICE:
+        errors["pathway_decision"] = ["A triaged referral goes to a clinic, biopsy, surgery or discharge."]
+    if errors:
+        raise InvalidReferral("The outcome is not complete.", field_errors=errors)
+    return {
+        "diagnosis_code": code,
+        "management_plan": str(data["management_plan"]).strip(),
+        "advice_to_referrer": str(data["advice_to_referrer"]).strip(),
+        "patient_explanation": str(data["patient_explanation"]).strip(),
+        "pathway_decision": decision,
+    }
+
+
+@transaction.atomic
+def record_outcome(referral: Referral, *, user: User, action: str, **data: Any) -> Outcome:
+    """The dermatologist's answer: `action` is 'give_advice' (A&G) or 'triage' (RAS/USC)."""
+    if action not in ("give_advice", "triage"):
+        raise InvalidReferral("An outcome is recorded by giving advice or triaging.")
+    referral = _locked(referral)
+    workflow.check(action, user, referral)
+    cleaned = _clean_outcome(action, referral, data)
+    outcome, _ = Outcome.objects.update_or_create(
+        referral=referral, defaults={**cleaned, "recorded_by": user, "recorded_at": timezone.now()}
+    )
+    referral.responded_at = referral.responded_at or timezone.now()
+    _move(referral, action, user)
+    from dermbridge.imaging.services import mark_images_used_for_decision
+
+    mark_images_used_for_decision(referral)
+    notify_referral_event(referral, "outcome")
+    return outcome
+
+
+@transaction.atomic
+def request_more_information(referral: Referral, *, user: User, question: str) -> Message:
+    if not question.strip():
+        raise InvalidReferral("Say what information you need.")
+    referral = _locked(referral)
+    _move(referral, "request_info", user)
+    message = Message.objects.create(
+        referral=referral, author=user, organisation_id=referral.service_id,
+        kind=MessageKind.INFO_REQUEST, body=question.strip(),
+    )
+    notify_referral_event(referral, "info_requested")
+    return message
+
+
+@transaction.atomic
+def reply_with_information(referral: Referral, *, user: User, body: str) -> Message:
+    if not body.strip():
+        raise InvalidReferral("Write a reply to the dermatologist's question.")
+    referral = _locked(referral)
+    workflow.check("reply_info", user, referral)
+    from dermbridge.imaging.services import image_set_problems
+
+    problems = image_set_problems(referral, list(referral.lesions.all()))
+    if problems:
+        raise InvalidReferral("The reply cannot be sent yet: " + " ".join(problems))
+    referral.claimed_by, referral.claimed_at = None, None
+    _move(referral, "reply_info", user)
+    org_id = acting_org_id(user, referral) or referral.referring_org_id
+    return Message.objects.create(
+        referral=referral, author=user, organisation_id=org_id, kind=MessageKind.INFO_REPLY,
+        body=body.strip(),
+    )
+
+
+@transaction.atomic
+def convert_advice_request(referral: Referral, *, user: User, to_kind: str, note: str = "") -> Referral:
+    """A&G answered with 'this patient needs to be seen': the request becomes a RAS or USC referral."""
+    if to_kind not in (ReferralKind.TRIAGE, ReferralKind.URGENT_CANCER):
+        raise InvalidReferral("Convert to a referral triage (ras) or urgent suspected cancer (usc).")
+    referral = _locked(referral)
+    workflow.check("convert", user, referral)
+    referral.converted_from = referral.kind
+    referral.kind = to_kind
+    referral.claimed_by, referral.claimed_at = None, None
+    # The new pathway's clock starts now.
+    _set_clock(referral, referral.service, timezone.now())
+    referral.responded_at = None
+    _move(referral, "convert", user, note)
+    notify_referral_event(referral, "converted")
+    return referral
+
+
+@transaction.atomic
+def withdraw(referral: Referral, *, user: User, reason: str) -> Referral:
+    if not reason.strip():
+        raise InvalidReferral("Give the reason for withdrawing the referral.")
+    referral = _locked(referral)
+    referral.claimed_by, referral.claimed_at = None, None
+    _move(referral, "withdraw", user, reason)
+    notify_referral_event(referral, "withdrawn")
+    return referral
+
+
+@transaction.atomic
+def close(referral: Referral, *, user: User) -> Referral:
+    referral = _locked(referral)
+    workflow.check("close", user, referral)
+    if referral.is_usc and referral.state == State.TRIAGED and referral.patient_told_at is None:
+        raise TransitionNotAllowed(
+            "Record when the patient was told cancer was diagnosed or ruled out before closing "
+            "(Faster Diagnosis Standard)."
+        )
+    referral.closed_at = timezone.now()
+    return _move(referral, "close", user)
+
+
+@transaction.atomic
+def downgrade_usc(referral: Referral, *, user: User, to_kind: str, reason: str) -> Referral:
+    """Only the referrer may downgrade an urgent suspected cancer referral (CWT guidance)."""
+    referral = _locked(referral)
+    workflow.check_downgrade(user, referral)
+    if to_kind not in (ReferralKind.TRIAGE, ReferralKind.ADVICE):
+        raise InvalidReferral("Downgrade to referral triage (ras) or advice and guidance (ag).")
+    if not reason.strip():
+        raise InvalidReferral("Give the clinical reason for downgrading.")
+    old = referral.kind
+    referral.kind = to_kind
+    if referral.submitted_at:
+        _set_clock(referral, referral.service, referral.submitted_at)
+    referral.save()
+    StateChange.objects.create(referral=referral, action="downgrade", from_state=referral.state,
+                               to_state=referral.state, actor=user, note=reason[:300])
+    record(user, "referral.downgrade", referral, organisation_id=referral.referring_org_id,
+           detail={"from_kind": old, "to_kind": to_kind})
+    return referral
+
+
+@transaction.atomic
+def record_patient_told(referral: Referral, *, user: User, told_at: datetime, method: str) -> Referral:
+    """FDS: the date the patient was told cancer is diagnosed or ruled out."""
+    referral = _locked(referral)
+    if not referral.is_usc:
+        raise TransitionNotAllowed("The Faster Diagnosis Standard applies to urgent suspected cancer referrals.")
+    if referral.state in (State.DRAFT, State.WITHDRAWN, State.CLOSED):
+        raise TransitionNotAllowed(f"Referral {referral.reference} is {referral.get_state_display().lower()}.")
+    if not workflow.is_service_staff(user, referral):
+        raise NotPermitted("Only the dermatology service records when the patient was told.")
+    if method not in ("face_to_face", "telephone", "letter", "video"):
+        raise InvalidReferral("Say how the patient was told: face_to_face, telephone, letter or video.")
+    if referral.submitted_at and told_at < referral.submitted_at:
+        raise InvalidReferral("The patient cannot have been told before the referral was sent.")
+    if told_at > timezone.now():
+        raise InvalidReferral("The date the patient was told cannot be in the future.")
+    referral.patient_told_at, referral.patient_told_method = told_at, method
+    referral.save()
+    record(user, "referral.patient_told", referral, organisation_id=referral.service_id,
+           detail={"method": method})
+    return referral
+
+
+@transaction.atomic
+def post_message(referral: Referral, *, user: User, body: str) -> Message:
+    if not body.strip():
+        raise InvalidReferral("The message is empty.")
+    if len(body) > 10000:
+        raise InvalidReferral("Messages are limited to 10,000 characters.")
+    referral = _locked(referral)
+    org_id = acting_org_id(user, referral)
+    if org_id is None or referral.state == State.DRAFT:
+        raise NotPermitted("Only the referring practice and the dermatology service can message here.")
+    message = Message.objects.create(referral=referral, author=user, organisation_id=org_id,
+                                     body=body.strip())
+    record(user, "message.create", message, organisation_id=org_id)
+    notify_referral_event(referral, "message", exclude_user=user)
+    return message
+
+
+def view_referral(referral: Referral, *, user: User, what: str = "referral.view") -> None:
+    """Audit a read of a referral's patient data (call from every view that shows one)."""
+    record(user, what, referral, organisation_id=acting_org_id(user, referral))
+
+
+@transaction.atomic
+def warn_near_breach(referral_id: int) -> bool:
+    """System step: warn the service once that a case is close to (or past) its target."""
+    referral = Referral.objects.select_for_update().get(pk=referral_id)
+    if referral.breach_warned_at is not None or referral.clock_stopped_at is not None:
+        return False
+    referral.breach_warned_at = timezone.now()
+    referral.save(update_fields=["breach_warned_at", "updated_at"])
+    record(None, "referral.near_breach_warning", referral, organisation_id=referral.service_id)
+    notify_referral_event(referral, "near_breach")
+    return True

@@ -1,0 +1,273 @@
+"""Django settings for DermBridge.
+
+Every deployment setting comes from a DERMBRIDGE_* environment variable read through
+`dermbridge.config`; see docs/configuration.md for the full list. All state of the embedded
+default (SQLite database, encrypted file store, keys) lives under DERMBRIDGE_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from csp.constants import NONE, SELF
+
+from dermbridge.config import (
+    ConfigurationError,
+    database_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+)
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+DATA_DIR = env_path("DATA_DIR", REPO_DIR / "var")
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+SHARED_DIR = env_path("SHARED_DIR", REPO_DIR.parent / "shared")
+
+
+def _persistent_secret(filename: str, nbytes: int = 48) -> str:
+    """A secret generated once and kept in DATA_DIR, so a fresh checkout needs no setup."""
+    path = DATA_DIR / filename
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(nbytes))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+DEBUG = env_bool("DEBUG", False)
+DEMO_MODE = env_bool("DEMO_MODE", False)
+SECRET_KEY = env_str("SECRET_KEY", "") or _persistent_secret("secret_key")
+if len(SECRET_KEY) < 32:
+    raise ConfigurationError("DERMBRIDGE_SECRET_KEY must be at least 32 characters long.")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_tasks",
+    "django_tasks_db",
+    "dermbridge.accounts",
+    "dermbridge.audit",
+    "dermbridge.patients",
+    "dermbridge.referrals",
+    "dermbridge.imaging",
+    "dermbridge.triage",
+    "dermbridge.notifications",
+    "dermbridge.interop",
+    "dermbridge.reporting",
+    "dermbridge.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "dermbridge.audit.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "dermbridge.accounts.middleware.SessionLimitsMiddleware",
+    "dermbridge.accounts.middleware.TwoFactorRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "dermbridge.urls"
+WSGI_APPLICATION = "dermbridge.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "dermbridge.web.context.navigation",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_from_url(
+        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'dermbridge.sqlite3'}")
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# OWASP ASVS 3.3: idle timeout <= 30 minutes (rolling cookie), absolute lifetime <= 12 hours.
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30, minimum=1) * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_HOURS", 12, minimum=1) * 3600
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_COOKIES = env_bool("SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+# Lock the account, not the address: a GP practice shares one NAT address, and locking it
+# would lock out every clinician there.
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
+OTP_TOTP_ISSUER = "DermBridge"
+# Clinical roles must use TOTP two-factor unless the server runs in demo mode.
+REQUIRE_TWO_FACTOR = env_bool("REQUIRE_TWO_FACTOR", not DEMO_MODE)
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+    }
+}
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "Europe/London"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# Uploads: never spool an image to disk unencrypted (see dermbridge.imaging.upload).
+MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_MB", 40, minimum=1) * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+BLOB_ROOT = env_path("BLOB_ROOT", DATA_DIR / "blobs")
+BLOB_BACKEND = env_str("BLOB_BACKEND", "filesystem")
+if BLOB_BACKEND not in {"filesystem", "s3"}:
+    raise ConfigurationError("DERMBRIDGE_BLOB_BACKEND must be 'filesystem' or 's3'.")
+BLOB_KEYS = env_str("BLOB_KEYS", "")
+BLOB_ACTIVE_KEY = env_str("BLOB_ACTIVE_KEY", "")
+S3_BUCKET = env_str("S3_BUCKET", "")
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "")
+
+TASK_BACKEND = env_str("TASK_BACKEND", "database")
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+if TASK_BACKEND not in _TASK_BACKENDS:
+    raise ConfigurationError("DERMBRIDGE_TASK_BACKEND must be 'database' or 'immediate'.")
+TASKS = {
+    "default": {
+        "BACKEND": _TASK_BACKENDS[TASK_BACKEND],
+        "QUEUES": ["default", "imaging", "triage", "notifications", "interop"],
+        "ENQUEUE_ON_COMMIT": True,
+    }
+}
+
+EMAIL_CHANNEL = env_str("EMAIL_CHANNEL", "smtp")
+if EMAIL_CHANNEL not in {"smtp", "file"}:
+    raise ConfigurationError("DERMBRIDGE_EMAIL_CHANNEL must be 'smtp' or 'file'.")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_CHANNEL == "smtp"
+    else "django.core.mail.backends.filebased.EmailBackend"
+)
+EMAIL_FILE_PATH = DATA_DIR / "mail"
+EMAIL_HOST = env_str("SMTP_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("SMTP_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("SMTP_USER", "")
+EMAIL_HOST_PASSWORD = env_str("SMTP_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("SMTP_STARTTLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("FROM_EMAIL", "DermBridge <no-reply@dermbridge.invalid>")
+SMS_CHANNEL = env_str("SMS_CHANNEL", "file")
+if SMS_CHANNEL not in {"file"}:
+    raise ConfigurationError(
+        "DERMBRIDGE_SMS_CHANNEL must be 'file' (the local channel); "
+        "a gateway plugs in behind dermbridge.notifications.channels.SmsChannel."
+    )
+SMS_FILE_PATH = DATA_DIR / "sms.log"
+PATIENT_LINK_DAYS = env_int("PATIENT_LINK_DAYS", 60, minimum=1)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "dermbridge.referrals.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DermBridge API",
+    "DESCRIPTION": "Referrals with lesion images for capture apps and GP systems.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"axes": {"level": "WARNING"}},
+}

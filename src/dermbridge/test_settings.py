@@ -1,0 +1,14 @@
+"""Settings for the test suite: the real settings with a throw-away data directory."""
+
+import os
+import tempfile
+
+os.environ.setdefault("DERMBRIDGE_DATA_DIR", tempfile.mkdtemp(prefix="dermbridge-test-"))
+os.environ.setdefault("DERMBRIDGE_TASK_BACKEND", "immediate")
+os.environ.setdefault("DERMBRIDGE_REQUIRE_TWO_FACTOR", "false")
+
+from dermbridge.settings import *  # noqa: E402, F403
+
+# Argon2 is deliberately slow; tests that check hashing override this.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S105
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,0 +1,14 @@
+"""URL map: pages, the REST API and its schema, FHIR, patient status links, admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/", include("dermbridge.referrals.api_urls")),
+    path("status/", include("dermbridge.notifications.urls")),
+    path("images/", include("dermbridge.imaging.urls")),
+    path("", include("dermbridge.web.urls")),
+]
