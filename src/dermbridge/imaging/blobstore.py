@@ -1,0 +1,342 @@
+"""Encrypted, content-addressed storage for image bytes.
+
+Every blob is encrypted with AES-256-GCM under its own random data key; the data
+key is wrapped (AES-256-GCM again) by a master key from configuration and stored
+beside the blob with the master key's id. Rotating master keys re-wraps the small
+key records and never touches the encrypted pixels.
+
+The address is an HMAC-SHA256 of the plaintext under a key derived from the
+keyring, so identical images share a blob (deduplication) while someone holding
+only the storage cannot test whether a given photo is stored.
+
+Nothing here writes plaintext anywhere: temporary files hold ciphertext only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+_BLOB_MAGIC = b"DBB1"
+_KEY_MAGIC = b"DBK1"
+_NONCE = 12
+_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_ADDRESS = re.compile(r"^[0-9a-f]{64}$")
+
+
+class BlobStoreError(Exception):
+    """The blob store cannot do what was asked; the message says why and what to check."""
+
+
+class BlobNotFound(BlobStoreError, KeyError):
+    """No blob is stored at that address."""
+
+
+class BlobCorrupt(BlobStoreError):
+    """A stored blob or key record fails authentication: tampered with, damaged or wrong key."""
+
+
+class Keyring:
+    """The master keys that wrap data keys, by id, and which one wraps new blobs."""
+
+    def __init__(
+        self, keys: Mapping[str, bytes], active: str, address_key_id: str | None = None
+    ) -> None:
+        if not keys:
+            raise BlobStoreError("The blob keyring is empty: set DERMBRIDGE_BLOB_KEYS.")
+        for key_id, key in keys.items():
+            if not _KEY_ID.match(key_id):
+                raise BlobStoreError(
+                    f"Blob key id {key_id!r} is invalid: use 1-32 letters, digits, '.', '_' or '-'."
+                )
+            if len(key) != 32:
+                raise BlobStoreError(
+                    f"Blob key {key_id!r} is {len(key)} bytes; AES-256 needs exactly 32 "
+                    "(generate one with: python -c 'import os,base64;"
+                    "print(base64.b64encode(os.urandom(32)).decode())')."
+                )
+        if active not in keys:
+            raise BlobStoreError(
+                f"DERMBRIDGE_BLOB_ACTIVE_KEY={active!r} is not in DERMBRIDGE_BLOB_KEYS "
+                f"(ids there: {', '.join(keys)})."
+            )
+        self._keys = dict(keys)
+        self.active_id = active
+        # The address key must outlive rotations, so it comes from the oldest key unless named:
+        # retiring that key changes new addresses (losing deduplication), never old ones.
+        self.address_key_id = address_key_id or next(iter(keys))
+        if self.address_key_id not in keys:
+            raise BlobStoreError(f"Address key id {self.address_key_id!r} is not in the keyring.")
+        self.address_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"dermbridge-blob-address-v1"
+        ).derive(self._keys[self.address_key_id])
+
+    @classmethod
+    def from_config(cls, keys_spec: str, active: str | None = None) -> Keyring:
+        """Parse ``"k1:<base64 32 bytes>,k2:<base64>"`` (DERMBRIDGE_BLOB_KEYS)."""
+        keys: dict[str, bytes] = {}
+        for item in filter(None, (part.strip() for part in keys_spec.split(","))):
+            key_id, sep, encoded = item.partition(":")
+            if not sep:
+                raise BlobStoreError(
+                    "DERMBRIDGE_BLOB_KEYS must look like 'k1:<base64 key>,k2:<base64 key>'; "
+                    f"an entry has no ':' after the id {key_id[:8]!r}."
+                )
+            try:
+                keys[key_id.strip()] = base64.b64decode(encoded.strip(), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise BlobStoreError(
+                    f"DERMBRIDGE_BLOB_KEYS: the key for {key_id!r} is not valid base64."
+                ) from exc
+        return cls(keys, active or (list(keys)[-1] if keys else ""))
+
+    def key(self, key_id: str) -> bytes:
+        try:
+            return self._keys[key_id]
+        except KeyError:
+            raise BlobStoreError(
+                f"A blob is wrapped with key {key_id!r}, which is not in DERMBRIDGE_BLOB_KEYS: "
+                "add it back, or rotate blobs to a current key first."
+            ) from None
+
+    def __contains__(self, key_id: object) -> bool:
+        return key_id in self._keys
+
+    def __repr__(self) -> str:  # never print key material
+        return f"Keyring(ids={list(self._keys)}, active={self.active_id!r})"
+
+
+class BlobBackend(Protocol):
+    """Where the ciphertext lives: named byte objects, written atomically."""
+
+    def read(self, name: str) -> bytes: ...
+    def write(self, name: str, data: bytes) -> None: ...
+    def delete(self, name: str) -> None: ...
+    def exists(self, name: str) -> bool: ...
+    def names(self, suffix: str) -> Iterator[str]: ...
+
+
+class FileSystemBackend:
+    """Blobs as files under one root; writes go to a temp file in the same folder, then rename."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, name: str) -> Path:
+        return self.root / name
+
+    def read(self, name: str) -> bytes:
+        try:
+            return self._path(name).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(name) from None
+
+    def write(self, name: str, data: bytes) -> None:
+        target = self._path(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        # The rename is durable only once the directory entry is on disk.
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def delete(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(name).unlink()
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    def names(self, suffix: str) -> Iterator[str]:
+        for path in self.root.rglob(f"*{suffix}"):
+            if not path.name.startswith(".tmp-"):
+                yield path.relative_to(self.root).as_posix()
+
+
+class S3Backend:
+    """Blobs as objects in an S3-compatible bucket (boto3, an optional dependency)."""
+
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None, **client_kwargs: Any):
+        if client is None:
+            try:
+                import boto3  # type: ignore[import-not-found]
+            except ImportError as exc:
+                raise BlobStoreError(
+                    "The S3 blob backend needs boto3: pip install 'dermbridge[s3]'."
+                ) from exc
+            client = boto3.client("s3", **client_kwargs)
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+
+    def read(self, name: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + name)
+        except self.client.exceptions.NoSuchKey:
+            raise BlobNotFound(name) from None
+        return bytes(response["Body"].read())
+
+    def write(self, name: str, data: bytes) -> None:
+        # A single PUT is atomic in S3: readers see the old object or the new one.
+        self.client.put_object(Bucket=self.bucket, Key=self.prefix + name, Body=data)
+
+    def delete(self, name: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + name)
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.prefix + name)
+        except Exception as exc:  # botocore ClientError; boto3 is optional
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def names(self, suffix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", []):
+                key = item["Key"][len(self.prefix) :]
+                if key.endswith(suffix):
+                    yield key
+
+
+class BlobStore:
+    """Put, get, delete and re-key encrypted image blobs by content address."""
+
+    def __init__(self, backend: BlobBackend, keyring: Keyring) -> None:
+        self.backend = backend
+        self.keyring = keyring
+
+    @classmethod
+    def on_filesystem(cls, root: str | os.PathLike[str], keyring: Keyring) -> BlobStore:
+        return cls(FileSystemBackend(root), keyring)
+
+    def address_of(self, data: bytes) -> str:
+        return hmac.new(self.keyring.address_key, data, hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def _names(address: str) -> tuple[str, str]:
+        if not _ADDRESS.match(address):
+            raise BlobNotFound(address)
+        stem = f"{address[:2]}/{address[2:4]}/{address}"
+        return stem + ".blob", stem + ".key"
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` encrypted and return its address; storing it again costs nothing."""
+        address = self.address_of(data)
+        blob_name, key_name = self._names(address)
+        if self.backend.exists(key_name):
+            return address
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(_NONCE)
+        sealed = AESGCM(data_key).encrypt(nonce, data, _blob_aad(address))
+        # The blob goes first: a key record only ever points at a complete blob.
+        self.backend.write(blob_name, _BLOB_MAGIC + nonce + sealed)
+        self.backend.write(key_name, self._wrap(address, data_key, self.keyring.active_id))
+        return address
+
+    def get(self, address: str) -> bytes:
+        """The plaintext stored at ``address``; raises BlobNotFound or BlobCorrupt."""
+        blob_name, key_name = self._names(address)
+        _, data_key = self._unwrap(address, self.backend.read(key_name))
+        blob = self.backend.read(blob_name)
+        if not blob.startswith(_BLOB_MAGIC) or len(blob) < 4 + _NONCE + 16:
+            raise BlobCorrupt(f"Blob {address[:12]}... is not a DermBridge blob.")
+        nonce, sealed = blob[4 : 4 + _NONCE], blob[4 + _NONCE :]
+        try:
+            data = AESGCM(data_key).decrypt(nonce, sealed, _blob_aad(address))
+        except InvalidTag:
+            raise BlobCorrupt(f"Blob {address[:12]}... fails authentication (damaged).") from None
+        # No HMAC re-check: the GCM tag already binds the bytes to this address (AAD), and the
+        # address key may have changed since the blob was stored.
+        return data
+
+    def exists(self, address: str) -> bool:
+        try:
+            _, key_name = self._names(address)
+        except BlobNotFound:
+            return False
+        return self.backend.exists(key_name)
+
+    def delete(self, address: str) -> None:
+        """Remove a blob; the key record goes first so a half-done delete reads as absent."""
+        blob_name, key_name = self._names(address)
+        self.backend.delete(key_name)
+        self.backend.delete(blob_name)
+
+    def rotate_keys(self, new_key_id: str) -> int:
+        """Re-wrap every data key not already under ``new_key_id``; returns how many changed."""
+        self.keyring.key(new_key_id)
+        changed = 0
+        for key_name in list(self.backend.names(".key")):
+            address = key_name.rsplit("/", 1)[-1].removesuffix(".key")
+            record = self.backend.read(key_name)
+            key_id, data_key = self._unwrap(address, record)
+            if key_id == new_key_id:
+                continue
+            self.backend.write(key_name, self._wrap(address, data_key, new_key_id))
+            changed += 1
+        return changed
+
+    def _wrap(self, address: str, data_key: bytes, key_id: str) -> bytes:
+        nonce = os.urandom(_NONCE)
+        wrapped = AESGCM(self.keyring.key(key_id)).encrypt(
+            nonce, data_key, _key_aad(address, key_id)
+        )
+        encoded_id = key_id.encode("ascii")
+        return _KEY_MAGIC + bytes([len(encoded_id)]) + encoded_id + nonce + wrapped
+
+    def _unwrap(self, address: str, record: bytes) -> tuple[str, bytes]:
+        if not record.startswith(_KEY_MAGIC) or len(record) < 6:
+            raise BlobCorrupt(f"Key record for {address[:12]}... is not a DermBridge key record.")
+        id_length = record[4]
+        key_id = record[5 : 5 + id_length].decode("ascii", "replace")
+        nonce = record[5 + id_length : 5 + id_length + _NONCE]
+        wrapped = record[5 + id_length + _NONCE :]
+        try:
+            data_key = AESGCM(self.keyring.key(key_id)).decrypt(
+                nonce, wrapped, _key_aad(address, key_id)
+            )
+        except InvalidTag:
+            raise BlobCorrupt(
+                f"Key record for {address[:12]}... fails authentication: wrong key "
+                f"{key_id!r} in the keyring, or the record was altered."
+            ) from None
+        return key_id, data_key
+
+
+def _blob_aad(address: str) -> bytes:
+    return b"dermbridge-blob-v1:" + address.encode("ascii")
+
+
+def _key_aad(address: str, key_id: str) -> bytes:
+    return b"dermbridge-key-v1:" + address.encode("ascii") + b":" + key_id.encode("ascii")
