@@ -167,6 +167,31 @@ def create_referral(
     return referral
 
 
+@transaction.atomic
+def start_referral(
+    *,
+    user: User,
+    referring_org: Organisation,
+    patient_details: Mapping[str, Any],
+    consent_direct_care: bool,
+    **referral: Any,
+) -> Referral:
+    """The referrer's "new referral" form in one step: find or register the patient by NHS
+    number, record their consent for direct care, and start the draft. All or nothing: a
+    mistake anywhere saves no patient, consent or draft."""
+    from dermbridge.patients.services import record_consent, register_patient
+
+    details = dict(patient_details)
+    nhs_number = str(details.pop("nhs_number", ""))
+    patient = register_patient(
+        user=user, practice=referring_org, nhs_number=nhs_number, **details
+    )
+    if consent_direct_care and not patient.consent_for(ConsentScope.DIRECT_CARE):
+        record_consent(user=user, patient=patient, scope=ConsentScope.DIRECT_CARE, granted=True,
+                       note="Recorded with a new referral")
+    return create_referral(user=user, patient=patient, referring_org=referring_org, **referral)
+
+
 def _require_draft_editor(referral: Referral, user: User) -> None:
     if referral.state not in (State.DRAFT, State.MORE_INFO_REQUESTED):
         raise TransitionNotAllowed(
@@ -421,14 +446,14 @@ def convert_advice_request(referral: Referral, *, user: User, to_kind: str, note
     if to_kind not in (ReferralKind.TRIAGE, ReferralKind.URGENT_CANCER):
         raise InvalidReferral("Convert to a referral triage (ras) or urgent suspected cancer (usc).")
     referral = _locked(referral)
-    workflow.check("convert", user, referral)
+    _move(referral, "convert", user, note)
     referral.converted_from = referral.kind
     referral.kind = to_kind
     referral.claimed_by, referral.claimed_at = None, None
     # The new pathway's clock starts now.
     _set_clock(referral, referral.service, timezone.now())
     referral.responded_at = None
-    _move(referral, "convert", user, note)
+    referral.save()
     notify_referral_event(referral, "converted")
     return referral
 
