@@ -27,20 +27,32 @@ class OutboxMessage(models.Model):
     subject = models.CharField(max_length=200, blank=True)
     body = models.TextField()
     referral = models.ForeignKey(
-        "referrals.Referral", on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+        "referrals.Referral",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
     )
     event = models.CharField(max_length=40)
     # One message per (event occurrence, recipient): a task that runs twice sends once.
     dedupe_key = models.CharField(max_length=200, unique=True)
-    status = models.CharField(max_length=8, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
+    status = models.CharField(
+        max_length=8, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Not before this time: the retry backoff after a temporary failure, and while a worker is
+    # handing the message over, the end of its claim (so a second task does not send it too).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "created_at"], name="outbox_status_idx")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="outbox_status_idx"),
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_retry_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} {self.event} ({self.status})"
@@ -49,7 +61,9 @@ class OutboxMessage(models.Model):
 class PatientStatusLink(models.Model):
     """An unguessable, expiring link a patient uses to see where their referral stands."""
 
-    referral = models.ForeignKey("referrals.Referral", on_delete=models.CASCADE, related_name="status_links")
+    referral = models.ForeignKey(
+        "referrals.Referral", on_delete=models.CASCADE, related_name="status_links"
+    )
     token_sha256 = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()

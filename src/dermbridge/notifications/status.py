@@ -55,8 +55,10 @@ def describe(referral: Referral) -> PatientStatus:
     if state in (State.SUBMITTED, State.AWAITING_REVIEW, State.IN_REVIEW, State.CONVERTED):
         stage = "A skin specialist is looking at your photos"
         if referral.kind == ReferralKind.URGENT_CANCER:
-            next_step = ("A skin specialist will look at your photos and decide the next step. "
-                         "You should be told whether or not you have cancer by the date below.")
+            next_step = (
+                "A skin specialist will look at your photos and decide the next step. "
+                "You should be told whether or not you have cancer by the date below."
+            )
         else:
             next_step = "A skin specialist will look at your photos and reply by the date below."
     elif state == State.MORE_INFO_REQUESTED:
