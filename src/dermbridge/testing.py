@@ -32,8 +32,13 @@ DEFAULT_HISTORY: dict[str, Any] = {
     "itch": "no",
     "sun_exposure": "high",
 }
-DEFAULT_LESION = {"body_site_code": "77568009", "laterality": "left", "size_mm": 7,
-                  "description": "Irregular pigmented macule", "pigmented": True}
+DEFAULT_LESION = {
+    "body_site_code": "77568009",
+    "laterality": "left",
+    "size_mm": 7,
+    "description": "Irregular pigmented macule",
+    "pigmented": True,
+}
 
 
 def nhs_number_for(seed: int) -> str:
@@ -67,13 +72,22 @@ class World:
         return [self.alice, self.bob, self.pat, self.derek, self.dora, self.sam]
 
 
-def make_user(username: str, org: Organisation, role: str, password: str = "correct-horse-battery") -> User:
+def make_user(
+    username: str,
+    org: Organisation,
+    role: str,
+    password: str = "correct-horse-battery",  # noqa: S107 - test personas only
+) -> User:
     user = User.objects.filter(username=username).first()
     if user is None:
         first, _, last = username.partition(".")
-        user = User.objects.create_user(username=username, password=password,
-                                        email=f"{username}@example.nhs.uk",
-                                        first_name=first.title(), last_name=last.title() or "Test")
+        user = User.objects.create_user(
+            username=username,
+            password=password,
+            email=f"{username}@example.nhs.uk",
+            first_name=first.title(),
+            last_name=last.title() or "Test",
+        )
     Membership.objects.get_or_create(user=user, organisation=org, role=role)
     return user
 
@@ -81,7 +95,8 @@ def make_user(username: str, org: Organisation, role: str, password: str = "corr
 def make_world() -> World:
     def org(kind: str, name: str, ods: str) -> Organisation:
         return Organisation.objects.get_or_create(
-            ods_code=ods, defaults={"kind": kind, "name": name, "email": f"{ods.lower()}@example.nhs.uk"}
+            ods_code=ods,
+            defaults={"kind": kind, "name": name, "email": f"{ods.lower()}@example.nhs.uk"},
         )[0]
 
     practice_a = org(OrganisationKind.GP_PRACTICE, "Riverside Surgery", "A81001")
@@ -90,7 +105,11 @@ def make_world() -> World:
     service = org(OrganisationKind.DERMATOLOGY_SERVICE, "City Hospital Dermatology", "RXX01")
     service_b = org(OrganisationKind.DERMATOLOGY_SERVICE, "County Dermatology", "RYY01")
     return World(
-        practice_a, practice_b, hub, service, service_b,
+        practice_a,
+        practice_b,
+        hub,
+        service,
+        service_b,
         alice=make_user("alice", practice_a, Role.REFERRER),
         bob=make_user("bob", practice_b, Role.REFERRER),
         pat=make_user("pat", hub, Role.PHOTOGRAPHER),
@@ -108,9 +127,14 @@ def make_patient(practice: Organisation, recorder: User, **overrides: Any) -> Pa
     seed = Patient.objects.count() * 7 + _patient_seq[0]
     data: dict[str, Any] = {
         "nhs_number": nhs_number_for(seed),
-        "given_name": "Jo", "family_name": f"Patient{seed}", "date_of_birth": date(1960, 5, 17),
-        "sex": "female", "fitzpatrick": "II", "email": f"patient{seed}@example.org",
-        "contact_preference": "email", "registered_practice": practice,
+        "given_name": "Jo",
+        "family_name": f"Patient{seed}",
+        "date_of_birth": date(1960, 5, 17),
+        "sex": "female",
+        "fitzpatrick": "II",
+        "email": f"patient{seed}@example.org",
+        "contact_preference": "email",
+        "registered_practice": practice,
     }
     data.update(overrides)
     while Patient.objects.filter(nhs_number=data["nhs_number"]).exists():
@@ -126,18 +150,33 @@ _image_cache: dict[str, bytes] = {}
 
 def attach_ready_image(lesion: Lesion, image_type: str, user: User) -> LesionImage:
     """A processed image without running the pipeline (fast); imaging tests run the real one."""
-    data = _image_cache.setdefault(image_type, lesion_photo(320, 240, seed=len(image_type), kind=image_type))
+    data = _image_cache.setdefault(
+        image_type, lesion_photo(320, 240, seed=len(image_type), kind=image_type)
+    )
     store = blob_store()
     address = store.put(data)
     import hashlib
 
     sha = hashlib.sha256(data).hexdigest()
-    entry = {"address": address, "sha256": sha, "master_sha256": sha, "size": len(data),
-             "width": 320, "height": 240, "media_type": "image/jpeg"}
+    entry = {
+        "address": address,
+        "sha256": sha,
+        "master_sha256": sha,
+        "size": len(data),
+        "width": 320,
+        "height": 240,
+        "media_type": "image/jpeg",
+    }
     return LesionImage.objects.create(
-        lesion=lesion, image_type=image_type, status=ImageStatus.READY, uploaded_by=user,
+        lesion=lesion,
+        image_type=image_type,
+        status=ImageStatus.READY,
+        uploaded_by=user,
         derivatives={name: entry for name in ("master", "viewer", "thumbnail", "ai_input", "ers")},
-        master_sha256=sha, width=320, height=240, processed_at=timezone.now(),
+        master_sha256=sha,
+        width=320,
+        height=240,
+        processed_at=timezone.now(),
     )
 
 
@@ -151,6 +190,9 @@ def make_referral(
     service: Organisation | None = None,
     patient: Patient | None = None,
     images: bool = True,
+    add_image: Any = None,
+    lesions: list[dict[str, Any]] | None = None,
+    question: str = "Is this lesion suspicious?",
 ) -> Referral:
     """A referral walked through the real services to `state`."""
     referrer = referrer or world.alice
@@ -159,14 +201,19 @@ def make_referral(
     reviewer = world.dora if service == world.service_b else world.derek
     patient = patient or make_patient(practice, referrer)
     referral = services.create_referral(
-        user=referrer, patient=patient, kind=kind, service=service, referring_org=practice,
-        clinical_question="Is this lesion suspicious?", history=DEFAULT_HISTORY,
-        lesions=[DEFAULT_LESION],
+        user=referrer,
+        patient=patient,
+        kind=kind,
+        service=service,
+        referring_org=practice,
+        clinical_question=question,
+        history=DEFAULT_HISTORY,
+        lesions=lesions or [DEFAULT_LESION],
     )
     if images:
-        lesion = referral.lesions.get()
-        for image_type in (ImageType.OVERVIEW, ImageType.CLOSE_UP, ImageType.DERMOSCOPIC):
-            attach_ready_image(lesion, image_type, referrer)
+        for lesion in referral.lesions.all():
+            for image_type in (ImageType.OVERVIEW, ImageType.CLOSE_UP, ImageType.DERMOSCOPIC):
+                (add_image or attach_ready_image)(lesion, image_type, referrer)
     if state == State.DRAFT:
         return referral
     services.submit_referral(referral, user=referrer)
@@ -181,24 +228,29 @@ def make_referral(
     if state == State.IN_REVIEW:
         return Referral.objects.get(pk=referral.pk)
     outcome = {
-        "diagnosis_code": "400182000", "management_plan": "Monitor; photograph in 3 months.",
+        "diagnosis_code": "400182000",
+        "management_plan": "Monitor; photograph in 3 months.",
         "advice_to_referrer": "Benign naevus. Safety-net for change.",
         "patient_explanation": "This is a harmless mole.",
     }
     if state == State.MORE_INFO_REQUESTED:
-        services.request_more_information(referral, user=reviewer, question="How long has it been there?")
+        services.request_more_information(
+            referral, user=reviewer, question="How long has it been there?"
+        )
     elif state == State.CONVERTED:
         services.convert_advice_request(referral, user=reviewer, to_kind=ReferralKind.URGENT_CANCER)
     elif state in (State.ADVICE_GIVEN, State.TRIAGED, State.CLOSED):
         if kind == ReferralKind.ADVICE:
             services.record_outcome(referral, user=reviewer, action="give_advice", **outcome)
         else:
-            services.record_outcome(referral, user=reviewer, action="triage",
-                                    pathway_decision="discharge", **outcome)
+            services.record_outcome(
+                referral, user=reviewer, action="triage", pathway_decision="discharge", **outcome
+            )
         if state == State.CLOSED:
             if kind == ReferralKind.URGENT_CANCER:
-                services.record_patient_told(referral, user=reviewer, told_at=timezone.now(),
-                                             method="letter")
+                services.record_patient_told(
+                    referral, user=reviewer, told_at=timezone.now(), method="letter"
+                )
             services.close(referral, user=reviewer)
     elif state == State.WITHDRAWN:
         services.withdraw(referral, user=referrer, reason="Patient declined")

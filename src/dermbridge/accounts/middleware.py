@@ -47,7 +47,7 @@ class TwoFactorRequiredMiddleware:
             and not request.path.startswith(TWO_FACTOR_EXEMPT_PREFIXES)
             and "HTTP_AUTHORIZATION" not in request.META  # API tokens are issued per system
             and getattr(user, "is_clinical", False)
-            and not user.is_verified()  # type: ignore[union-attr]
+            and not user.is_verified()  # type: ignore[union-attr,attr-defined]
         ):
             if request.path.startswith("/api/") or request.path.startswith("/fhir/"):
                 return JsonResponse({"detail": "Two-factor verification required."}, status=403)

@@ -13,5 +13,6 @@ class RequestContext:
 
 
 current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
-    "dermbridge_request_context", default=RequestContext()
+    "dermbridge_request_context",
+    default=RequestContext(),  # noqa: B039 - frozen dataclass, immutable
 )

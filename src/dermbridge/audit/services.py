@@ -72,7 +72,10 @@ def verify_chain(batch_size: int = 5000) -> Verification:
     for event in qs.iterator(chunk_size=batch_size):
         if event.seq != expected_seq:
             return Verification(
-                False, checked, expected_seq, f"event #{expected_seq} is missing (next is #{event.seq})"
+                False,
+                checked,
+                expected_seq,
+                f"event #{expected_seq} is missing (next is #{event.seq})",
             )
         if event.prev_hash != expected_prev:
             return Verification(

@@ -68,14 +68,20 @@ def image_set_problems(referral: Referral, lesions: Iterable[Lesion]) -> list[st
         if status["processing"]:
             problems.append(f"Lesion {lesion.number}: wait for images to finish processing.")
         if status["failed"]:
-            problems.append(f"Lesion {lesion.number}: remove or replace the images that could not be used.")
+            problems.append(
+                f"Lesion {lesion.number}: remove or replace the images that could not be used."
+            )
         missing = status["missing"]
         assert isinstance(missing, list)
         if missing:
             names = ", ".join(labels[t].lower() for t in missing)
-            problems.append(f"Lesion {lesion.number}: add {names} image{'s' if len(missing) > 1 else ''}.")
+            problems.append(
+                f"Lesion {lesion.number}: add {names} image{'s' if len(missing) > 1 else ''}."
+            )
         for image in lesion.images.all():
-            blocked = [c["message"] for c in image.quality.values() if c.get("blocking") and not c["ok"]]
+            blocked = [
+                c["message"] for c in image.quality.values() if c.get("blocking") and not c["ok"]
+            ]
             if blocked:
                 problems.append(f"Lesion {lesion.number}: retake image {image.pk}: {blocked[0]}")
     return problems
@@ -123,15 +129,46 @@ def accept_upload(
     data = _read_limited(fileobj, settings.MAX_UPLOAD_BYTES)
     address = blob_store().put(data)
     image = LesionImage.objects.create(
-        lesion=lesion, image_type=image_type, dermoscopy_mode=dermoscopy_mode,
-        upload_address=address, upload_size=len(data), uploaded_by=user,
+        lesion=lesion,
+        image_type=image_type,
+        dermoscopy_mode=dermoscopy_mode,
+        upload_address=address,
+        upload_size=len(data),
+        uploaded_by=user,
     )
-    record(user, "image.upload", image, organisation_id=_org(user, referral),
-           detail={"lesion": lesion.pk, "type": image_type, "bytes": len(data)})
+    record(
+        user,
+        "image.upload",
+        image,
+        organisation_id=_org(user, referral),
+        detail={"lesion": lesion.pk, "type": image_type, "bytes": len(data)},
+    )
     from dermbridge.imaging.tasks import process_lesion_image
 
     transaction.on_commit(lambda: process_lesion_image.enqueue(image.pk))
     return image
+
+
+@transaction.atomic
+def accept_uploads(
+    lesion: Lesion,
+    *,
+    user: User,
+    files: Iterable[IO[bytes]],
+    image_type: str,
+    dermoscopy_mode: str = "",
+) -> list[LesionImage]:
+    """Several photos of one type chosen together: all are accepted, or none (one bad file
+    refuses the lot, so the photographer re-chooses a clean set)."""
+    images = [
+        accept_upload(
+            lesion, user=user, fileobj=f, image_type=image_type, dermoscopy_mode=dermoscopy_mode
+        )
+        for f in files
+    ]
+    if not images:
+        raise InvalidReferral("Choose at least one photo to upload.")
+    return images
 
 
 def _org(user: User | None, referral: Referral) -> int | None:
@@ -144,19 +181,27 @@ def process_lesion_image(image_id: int) -> str:
     """Run the pipeline for one uploaded image. Safe to run twice, and after a crash midway:
     blobs are content-addressed (a rerun writes the same addresses) and the row is updated in
     one transaction at the end."""
-    image = LesionImage.objects.select_related("lesion__referral__service").filter(pk=image_id).first()
+    image = (
+        LesionImage.objects.select_related("lesion__referral__service").filter(pk=image_id).first()
+    )
     if image is None or image.status != ImageStatus.PROCESSING:
         return "skipped"
     store = blob_store()
     referral = image.lesion.referral
     others = list(
         LesionImage.objects.filter(lesion__referral=referral, status=ImageStatus.READY)
-        .exclude(pk=image.pk).exclude(perceptual_hash="").values_list("perceptual_hash", flat=True)
+        .exclude(pk=image.pk)
+        .exclude(perceptual_hash="")
+        .values_list("perceptual_hash", flat=True)
     )
     try:
         raw = store.get(image.upload_address)
-        processed = run_pipeline(BytesIO(raw), declared_type=image.image_type,
-                                 config=pipeline_config(referral.service), other_hashes=others)
+        processed = run_pipeline(
+            BytesIO(raw),
+            declared_type=image.image_type,
+            config=pipeline_config(referral.service),
+            other_hashes=others,
+        )
     except ImageRejected as exc:
         with transaction.atomic():
             locked = LesionImage.objects.select_for_update().get(pk=image.pk)
@@ -172,9 +217,12 @@ def process_lesion_image(image_id: int) -> str:
     derivatives = {}
     for name, derivative in processed.derivatives.items():
         derivatives[name] = {
-            "address": store.put(derivative.data), "sha256": derivative.sha256,
-            "master_sha256": derivative.master_sha256, "size": derivative.size,
-            "width": derivative.width, "height": derivative.height,
+            "address": store.put(derivative.data),
+            "sha256": derivative.sha256,
+            "master_sha256": derivative.master_sha256,
+            "size": derivative.size,
+            "width": derivative.width,
+            "height": derivative.height,
             "media_type": derivative.media_type,
         }
     with transaction.atomic():
@@ -221,15 +269,18 @@ def _blob_addresses(image: LesionImage) -> set[str]:
 def _still_referenced(address: str, excluding: Iterable[int]) -> bool:
     # Content-addressed: the same photo uploaded twice shares blobs.
     others = LesionImage.objects.exclude(pk__in=list(excluding))
-    return others.filter(upload_address=address).exists() or others.filter(
-        derivatives__icontains=address
-    ).exists()
+    return (
+        others.filter(upload_address=address).exists()
+        or others.filter(derivatives__icontains=address).exists()
+    )
 
 
 @transaction.atomic
 def delete_image(image: LesionImage, *, user: User) -> None:
     """Remove an image from a draft. Images that informed a clinical decision are part of the record."""
-    image = LesionImage.objects.select_for_update().select_related("lesion__referral").get(pk=image.pk)
+    image = (
+        LesionImage.objects.select_for_update().select_related("lesion__referral").get(pk=image.pk)
+    )
     referral = _check_can_add_images(image.lesion, user)
     if image.informed_decision:
         raise TransitionNotAllowed(
@@ -272,8 +323,13 @@ def read_derivative(image: LesionImage, name: str, *, user: User) -> tuple[bytes
     if image.status != ImageStatus.READY or not entry:
         raise InvalidReferral("This image is not available.")
     data = blob_store().get(entry["address"])
-    record(user, "image.view", image, organisation_id=_org(user, image.lesion.referral),
-           detail={"version": name})
+    record(
+        user,
+        "image.view",
+        image,
+        organisation_id=_org(user, image.lesion.referral),
+        detail={"version": name},
+    )
     return data, entry["media_type"]
 
 
@@ -282,7 +338,15 @@ def images_visible_to(user: User):  # type: ignore[no-untyped-def]
 
 
 __all__ = [
-    "DEFAULT_REQUIRED", "ReferralKind", "accept_upload", "delete_image", "image_set_problems",
-    "images_visible_to", "lesion_image_set", "mark_images_used_for_decision",
-    "process_lesion_image", "read_derivative",
+    "DEFAULT_REQUIRED",
+    "ReferralKind",
+    "accept_upload",
+    "accept_uploads",
+    "delete_image",
+    "image_set_problems",
+    "images_visible_to",
+    "lesion_image_set",
+    "mark_images_used_for_decision",
+    "process_lesion_image",
+    "read_derivative",
 ]

@@ -20,9 +20,7 @@ def normalise_nhs_number(value: str) -> str:
     """Strip spaces and dashes; raise a ValidationError a clinician understands if invalid."""
     digits = "".join(ch for ch in str(value) if ch not in " -")
     if not digits.isdigit() or len(digits) != 10:
-        raise ValidationError(
-            f"NHS number {value!s} must be 10 digits.", code="nhs_number_format"
-        )
+        raise ValidationError(f"NHS number {value!s} must be 10 digits.", code="nhs_number_format")
     if not nhs_number_is_valid(digits):
         raise ValidationError(
             f"NHS number {format_nhs_number(digits)} fails the check digit.",
@@ -89,9 +87,13 @@ class Patient(models.Model):
         if self.date_of_birth and self.date_of_birth > date.today():
             raise ValidationError({"date_of_birth": "Date of birth cannot be in the future."})
         if self.contact_preference == ContactPreference.EMAIL and not self.email:
-            raise ValidationError({"email": "Add an email address or choose another way to contact the patient."})
+            raise ValidationError(
+                {"email": "Add an email address or choose another way to contact the patient."}
+            )
         if self.contact_preference == ContactPreference.SMS and not self.mobile:
-            raise ValidationError({"mobile": "Add a mobile number or choose another way to contact the patient."})
+            raise ValidationError(
+                {"mobile": "Add a mobile number or choose another way to contact the patient."}
+            )
 
     def age_on(self, day: date) -> int:
         dob = self.date_of_birth

@@ -36,9 +36,7 @@ class PatientDetailsSerializer(serializers.Serializer):
     )
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     mobile = serializers.CharField(required=False, allow_blank=True, max_length=20)
-    contact_preference = serializers.ChoiceField(
-        choices=ContactPreference.choices, required=False
-    )
+    contact_preference = serializers.ChoiceField(choices=ContactPreference.choices, required=False)
 
     def service_kwargs(self) -> dict[str, Any]:
         """Validated data as keyword arguments for `register_patient`."""
@@ -80,8 +78,14 @@ class PatientSummarySerializer(serializers.ModelSerializer[Patient]):
     class Meta:
         model = Patient
         fields = [
-            "id", "nhs_number", "nhs_number_formatted", "given_name", "family_name",
-            "date_of_birth", "sex", "registered_practice",
+            "id",
+            "nhs_number",
+            "nhs_number_formatted",
+            "given_name",
+            "family_name",
+            "date_of_birth",
+            "sex",
+            "registered_practice",
         ]
         read_only_fields = fields
 
@@ -95,7 +99,12 @@ class PatientSerializer(PatientSummarySerializer):
     class Meta(PatientSummarySerializer.Meta):
         fields = [
             *PatientSummarySerializer.Meta.fields,
-            "fitzpatrick", "email", "mobile", "contact_preference", "consents", "consent_history",
+            "fitzpatrick",
+            "email",
+            "mobile",
+            "contact_preference",
+            "consents",
+            "consent_history",
         ]
         read_only_fields = fields
 

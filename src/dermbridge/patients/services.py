@@ -15,7 +15,13 @@ from dermbridge.patients.models import Consent, ConsentScope, Patient, normalise
 from dermbridge.referrals.errors import InvalidReferral, NotPermitted
 
 PATIENT_FIELDS = (
-    "given_name", "family_name", "date_of_birth", "sex", "fitzpatrick", "email", "mobile",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "fitzpatrick",
+    "email",
+    "mobile",
     "contact_preference",
 )
 
@@ -42,9 +48,13 @@ def _validation_to_invalid(exc: ValidationError) -> InvalidReferral:
 
 
 @transaction.atomic
-def register_patient(*, user: User, practice: Organisation, nhs_number: str, **data: Any) -> Patient:
+def register_patient(
+    *, user: User, practice: Organisation, nhs_number: str, **data: Any
+) -> Patient:
     """Register a patient at a practice, or return the existing record for that NHS number."""
-    if not (user.has_role(Role.REFERRER, practice.pk) or user.has_role(Role.PHOTOGRAPHER, practice.pk)):
+    if not (
+        user.has_role(Role.REFERRER, practice.pk) or user.has_role(Role.PHOTOGRAPHER, practice.pk)
+    ):
         raise NotPermitted(f"You do not work for {practice.name}.")
     try:
         nhs = normalise_nhs_number(nhs_number)
@@ -65,7 +75,9 @@ def register_patient(*, user: User, practice: Organisation, nhs_number: str, **d
     except ValidationError as exc:
         raise _validation_to_invalid(exc) from None
     except IntegrityError:
-        raise InvalidReferral(f"NHS number {patient.formatted_nhs_number} is already registered.") from None
+        raise InvalidReferral(
+            f"NHS number {patient.formatted_nhs_number} is already registered."
+        ) from None
     record(user, "patient.create", patient, organisation_id=practice.pk)
     return patient
 
@@ -84,13 +96,16 @@ def _check_same_person(existing: Patient, data: dict[str, Any]) -> None:
 
 
 @transaction.atomic
-def record_consent(*, user: User, patient: Patient, scope: str, granted: bool, note: str = "") -> Consent:
+def record_consent(
+    *, user: User, patient: Patient, scope: str, granted: bool, note: str = ""
+) -> Consent:
     """Append a consent decision; a withdrawal takes effect from now for that scope."""
     if scope not in ConsentScope.values:
         raise InvalidReferral(f"Consent scope must be one of {', '.join(ConsentScope.values)}.")
     if not patients_visible_to(user).filter(pk=patient.pk).exists():
         raise NotPermitted("You cannot record consent for this patient.")
-    consent = Consent.objects.create(patient=patient, scope=scope, granted=granted,
-                                     recorded_by=user, note=note[:200])
+    consent = Consent.objects.create(
+        patient=patient, scope=scope, granted=granted, recorded_by=user, note=note[:200]
+    )
     record(user, "consent.record", consent, detail={"scope": scope, "granted": granted})
     return consent

@@ -55,8 +55,12 @@ class PathwayDecision(models.TextChoices):
 
 
 FACE_TO_FACE_DECISIONS = frozenset(
-    {PathwayDecision.ROUTINE_CLINIC, PathwayDecision.URGENT_CLINIC,
-     PathwayDecision.BIOPSY, PathwayDecision.SURGERY}
+    {
+        PathwayDecision.ROUTINE_CLINIC,
+        PathwayDecision.URGENT_CLINIC,
+        PathwayDecision.BIOPSY,
+        PathwayDecision.SURGERY,
+    }
 )
 
 
@@ -86,6 +90,24 @@ class ReferralQuerySet(models.QuerySet["Referral"]):
         return self.filter(service_id=service_id, state__in=WORKLIST_STATES).order_by(
             "priority_rank", "-ai_sort", "due_at", "id"
         )
+
+    def breach(self, status: str, now: Any = None) -> ReferralQuerySet:
+        """Cases whose target clock is still running and is 'breached' or 'near' (as
+        `Referral.breach_status`), as one query for the worklist filter."""
+        now = now or timezone.now()
+        running = (
+            Q(due_at__isnull=False)
+            & ~Q(state__in=(State.WITHDRAWN, State.CLOSED))
+            & (
+                (Q(kind=ReferralKind.URGENT_CANCER) & Q(patient_told_at__isnull=True))
+                | (~Q(kind=ReferralKind.URGENT_CANCER) & Q(responded_at__isnull=True))
+            )
+        )
+        if status == "breached":
+            return self.filter(running, due_at__lt=now)
+        if status == "near":
+            return self.filter(running, warn_at__lte=now, due_at__gte=now)
+        return self
 
 
 class Referral(models.Model):
@@ -129,7 +151,9 @@ class Referral(models.Model):
     responded_at = models.DateTimeField(null=True, blank=True)
     breach_warned_at = models.DateTimeField(null=True, blank=True)
     patient_told_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the patient was told cancer is diagnosed or ruled out."
+        null=True,
+        blank=True,
+        help_text="When the patient was told cancer is diagnosed or ruled out.",
     )
     patient_told_method = models.CharField(max_length=20, blank=True)
     claimed_by = models.ForeignKey(
@@ -219,10 +243,18 @@ class ClinicalHistory(models.Model):
     referral = models.OneToOneField(Referral, on_delete=models.CASCADE, related_name="history")
     onset = models.CharField(max_length=20, choices=Onset.choices, blank=True)
     duration_detail = models.CharField(max_length=200, blank=True)
-    multiple_lesions = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
-    changed_size = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
-    changed_shape = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
-    changed_colour = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
+    multiple_lesions = models.CharField(
+        max_length=8, choices=Presence.choices, default=Presence.UNKNOWN
+    )
+    changed_size = models.CharField(
+        max_length=8, choices=Presence.choices, default=Presence.UNKNOWN
+    )
+    changed_shape = models.CharField(
+        max_length=8, choices=Presence.choices, default=Presence.UNKNOWN
+    )
+    changed_colour = models.CharField(
+        max_length=8, choices=Presence.choices, default=Presence.UNKNOWN
+    )
     bleeding = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
     itch = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
     ulceration = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
@@ -234,7 +266,9 @@ class ClinicalHistory(models.Model):
     family_history_skin_cancer = models.CharField(
         max_length=8, choices=Presence.choices, default=Presence.UNKNOWN
     )
-    immunosuppressed = models.CharField(max_length=8, choices=Presence.choices, default=Presence.UNKNOWN)
+    immunosuppressed = models.CharField(
+        max_length=8, choices=Presence.choices, default=Presence.UNKNOWN
+    )
     sun_exposure = models.CharField(max_length=10, choices=SunExposure.choices, blank=True)
     medications = models.TextField(blank=True)
     allergies = models.TextField(blank=True)
@@ -273,7 +307,9 @@ class Lesion(models.Model):
     number = models.PositiveSmallIntegerField(default=1)
     body_site_code = models.CharField("Body site (SNOMED CT)", max_length=20)
     laterality = models.CharField(max_length=10, choices=Laterality.choices, blank=True)
-    size_mm = models.DecimalField("Largest diameter (mm)", max_digits=5, decimal_places=1, null=True, blank=True)
+    size_mm = models.DecimalField(
+        "Largest diameter (mm)", max_digits=5, decimal_places=1, null=True, blank=True
+    )
     description = models.TextField(blank=True)
     pigmented = models.BooleanField(default=False)
 
@@ -304,10 +340,14 @@ class Outcome(models.Model):
     patient_explanation = models.TextField(help_text="Plain English, read by the patient.")
     pathway_decision = models.CharField(max_length=20, choices=PathwayDecision.choices)
     histology_code = models.CharField(
-        "Histology diagnosis (SNOMED CT)", max_length=20, blank=True,
+        "Histology diagnosis (SNOMED CT)",
+        max_length=20,
+        blank=True,
         help_text="Recorded later when a biopsy result is available.",
     )
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     recorded_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -332,7 +372,9 @@ class Message(models.Model):
 
     referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="messages")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="+"
+    )
     kind = models.CharField(max_length=20, choices=MessageKind.choices, default=MessageKind.MESSAGE)
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)

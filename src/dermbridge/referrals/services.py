@@ -60,11 +60,20 @@ def _move(referral: Referral, action: str, user: User | None, note: str = "") ->
     referral.state = transition.target
     referral.save()
     StateChange.objects.create(
-        referral=referral, action=action, from_state=from_state, to_state=transition.target,
-        actor=user, note=note[:300],
+        referral=referral,
+        action=action,
+        from_state=from_state,
+        to_state=transition.target,
+        actor=user,
+        note=note[:300],
     )
-    record(user, f"referral.{action}", referral, organisation_id=acting_org_id(user, referral),
-           detail={"from": from_state, "to": transition.target})
+    record(
+        user,
+        f"referral.{action}",
+        referral,
+        organisation_id=acting_org_id(user, referral),
+        detail={"from": from_state, "to": transition.target},
+    )
     return referral
 
 
@@ -156,13 +165,19 @@ def create_referral(
         raise InvalidReferral(f"A referral can describe at most {MAX_LESIONS} lesions.")
     history_data = _clean_history(history or {})
     referral = Referral.objects.create(
-        kind=kind, patient=patient, referring_org=referring_org, referrer=user, service=service,
-        imaging_hub=imaging_hub, clinical_question=clinical_question.strip(),
+        kind=kind,
+        patient=patient,
+        referring_org=referring_org,
+        referrer=user,
+        service=service,
+        imaging_hub=imaging_hub,
+        clinical_question=clinical_question.strip(),
     )
     ClinicalHistory.objects.create(referral=referral, **history_data)
     Lesion.objects.bulk_create([Lesion(referral=referral, **row) for row in lesion_rows])
-    StateChange.objects.create(referral=referral, action="create", from_state=State.DRAFT,
-                               to_state=State.DRAFT, actor=user)
+    StateChange.objects.create(
+        referral=referral, action="create", from_state=State.DRAFT, to_state=State.DRAFT, actor=user
+    )
     record(user, "referral.create", referral, organisation_id=referring_org.pk)
     return referral
 
@@ -183,12 +198,15 @@ def start_referral(
 
     details = dict(patient_details)
     nhs_number = str(details.pop("nhs_number", ""))
-    patient = register_patient(
-        user=user, practice=referring_org, nhs_number=nhs_number, **details
-    )
+    patient = register_patient(user=user, practice=referring_org, nhs_number=nhs_number, **details)
     if consent_direct_care and not patient.consent_for(ConsentScope.DIRECT_CARE):
-        record_consent(user=user, patient=patient, scope=ConsentScope.DIRECT_CARE, granted=True,
-                       note="Recorded with a new referral")
+        record_consent(
+            user=user,
+            patient=patient,
+            scope=ConsentScope.DIRECT_CARE,
+            granted=True,
+            note="Recorded with a new referral",
+        )
     return create_referral(user=user, patient=patient, referring_org=referring_org, **referral)
 
 
@@ -300,8 +318,10 @@ def submit_referral(referral: Referral, *, user: User) -> Referral:
     workflow.check("submit", user, referral)
     problems = submission_problems(referral)
     if problems:
-        raise InvalidReferral("This referral cannot be sent yet: " + " ".join(problems),
-                              field_errors={"referral": problems})
+        raise InvalidReferral(
+            "This referral cannot be sent yet: " + " ".join(problems),
+            field_errors={"referral": problems},
+        )
     now = timezone.now()
     service = referral.service
     referral.submitted_at = now
@@ -320,10 +340,15 @@ def _set_clock(referral: Referral, service: Organisation, start: datetime) -> No
         referral.due_at = clocks.fds_due(start)
         referral.warn_at = referral.due_at - (clocks.fds_due(start) - start) / 4
     else:
-        days = (service.ag_target_working_days if referral.kind == ReferralKind.ADVICE
-                else service.ras_target_working_days)
+        days = (
+            service.ag_target_working_days
+            if referral.kind == ReferralKind.ADVICE
+            else service.ras_target_working_days
+        )
         referral.due_at = clocks.add_working_days(start, days)
-        referral.warn_at = clocks.add_working_days(referral.due_at, -service.near_breach_working_days)
+        referral.warn_at = clocks.add_working_days(
+            referral.due_at, -service.near_breach_working_days
+        )
         referral.warn_at = max(referral.warn_at, start)
 
 
@@ -374,7 +399,9 @@ def _clean_outcome(action: str, referral: Referral, data: Mapping[str, Any]) -> 
             "Advice & Guidance answers with advice; convert the request to refer the patient on."
         ]
     elif action == "triage" and decision == PathwayDecision.ADVICE:
-        errors["pathway_decision"] = ["A triaged referral goes to a clinic, biopsy, surgery or discharge."]
+        errors["pathway_decision"] = [
+            "A triaged referral goes to a clinic, biopsy, surgery or discharge."
+        ]
     if errors:
         raise InvalidReferral("The outcome is not complete.", field_errors=errors)
     return {
@@ -413,8 +440,11 @@ def request_more_information(referral: Referral, *, user: User, question: str) -
     referral = _locked(referral)
     _move(referral, "request_info", user)
     message = Message.objects.create(
-        referral=referral, author=user, organisation_id=referral.service_id,
-        kind=MessageKind.INFO_REQUEST, body=question.strip(),
+        referral=referral,
+        author=user,
+        organisation_id=referral.service_id,
+        kind=MessageKind.INFO_REQUEST,
+        body=question.strip(),
     )
     notify_referral_event(referral, "info_requested")
     return message
@@ -435,16 +465,23 @@ def reply_with_information(referral: Referral, *, user: User, body: str) -> Mess
     _move(referral, "reply_info", user)
     org_id = acting_org_id(user, referral) or referral.referring_org_id
     return Message.objects.create(
-        referral=referral, author=user, organisation_id=org_id, kind=MessageKind.INFO_REPLY,
+        referral=referral,
+        author=user,
+        organisation_id=org_id,
+        kind=MessageKind.INFO_REPLY,
         body=body.strip(),
     )
 
 
 @transaction.atomic
-def convert_advice_request(referral: Referral, *, user: User, to_kind: str, note: str = "") -> Referral:
+def convert_advice_request(
+    referral: Referral, *, user: User, to_kind: str, note: str = ""
+) -> Referral:
     """A&G answered with 'this patient needs to be seen': the request becomes a RAS or USC referral."""
     if to_kind not in (ReferralKind.TRIAGE, ReferralKind.URGENT_CANCER):
-        raise InvalidReferral("Convert to a referral triage (ras) or urgent suspected cancer (usc).")
+        raise InvalidReferral(
+            "Convert to a referral triage (ras) or urgent suspected cancer (usc)."
+        )
     referral = _locked(referral)
     _move(referral, "convert", user, note)
     referral.converted_from = referral.kind
@@ -496,33 +533,57 @@ def downgrade_usc(referral: Referral, *, user: User, to_kind: str, reason: str) 
     if referral.submitted_at:
         _set_clock(referral, referral.service, referral.submitted_at)
     referral.save()
-    StateChange.objects.create(referral=referral, action="downgrade", from_state=referral.state,
-                               to_state=referral.state, actor=user, note=reason[:300])
-    record(user, "referral.downgrade", referral, organisation_id=referral.referring_org_id,
-           detail={"from_kind": old, "to_kind": to_kind})
+    StateChange.objects.create(
+        referral=referral,
+        action="downgrade",
+        from_state=referral.state,
+        to_state=referral.state,
+        actor=user,
+        note=reason[:300],
+    )
+    record(
+        user,
+        "referral.downgrade",
+        referral,
+        organisation_id=referral.referring_org_id,
+        detail={"from_kind": old, "to_kind": to_kind},
+    )
     return referral
 
 
 @transaction.atomic
-def record_patient_told(referral: Referral, *, user: User, told_at: datetime, method: str) -> Referral:
+def record_patient_told(
+    referral: Referral, *, user: User, told_at: datetime, method: str
+) -> Referral:
     """FDS: the date the patient was told cancer is diagnosed or ruled out."""
     referral = _locked(referral)
     if not referral.is_usc:
-        raise TransitionNotAllowed("The Faster Diagnosis Standard applies to urgent suspected cancer referrals.")
+        raise TransitionNotAllowed(
+            "The Faster Diagnosis Standard applies to urgent suspected cancer referrals."
+        )
     if referral.state in (State.DRAFT, State.WITHDRAWN, State.CLOSED):
-        raise TransitionNotAllowed(f"Referral {referral.reference} is {referral.get_state_display().lower()}.")
+        raise TransitionNotAllowed(
+            f"Referral {referral.reference} is {referral.get_state_display().lower()}."
+        )
     if not workflow.is_service_staff(user, referral):
         raise NotPermitted("Only the dermatology service records when the patient was told.")
     if method not in ("face_to_face", "telephone", "letter", "video"):
-        raise InvalidReferral("Say how the patient was told: face_to_face, telephone, letter or video.")
+        raise InvalidReferral(
+            "Say how the patient was told: face_to_face, telephone, letter or video."
+        )
     if referral.submitted_at and told_at < referral.submitted_at:
         raise InvalidReferral("The patient cannot have been told before the referral was sent.")
     if told_at > timezone.now():
         raise InvalidReferral("The date the patient was told cannot be in the future.")
     referral.patient_told_at, referral.patient_told_method = told_at, method
     referral.save()
-    record(user, "referral.patient_told", referral, organisation_id=referral.service_id,
-           detail={"method": method})
+    record(
+        user,
+        "referral.patient_told",
+        referral,
+        organisation_id=referral.service_id,
+        detail={"method": method},
+    )
     return referral
 
 
@@ -535,9 +596,12 @@ def post_message(referral: Referral, *, user: User, body: str) -> Message:
     referral = _locked(referral)
     org_id = acting_org_id(user, referral)
     if org_id is None or referral.state == State.DRAFT:
-        raise NotPermitted("Only the referring practice and the dermatology service can message here.")
-    message = Message.objects.create(referral=referral, author=user, organisation_id=org_id,
-                                     body=body.strip())
+        raise NotPermitted(
+            "Only the referring practice and the dermatology service can message here."
+        )
+    message = Message.objects.create(
+        referral=referral, author=user, organisation_id=org_id, body=body.strip()
+    )
     record(user, "message.create", message, organisation_id=org_id)
     notify_referral_event(referral, "message", exclude_user=user)
     return message

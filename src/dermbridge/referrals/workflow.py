@@ -73,7 +73,13 @@ def may_close(user: User | None, r: Referral) -> bool:
 
 ALL_KINDS = frozenset(ReferralKind.values)
 POST_SUBMISSION_OPEN = frozenset(
-    {State.SUBMITTED, State.AWAITING_REVIEW, State.IN_REVIEW, State.MORE_INFO_REQUESTED, State.CONVERTED}
+    {
+        State.SUBMITTED,
+        State.AWAITING_REVIEW,
+        State.IN_REVIEW,
+        State.MORE_INFO_REQUESTED,
+        State.CONVERTED,
+    }
 )
 
 
@@ -91,32 +97,97 @@ class Transition:
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in [
-        Transition("submit", "Send to dermatology", frozenset({State.DRAFT}), State.SUBMITTED,
-                   is_referrer, "the referrer"),
-        Transition("queue_for_review", "Queue for review", frozenset({State.SUBMITTED}),
-                   State.AWAITING_REVIEW, is_system, "the system"),
-        Transition("claim", "Start review", frozenset({State.AWAITING_REVIEW, State.CONVERTED}),
-                   State.IN_REVIEW, is_dermatologist, "a dermatologist of the service"),
-        Transition("release", "Return to worklist", frozenset({State.IN_REVIEW}),
-                   State.AWAITING_REVIEW, is_claimer_or_admin,
-                   "the reviewing dermatologist or a service administrator"),
-        Transition("give_advice", "Send advice", frozenset({State.IN_REVIEW}), State.ADVICE_GIVEN,
-                   is_reviewer, "the reviewing dermatologist", frozenset({ReferralKind.ADVICE})),
-        Transition("request_info", "Ask the referrer for more information",
-                   frozenset({State.IN_REVIEW}), State.MORE_INFO_REQUESTED, is_reviewer,
-                   "the reviewing dermatologist"),
-        Transition("reply_info", "Send the information", frozenset({State.MORE_INFO_REQUESTED}),
-                   State.AWAITING_REVIEW, is_capturer, "the referring practice"),
-        Transition("convert", "Convert to a referral", frozenset({State.IN_REVIEW}),
-                   State.CONVERTED, is_reviewer, "the reviewing dermatologist",
-                   frozenset({ReferralKind.ADVICE})),
-        Transition("triage", "Record triage decision", frozenset({State.IN_REVIEW}),
-                   State.TRIAGED, is_reviewer, "the reviewing dermatologist",
-                   frozenset({ReferralKind.TRIAGE, ReferralKind.URGENT_CANCER})),
-        Transition("withdraw", "Withdraw referral", POST_SUBMISSION_OPEN, State.WITHDRAWN,
-                   is_referrer, "the referrer"),
-        Transition("close", "Close", frozenset({State.ADVICE_GIVEN, State.TRIAGED, State.WITHDRAWN}),
-                   State.CLOSED, may_close, "the referrer or the service"),
+        Transition(
+            "submit",
+            "Send to dermatology",
+            frozenset({State.DRAFT}),
+            State.SUBMITTED,
+            is_referrer,
+            "the referrer",
+        ),
+        Transition(
+            "queue_for_review",
+            "Queue for review",
+            frozenset({State.SUBMITTED}),
+            State.AWAITING_REVIEW,
+            is_system,
+            "the system",
+        ),
+        Transition(
+            "claim",
+            "Start review",
+            frozenset({State.AWAITING_REVIEW, State.CONVERTED}),
+            State.IN_REVIEW,
+            is_dermatologist,
+            "a dermatologist of the service",
+        ),
+        Transition(
+            "release",
+            "Return to worklist",
+            frozenset({State.IN_REVIEW}),
+            State.AWAITING_REVIEW,
+            is_claimer_or_admin,
+            "the reviewing dermatologist or a service administrator",
+        ),
+        Transition(
+            "give_advice",
+            "Send advice",
+            frozenset({State.IN_REVIEW}),
+            State.ADVICE_GIVEN,
+            is_reviewer,
+            "the reviewing dermatologist",
+            frozenset({ReferralKind.ADVICE}),
+        ),
+        Transition(
+            "request_info",
+            "Ask the referrer for more information",
+            frozenset({State.IN_REVIEW}),
+            State.MORE_INFO_REQUESTED,
+            is_reviewer,
+            "the reviewing dermatologist",
+        ),
+        Transition(
+            "reply_info",
+            "Send the information",
+            frozenset({State.MORE_INFO_REQUESTED}),
+            State.AWAITING_REVIEW,
+            is_capturer,
+            "the referring practice",
+        ),
+        Transition(
+            "convert",
+            "Convert to a referral",
+            frozenset({State.IN_REVIEW}),
+            State.CONVERTED,
+            is_reviewer,
+            "the reviewing dermatologist",
+            frozenset({ReferralKind.ADVICE}),
+        ),
+        Transition(
+            "triage",
+            "Record triage decision",
+            frozenset({State.IN_REVIEW}),
+            State.TRIAGED,
+            is_reviewer,
+            "the reviewing dermatologist",
+            frozenset({ReferralKind.TRIAGE, ReferralKind.URGENT_CANCER}),
+        ),
+        Transition(
+            "withdraw",
+            "Withdraw referral",
+            POST_SUBMISSION_OPEN,
+            State.WITHDRAWN,
+            is_referrer,
+            "the referrer",
+        ),
+        Transition(
+            "close",
+            "Close",
+            frozenset({State.ADVICE_GIVEN, State.TRIAGED, State.WITHDRAWN}),
+            State.CLOSED,
+            may_close,
+            "the referrer or the service",
+        ),
     ]
 }
 

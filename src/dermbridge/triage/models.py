@@ -15,7 +15,9 @@ class RiskBand(models.TextChoices):
 class Assessment(models.Model):
     """A triage model's probabilities and risk band for one dermoscopic image, or why it abstained."""
 
-    image = models.ForeignKey("imaging.LesionImage", on_delete=models.CASCADE, related_name="assessments")
+    image = models.ForeignKey(
+        "imaging.LesionImage", on_delete=models.CASCADE, related_name="assessments"
+    )
     model_version = models.CharField(max_length=40)
     input_sha256 = models.CharField(max_length=64)
     probabilities = models.JSONField(default=dict)
@@ -29,7 +31,9 @@ class Assessment(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["image", "model_version"], name="one_assessment_per_model")
+            models.UniqueConstraint(
+                fields=["image", "model_version"], name="one_assessment_per_model"
+            )
         ]
 
     def __str__(self) -> str:

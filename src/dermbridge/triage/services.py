@@ -27,7 +27,11 @@ def assess_image(image_id: int) -> Assessment | None:
     from dermbridge.triage.inference import get_model
 
     image = LesionImage.objects.select_related("lesion__referral").filter(pk=image_id).first()
-    if image is None or image.status != ImageStatus.READY or image.image_type != ImageType.DERMOSCOPIC:
+    if (
+        image is None
+        or image.status != ImageStatus.READY
+        or image.image_type != ImageType.DERMOSCOPIC
+    ):
         return None
     model = get_model()
     if model is None:
@@ -49,7 +53,9 @@ def assess_image(image_id: int) -> Assessment | None:
                 "input_sha256": result.input_sha256,
                 "probabilities": result.probabilities,
                 "malignant_probability": None if result.abstained else result.malignant_probability,
-                "malignant_interval": list(getattr(result, "malignant_probability_interval", ()) or ()),
+                "malignant_interval": list(
+                    getattr(result, "malignant_probability_interval", ()) or ()
+                ),
                 "band": result.band or "",
                 "abstained": result.abstained,
                 "abstention_reason": result.abstention_reason or "",
@@ -77,5 +83,6 @@ def update_referral_risk(referral_id: int) -> None:
 def assessments_for(referral: Referral) -> list[Assessment]:
     return list(
         Assessment.objects.filter(image__lesion__referral=referral)
-        .select_related("image__lesion").order_by("image__lesion__number", "image_id")
+        .select_related("image__lesion")
+        .order_by("image__lesion__number", "image_id")
     )

@@ -11,8 +11,12 @@ from dermbridge.patients.services import patients_visible_to, record_consent, re
 from dermbridge.referrals.errors import InvalidReferral, NotPermitted
 from dermbridge.testing import make_patient, nhs_number_for
 
-DEMOGRAPHICS = {"given_name": "Ann", "family_name": "Smith", "date_of_birth": date(1970, 1, 2),
-                "email": "ann@example.org"}
+DEMOGRAPHICS = {
+    "given_name": "Ann",
+    "family_name": "Smith",
+    "date_of_birth": date(1970, 1, 2),
+    "email": "ann@example.org",
+}
 
 
 def test_it_explains_a_failed_check_digit(world):
@@ -20,22 +24,32 @@ def test_it_explains_a_failed_check_digit(world):
     WHEN the GP registers the patient
     THEN the message names the number as a clinician would read it, and nothing is saved."""
     with pytest.raises(InvalidReferral, match="NHS number 943 476 5918 fails the check digit"):
-        register_patient(user=world.alice, practice=world.practice_a, nhs_number="943 476 5918",
-                         **DEMOGRAPHICS)
+        register_patient(
+            user=world.alice, practice=world.practice_a, nhs_number="943 476 5918", **DEMOGRAPHICS
+        )
     with pytest.raises(InvalidReferral, match="must be 10 digits"):
-        register_patient(user=world.alice, practice=world.practice_a, nhs_number="12345",
-                         **DEMOGRAPHICS)
+        register_patient(
+            user=world.alice, practice=world.practice_a, nhs_number="12345", **DEMOGRAPHICS
+        )
     assert not Patient.objects.exists()
 
 
 def test_it_reuses_a_known_patient_and_refuses_a_mismatched_birth_date(world):
     nhs = nhs_number_for(42)
-    first = register_patient(user=world.alice, practice=world.practice_a, nhs_number=nhs, **DEMOGRAPHICS)
-    again = register_patient(user=world.alice, practice=world.practice_a, nhs_number=nhs, **DEMOGRAPHICS)
+    first = register_patient(
+        user=world.alice, practice=world.practice_a, nhs_number=nhs, **DEMOGRAPHICS
+    )
+    again = register_patient(
+        user=world.alice, practice=world.practice_a, nhs_number=nhs, **DEMOGRAPHICS
+    )
     assert first.pk == again.pk
     with pytest.raises(InvalidReferral, match="different date of birth"):
-        register_patient(user=world.alice, practice=world.practice_a, nhs_number=nhs,
-                         **{**DEMOGRAPHICS, "date_of_birth": date(1980, 1, 1)})
+        register_patient(
+            user=world.alice,
+            practice=world.practice_a,
+            nhs_number=nhs,
+            **{**DEMOGRAPHICS, "date_of_birth": date(1980, 1, 1)},
+        )
 
 
 def test_it_honours_consent_withdrawal(world):

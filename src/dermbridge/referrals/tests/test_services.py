@@ -73,8 +73,13 @@ def test_it_refuses_an_incomplete_submission_and_changes_nothing(world) -> None:
     THEN it is refused with every problem named, and the referral is still a draft."""
     patient = make_patient(world.practice_a, world.alice)
     referral = services.create_referral(
-        user=world.alice, patient=patient, kind=ReferralKind.URGENT_CANCER, service=world.service,
-        referring_org=world.practice_a, history=DEFAULT_HISTORY, lesions=[DEFAULT_LESION],
+        user=world.alice,
+        patient=patient,
+        kind=ReferralKind.URGENT_CANCER,
+        service=world.service,
+        referring_org=world.practice_a,
+        history=DEFAULT_HISTORY,
+        lesions=[DEFAULT_LESION],
     )
     attach_ready_image(referral.lesions.get(), ImageType.OVERVIEW, world.alice)
     events = AuditEvent.objects.count()
@@ -95,8 +100,12 @@ def test_it_validates_lesions_and_creates_nothing_on_bad_input(world) -> None:
     before = Referral.objects.count()
     with pytest.raises(InvalidReferral) as exc:
         services.create_referral(
-            user=world.alice, patient=patient, kind="ras", service=world.service,
-            referring_org=world.practice_a, lesions=[{**DEFAULT_LESION, "body_site_code": "123"}],
+            user=world.alice,
+            patient=patient,
+            kind="ras",
+            service=world.service,
+            referring_org=world.practice_a,
+            lesions=[{**DEFAULT_LESION, "body_site_code": "123"}],
         )
     assert "lesions[1].body_site_code" in exc.value.field_errors
     assert Referral.objects.count() == before
@@ -105,8 +114,13 @@ def test_it_validates_lesions_and_creates_nothing_on_bad_input(world) -> None:
 def test_it_refuses_a_referral_from_another_practice(world) -> None:
     patient = make_patient(world.practice_a, world.alice)
     with pytest.raises(NotPermitted):
-        services.create_referral(user=world.bob, patient=patient, kind="ras", service=world.service,
-                                 referring_org=world.practice_a)
+        services.create_referral(
+            user=world.bob,
+            patient=patient,
+            kind="ras",
+            service=world.service,
+            referring_org=world.practice_a,
+        )
 
 
 def test_it_runs_the_more_information_loop(world) -> None:
@@ -140,11 +154,16 @@ def test_it_requires_the_told_date_before_closing_a_usc_referral(world) -> None:
     with pytest.raises(TransitionNotAllowed, match="patient was told"):
         services.close(referral, user=world.derek)
     with pytest.raises(InvalidReferral):
-        services.record_patient_told(referral, user=world.derek,
-                                     told_at=timezone.now() + timedelta(days=1), method="letter")
+        services.record_patient_told(
+            referral, user=world.derek, told_at=timezone.now() + timedelta(days=1), method="letter"
+        )
     with pytest.raises(NotPermitted):
-        services.record_patient_told(referral, user=world.alice, told_at=timezone.now(), method="letter")
-    services.record_patient_told(referral, user=world.derek, told_at=timezone.now(), method="telephone")
+        services.record_patient_told(
+            referral, user=world.alice, told_at=timezone.now(), method="letter"
+        )
+    services.record_patient_told(
+        referral, user=world.derek, told_at=timezone.now(), method="telephone"
+    )
     services.close(referral, user=world.derek)
     assert Referral.objects.get(pk=referral.pk).state == State.CLOSED
 
@@ -153,7 +172,11 @@ def test_it_flags_service_exclusions(world) -> None:
     """GIVEN a 12-year-old patient
     WHEN the referral is submitted
     THEN the exclusion is recorded for the reviewer (not silently dropped)."""
-    child = make_patient(world.practice_a, world.alice, date_of_birth=timezone.localdate().replace(year=timezone.localdate().year - 12))
+    child = make_patient(
+        world.practice_a,
+        world.alice,
+        date_of_birth=timezone.localdate().replace(year=timezone.localdate().year - 12),
+    )
     referral = make_referral(world, state=State.SUBMITTED, patient=child)
     assert "Patient is under 16" in referral.exclusion_reasons
 
@@ -168,8 +191,15 @@ def test_it_freezes_images_once_used_for_a_decision(world) -> None:
 def test_it_outcome_requires_coded_diagnosis(world) -> None:
     referral = make_referral(world, state=State.IN_REVIEW)
     with pytest.raises(InvalidReferral) as exc:
-        services.record_outcome(referral, user=world.derek, action="triage", diagnosis_code="999",
-                                management_plan="", advice_to_referrer="x", patient_explanation="y",
-                                pathway_decision="discharge")
+        services.record_outcome(
+            referral,
+            user=world.derek,
+            action="triage",
+            diagnosis_code="999",
+            management_plan="",
+            advice_to_referrer="x",
+            patient_explanation="y",
+            pathway_decision="discharge",
+        )
     assert {"diagnosis_code", "management_plan"} <= set(exc.value.field_errors)
     assert Referral.objects.get(pk=referral.pk).state == State.IN_REVIEW

@@ -28,8 +28,20 @@ OUTCOME = {
 }
 
 ACTIONS = [
-    "submit", "queue_for_review", "claim", "release", "give_advice", "triage", "request_info",
-    "reply_info", "convert", "withdraw", "close", "downgrade", "patient_told", "message",
+    "submit",
+    "queue_for_review",
+    "claim",
+    "release",
+    "give_advice",
+    "triage",
+    "request_info",
+    "reply_info",
+    "convert",
+    "withdraw",
+    "close",
+    "downgrade",
+    "patient_told",
+    "message",
 ]
 PERSONAS = ["alice", "bob", "pat", "derek", "dora", "sam", "system"]
 
@@ -72,8 +84,14 @@ def perform(action: str, who: Any, referral: Referral, choice: int) -> None:
 
 def snapshot(referral: Referral) -> tuple[Any, ...]:
     r = Referral.objects.get(pk=referral.pk)
-    return (r.state, r.kind, r.claimed_by_id, r.patient_told_at, r.state_changes.count(),
-            r.messages.count())
+    return (
+        r.state,
+        r.kind,
+        r.claimed_by_id,
+        r.patient_told_at,
+        r.state_changes.count(),
+        r.messages.count(),
+    )
 
 
 def _persona(world: World, name: str) -> Any:
@@ -81,14 +99,25 @@ def _persona(world: World, name: str) -> Any:
 
 
 @pytest.mark.django_db(transaction=False)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     kind=st.sampled_from(ReferralKind.values),
-    start=st.sampled_from([State.DRAFT, State.AWAITING_REVIEW, State.IN_REVIEW,
-                           State.MORE_INFO_REQUESTED, State.TRIAGED, State.CLOSED]),
+    start=st.sampled_from(
+        [
+            State.DRAFT,
+            State.AWAITING_REVIEW,
+            State.IN_REVIEW,
+            State.MORE_INFO_REQUESTED,
+            State.TRIAGED,
+            State.CLOSED,
+        ]
+    ),
     steps=st.lists(
         st.tuples(st.sampled_from(ACTIONS), st.sampled_from(PERSONAS), st.integers(0, 9)),
-        min_size=1, max_size=14,
+        min_size=1,
+        max_size=14,
     ),
 )
 def test_it_never_reaches_a_forbidden_state(
@@ -117,15 +146,22 @@ def test_it_never_reaches_a_forbidden_state(
                 continue
             after = Referral.objects.get(pk=referral.pk)
             assert after.state in State.values
-            new_changes = list(StateChange.objects.filter(referral=referral).order_by("id")[changes_before:])
+            new_changes = list(
+                StateChange.objects.filter(referral=referral).order_by("id")[changes_before:]
+            )
             for change in new_changes:
                 if change.action in workflow.TRANSITIONS:
                     t = workflow.TRANSITIONS[change.action]
-                    assert change.from_state in t.sources, f"{change.action} from {change.from_state}"
+                    assert change.from_state in t.sources, (
+                        f"{change.action} from {change.from_state}"
+                    )
                     assert change.to_state == t.target
             if before.state == State.CLOSED:
                 assert after.state == State.CLOSED, "a closed referral never reopens"
-            if before.kind == ReferralKind.URGENT_CANCER and after.kind != ReferralKind.URGENT_CANCER:
+            if (
+                before.kind == ReferralKind.URGENT_CANCER
+                and after.kind != ReferralKind.URGENT_CANCER
+            ):
                 assert action == "downgrade" and workflow.is_referrer(who, before), (
                     "only the referrer may downgrade a USC referral"
                 )
@@ -135,8 +171,11 @@ def test_it_never_reaches_a_forbidden_state(
                 assert after.claimed_by_id is not None
             if after.state in (State.ADVICE_GIVEN, State.TRIAGED):
                 assert hasattr(after, "outcome")
-            if (after.state == State.CLOSED and after.kind == ReferralKind.URGENT_CANCER
-                    and before.state == State.TRIAGED):
+            if (
+                after.state == State.CLOSED
+                and after.kind == ReferralKind.URGENT_CANCER
+                and before.state == State.TRIAGED
+            ):
                 assert after.patient_told_at is not None, "FDS: told date before closing"
         transaction.set_rollback(True)
 
@@ -179,5 +218,7 @@ def test_it_refuses_a_usc_downgrade_by_anyone_but_the_referrer(world: World) -> 
         with pytest.raises(ReferralError):
             services.downgrade_usc(referral, user=who, to_kind=ReferralKind.TRIAGE, reason="x")
     assert Referral.objects.get(pk=referral.pk).kind == ReferralKind.URGENT_CANCER
-    services.downgrade_usc(referral, user=world.alice, to_kind=ReferralKind.TRIAGE, reason="Benign look")
+    services.downgrade_usc(
+        referral, user=world.alice, to_kind=ReferralKind.TRIAGE, reason="Benign look"
+    )
     assert Referral.objects.get(pk=referral.pk).kind == ReferralKind.TRIAGE

@@ -1,0 +1,175 @@
+"""Demo data: two GP practices, an imaging hub, a dermatology service, one login per role, and
+about twenty referrals in every workflow state, with lesion photos the project generates itself
+and runs through the real image pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from io import BytesIO
+from itertools import count
+
+from django.db import transaction
+
+from dermbridge.accounts.models import Organisation, Role, User
+from dermbridge.imaging.models import LesionImage
+from dermbridge.imaging.services import accept_upload, process_lesion_image
+from dermbridge.imaging.synthetic import lesion_photo
+from dermbridge.referrals.models import Lesion, Referral, ReferralKind, State
+from dermbridge.testing import World, make_patient, make_referral, make_user, make_world
+
+DEMO_PASSWORD = "dermbridge-demo"  # noqa: S105 - printed for the demo; never used outside demo mode
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    role: str
+    organisation: str
+
+
+DEMO_LOGINS = [
+    DemoLogin("gp", "Referrer (GP)", "Riverside Surgery"),
+    DemoLogin("gp2", "Referrer (GP)", "Hillview Medical Centre"),
+    DemoLogin("photographer", "Photographer", "Northgate Photo Hub"),
+    DemoLogin("dermatologist", "Dermatologist", "City Hospital Dermatology"),
+    DemoLogin("manager", "Service administrator", "City Hospital Dermatology"),
+    DemoLogin("sysadmin", "Django admin (superuser)", "—"),
+]
+
+PATIENTS = [
+    ("Margaret", "Hughes", date(1948, 3, 14), "female", "I"),
+    ("David", "Okafor", date(1971, 9, 2), "male", "V"),
+    ("Priya", "Shah", date(1985, 12, 20), "female", "IV"),
+    ("Thomas", "Reid", date(1956, 6, 8), "male", "II"),
+    ("Aisha", "Begum", date(1992, 1, 30), "female", "IV"),
+    ("George", "Evans", date(1939, 11, 11), "male", "I"),
+    ("Chloe", "Martin", date(2001, 4, 5), "female", "II"),
+]
+
+# (state, kind, question) — about twenty referrals across the whole workflow.
+SCENARIOS = [
+    (State.DRAFT, ReferralKind.TRIAGE, "New mole on the back, please advise."),
+    (State.DRAFT, ReferralKind.URGENT_CANCER, "Changing pigmented lesion on the calf."),
+    (State.AWAITING_REVIEW, ReferralKind.URGENT_CANCER, "Rapidly growing pigmented lesion."),
+    (State.AWAITING_REVIEW, ReferralKind.URGENT_CANCER, "Bleeding nodule on the forearm."),
+    (State.AWAITING_REVIEW, ReferralKind.TRIAGE, "Several irregular naevi, family history."),
+    (State.AWAITING_REVIEW, ReferralKind.ADVICE, "Scaly patch on the scalp: treat or refer?"),
+    (State.AWAITING_REVIEW, ReferralKind.ADVICE, "Pearly papule beside the nose."),
+    (State.AWAITING_REVIEW, ReferralKind.TRIAGE, "Long-standing lesion has darkened."),
+    (State.IN_REVIEW, ReferralKind.URGENT_CANCER, "Asymmetric lesion with colour variation."),
+    (State.IN_REVIEW, ReferralKind.TRIAGE, "Itchy pigmented lesion, 6 mm."),
+    (State.MORE_INFO_REQUESTED, ReferralKind.TRIAGE, "Lesion on the shin, slow change."),
+    (State.MORE_INFO_REQUESTED, ReferralKind.ADVICE, "Rough patch on the back of the hand."),
+    (State.ADVICE_GIVEN, ReferralKind.ADVICE, "Is this seborrhoeic keratosis?"),
+    (State.ADVICE_GIVEN, ReferralKind.ADVICE, "Red scaly plaque on the elbow."),
+    (State.CONVERTED, ReferralKind.ADVICE, "Non-healing lesion on the ear."),
+    (State.TRIAGED, ReferralKind.URGENT_CANCER, "Black lesion on the sole."),
+    (State.TRIAGED, ReferralKind.TRIAGE, "Enlarging naevus on the thigh."),
+    (State.TRIAGED, ReferralKind.URGENT_CANCER, "Ulcerated lesion on the cheek."),
+    (State.WITHDRAWN, ReferralKind.TRIAGE, "Mole on the shoulder."),
+    (State.CLOSED, ReferralKind.ADVICE, "Benign-looking mole, reassurance?"),
+    (State.CLOSED, ReferralKind.URGENT_CANCER, "Irregular lesion, now excised elsewhere."),
+]
+
+
+def _seeds() -> count[int]:
+    return count(1)
+
+
+_seed = _seeds()
+
+
+def _real_image(lesion: Lesion, image_type: str, user: User) -> LesionImage:
+    """Upload a generated photo and run the real pipeline synchronously."""
+    data = lesion_photo(1280, 960, seed=next(_seed), kind=image_type)
+    image = accept_upload(
+        lesion,
+        user=user,
+        fileobj=BytesIO(data),
+        image_type=image_type,
+        dermoscopy_mode="contact_polarised" if image_type == "dermoscopic" else "",
+    )
+    process_lesion_image(image.pk)
+    return LesionImage.objects.get(pk=image.pk)
+
+
+def _assess_all() -> None:
+    from dermbridge.triage.services import assess_image
+
+    for image in LesionImage.objects.filter(image_type="dermoscopic", assessments__isnull=True):
+        assess_image(image.pk)
+
+
+def _demo_world() -> World:
+    world = make_world()
+    # Demo logins sit beside the test personas, with a known password.
+    users = {
+        "gp": (world.practice_a, Role.REFERRER),
+        "gp2": (world.practice_b, Role.REFERRER),
+        "photographer": (world.hub, Role.PHOTOGRAPHER),
+        "dermatologist": (world.service, Role.DERMATOLOGIST),
+        "manager": (world.service, Role.SERVICE_ADMIN),
+    }
+    made = {}
+    for username, (org, role) in users.items():
+        user = make_user(username, org, role, password=DEMO_PASSWORD)
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+        made[username] = user
+    # The photographer's hub also photographs for Riverside Surgery's patients.
+    admin = User.objects.filter(username="sysadmin").first() or User.objects.create_superuser(
+        "sysadmin", "sysadmin@example.nhs.uk", DEMO_PASSWORD
+    )
+    admin.set_password(DEMO_PASSWORD)
+    admin.save()
+    world.alice, world.bob, world.derek, world.sam, world.pat = (
+        made["gp"],
+        made["gp2"],
+        made["dermatologist"],
+        made["manager"],
+        made["photographer"],
+    )
+    return world
+
+
+def load_demo(*, with_referrals: bool = True) -> tuple[int, bool]:
+    """Create the demo organisations, logins and referrals. Idempotent: returns (count, created)."""
+    with transaction.atomic():
+        world = _demo_world()
+        demo_practices = [world.practice_a.pk, world.practice_b.pk]
+        existing = Referral.objects.filter(referring_org_id__in=demo_practices).count()
+        if existing or not with_referrals:
+            return existing, False
+        patients = [
+            make_patient(
+                world.practice_a if i % 3 else world.practice_b,
+                world.alice if i % 3 else world.bob,
+                given_name=g,
+                family_name=f,
+                date_of_birth=dob,
+                sex=sex,
+                fitzpatrick=fitz,
+                email=f"{g.lower()}.{f.lower()}@example.org",
+            )
+            for i, (g, f, dob, sex, fitz) in enumerate(PATIENTS)
+        ]
+        for i, (state, kind, question) in enumerate(SCENARIOS):
+            patient = patients[i % len(patients)]
+            bob_patient = patient.registered_practice_id == world.practice_b.pk
+            make_referral(
+                world,
+                state=state,
+                kind=kind,
+                patient=patient,
+                question=question,
+                referrer=world.bob if bob_patient else world.alice,
+                practice=world.practice_b if bob_patient else world.practice_a,
+                add_image=_real_image,
+            )
+    _assess_all()
+    return len(SCENARIOS), True
+
+
+def organisation_summary() -> list[Organisation]:
+    return list(Organisation.objects.all())
