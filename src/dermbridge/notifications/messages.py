@@ -34,7 +34,7 @@ def patient_message(referral: Referral, event: str, link: str) -> tuple[str, str
         f"{status.pathway} (reference {referral.reference}).\n\n"
         f"{status.stage}.\n{status.next_step}\n{when}\n"
         f"See the latest at any time, without logging in:\n{link}\n\n"
-        "If your skin gets worse before then, contact your GP practice or call NHS 111.\n\n"
+        "If your skin gets worse, contact your GP practice or call NHS 111.\n\n"
         "DermBridge for your local NHS dermatology service\n"
     )
     sms = f"NHS skin referral {referral.reference}: {status.stage}. Details: {link}"

@@ -1,3 +1,9 @@
+"""Patient status links: /status/<token>/ (mounted at status/ in dermbridge.urls)."""
+
 from django.urls import path
 
-urlpatterns: list = []  # type: ignore[type-arg]
+from dermbridge.notifications import views
+
+urlpatterns = [
+    path("<str:token>/", views.patient_status, name="patient-status"),
+]
