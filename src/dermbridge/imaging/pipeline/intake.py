@@ -193,8 +193,9 @@ class InspectHeader(Step):
         cfg = work.config
         try:
             with warnings.catch_warnings():
-                # Our own pixel limit applies below; Pillow's global one must not warn.
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                # Our pixel limit applies below; Pillow's warnings (its own pixel limit, damaged
+                # metadata we discard anyway) are not for the photographer.
+                warnings.simplefilter("ignore")
                 image = Image.open(io.BytesIO(work.data), formats=[work.source_format])
         except Image.DecompressionBombError as exc:
             raise _too_many_pixels(cfg.max_pixels) from exc
@@ -231,7 +232,7 @@ class DecodePixels(Step):
         image = work.require_image()
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                warnings.simplefilter("ignore")
                 image.load()
         except (OSError, SyntaxError, ValueError, struct.error, EOFError, MemoryError) as exc:
             message = str(exc).lower()

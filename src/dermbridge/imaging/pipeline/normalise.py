@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import warnings
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -30,9 +31,11 @@ _SRGB = ImageCms.createProfile("sRGB")
 def capture_info(image: Image.Image) -> CaptureInfo:
     """Capture time and camera model from EXIF, the only metadata DermBridge keeps (as fields)."""
     try:
-        exif = image.getexif()
-        exif_ifd = exif.get_ifd(_EXIF_IFD)
-    except Exception:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about damaged tags; we only skip them
+            exif = image.getexif()
+            exif_ifd = exif.get_ifd(_EXIF_IFD)
+    except Exception:  # malformed EXIF must not reject a good photo
         return CaptureInfo()
     taken_at = _parse_exif_time(
         exif_ifd.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME), exif_ifd.get(_OFFSET_TIME_ORIGINAL)
@@ -126,7 +129,11 @@ class Orient(Step):
         image = work.require_image()
         work.capture = capture_info(image)
         # An unreadable orientation tag leaves the pixels as stored.
-        with contextlib.suppress(ValueError, TypeError, OSError, SyntaxError):
+        with (
+            contextlib.suppress(ValueError, TypeError, OSError, SyntaxError),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore")
             ImageOps.exif_transpose(image, in_place=True)
 
 
