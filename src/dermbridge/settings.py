@@ -249,6 +249,17 @@ if SMS_CHANNEL not in {"file"}:
 SMS_FILE_PATH = DATA_DIR / "sms.log"
 PATIENT_LINK_DAYS = env_int("PATIENT_LINK_DAYS", 60, minimum=1)
 
+# PACS (interop.pacs): C-STORE when PACS_HOST is set, STOW-RS when PACS_STOW_URL is set.
+PACS_HOST = env_str("PACS_HOST", "")
+PACS_PORT = env_int("PACS_PORT", 104, minimum=1)
+PACS_AE_TITLE = env_str("PACS_AE_TITLE", "PACS")
+PACS_CALLING_AE_TITLE = env_str("PACS_CALLING_AE_TITLE", "DERMBRIDGE")
+PACS_STOW_URL = env_str("PACS_STOW_URL", "").rstrip("/")
+PACS_TIMEOUT_SECONDS = env_int("PACS_TIMEOUT_SECONDS", 30, minimum=1)
+for _ae in (PACS_AE_TITLE, PACS_CALLING_AE_TITLE):
+    if not 0 < len(_ae) <= 16:
+        raise ConfigurationError("DERMBRIDGE_PACS_*AE_TITLE must be 1 to 16 characters.")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

@@ -1,0 +1,295 @@
+"""Clinical content of a referral as FHIR R4: history, AI pre-read, outcome, messages, consent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from dermbridge.interop import codes as c
+from dermbridge.interop.fhir.resources import AI_CAVEAT, _iso, _ref, urn, validated
+
+if TYPE_CHECKING:
+    from dermbridge.patients.models import Consent
+    from dermbridge.referrals.models import Outcome, Referral
+    from dermbridge.triage.models import Assessment
+
+HISTORY_TEXT = {
+    "onset": "When did it start?",
+    "duration_detail": "Duration (details)",
+    "multiple_lesions": "More than one lesion?",
+    "changed_size": "Changed in size?",
+    "changed_shape": "Changed in shape?",
+    "changed_colour": "Changed in colour?",
+    "bleeding": "Bleeding?",
+    "itch": "Itch?",
+    "ulceration": "Ulceration?",
+    "pain": "Pain?",
+    "elevation": "Raised?",
+    "personal_history_skin_cancer": "Personal history of skin cancer?",
+    "family_history_skin_cancer": "Family history of skin cancer?",
+    "immunosuppressed": "Immunosuppressed?",
+    "sun_exposure": "Sun exposure",
+    "medications": "Medications",
+    "allergies": "Allergies",
+    "treatments_tried": "Treatments tried",
+    "treatment_effect": "Effect of treatments",
+    "other_notes": "Other notes",
+}
+CODED_HISTORY = {
+    "onset",
+    "multiple_lesions",
+    "changed_size",
+    "changed_shape",
+    "changed_colour",
+    "bleeding",
+    "itch",
+    "ulceration",
+    "pain",
+    "elevation",
+    "personal_history_skin_cancer",
+    "family_history_skin_cancer",
+    "immunosuppressed",
+    "sun_exposure",
+}
+
+
+def questionnaire_response_resource(referral: Referral, history: Any) -> dict[str, Any]:
+    """The minimum dataset history; coded answers keep DermBridge's codes, free text stays text."""
+    items = []
+    for name, text in HISTORY_TEXT.items():
+        value = getattr(history, name, "")
+        if value in ("", None):
+            continue
+        answer: dict[str, Any]
+        if name in CODED_HISTORY:
+            display = getattr(history, f"get_{name}_display")()
+            answer = {
+                "valueCoding": {
+                    "system": f"{c.DERMBRIDGE_CS}/history-{name}",
+                    "code": value,
+                    "display": display,
+                }
+            }
+        else:
+            answer = {"valueString": str(value)}
+        items.append({"linkId": name, "text": text, "answer": [answer]})
+    return validated(
+        {
+            "resourceType": "QuestionnaireResponse",
+            "id": referral.reference,
+            "questionnaire": c.HISTORY_QUESTIONNAIRE,
+            "status": "completed",
+            "subject": _ref(urn("Patient", referral.patient_id)),
+            "basedOn": [_ref(urn("ServiceRequest", referral.pk))],
+            "authored": _iso(referral.created_at),
+            "item": items or None,
+        }
+    )
+
+
+def assessment_observation(assessment: Assessment, referral: Referral) -> dict[str, Any]:
+    """The AI pre-read as a preliminary Observation: suggestions, never a diagnosis."""
+    image = assessment.image
+    components: list[dict[str, Any]] = [
+        {
+            "code": {"text": f"Probability: {label}"},
+            "valueQuantity": {
+                "value": round(float(p), 4),
+                "unit": "probability",
+                "system": "http://unitsofmeasure.org",
+                "code": "1",
+            },
+        }
+        for label, p in sorted(assessment.probabilities.items())
+    ]
+    interval = assessment.malignant_interval or []
+    if len(interval) == 2:
+        components.append(
+            {
+                "code": {"text": "Malignant probability 95% interval"},
+                "valueRange": {
+                    "low": {"value": round(float(interval[0]), 4)},
+                    "high": {"value": round(float(interval[1]), 4)},
+                },
+            }
+        )
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": f"ai-{assessment.pk}",
+        "status": "preliminary",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "imaging",
+                        "display": "Imaging",
+                    }
+                ]
+            }
+        ],
+        "code": {"text": "AI malignancy risk from a dermoscopic image"},
+        "subject": _ref(urn("Patient", referral.patient_id)),
+        "focus": [_ref(urn("BodyStructure", image.lesion_id))],
+        "basedOn": [_ref(urn("ServiceRequest", referral.pk))],
+        "issued": _iso(assessment.created_at),
+        "method": {"text": f"DermBridge triage model {assessment.model_version}"},
+        "derivedFrom": [_ref(urn("Media", image.pk))],
+        "note": [{"text": AI_CAVEAT}],
+        "component": components or None,
+    }
+    if assessment.abstained:
+        resource["dataAbsentReason"] = {
+            "text": assessment.abstention_reason or "The model abstained."
+        }
+    else:
+        resource["valueCodeableConcept"] = (
+            {
+                "coding": [
+                    {
+                        "system": f"{c.DERMBRIDGE_CS}/ai-risk-band",
+                        "code": assessment.band,
+                        "display": assessment.get_band_display(),
+                    }
+                ]
+            }
+            if assessment.band
+            else {"text": "No band"}
+        )
+        if assessment.malignant_probability is not None:
+            resource["interpretation"] = [
+                {"text": f"Malignant probability {assessment.malignant_probability:.2f}"}
+            ]
+    return validated(resource)
+
+
+def outcome_observations(outcome: Outcome, referral: Referral) -> list[dict[str, Any]]:
+    """The dermatologist's diagnosis (and later histology) as final Observations."""
+    from dermbridge.referrals.terminology import DIAGNOSES
+
+    def observation(key: str, text: str, code: str) -> dict[str, Any]:
+        concept = DIAGNOSES.get(code)
+        return validated(
+            {
+                "resourceType": "Observation",
+                "id": f"{referral.reference}-{key}",
+                "status": "final",
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                "code": "exam",
+                                "display": "Exam",
+                            }
+                        ]
+                    }
+                ],
+                "code": {"text": text},
+                "subject": _ref(urn("Patient", referral.patient_id)),
+                "basedOn": [_ref(urn("ServiceRequest", referral.pk))],
+                "effectiveDateTime": _iso(outcome.recorded_at),
+                "performer": [_ref(urn("Practitioner", outcome.recorded_by_id))],
+                "valueCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": c.SNOMED,
+                            "code": code,
+                            "display": concept.label if concept else code,
+                        }
+                    ]
+                },
+                "note": [
+                    {
+                        "text": f"Pathway: {outcome.get_pathway_decision_display()}. "
+                        f"Plan: {outcome.management_plan}"
+                    }
+                ],
+            }
+        )
+
+    found = [observation("diagnosis", "Dermatologist's diagnosis", outcome.diagnosis_code)]
+    if outcome.histology_code:
+        found.append(observation("histology", "Histology diagnosis", outcome.histology_code))
+    return found
+
+
+def communication_resource(
+    key: str,
+    referral: Referral,
+    *,
+    sender: str,
+    recipient: str,
+    text: str,
+    sent: datetime | None,
+    category: str,
+) -> dict[str, Any]:
+    return validated(
+        {
+            "resourceType": "Communication",
+            "id": f"{referral.reference}-{key}",
+            "basedOn": [_ref(urn("ServiceRequest", referral.pk))],
+            "status": "completed",
+            "category": [
+                {"coding": [{"system": f"{c.DERMBRIDGE_CS}/communication", "code": category}]}
+            ],
+            "subject": _ref(urn("Patient", referral.patient_id)),
+            "sent": _iso(sent),
+            "sender": _ref(sender),
+            "recipient": [_ref(recipient)],
+            "payload": [{"contentString": text}],
+        }
+    )
+
+
+def consent_resource(consent: Consent) -> dict[str, Any]:
+    scope_code, scope_display, purpose = c.CONSENT_SCOPE[consent.scope]
+    provision: dict[str, Any] = {"type": "permit" if consent.granted else "deny"}
+    if purpose:
+        provision["purpose"] = [
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": purpose}
+        ]
+    else:
+        provision["code"] = [
+            {"coding": [{"system": f"{c.DERMBRIDGE_CS}/consent-scope", "code": consent.scope}]}
+        ]
+    return validated(
+        {
+            "resourceType": "Consent",
+            "id": str(consent.pk),
+            "status": "active",
+            "scope": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                        "code": scope_code,
+                        "display": scope_display,
+                    }
+                ],
+                "text": consent.get_scope_display(),
+            },
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://loinc.org",
+                            "code": "59284-0",
+                            "display": "Patient Consent",
+                        }
+                    ],
+                    "text": consent.scope,
+                }
+            ],
+            "patient": _ref(urn("Patient", consent.patient_id)),
+            "dateTime": _iso(consent.recorded_at),
+            "policyRule": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                        "code": "OPTIN" if consent.granted else "OPTOUT",
+                    }
+                ]
+            },
+            "provision": provision,
+        }
+    )

@@ -1,0 +1,288 @@
+"""Handing referrals on in NHS standards: FHIR bundles, the e-RS pack, DICOM, a PACS.
+
+Each function checks who may see the referral, reads through the owning apps' services
+(images through ``imaging.services.read_derivative``, which audits every image read) and
+writes one audit event for the export itself. Mapping is in ``fhir``, ``ers`` and ``dicom``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from dermbridge.audit.services import record
+from dermbridge.imaging.models import ImageStatus, LesionImage
+from dermbridge.imaging.services import accept_upload, read_derivative
+from dermbridge.interop import dicom, fhir
+from dermbridge.interop.pacs import PacsError, PacsTarget, c_store, stow_rs
+from dermbridge.referrals.errors import InvalidReferral, NotPermitted, ReferralError
+from dermbridge.referrals.models import Lesion, Referral, State
+from dermbridge.referrals.services import acting_org_id
+
+if TYPE_CHECKING:
+    from dermbridge.accounts.models import User
+
+FORMATS = ("fhir", "ers", "dicom")
+
+
+class ReferralNotFound(ReferralError):
+    """No referral with that reference that this user may see (the same answer for both)."""
+
+    status_code = 404
+
+
+def find_referral(reference: str, *, user: User | None) -> Referral:
+    """The referral with this reference, if `user` may see it (None: the operator's console)."""
+    reference = reference.strip().upper()
+    qs = Referral.objects.all() if user is None else Referral.objects.visible_to(user)
+    referral = (
+        qs.select_related(
+            "patient__registered_practice", "referring_org", "referrer", "service", "imaging_hub"
+        )
+        .filter(reference=reference)
+        .first()
+    )
+    if referral is None:
+        raise ReferralNotFound(f"No referral {reference or '(blank)'} that you can see.")
+    return referral
+
+
+def _audit(user: User | None, action: str, referral: Referral, **detail: Any) -> None:
+    record(user, action, referral, organisation_id=acting_org_id(user, referral), detail=detail)
+
+
+def ready_images(referral: Referral) -> list[LesionImage]:
+    return list(
+        LesionImage.objects.filter(lesion__referral=referral, status=ImageStatus.READY)
+        .select_related("lesion")
+        .order_by("lesion__number", "uploaded_at", "id")
+    )
+
+
+def referral_record(referral: Referral, *, user: User | None) -> fhir.ReferralRecord:
+    """Load everything the mappings need; each image read is audited by the imaging app."""
+    from dermbridge.patients.models import Consent
+    from dermbridge.triage.services import assessments_for
+
+    images = []
+    for image in ready_images(referral):
+        data, media_type = read_derivative(image, "ers", user=user)  # type: ignore[arg-type]
+        images.append((image, data, media_type))
+    latest: dict[str, Consent] = {}
+    for consent in Consent.objects.filter(patient=referral.patient).order_by("recorded_at", "id"):
+        latest[consent.scope] = consent
+    return fhir.ReferralRecord(
+        referral=referral,
+        lesions=list(referral.lesions.all()),
+        images=images,
+        consents=list(latest.values()),
+        assessments=assessments_for(referral),
+        messages=list(referral.messages.select_related("author", "organisation")),
+        outcome=getattr(referral, "outcome", None),
+    )
+
+
+def fhir_bundle(referral: Referral, *, user: User | None) -> dict[str, Any]:
+    """The referral as a FHIR R4 transaction Bundle (audited)."""
+    bundle = fhir.referral_bundle(referral_record(referral, user=user))
+    _audit(user, "interop.fhir_bundle", referral, entries=len(bundle.get("entry", [])))
+    return bundle
+
+
+# ---------------------------------------------------------------- DICOM
+
+
+def study_context(referral: Referral) -> dicom.StudyContext:
+    patient = referral.patient
+    return dicom.StudyContext(
+        reference=referral.reference,
+        nhs_number=patient.nhs_number,
+        family_name=patient.family_name,
+        given_name=patient.given_name,
+        birth_date=patient.date_of_birth.strftime("%Y%m%d"),
+        sex=dicom.sex_code(patient.sex),
+        referrer_name=f"{referral.referrer.last_name}^{referral.referrer.first_name}",
+        institution=referral.referring_org.name,
+        study_datetime=timezone.localtime(referral.submitted_at or referral.created_at),
+        description=f"Teledermatology {referral.get_kind_display()}",
+    )
+
+
+def dicom_objects(referral: Referral, *, user: User | None) -> list[tuple[LesionImage, Any]]:
+    """Each ready image of the referral as a DICOM dataset, from its full-resolution master."""
+    study = study_context(referral)
+    out = []
+    for image in ready_images(referral):
+        data, _ = read_derivative(image, "master", user=user)  # type: ignore[arg-type]
+        lesion = image.lesion
+        context = dicom.ImageContext(
+            key=str(image.pk),
+            image_type=image.image_type,
+            dermoscopy_mode=image.dermoscopy_mode,
+            lesion_number=lesion.number,
+            site_code=lesion.body_site_code,
+            site_label=lesion.body_site_label,
+            laterality=lesion.laterality,
+            acquired=timezone.localtime(image.captured_at) if image.captured_at else None,
+            device_model=image.device_model,
+        )
+        out.append((image, dicom.lesion_image_dataset(study, context, data)))
+    return out
+
+
+# ---------------------------------------------------------------- exports to files
+
+
+def export_referral(
+    reference: str, *, fmt: str, out_dir: Path, user: User | None = None
+) -> list[Path]:
+    """Write the referral in `fmt` ('fhir', 'ers' or 'dicom') into `out_dir`; audited.
+
+    Bad input (unknown format, unknown referral, a draft) raises before anything is written.
+    """
+    if fmt not in FORMATS:
+        raise InvalidReferral(f"Export format must be one of {', '.join(FORMATS)} (got {fmt!r}).")
+    referral = find_referral(reference, user=user)
+    if referral.state == State.DRAFT:
+        raise InvalidReferral(
+            f"Referral {referral.reference} is a draft: send it before exporting."
+        )
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidReferral(f"{out_dir} exists and is not a folder.")
+    written: list[Path] = []
+    with transaction.atomic():
+        if fmt == "fhir":
+            bundle = fhir.referral_bundle(referral_record(referral, user=user))
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / f"{referral.reference}.fhir.json"
+            path.write_text(json.dumps(bundle, indent=2))
+            written.append(path)
+        elif fmt == "ers":
+            from dermbridge.interop import ers
+
+            record_ = referral_record(referral, user=user)
+            thumbs = {
+                image.pk: read_derivative(image, "thumbnail", user=user)[0]  # type: ignore[arg-type]
+                for image, _, _ in record_.images
+            }
+            try:
+                written = ers.write_pack(record_, out_dir, thumbs)
+            except ers.AttachmentTooLarge as exc:
+                raise InvalidReferral(str(exc)) from None
+        else:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for image, ds in dicom_objects(referral, user=user):
+                path = (
+                    out_dir
+                    / f"{referral.reference}-L{image.lesion.number}-{image.image_type}-{image.pk}.dcm"
+                )
+                path.write_bytes(dicom.to_bytes(ds))
+                written.append(path)
+        _audit(user, f"interop.export_{fmt}", referral, files=[p.name for p in written])
+    return written
+
+
+# ---------------------------------------------------------------- PACS
+
+
+def pacs_target() -> PacsTarget:
+    return PacsTarget(
+        host=settings.PACS_HOST,
+        port=settings.PACS_PORT,
+        called_ae=settings.PACS_AE_TITLE,
+        calling_ae=settings.PACS_CALLING_AE_TITLE,
+        stow_url=settings.PACS_STOW_URL,
+        timeout=settings.PACS_TIMEOUT_SECONDS,
+    )
+
+
+@dataclass(frozen=True)
+class PacsResult:
+    images: int
+    c_store: bool
+    stow_rs: bool
+    study_instance_uid: str
+
+
+def send_to_pacs(
+    referral: Referral, user: User | None, *, target: PacsTarget | None = None
+) -> PacsResult:
+    """Send every ready image of a referral to the configured PACS (C-STORE and/or STOW-RS).
+
+    The dermatology service and the referring practice may send; the send is audited whether
+    it succeeds or fails, so the record shows every attempt.
+    """
+    target = target or pacs_target()
+    if not target.configured:
+        raise InvalidReferral(
+            "No PACS is configured: set DERMBRIDGE_PACS_HOST or DERMBRIDGE_PACS_STOW_URL."
+        )
+    if user is not None and not Referral.objects.visible_to(user).filter(pk=referral.pk).exists():
+        raise ReferralNotFound("No such referral that you can see.")
+    if referral.state == State.DRAFT:
+        raise InvalidReferral(
+            f"Referral {referral.reference} is a draft: send it before archiving images."
+        )
+    objects = dicom_objects(referral, user=user)
+    if not objects:
+        raise InvalidReferral(f"Referral {referral.reference} has no processed images to send.")
+    datasets = [ds for _, ds in objects]
+    try:
+        if target.host:
+            c_store(target, datasets)
+        if target.stow_url:
+            stow_rs(target, [dicom.to_bytes(ds) for ds in datasets])
+    except PacsError as exc:
+        _audit(user, "interop.pacs_send_failed", referral, problem=str(exc)[:300])
+        raise InvalidReferral(str(exc)) from None
+    study_uid = str(datasets[0].StudyInstanceUID)
+    _audit(
+        user,
+        "interop.pacs_send",
+        referral,
+        images=len(datasets),
+        study=study_uid,
+        c_store=bool(target.host),
+        stow_rs=bool(target.stow_url),
+    )
+    return PacsResult(len(datasets), bool(target.host), bool(target.stow_url), study_uid)
+
+
+# ---------------------------------------------------------------- DICOM import
+
+
+def import_dicom(lesion: Lesion, user: User, fileobj: IO[bytes]) -> LesionImage:
+    """Attach a hospital camera's DICOM photograph to a lesion through the image pipeline.
+
+    The object's Patient ID must be the referral patient's NHS number when it is one: a
+    photograph of someone else must never join this record.
+    """
+    import io
+
+    data = fileobj.read(settings.MAX_UPLOAD_BYTES + 1)
+    if len(data) > settings.MAX_UPLOAD_BYTES:
+        raise InvalidReferral("The DICOM file is larger than the upload limit.")
+    try:
+        photo = dicom.photo_from_dicom(data)
+    except dicom.DicomImportError as exc:
+        raise InvalidReferral(str(exc)) from None
+    patient = lesion.referral.patient
+    pid = "".join(ch for ch in photo.patient_id if ch.isdigit())
+    if len(pid) == 10 and pid != patient.nhs_number:
+        raise NotPermitted(
+            f"This DICOM image belongs to NHS number {photo.patient_id}, not to this referral's "
+            f"patient ({patient.formatted_nhs_number})."
+        )
+    return accept_upload(
+        lesion,
+        user=user,
+        fileobj=io.BytesIO(photo.png),
+        image_type=photo.image_type,
+        dermoscopy_mode=photo.dermoscopy_mode,
+    )

@@ -1,0 +1,47 @@
+"""Fixtures for interop tests: a reviewed referral with an AI assessment and a message."""
+
+from __future__ import annotations
+
+import pytest
+
+from dermbridge.imaging.models import ImageType
+from dermbridge.referrals import services
+from dermbridge.referrals.models import Referral, ReferralKind, State
+from dermbridge.testing import World, make_referral
+from dermbridge.triage.models import Assessment
+
+
+def with_assessment(referral: Referral, *, abstained: bool = False) -> Assessment:
+    image = referral.lesions.get().images.get(image_type=ImageType.DERMOSCOPIC)
+    image.dermoscopy_mode = "contact_polarised"
+    image.save(update_fields=["dermoscopy_mode"])
+    return Assessment.objects.create(
+        image=image,
+        model_version="test-1",
+        input_sha256="0" * 64,
+        probabilities={"melanoma": 0.62, "naevus": 0.30, "bcc": 0.08},
+        malignant_probability=None if abstained else 0.70,
+        malignant_interval=[] if abstained else [0.61, 0.78],
+        band="" if abstained else "high",
+        abstained=abstained,
+        abstention_reason="Image out of distribution" if abstained else "",
+    )
+
+
+@pytest.fixture
+def triaged(world: World) -> Referral:
+    """A USC referral, triaged by derek, with an AI assessment and a message from alice."""
+    referral = make_referral(world, state=State.IN_REVIEW, kind=ReferralKind.URGENT_CANCER)
+    with_assessment(referral)
+    services.post_message(referral, user=world.alice, body="Patient anxious; lesion bled once.")
+    services.record_outcome(
+        referral,
+        user=world.derek,
+        action="triage",
+        diagnosis_code="372244006",
+        management_plan="Urgent excision biopsy.",
+        advice_to_referrer="Seen in USC clinic.",
+        patient_explanation="We need to see you soon to remove this mole.",
+        pathway_decision="biopsy",
+    )
+    return Referral.objects.get(pk=referral.pk)
