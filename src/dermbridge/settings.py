@@ -277,6 +277,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One named enum per choice set shared by several fields.
+    "ENUM_NAME_OVERRIDES": {
+        "PresenceEnum": "dermbridge.referrals.models.Presence",
+        "ReferralKindEnum": "dermbridge.referrals.models.ReferralKind",
+        "MessageKindEnum": "dermbridge.referrals.models.MessageKind",
+    },
 }
 
 LOGGING = {

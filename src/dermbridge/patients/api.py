@@ -21,7 +21,13 @@ from dermbridge.patients.serializers import (
     PatientSummarySerializer,
 )
 from dermbridge.patients.services import patients_visible_to, record_consent, register_patient
-from dermbridge.referrals.api import Pagination, error_responses, int_or_404, own_organisation
+from dermbridge.referrals.api import (
+    Pagination,
+    acting_user,
+    error_responses,
+    int_or_404,
+    own_organisation,
+)
 
 
 def _with_details(queryset: QuerySet[Patient]) -> QuerySet[Patient]:
@@ -33,7 +39,9 @@ def _with_details(queryset: QuerySet[Patient]) -> QuerySet[Patient]:
 
 def _visible_patient(request: Request, patient_id: int) -> Patient:
     patient = (
-        _with_details(patients_visible_to(request.user)).filter(pk=int_or_404(patient_id)).first()
+        _with_details(patients_visible_to(acting_user(request)))
+        .filter(pk=int_or_404(patient_id))
+        .first()
     )
     if patient is None:
         raise NotFound("No patient with this id that you can see.")
@@ -50,14 +58,14 @@ class PatientListView(APIView):
     )
     def get(self, request: Request) -> Response:
         queryset = (
-            patients_visible_to(request.user)  # type: ignore[arg-type]
+            patients_visible_to(acting_user(request))
             .select_related("registered_practice")
             .order_by("family_name", "given_name", "id")
         )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self) or []
         record(
-            request.user,
+            acting_user(request),
             "patient.list",
             object_type="patients.patient",
             detail={"ids": [p.pk for p in page]},
@@ -75,9 +83,9 @@ class PatientListView(APIView):
         body = PatientCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.service_kwargs()
-        practice = own_organisation(request.user, data.pop("practice", None), "practice")
+        practice = own_organisation(acting_user(request), data.pop("practice", None), "practice")
         started = timezone.now()
-        patient = register_patient(user=request.user, practice=practice, **data)  # type: ignore[arg-type]
+        patient = register_patient(user=acting_user(request), practice=practice, **data)
         created = patient.created_at >= started
         patient = _with_details(Patient.objects.all()).get(pk=patient.pk)
         return Response(
@@ -94,7 +102,7 @@ class PatientDetailView(APIView):
     )
     def get(self, request: Request, patient_id: int) -> Response:
         patient = _visible_patient(request, patient_id)
-        record(request.user, "patient.view", patient)
+        record(acting_user(request), "patient.view", patient)
         return Response(PatientSerializer(patient).data)
 
 
@@ -110,8 +118,8 @@ class ConsentCreateView(APIView):
         body = ConsentCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         consent = record_consent(
-            user=request.user,
-            patient=patient,  # type: ignore[arg-type]
+            user=acting_user(request),
+            patient=patient,
             **body.validated_data,
         )
         return Response(ConsentSerializer(consent).data, status=status.HTTP_201_CREATED)

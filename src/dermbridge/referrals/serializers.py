@@ -50,7 +50,8 @@ class ErrorSerializer(serializers.Serializer):
     """Every error answer: a sentence for the clinician, and per-field messages when known."""
 
     detail = serializers.CharField()
-    errors = serializers.DictField(
+    # A declared field, not Serializer.errors: the metaclass moves it into _declared_fields.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Messages per field; nested fields are named like lesions[1].size_mm.",
@@ -78,8 +79,12 @@ class LesionInputSerializer(serializers.Serializer):
         choices=Laterality.choices, required=False, allow_blank=True
     )
     size_mm = serializers.DecimalField(
-        max_digits=5, decimal_places=1, required=False, allow_null=True,
-        coerce_to_string=False, help_text="Largest diameter in millimetres (0.1 to 500).",
+        max_digits=5,
+        decimal_places=1,
+        required=False,
+        allow_null=True,
+        coerce_to_string=False,
+        help_text="Largest diameter in millimetres (0.1 to 500).",
     )
     description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     pigmented = serializers.BooleanField(required=False, default=False)
@@ -89,7 +94,10 @@ class ReferralCreateSerializer(serializers.Serializer):
     """A new draft referral with everything known so far, created all or nothing."""
 
     patient = serializers.IntegerField(
-        required=False, min_value=1, help_text="Id of a patient you can see; or give patient_details."
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Id of a patient you can see; or give patient_details.",
     )
     patient_details = PatientDetailsSerializer(
         required=False,
@@ -100,7 +108,8 @@ class ReferralCreateSerializer(serializers.Serializer):
         max_length=20, help_text="ODS code (or id) of the dermatology service."
     )
     referring_org = serializers.CharField(
-        max_length=20, required=False,
+        max_length=20,
+        required=False,
         help_text="ODS code (or id) of your practice or hub; optional if you work for one.",
     )
     imaging_hub = serializers.CharField(
@@ -110,7 +119,9 @@ class ReferralCreateSerializer(serializers.Serializer):
         required=False, allow_blank=True, max_length=5000, default=""
     )
     history = HistorySerializer(required=False)
-    lesions = LesionInputSerializer(many=True, required=False, max_length=MAX_LESIONS)
+    lesions = LesionInputSerializer(  # type: ignore[call-arg]
+        many=True, required=False, max_length=MAX_LESIONS
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("patient" in attrs) == ("patient_details" in attrs):
@@ -166,8 +177,10 @@ class TriageSerializer(AdviceSerializer):
 
 class ConvertSerializer(serializers.Serializer):
     to_kind = serializers.ChoiceField(
-        choices=[(ReferralKind.TRIAGE, "Referral triage"),
-                 (ReferralKind.URGENT_CANCER, "Urgent suspected cancer")]
+        choices=[
+            (ReferralKind.TRIAGE, "Referral triage"),
+            (ReferralKind.URGENT_CANCER, "Urgent suspected cancer"),
+        ]
     )
     note = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
 
@@ -178,8 +191,10 @@ class WithdrawSerializer(serializers.Serializer):
 
 class DowngradeSerializer(serializers.Serializer):
     to_kind = serializers.ChoiceField(
-        choices=[(ReferralKind.TRIAGE, "Referral triage"),
-                 (ReferralKind.ADVICE, "Advice & Guidance")]
+        choices=[
+            (ReferralKind.TRIAGE, "Referral triage"),
+            (ReferralKind.ADVICE, "Advice & Guidance"),
+        ]
     )
     reason = serializers.CharField(max_length=300)
 
@@ -187,8 +202,12 @@ class DowngradeSerializer(serializers.Serializer):
 class PatientToldSerializer(serializers.Serializer):
     told_at = serializers.DateTimeField(help_text="When the patient was told (not in the future).")
     method = serializers.ChoiceField(
-        choices=[("face_to_face", "Face to face"), ("telephone", "Telephone"),
-                 ("letter", "Letter"), ("video", "Video")]
+        choices=[
+            ("face_to_face", "Face to face"),
+            ("telephone", "Telephone"),
+            ("letter", "Letter"),
+            ("video", "Video"),
+        ]
     )
 
 
@@ -206,15 +225,29 @@ class ImageSerializer(serializers.ModelSerializer[LesionImage]):
     class Meta:
         model = LesionImage
         fields = [
-            "id", "referral", "lesion", "image_type", "dermoscopy_mode", "status",
-            "failure_reason", "quality_warnings", "blocking_problems", "width", "height",
-            "uploaded_at", "processed_at", "informed_decision",
+            "id",
+            "referral",
+            "lesion",
+            "image_type",
+            "dermoscopy_mode",
+            "status",
+            "failure_reason",
+            "quality_warnings",
+            "blocking_problems",
+            "width",
+            "height",
+            "uploaded_at",
+            "processed_at",
+            "informed_decision",
         ]
         read_only_fields = fields
 
     def get_blocking_problems(self, image: LesionImage) -> list[str]:
-        return [c["message"] for c in image.quality.values()
-                if c.get("blocking") and not c.get("ok", True)]
+        return [
+            c["message"]
+            for c in image.quality.values()
+            if c.get("blocking") and not c.get("ok", True)
+        ]
 
 
 class ImageAcceptedSerializer(serializers.Serializer):
@@ -224,7 +257,7 @@ class ImageAcceptedSerializer(serializers.Serializer):
 
 
 class ImageSetSerializer(serializers.Serializer):
-    required = serializers.ListField(child=serializers.CharField())
+    required = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
     missing = serializers.ListField(child=serializers.CharField())
     processing = serializers.IntegerField()
     failed = serializers.IntegerField()
@@ -241,8 +274,16 @@ class LesionSerializer(serializers.ModelSerializer[Lesion]):
     class Meta:
         model = Lesion
         fields = [
-            "id", "number", "body_site_code", "body_site", "laterality", "size_mm",
-            "description", "pigmented", "images", "image_set",
+            "id",
+            "number",
+            "body_site_code",
+            "body_site",
+            "laterality",
+            "size_mm",
+            "description",
+            "pigmented",
+            "images",
+            "image_set",
         ]
         read_only_fields = fields
 
@@ -273,16 +314,24 @@ class OutcomeSerializer(serializers.ModelSerializer[Outcome]):
     class Meta:
         model = Outcome
         fields = [
-            "diagnosis_code", "diagnosis", "management_plan", "advice_to_referrer",
-            "patient_explanation", "pathway_decision", "histology_code", "recorded_by",
+            "diagnosis_code",
+            "diagnosis",
+            "management_plan",
+            "advice_to_referrer",
+            "patient_explanation",
+            "pathway_decision",
+            "histology_code",
+            "recorded_by",
             "recorded_at",
         ]
         read_only_fields = fields
 
 
 class ActionSerializer(serializers.Serializer):
-    action = serializers.CharField(help_text="The URL segment: POST /api/referrals/{ref}/{action}/.")
-    label = serializers.CharField()
+    action = serializers.CharField(
+        help_text="The URL segment: POST /api/referrals/{ref}/{action}/."
+    )
+    label = serializers.CharField()  # type: ignore[assignment]
 
 
 class ReferralListSerializer(serializers.ModelSerializer[Referral]):
@@ -297,8 +346,17 @@ class ReferralListSerializer(serializers.ModelSerializer[Referral]):
     class Meta:
         model = Referral
         fields = [
-            "reference", "kind", "state", "patient", "service", "referring_org",
-            "created_at", "submitted_at", "due_at", "breach_status", "ai_band",
+            "reference",
+            "kind",
+            "state",
+            "patient",
+            "service",
+            "referring_org",
+            "created_at",
+            "submitted_at",
+            "due_at",
+            "breach_status",
+            "ai_band",
         ]
         read_only_fields = fields
 
@@ -329,10 +387,25 @@ class ReferralSerializer(ReferralListSerializer):
     class Meta(ReferralListSerializer.Meta):
         fields = [
             *ReferralListSerializer.Meta.fields,
-            "converted_from", "imaging_hub", "referrer", "clinical_question", "claimed_by",
-            "claimed_at", "warn_at", "responded_at", "patient_told_at", "patient_told_method",
-            "closed_at", "ai_risk", "exclusions", "history", "lesions", "outcome",
-            "messages", "allowed_actions", "problems",
+            "converted_from",
+            "imaging_hub",
+            "referrer",
+            "clinical_question",
+            "claimed_by",
+            "claimed_at",
+            "warn_at",
+            "responded_at",
+            "patient_told_at",
+            "patient_told_method",
+            "closed_at",
+            "ai_risk",
+            "exclusions",
+            "history",
+            "lesions",
+            "outcome",
+            "messages",
+            "allowed_actions",
+            "problems",
         ]
         read_only_fields = fields
 

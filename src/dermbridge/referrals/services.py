@@ -376,9 +376,11 @@ def claim(referral: Referral, *, user: User) -> Referral:
 @transaction.atomic
 def release(referral: Referral, *, user: User) -> Referral:
     referral = _locked(referral)
-    workflow.check("release", user, referral)
+    # Move first: the check needs to know who holds the claim.
+    _move(referral, "release", user)
     referral.claimed_by, referral.claimed_at = None, None
-    return _move(referral, "release", user)
+    referral.save()
+    return referral
 
 
 def _clean_outcome(action: str, referral: Referral, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,95 @@
+"""REST API for lesion photos: upload (processed in the background), status, removal."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dermbridge.audit.services import record
+from dermbridge.imaging import services
+from dermbridge.imaging.models import LesionImage
+from dermbridge.referrals.api import acting_user, error_responses, int_or_404, visible_referral
+from dermbridge.referrals.serializers import (
+    ImageAcceptedSerializer,
+    ImageSerializer,
+    ImageUploadSerializer,
+)
+from dermbridge.referrals.services import acting_org_id
+
+
+class ImageUploadView(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        operation_id="referrals_lesions_images_create",
+        request={"multipart/form-data": ImageUploadSerializer},
+        responses={202: ImageAcceptedSerializer, **error_responses(400, 403, 404, 409)},
+        summary="Upload a photo of a lesion; it is checked and processed in the background",
+    )
+    def post(self, request: Request, reference: str, number: int) -> Response:
+        referral = visible_referral(request, reference)
+        lesion = referral.lesions.filter(number=int_or_404(number)).first()  # type: ignore[attr-defined]
+        if lesion is None:
+            raise NotFound(f"Referral {reference} has no lesion {number}.")
+        body = ImageUploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        image = services.accept_upload(
+            lesion,
+            user=acting_user(request),
+            fileobj=data["file"],
+            image_type=data["image_type"],
+            dermoscopy_mode=data.get("dermoscopy_mode", ""),
+        )
+        return Response(
+            {"id": image.pk, "status": image.status, "url": f"/api/images/{image.pk}/"},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+def visible_image(request: Request, image_id: int) -> LesionImage:
+    image = (
+        services.images_visible_to(acting_user(request))
+        .select_related("lesion__referral")
+        .filter(pk=int_or_404(image_id))
+        .first()
+    )
+    if image is None:
+        raise NotFound("No image with this id that you can see.")
+    return image
+
+
+class ImageDetailView(APIView):
+    @extend_schema(
+        operation_id="images_retrieve",
+        responses={200: ImageSerializer, **error_responses(403, 404)},
+        summary="An uploaded photo's processing status and quality warnings",
+    )
+    def get(self, request: Request, image_id: int) -> Response:
+        image = visible_image(request, image_id)
+        referral = image.lesion.referral
+        record(
+            acting_user(request),
+            "image.status",
+            image,
+            organisation_id=acting_org_id(acting_user(request), referral),
+        )
+        return Response(ImageSerializer(image).data)
+
+    @extend_schema(
+        operation_id="images_destroy",
+        responses={204: OpenApiResponse(description="Removed."), **error_responses(403, 404, 409)},
+        summary="Remove a photo from a draft (never one that informed a clinical decision)",
+    )
+    def delete(self, request: Request, image_id: int) -> Response:
+        image = visible_image(request, image_id)
+        services.delete_image(image, user=acting_user(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+__all__ = ["ImageDetailView", "ImageUploadView"]
