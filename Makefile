@@ -3,22 +3,26 @@ SHELL := /bin/bash
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt package-lock.json 2>/dev/null | sha1sum | cut -c1-12)
 export DERMBRIDGE_DATA_DIR ?= $(CURDIR)/var
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: install run test lint typecheck pytest test-pg bench train clean demo worker
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+$(STAMP): pyproject.toml requirements/constraints.txt package-lock.json
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[test]'
+	npm ci --no-audit --no-fund
 	@rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP)
 
 ## make run: install, migrate, load demo data, start web + task worker on http://$(HOST):$(PORT)
+# Demo mode: no two-factor prompt for the demo logins, and email is written to var/mail/.
+run: export DERMBRIDGE_DEMO_MODE ?= true
+run: export DERMBRIDGE_EMAIL_CHANNEL ?= file
 run: install
 	$(BIN)/dermbridge migrate --noinput
 	$(BIN)/dermbridge demo
@@ -43,12 +47,17 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest -q -m "not slow and not bench"
 
+PG_URL ?= postgres://postgres@127.0.0.1:5432/dermbridge
 ## The same suite against PostgreSQL (CI does this when 127.0.0.1:5432 answers)
 test-pg: install
-	DERMBRIDGE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/dermbridge $(BIN)/pytest -q -m "not slow and not bench"
+	DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -m "not slow and not bench"
 
+## make bench: slow tests and benchmarks (SQLite, then the scale benchmarks on PostgreSQL)
 bench: install
-	$(BIN)/pytest -q -m "slow or bench" -p no:cacheprovider
+	$(BIN)/pytest -q -s -m "slow or bench" -p no:cacheprovider
+	@if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
+	  DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -s -m bench -p no:cacheprovider src/dermbridge/referrals; \
+	else echo "PostgreSQL not reachable: the 100,000-referral benchmark was skipped"; fi
 
 train: install
 	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[test,train]'

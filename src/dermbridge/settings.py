@@ -199,7 +199,7 @@ STATICFILES_DIRS = [("nhsuk", REPO_DIR / "node_modules" / "nhsuk-frontend" / "di
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_MB", 40, minimum=1) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
-FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+FILE_UPLOAD_HANDLERS = ["dermbridge.imaging.upload.InMemoryPhotoUploadHandler"]
 BLOB_ROOT = env_path("BLOB_ROOT", DATA_DIR / "blobs")
 BLOB_BACKEND = env_str("BLOB_BACKEND", "filesystem")
 if BLOB_BACKEND not in {"filesystem", "s3"}:
@@ -223,6 +223,11 @@ TASKS = {
         "ENQUEUE_ON_COMMIT": True,
     }
 }
+# A running task whose worker stopped renewing its lease this long ago is run again by another
+# worker (dermbridge.worker; `dermbridge worker`). Longer than any task's longest pause.
+TASK_LEASE_SECONDS = env_int("TASK_LEASE_SECONDS", 300, minimum=1)
+# How often `dermbridge scheduler` queues the periodic tasks (near-breach scan, message retries).
+SCHEDULER_SECONDS = env_int("SCHEDULER_SECONDS", 300, minimum=1)
 
 EMAIL_CHANNEL = env_str("EMAIL_CHANNEL", "smtp")
 if EMAIL_CHANNEL not in {"smtp", "file"}:

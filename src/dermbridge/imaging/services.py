@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from io import BytesIO
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -179,8 +179,8 @@ def _org(user: User | None, referral: Referral) -> int | None:
 
 def process_lesion_image(image_id: int) -> str:
     """Run the pipeline for one uploaded image. Safe to run twice, and after a crash midway:
-    blobs are content-addressed (a rerun writes the same addresses) and the row is updated in
-    one transaction at the end."""
+    blobs are content-addressed (a rerun writes the same addresses), what a failed run wrote is
+    removed, and the row is updated in one transaction at the end."""
     image = (
         LesionImage.objects.select_related("lesion__referral__service").filter(pk=image_id).first()
     )
@@ -203,30 +203,50 @@ def process_lesion_image(image_id: int) -> str:
             other_hashes=others,
         )
     except ImageRejected as exc:
-        with transaction.atomic():
-            locked = LesionImage.objects.select_for_update().get(pk=image.pk)
-            if locked.status != ImageStatus.PROCESSING:
-                return "skipped"
-            upload = locked.upload_address
-            locked.status, locked.failure_reason = ImageStatus.FAILED, exc.reason[:300]
-            locked.upload_address, locked.processed_at = "", timezone.now()
-            locked.save()
-            record(None, "image.rejected", locked, detail={"code": exc.code})
-            transaction.on_commit(lambda: _delete_quietly(upload))
-        return "rejected"
-    derivatives = {}
-    for name, derivative in processed.derivatives.items():
-        derivatives[name] = {
-            "address": store.put(derivative.data),
-            "sha256": derivative.sha256,
-            "master_sha256": derivative.master_sha256,
-            "size": derivative.size,
-            "width": derivative.width,
-            "height": derivative.height,
-            "media_type": derivative.media_type,
-        }
+        return _reject(image.pk, exc)
+    written: list[str] = []
+    try:
+        derivatives: dict[str, dict[str, Any]] = {}
+        for name, derivative in processed.derivatives.items():
+            address = store.address_of(derivative.data)
+            if not store.exists(address):
+                written.append(address)
+            store.put(derivative.data)
+            derivatives[name] = {
+                "address": address,
+                "sha256": derivative.sha256,
+                "master_sha256": derivative.master_sha256,
+                "size": derivative.size,
+                "width": derivative.width,
+                "height": derivative.height,
+                "media_type": derivative.media_type,
+            }
+        return _finish(image.pk, processed, derivatives)
+    except BaseException:
+        # Leave no orphan blob behind: remove what this run wrote and nothing references.
+        for address in written:
+            if not _still_referenced(address, []):
+                _delete_quietly(address)
+        raise
+
+
+def _reject(image_id: int, exc: ImageRejected) -> str:
     with transaction.atomic():
-        locked = LesionImage.objects.select_for_update().get(pk=image.pk)
+        locked = LesionImage.objects.select_for_update().get(pk=image_id)
+        if locked.status != ImageStatus.PROCESSING:
+            return "skipped"
+        upload = locked.upload_address
+        locked.status, locked.failure_reason = ImageStatus.FAILED, exc.reason[:300]
+        locked.upload_address, locked.processed_at = "", timezone.now()
+        locked.save()
+        record(None, "image.rejected", locked, detail={"code": exc.code})
+        transaction.on_commit(lambda: _delete_quietly(upload))
+    return "rejected"
+
+
+def _finish(image_id: int, processed: Any, derivatives: dict[str, dict[str, Any]]) -> str:
+    with transaction.atomic():
+        locked = LesionImage.objects.select_for_update().get(pk=image_id)
         if locked.status != ImageStatus.PROCESSING:
             return "skipped"
         upload = locked.upload_address

@@ -174,14 +174,16 @@ class Referral(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
+            # Partial index over open worklist states only: rows come out already in worklist
+            # order, so a page is read straight off the index however large the table grows.
             models.Index(
                 "service",
-                "state",
                 "priority_rank",
                 F("ai_sort").desc(),
                 "due_at",
                 "id",
                 name="referral_worklist_idx",
+                condition=Q(state__in=["awaiting_review", "in_review", "converted"]),
             ),
             models.Index(fields=["referring_org", "-created_at"], name="referral_referrer_idx"),
             models.Index(fields=["imaging_hub", "-created_at"], name="referral_hub_idx"),

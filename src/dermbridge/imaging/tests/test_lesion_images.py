@@ -1,0 +1,195 @@
+"""Photos of a lesion through the database path: upload, pipeline task, encrypted storage."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from PIL import Image
+
+from dermbridge.audit.models import AuditEvent
+from dermbridge.imaging import services, storage
+from dermbridge.imaging.models import ImageStatus, LesionImage
+from dermbridge.imaging.synthetic import lesion_photo
+from dermbridge.referrals import services as referral_services
+from dermbridge.referrals.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
+from dermbridge.referrals.models import State
+from dermbridge.testing import make_referral
+
+SIGNATURES = [b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"ftypheic", b"ftypmif1", b"WEBPVP8"]
+
+
+@pytest.fixture
+def blob_root(tmp_path, settings):
+    """A fresh blob store per test, so orphan and plaintext checks see only this test's blobs."""
+    settings.BLOB_ROOT = tmp_path / "blobs"
+    storage.blob_store.cache_clear()
+    yield settings.BLOB_ROOT
+    storage.blob_store.cache_clear()
+
+
+def _blob_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def _draft(world):
+    referral = make_referral(world, images=False)
+    return referral, referral.lesions.get()
+
+
+def test_it_processes_an_upload_into_encrypted_derivatives(world, blob_root):
+    """GIVEN a GP uploads a dermoscopic photo with GPS metadata
+    WHEN the pipeline task runs
+    THEN the image is ready with master, viewer, thumbnail, AI input and an e-RS copy under 5 MB,
+    every one decrypts to a metadata-free image, the raw upload is gone, and it was audited."""
+    referral, lesion = _draft(world)
+    photo = Image.open(BytesIO(lesion_photo(1600, 1200, kind="dermoscopic")))
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}  # GPSInfo
+    out = BytesIO()
+    photo.save(out, "JPEG", exif=exif.tobytes(), quality=92)
+    image = services.accept_upload(lesion, user=world.alice, fileobj=BytesIO(out.getvalue()),
+                                   image_type="dermoscopic")
+    assert image.status == ImageStatus.PROCESSING and image.upload_address
+    assert services.process_lesion_image(image.pk) == "ready"
+    image.refresh_from_db()
+    assert image.status == ImageStatus.READY and image.upload_address == ""
+    assert set(image.derivatives) >= {"master", "viewer", "thumbnail", "ai_input", "ers"}
+    assert image.derivatives["ers"]["size"] <= 5_000_000
+    store = storage.blob_store()
+    for entry in image.derivatives.values():
+        data = store.get(entry["address"])
+        with Image.open(BytesIO(data)) as decoded:
+            assert not decoded.getexif().get(0x8825), "GPS must be stripped"
+        assert entry["master_sha256"] == image.master_sha256
+    assert AuditEvent.objects.filter(action="image.upload", object_id=str(image.pk)).exists()
+    assert services.process_lesion_image(image.pk) == "skipped"  # safe to run twice
+
+
+def test_it_keeps_no_image_bytes_unencrypted_on_disk(world, blob_root, settings):
+    """GIVEN photos processed through the service
+    WHEN the data and temporary directories are scanned
+    THEN no JPEG, PNG, HEIC or WebP signature is found in any file written there."""
+    before = {p for p in Path(tempfile.gettempdir()).glob("*") if p.is_file()}
+    referral, lesion = _draft(world)
+    for kind in ("overview", "close_up", "dermoscopic"):
+        image = services.accept_upload(lesion, user=world.alice,
+                                       fileobj=BytesIO(lesion_photo(1024, 768, kind=kind)),
+                                       image_type=kind)
+        services.process_lesion_image(image.pk)
+    files = _blob_files(blob_root) + [
+        p for p in Path(tempfile.gettempdir()).glob("*") if p.is_file() and p not in before
+    ]
+    assert len(_blob_files(blob_root)) >= 10
+    for path in files:
+        head = path.read_bytes()[:65536]
+        for signature in SIGNATURES:
+            assert signature not in head, f"{path} holds an unencrypted image"
+
+
+def test_it_rejects_a_non_image_and_keeps_nothing(world, blob_root, django_capture_on_commit_callbacks):
+    referral, lesion = _draft(world)
+    image = services.accept_upload(lesion, user=world.alice, fileobj=BytesIO(b"%PDF-1.4 hello"),
+                                   image_type="overview")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.process_lesion_image(image.pk) == "rejected"
+    image.refresh_from_db()
+    assert image.status == ImageStatus.FAILED and image.failure_reason
+    assert _blob_files(blob_root) == []
+    problems = referral_services.submission_problems(referral)
+    assert any("could not be used" in p for p in problems)
+
+
+def test_it_leaves_no_orphan_blob_when_the_pipeline_crashes(world, blob_root, monkeypatch):
+    """GIVEN the worker dies while writing derivatives (simulated by a failing write)
+    WHEN the task fails
+    THEN no derivative blob is left behind, the image is still processing, and a rerun succeeds."""
+    referral, lesion = _draft(world)
+    image = services.accept_upload(lesion, user=world.alice,
+                                   fileobj=BytesIO(lesion_photo(1024, 768)), image_type="dermoscopic")
+    upload_files = set(_blob_files(blob_root))
+    store = storage.blob_store()
+    real_put = store.put
+    calls = {"n": 0}
+
+    def failing_put(data: bytes) -> str:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real_put(data)
+
+    monkeypatch.setattr(store, "put", failing_put)
+    with pytest.raises(OSError):
+        services.process_lesion_image(image.pk)
+    assert set(_blob_files(blob_root)) == upload_files
+    assert LesionImage.objects.get(pk=image.pk).status == ImageStatus.PROCESSING
+    monkeypatch.setattr(store, "put", real_put)
+    assert services.process_lesion_image(image.pk) == "ready"
+
+
+def test_it_blocks_submission_while_an_image_is_processing(world, blob_root):
+    referral = make_referral(world)
+    services.accept_upload(referral.lesions.get(), user=world.alice,
+                           fileobj=BytesIO(lesion_photo(1024, 768)), image_type="overview")
+    with pytest.raises(InvalidReferral, match="finish processing"):
+        referral_services.submit_referral(referral, user=world.alice)
+
+
+def test_it_refuses_uploads_from_another_practice_and_after_submission(world, blob_root):
+    referral, lesion = _draft(world)
+    sent = make_referral(world, state=State.AWAITING_REVIEW)
+    before = _blob_files(blob_root)
+    with pytest.raises(NotPermitted):
+        services.accept_upload(lesion, user=world.bob, fileobj=BytesIO(lesion_photo(800, 700)),
+                               image_type="overview")
+    with pytest.raises(TransitionNotAllowed):
+        services.accept_upload(sent.lesions.get(), user=world.alice,
+                               fileobj=BytesIO(lesion_photo(800, 700)), image_type="overview")
+    assert _blob_files(blob_root) == before
+
+
+def test_it_deletes_draft_images_but_never_those_behind_a_decision(
+    world, blob_root, django_capture_on_commit_callbacks
+):
+    referral, lesion = _draft(world)
+    with django_capture_on_commit_callbacks(execute=True):
+        image = services.accept_upload(lesion, user=world.alice,
+                                       fileobj=BytesIO(lesion_photo(1024, 768)), image_type="overview")
+        services.process_lesion_image(image.pk)
+    assert _blob_files(blob_root)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delete_image(LesionImage.objects.get(pk=image.pk), user=world.alice)
+    assert _blob_files(blob_root) == []
+    decided = make_referral(world, state=State.MORE_INFO_REQUESTED)
+    frozen = LesionImage.objects.filter(lesion__referral=decided).first()
+    LesionImage.objects.filter(pk=frozen.pk).update(informed_decision=True)
+    with pytest.raises(TransitionNotAllowed, match="part of the patient's record"):
+        services.delete_image(frozen, user=world.alice)
+
+
+def test_it_rotates_keys_without_losing_images(world, blob_root, settings, capsys):
+    """GIVEN images stored under the generated key k1
+    WHEN an operator runs rotate-keys
+    THEN every key record is re-wrapped with the new key and every image still decrypts."""
+    settings.DATA_DIR = blob_root.parent / "data"
+    settings.BLOB_KEYS = ""
+    os.makedirs(settings.DATA_DIR, exist_ok=True)
+    storage.blob_store.cache_clear()
+    referral, lesion = _draft(world)
+    image = services.accept_upload(lesion, user=world.alice,
+                                   fileobj=BytesIO(lesion_photo(1024, 768)), image_type="overview")
+    services.process_lesion_image(image.pk)
+    call_command("rotate-keys")
+    assert "Re-wrapped" in capsys.readouterr().out
+    storage.blob_store.cache_clear()
+    store = storage.blob_store()
+    assert store.keyring.active_id == "k2"
+    image.refresh_from_db()
+    for entry in image.derivatives.values():
+        assert store.get(entry["address"])
+    key_files = [p for p in _blob_files(blob_root) if p.suffix == ".key"]
+    assert key_files and all(b"k2" in p.read_bytes()[:12] for p in key_files)
