@@ -1,3 +1,7 @@
 from django.urls import path
 
-urlpatterns: list = []  # type: ignore[type-arg]
+from dermbridge.imaging import views
+
+urlpatterns = [
+    path("<int:image_id>/<slug:version>/", views.image_version, name="image-version"),
+]

@@ -1,11 +1,44 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
+from django.views.generic import RedirectView
 
-from dermbridge.web import views
+from dermbridge.web.views import account, referral, referring, review
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
+    path("", account.home, name="home"),
+    path("login/", account.sign_in, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("account/two-factor/", views.two_factor, name="two-factor"),
+    path("account/two-factor/", account.two_factor, name="two-factor"),
+    # The compiled NHS.UK stylesheet refers to its icons at /assets/...
+    path(
+        "assets/<path:path>",
+        RedirectView.as_view(url="/static/nhsuk/assets/%(path)s", permanent=True),
+    ),
+    path("referrals/", referring.my_referrals, name="my-referrals"),
+    path("referrals/new/", referring.new_referral, name="referral-new"),
+    path("referrals/<int:pk>/", referral.referral_detail, name="referral-detail"),
+    path("referrals/<int:pk>/edit/", referring.edit_referral, name="referral-edit"),
+    path(
+        "referrals/<int:pk>/consent/", referring.record_direct_care_consent, name="referral-consent"
+    ),
+    path("referrals/<int:pk>/lesions/", referring.add_lesion, name="lesion-add"),
+    path(
+        "referrals/<int:pk>/lesions/<int:lesion_pk>/photos/",
+        referring.lesion_photos,
+        name="lesion-photos",
+    ),
+    path(
+        "referrals/<int:pk>/photos/<int:image_pk>/delete/",
+        referring.delete_photo,
+        name="photo-delete",
+    ),
+    path("referrals/<int:pk>/submit/", referring.submit_referral, name="referral-submit"),
+    path("referrals/<int:pk>/delete/", referring.delete_draft, name="referral-delete"),
+    path("referrals/<int:pk>/act/<slug:action>/", referral.referral_act, name="referral-act"),
+    path(
+        "referrals/<int:pk>/do/<slug:action>/", referral.referral_form_action, name="referral-form"
+    ),
+    path("referrals/<int:pk>/outcome/", referral.record_outcome, name="referral-outcome"),
+    path("referrals/<int:pk>/messages/", referral.post_message, name="referral-message"),
+    path("worklist/", review.worklist, name="worklist"),
 ]

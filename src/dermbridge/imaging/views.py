@@ -1,0 +1,33 @@
+"""Serving lesion photographs to the people who may see the referral, and nobody else."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+
+from dermbridge.imaging import services
+from dermbridge.referrals.errors import ReferralError
+
+
+@login_required
+def image_version(request: HttpRequest, image_id: int, version: str) -> HttpResponse:
+    """One derivative of one photo, decrypted for an authorised viewer; every view audited.
+
+    404 (not 403) when the user may not see the referral, so ids reveal nothing. Never cached:
+    a shared computer must not keep patient photos after sign-out.
+    """
+    if version not in services.VIEWABLE:
+        raise Http404("Unknown image version.")
+    queryset = services.images_visible_to(request.user).select_related("lesion__referral")  # type: ignore[arg-type]
+    image = get_object_or_404(queryset, pk=image_id)
+    try:
+        data, media_type = services.read_derivative(image, version, user=request.user)  # type: ignore[arg-type]
+    except ReferralError as exc:
+        raise Http404(exc.message) from None
+    response = HttpResponse(data, content_type=media_type)
+    extension = {"image/jpeg": "jpg", "image/png": "png"}.get(media_type, "bin")
+    response["Content-Disposition"] = f'inline; filename="image-{image.pk}-{version}.{extension}"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

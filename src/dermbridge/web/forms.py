@@ -1,0 +1,379 @@
+"""Forms for the pages: they check the shape of what was typed; the services check the rules.
+
+Every widget gets the NHS.UK design system classes here, so templates only lay fields out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from dermbridge.imaging.models import DermoscopyMode, ImageType
+from dermbridge.patients.models import ContactPreference, Fitzpatrick, Sex
+from dermbridge.referrals.models import (
+    ClinicalHistory,
+    Laterality,
+    PathwayDecision,
+    ReferralKind,
+)
+from dermbridge.referrals.terminology import body_site_choices, diagnosis_choices
+
+BLANK = [("", "Choose…")]
+
+
+def _choices(field: forms.ChoiceField) -> list[tuple[str, str]]:
+    return [(str(value), str(label)) for value, label in field.choices]  # type: ignore[union-attr, misc]
+
+
+class NhsFormMixin:
+    """Adds the NHS.UK classes (and error classes) to every widget of a form."""
+
+    fields: dict[str, forms.Field]
+
+    def style_widgets(self) -> None:
+        for field in self.fields.values():
+            widget = field.widget
+            if isinstance(widget, forms.RadioSelect):
+                widget.attrs["class"] = "nhsuk-radios__input"
+            elif isinstance(widget, forms.CheckboxInput):
+                widget.attrs["class"] = "nhsuk-checkboxes__input"
+            elif isinstance(widget, forms.Select):
+                widget.attrs["class"] = "nhsuk-select"
+            elif isinstance(widget, forms.Textarea):
+                widget.attrs.setdefault("rows", 3)
+                widget.attrs["class"] = "nhsuk-textarea"
+            elif isinstance(widget, forms.FileInput):
+                widget.attrs["class"] = "nhsuk-file-upload"
+            else:
+                widget.attrs["class"] = "nhsuk-input"
+
+    def mark_errors(self) -> None:
+        """Error classes on fields in error (after validation or service errors were added)."""
+        for name in getattr(self, "errors", {}):
+            if name in self.fields:
+                widget = self.fields[name].widget
+                if not isinstance(widget, forms.RadioSelect | forms.CheckboxInput):
+                    base = widget.attrs.get("class", "")
+                    suffix = base.split()[0] + "--error" if base else ""
+                    widget.attrs["class"] = f"{base} {suffix}".strip()
+
+
+class NhsForm(NhsFormMixin, forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.style_widgets()
+
+
+class PatientForm(NhsForm):
+    nhs_number = forms.CharField(
+        label="NHS number", max_length=14, help_text="10 digits, for example 485 777 3456."
+    )
+    given_name = forms.CharField(label="First name", max_length=100)
+    family_name = forms.CharField(label="Last name", max_length=100)
+    date_of_birth = forms.DateField(
+        label="Date of birth",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="For example 17/05/1960.",
+    )
+    sex = forms.ChoiceField(choices=Sex.choices, initial=Sex.UNKNOWN)
+    fitzpatrick = forms.ChoiceField(
+        label="Fitzpatrick skin type", choices=BLANK + list(Fitzpatrick.choices), required=False
+    )
+    email = forms.EmailField(label="Email address", required=False)
+    mobile = forms.CharField(label="Mobile phone number", max_length=20, required=False)
+    contact_preference = forms.ChoiceField(
+        label="How the patient wants to hear about their referral",
+        choices=ContactPreference.choices,
+        widget=forms.RadioSelect,
+        initial=ContactPreference.EMAIL,
+    )
+    consent_direct_care = forms.BooleanField(
+        label="The patient agrees to share their photos and history with the dermatology "
+        "service for their care",
+        required=False,
+    )
+
+
+class ReferralForm(NhsForm):
+    kind = forms.ChoiceField(
+        label="What do you need?", choices=ReferralKind.choices, widget=forms.RadioSelect
+    )
+    service = forms.TypedChoiceField(label="Dermatology service", coerce=int, choices=())
+    imaging_hub = forms.TypedChoiceField(
+        label="Imaging hub taking the photos (optional)",
+        coerce=int,
+        choices=(),
+        required=False,
+        empty_value=None,
+    )
+    clinical_question = forms.CharField(
+        label="Your question for the dermatologist",
+        widget=forms.Textarea,
+        required=False,
+        max_length=5000,
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        services: list[tuple[int, str]] = (),  # type: ignore[assignment]
+        hubs: list[tuple[int, str]] = (),  # type: ignore[assignment]
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["service"].choices = BLANK + list(services)  # type: ignore[attr-defined]
+        self.fields["imaging_hub"].choices = [("", "None"), *hubs]  # type: ignore[attr-defined]
+
+
+HISTORY_LABELS = {
+    "onset": "When did the patient first notice it?",
+    "duration_detail": "More about the onset (optional)",
+    "multiple_lesions": "More than one lesion?",
+    "changed_size": "Changed in size?",
+    "changed_shape": "Changed in shape?",
+    "changed_colour": "Changed in colour?",
+    "bleeding": "Bleeding?",
+    "itch": "Itch?",
+    "ulceration": "Ulceration?",
+    "pain": "Pain?",
+    "elevation": "Raised?",
+    "personal_history_skin_cancer": "Previous skin cancer?",
+    "family_history_skin_cancer": "Family history of skin cancer?",
+    "immunosuppressed": "Immunosuppressed?",
+    "sun_exposure": "Sun exposure",
+    "medications": "Current medicines",
+    "allergies": "Allergies",
+    "treatments_tried": "Treatments tried",
+    "treatment_effect": "Effect of those treatments",
+    "other_notes": "Anything else the dermatologist should know",
+}
+
+
+class HistoryForm(NhsFormMixin, forms.ModelForm):
+    """Every field of the clinical history minimum dataset."""
+
+    class Meta:
+        model = ClinicalHistory
+        fields = list(HISTORY_LABELS)
+        widgets = {
+            name: forms.RadioSelect
+            for name in (
+                "multiple_lesions",
+                "changed_size",
+                "changed_shape",
+                "changed_colour",
+                "bleeding",
+                "itch",
+                "ulceration",
+                "pain",
+                "elevation",
+                "personal_history_skin_cancer",
+                "family_history_skin_cancer",
+                "immunosuppressed",
+            )
+        }
+        labels = HISTORY_LABELS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if not isinstance(field, forms.ChoiceField):
+                continue
+            # Radios need no blank choice; selects start with "Choose…".
+            choices = [c for c in _choices(field) if c[0] != ""]
+            field.choices = (
+                choices if isinstance(field.widget, forms.RadioSelect) else BLANK + choices
+            )
+        self.style_widgets()
+
+    def history_data(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in HISTORY_LABELS}
+
+
+class LesionForm(NhsForm):
+    body_site_code = forms.ChoiceField(label="Body site", choices=())
+    laterality = forms.ChoiceField(
+        choices=[("", "Not applicable"), *list(Laterality.choices)], required=False
+    )
+    size_mm = forms.DecimalField(
+        label="Largest diameter in millimetres",
+        min_value=0.1,
+        max_value=500,
+        decimal_places=1,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+    description = forms.CharField(widget=forms.Textarea, required=False, max_length=2000)
+    pigmented = forms.BooleanField(
+        label="The lesion is pigmented (brown, black or blue)", required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["body_site_code"].choices = BLANK + body_site_choices()  # type: ignore[attr-defined]
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files from one input (Django's documented pattern): cleans to a list."""
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(d, initial) for d in data] or [single(None, initial)]
+        return [single(data, initial)]
+
+
+class ImageUploadForm(NhsForm):
+    photos = MultipleFileField(
+        label="Photos",
+        widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/heic,image/heif"}),
+        help_text="You can choose several photos of the same type at once.",
+    )
+    image_type = forms.ChoiceField(
+        label="Type of photo", choices=ImageType.choices, widget=forms.RadioSelect
+    )
+    dermoscopy_mode = forms.ChoiceField(
+        label="Dermoscopy mode (dermoscopic photos only)",
+        choices=[("", "Not applicable"), *list(DermoscopyMode.choices)],
+        required=False,
+    )
+
+
+class OutcomeForm(NhsForm):
+    diagnosis_code = forms.ChoiceField(label="Diagnosis", choices=())
+    management_plan = forms.CharField(label="Management plan", widget=forms.Textarea)
+    advice_to_referrer = forms.CharField(label="Advice to the referrer", widget=forms.Textarea)
+    patient_explanation = forms.CharField(
+        label="Explanation for the patient",
+        widget=forms.Textarea,
+        help_text="Plain English: the patient reads this.",
+    )
+    pathway_decision = forms.ChoiceField(
+        label="Where the patient goes next",
+        choices=PathwayDecision.choices,
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args: Any, advice_only: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["diagnosis_code"].choices = BLANK + diagnosis_choices()  # type: ignore[attr-defined]
+        decision = self.fields["pathway_decision"]
+        if advice_only:
+            decision.choices = [(PathwayDecision.ADVICE.value, PathwayDecision.ADVICE.label)]  # type: ignore[attr-defined]
+            decision.initial = PathwayDecision.ADVICE
+        else:
+            decision.choices = [  # type: ignore[attr-defined]
+                c for c in PathwayDecision.choices if c[0] != PathwayDecision.ADVICE
+            ]
+
+
+class TextForm(NhsForm):
+    """One free-text box: a message, a question, a reason."""
+
+    text = forms.CharField(widget=forms.Textarea, max_length=10000)
+
+    def __init__(self, *args: Any, label: str = "Message", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["text"].label = label
+
+
+class ConvertForm(NhsForm):
+    to_kind = forms.ChoiceField(
+        label="Convert to",
+        widget=forms.RadioSelect,
+        choices=[
+            (ReferralKind.TRIAGE.value, ReferralKind.TRIAGE.label),
+            (ReferralKind.URGENT_CANCER.value, ReferralKind.URGENT_CANCER.label),
+        ],
+    )
+    text = forms.CharField(label="Note (optional)", widget=forms.Textarea, required=False)
+
+
+class DowngradeForm(NhsForm):
+    to_kind = forms.ChoiceField(
+        label="Downgrade to",
+        widget=forms.RadioSelect,
+        choices=[
+            (ReferralKind.TRIAGE.value, ReferralKind.TRIAGE.label),
+            (ReferralKind.ADVICE.value, ReferralKind.ADVICE.label),
+        ],
+    )
+    text = forms.CharField(label="Clinical reason", widget=forms.Textarea)
+
+
+class PatientToldForm(NhsForm):
+    told_at = forms.DateTimeField(
+        label="When the patient was told",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    method = forms.ChoiceField(
+        label="How",
+        widget=forms.RadioSelect,
+        choices=[
+            ("face_to_face", "Face to face"),
+            ("telephone", "Telephone"),
+            ("letter", "Letter"),
+            ("video", "Video"),
+        ],
+    )
+
+
+class TwoFactorForm(NhsForm):
+    token = forms.CharField(
+        label="6-digit code from your authenticator app",
+        min_length=6,
+        max_length=8,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9]*"}
+        ),
+    )
+
+
+class WorklistFilterForm(NhsForm):
+    kind = forms.ChoiceField(
+        choices=[("", "All pathways"), *list(ReferralKind.choices)], required=False, label="Pathway"
+    )
+    state = forms.ChoiceField(
+        choices=[
+            ("", "All open"),
+            ("awaiting_review", "Awaiting review"),
+            ("in_review", "In review"),
+            ("converted", "Converted"),
+        ],
+        required=False,
+    )
+    breach = forms.ChoiceField(
+        label="Target",
+        choices=[("", "Any"), ("breached", "Past target"), ("near", "Near target")],
+        required=False,
+    )
+    mine = forms.BooleanField(label="Only cases I am reviewing", required=False)
+
+
+def apply_service_errors(
+    targets: list[tuple[str, forms.BaseForm]], field_errors: dict[str, list[str]]
+) -> list[str]:
+    """Attach a service's field errors to the matching form fields; return the unmatched ones.
+
+    Service keys look like `nhs_number`, `history.onset` or `lesions[1].body_site_code`;
+    `targets` pairs each form with the key prefix ('', 'history', 'lesions') it answers for.
+    """
+    unmatched: list[str] = []
+    for key, messages in field_errors.items():
+        prefix, _, name = key.rpartition(".")
+        prefix = prefix.split("[")[0]
+        form = next((f for p, f in targets if p == prefix and name in f.fields), None)
+        if form is None:
+            unmatched.extend(messages)
+            continue
+        for message in messages:
+            form.add_error(name, message)
+    for _, form in targets:
+        if isinstance(form, NhsFormMixin):
+            form.mark_errors()
+    return unmatched

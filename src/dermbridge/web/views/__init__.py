@@ -1,0 +1,1 @@
+"""Pages. Views parse the request, check permission, call one service, render."""

@@ -1,0 +1,55 @@
+"""What every page view shares: finding a referral the user may see, and listing form errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django import forms
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+
+from dermbridge.referrals.models import Referral
+
+if TYPE_CHECKING:
+    from dermbridge.accounts.models import User
+
+
+@dataclass(frozen=True)
+class ErrorItem:
+    """One line of an error summary; `anchor` is the id of the field it links to."""
+
+    message: str
+    anchor: str = ""
+
+
+def acting_user(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def visible_referral(request: HttpRequest, pk: int) -> Referral:
+    """The referral if this user may see it; 404 otherwise (never reveal that it exists)."""
+    queryset = Referral.objects.visible_to(acting_user(request)).select_related(
+        "patient", "service", "referring_org", "imaging_hub", "referrer", "claimed_by"
+    )
+    return get_object_or_404(queryset, pk=pk)
+
+
+def error_items(
+    *forms_: forms.BaseForm, extra: list[str] | tuple[str, ...] = ()
+) -> list[ErrorItem]:
+    """Every error of the forms, in field order, each linked to its field."""
+    items: list[ErrorItem] = [ErrorItem(m) for m in extra]
+    for form in forms_:
+        if not form.is_bound:
+            continue
+        items.extend(ErrorItem(str(m)) for m in form.non_field_errors())
+        for name, field in form.fields.items():
+            if name not in form.errors:
+                continue
+            bound = form[name]
+            anchor = bound.auto_id
+            if isinstance(field.widget, forms.RadioSelect):
+                anchor = f"{anchor}_0"
+            items.extend(ErrorItem(str(m), anchor) for m in form.errors[name])
+    return items

@@ -1,0 +1,302 @@
+"""One referral: the review page both sides share, its workflow actions and its messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from dermbridge.accounts.models import User
+from dermbridge.imaging.models import ImageStatus, LesionImage
+from dermbridge.referrals import services, workflow
+from dermbridge.referrals.errors import ReferralError
+from dermbridge.referrals.models import Referral, ReferralKind, State
+from dermbridge.triage.services import assessments_for
+from dermbridge.web.forms import (
+    ConvertForm,
+    DowngradeForm,
+    OutcomeForm,
+    PatientToldForm,
+    TextForm,
+    apply_service_errors,
+)
+from dermbridge.web.views.common import acting_user, error_items, visible_referral
+
+# Workflow actions done with one button press (no further input).
+BUTTON_ACTIONS: dict[str, Callable[..., Any]] = {
+    "claim": services.claim,
+    "release": services.release,
+    "close": services.close,
+}
+
+
+@dataclass(frozen=True)
+class FormAction:
+    """A workflow step that needs words from the user (a reason, a question, a date)."""
+
+    title: str
+    make_form: Callable[[Any], forms.Form]
+    perform: Callable[[Referral, User, dict[str, Any]], Any]
+    done: str
+    button: str = "Send"
+
+
+FORM_ACTIONS: dict[str, FormAction] = {
+    "request_info": FormAction(
+        "Ask the referrer for more information",
+        lambda data: TextForm(data, label="What do you need to know?"),
+        lambda r, u, d: services.request_more_information(r, user=u, question=d["text"]),
+        "Your question was sent to the referrer.",
+    ),
+    "reply_info": FormAction(
+        "Send the information the dermatologist asked for",
+        lambda data: TextForm(data, label="Your reply"),
+        lambda r, u, d: services.reply_with_information(r, user=u, body=d["text"]),
+        "Your reply was sent; the referral is back on the dermatology worklist.",
+    ),
+    "convert": FormAction(
+        "Convert this advice request to a referral",
+        ConvertForm,
+        lambda r, u, d: services.convert_advice_request(
+            r, user=u, to_kind=d["to_kind"], note=d["text"]
+        ),
+        "Converted: the new pathway's clock has started.",
+        "Convert",
+    ),
+    "withdraw": FormAction(
+        "Withdraw this referral",
+        lambda data: TextForm(data, label="Reason for withdrawing"),
+        lambda r, u, d: services.withdraw(r, user=u, reason=d["text"]),
+        "Referral withdrawn.",
+        "Withdraw referral",
+    ),
+    "downgrade": FormAction(
+        "Downgrade this urgent suspected cancer referral",
+        DowngradeForm,
+        lambda r, u, d: services.downgrade_usc(r, user=u, to_kind=d["to_kind"], reason=d["text"]),
+        "Referral downgraded.",
+        "Downgrade",
+    ),
+    "patient_told": FormAction(
+        "Record when the patient was told",
+        PatientToldForm,
+        lambda r, u, d: services.record_patient_told(
+            r, user=u, told_at=d["told_at"], method=d["method"]
+        ),
+        "Recorded when the patient was told.",
+        "Save",
+    ),
+}
+
+
+def _action_links(user: User, referral: Referral) -> list[dict[str, str]]:
+    """Buttons for what this user may do now, from the workflow table (never decided here)."""
+    links = []
+    for transition in workflow.available_actions(user, referral):
+        action = transition.action
+        if action in BUTTON_ACTIONS:
+            url = reverse("referral-act", args=[referral.pk, action])
+            links.append({"label": transition.label, "url": url, "method": "post"})
+        elif action in ("give_advice", "triage"):
+            url = reverse("referral-outcome", args=[referral.pk])
+            links.append({"label": transition.label, "url": url, "method": "get"})
+        elif action in FORM_ACTIONS:
+            url = reverse("referral-form", args=[referral.pk, action])
+            links.append({"label": transition.label, "url": url, "method": "get"})
+        elif action == "submit":
+            url = reverse("referral-edit", args=[referral.pk])
+            links.append({"label": "Continue the draft", "url": url, "method": "get"})
+    if workflow.may_downgrade_usc(user, referral):
+        url = reverse("referral-form", args=[referral.pk, "downgrade"])
+        links.append({"label": "Downgrade referral", "url": url, "method": "get"})
+    if _may_record_told(user, referral):
+        url = reverse("referral-form", args=[referral.pk, "patient_told"])
+        links.append({"label": "Record when the patient was told", "url": url, "method": "get"})
+    return links
+
+
+def _may_record_told(user: User, referral: Referral) -> bool:
+    return (
+        referral.is_usc
+        and referral.patient_told_at is None
+        and referral.state not in (State.DRAFT, State.WITHDRAWN, State.CLOSED)
+        and workflow.is_service_staff(user, referral)
+    )
+
+
+@login_required
+def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Everything about one referral for whoever may see it; actions for what they may do."""
+    user = acting_user(request)
+    referral = visible_referral(request, pk)
+    services.view_referral(referral, user=user)
+    ready = Prefetch(
+        "images", queryset=LesionImage.objects.filter(status=ImageStatus.READY).order_by("id")
+    )
+    lesions = list(referral.lesions.prefetch_related(ready).order_by("number"))
+    service_side = workflow.is_service_staff(user, referral)
+    assessments = assessments_for(referral) if service_side else []
+    ai_by_lesion: dict[int, list[Any]] = {}
+    for assessment in assessments:
+        ai_by_lesion.setdefault(assessment.image.lesion_id, []).append(assessment)
+    can_message = (
+        referral.state != State.DRAFT and services.acting_org_id(user, referral) is not None
+    )
+    return render(
+        request,
+        "web/referral_detail.html",
+        {
+            "referral": referral,
+            "patient": referral.patient,
+            "history": getattr(referral, "history", None),
+            "outcome": getattr(referral, "outcome", None),
+            "lesions": [(lesion, ai_by_lesion.get(lesion.pk, [])) for lesion in lesions],
+            "state_changes": referral.state_changes.select_related("actor"),
+            "thread": referral.messages.select_related("author", "organisation"),
+            "actions": _action_links(user, referral),
+            "service_side": service_side,
+            "breach": referral.breach_status(),
+            "message_form": TextForm(label="Message") if can_message else None,
+            "is_capturer": workflow.is_capturer(user, referral),
+        },
+    )
+
+
+@login_required
+@require_POST
+def referral_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """One-press workflow steps: start review, return to the worklist, close."""
+    referral = visible_referral(request, pk)
+    perform = BUTTON_ACTIONS.get(action)
+    if perform is None:
+        raise Http404("Unknown action.")
+    try:
+        perform(referral, user=acting_user(request))
+    except ReferralError as exc:
+        messages.error(request, exc.message)
+    else:
+        done = {
+            "claim": "You are reviewing this case.",
+            "release": "Returned to the worklist.",
+            "close": "Closed.",
+        }
+        messages.success(request, done[action])
+        if action == "release":
+            return redirect("worklist")
+    return redirect("referral-detail", pk=referral.pk)
+
+
+def _render_form(
+    request: HttpRequest,
+    referral: Referral,
+    template: str,
+    form: forms.Form,
+    extra: list[str],
+    status: int = 200,
+    **context: Any,
+) -> HttpResponse:
+    if hasattr(form, "mark_errors"):
+        form.mark_errors()
+    return render(
+        request,
+        template,
+        {
+            "referral": referral,
+            "form": form,
+            "error_list": error_items(form, extra=extra),
+            **context,
+        },
+        status=status,
+    )
+
+
+@login_required
+def referral_form_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Workflow steps that need input: ask or answer for more information, convert, withdraw,
+    downgrade, record when the patient was told."""
+    referral = visible_referral(request, pk)
+    spec = FORM_ACTIONS.get(action)
+    if spec is None:
+        raise Http404("Unknown action.")
+    form = spec.make_form(request.POST if request.method == "POST" else None)
+    extra: list[str] = []
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            spec.perform(referral, acting_user(request), form.cleaned_data)
+        except ReferralError as exc:
+            extra = apply_service_errors([("", form)], exc.field_errors) or [exc.message]
+            status = exc.status_code
+        else:
+            messages.success(request, spec.done)
+            return redirect("referral-detail", pk=referral.pk)
+    return _render_form(
+        request,
+        referral,
+        "web/referral_form.html",
+        form,
+        extra,
+        status,
+        title=spec.title,
+        button=spec.button,
+    )
+
+
+@login_required
+def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
+    """The dermatologist's answer: diagnosis, plan, advice, patient explanation, pathway."""
+    user = acting_user(request)
+    referral = visible_referral(request, pk)
+    action = "give_advice" if referral.kind == ReferralKind.ADVICE else "triage"
+    if action not in {t.action for t in workflow.available_actions(user, referral)}:
+        messages.error(request, "Start the review before recording an outcome.")
+        return redirect("referral-detail", pk=referral.pk)
+    advice_only = action == "give_advice"
+    form = OutcomeForm(request.POST if request.method == "POST" else None, advice_only=advice_only)
+    extra: list[str] = []
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.record_outcome(referral, user=user, action=action, **form.cleaned_data)
+        except ReferralError as exc:
+            extra = apply_service_errors([("", form)], exc.field_errors) or [exc.message]
+            status = exc.status_code
+        else:
+            messages.success(request, "Outcome recorded; the referrer and patient will be told.")
+            return redirect("referral-detail", pk=referral.pk)
+    services.view_referral(referral, user=user, what="referral.outcome_view")
+    return _render_form(
+        request,
+        referral,
+        "web/outcome.html",
+        form,
+        extra,
+        status,
+        history=getattr(referral, "history", None),
+    )
+
+
+@login_required
+@require_POST
+def post_message(request: HttpRequest, pk: int) -> HttpResponse:
+    referral = visible_referral(request, pk)
+    form = TextForm(request.POST, label="Message")
+    if not form.is_valid():
+        messages.error(request, "Write a message before sending.")
+        return redirect("referral-detail", pk=referral.pk)
+    try:
+        services.post_message(referral, user=acting_user(request), body=form.cleaned_data["text"])
+    except ReferralError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Message sent.")
+    return redirect(reverse("referral-detail", args=[referral.pk]) + "#messages")
