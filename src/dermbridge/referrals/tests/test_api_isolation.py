@@ -150,7 +150,7 @@ def test_anonymous_requests_get_401_everywhere(world, alices):
     draft, sent = alices
     client = api_client(None)
     before = snapshot()
-    calls = [
+    calls: list[tuple[str, str, Any]] = [
         ("get", "/api/referrals/", None),
         ("post", "/api/referrals/", {}),
         ("get", "/api/patients/", None),
