@@ -432,6 +432,37 @@ def record_outcome(referral: Referral, *, user: User, action: str, **data: Any) 
 
     mark_images_used_for_decision(referral)
     notify_referral_event(referral, "outcome")
+    _queue_agreement(referral)
+    return outcome
+
+
+def _queue_agreement(referral: Referral) -> None:
+    from dermbridge.triage.tasks import record_agreement
+
+    transaction.on_commit(lambda: record_agreement.enqueue(referral.pk))
+
+
+@transaction.atomic
+def record_histology(referral: Referral, *, user: User, histology_code: str) -> Outcome:
+    """The biopsy result, when it arrives: kept with the outcome for AI and clinician audit."""
+    if histology_code not in DIAGNOSES:
+        raise InvalidReferral("Choose the histology diagnosis from the coded list.")
+    referral = _locked(referral)
+    if not workflow.is_service_staff(user, referral):
+        raise NotPermitted("Only the dermatology service records histology results.")
+    outcome = Outcome.objects.filter(referral=referral).first()
+    if outcome is None:
+        raise TransitionNotAllowed("Record the outcome before the histology result.")
+    outcome.histology_code = histology_code
+    outcome.save(update_fields=["histology_code"])
+    record(
+        user,
+        "outcome.histology",
+        outcome,
+        organisation_id=referral.service_id,
+        detail={"code": histology_code},
+    )
+    _queue_agreement(referral)
     return outcome
 
 

@@ -38,3 +38,30 @@ class Assessment(models.Model):
 
     def __str__(self) -> str:
         return f"AI assessment of image {self.image_id} ({self.model_version})"
+
+
+class Agreement(models.Model):
+    """How the AI's pre-read compared with the dermatologist's diagnosis (and histology, when known)."""
+
+    referral = models.ForeignKey(
+        "referrals.Referral", on_delete=models.CASCADE, related_name="ai_agreements"
+    )
+    model_version = models.CharField(max_length=40)
+    ai_malignant_probability = models.FloatField()
+    ai_band = models.CharField(max_length=16, choices=RiskBand.choices)
+    ai_suggests_malignant = models.BooleanField(help_text="AI band high or intermediate.")
+    dermatologist_diagnosis_code = models.CharField(max_length=20)
+    dermatologist_malignant = models.BooleanField(help_text="Malignant or pre-malignant diagnosis.")
+    histology_code = models.CharField(max_length=20, blank=True)
+    histology_malignant = models.BooleanField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["referral", "model_version"], name="one_agreement_per_referral_model"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"AI agreement for {self.referral} ({self.model_version})"

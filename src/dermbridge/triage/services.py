@@ -86,3 +86,80 @@ def assessments_for(referral: Referral) -> list[Assessment]:
         .select_related("image__lesion")
         .order_by("image__lesion__number", "image_id")
     )
+
+
+def _is_malignant(code: str) -> bool:
+    from dermbridge.referrals.terminology import DIAGNOSES
+
+    concept = DIAGNOSES.get(code)
+    return bool(concept and (concept.malignant or concept.premalignant))
+
+
+def record_agreement(referral_id: int) -> int:
+    """Store AI vs dermatologist (vs histology) for each model that assessed the case. Idempotent."""
+    from dermbridge.referrals.models import Outcome
+    from dermbridge.triage.models import Agreement
+
+    outcome = Outcome.objects.filter(referral_id=referral_id).first()
+    if outcome is None:
+        return 0
+    assessments = Assessment.objects.filter(
+        image__lesion__referral_id=referral_id, abstained=False
+    ).exclude(malignant_probability=None)
+    by_version: dict[str, Assessment] = {}
+    for a in assessments:
+        best = by_version.get(a.model_version)
+        if best is None or (a.malignant_probability or 0) > (best.malignant_probability or 0):
+            by_version[a.model_version] = a
+    for version, a in by_version.items():
+        Agreement.objects.update_or_create(
+            referral_id=referral_id,
+            model_version=version,
+            defaults={
+                "ai_malignant_probability": a.malignant_probability,
+                "ai_band": a.band,
+                "ai_suggests_malignant": a.band in ("high", "intermediate"),
+                "dermatologist_diagnosis_code": outcome.diagnosis_code,
+                "dermatologist_malignant": _is_malignant(outcome.diagnosis_code),
+                "histology_code": outcome.histology_code,
+                "histology_malignant": _is_malignant(outcome.histology_code)
+                if outcome.histology_code
+                else None,
+            },
+        )
+    return len(by_version)
+
+
+def agreement_report() -> list[dict[str, object]]:
+    """Per model version: agreement with dermatologists, and sensitivity against histology."""
+    from dermbridge.triage.models import Agreement
+
+    rows = []
+    versions = Agreement.objects.values_list("model_version", flat=True).distinct()
+    for version in sorted(set(versions)):
+        qs = list(Agreement.objects.filter(model_version=version))
+        agree = sum(1 for a in qs if a.ai_suggests_malignant == a.dermatologist_malignant)
+        histo = [a for a in qs if a.histology_malignant is not None]
+        histo_pos = [a for a in histo if a.histology_malignant]
+        rows.append(
+            {
+                "model_version": version,
+                "cases": len(qs),
+                "agreement_with_dermatologist": round(agree / len(qs), 3) if qs else None,
+                "dermatologist_malignant_ai_low": sum(
+                    1 for a in qs if a.dermatologist_malignant and not a.ai_suggests_malignant
+                ),
+                "with_histology": len(histo),
+                "ai_sensitivity_vs_histology": round(
+                    sum(1 for a in histo_pos if a.ai_suggests_malignant) / len(histo_pos), 3
+                )
+                if histo_pos
+                else None,
+                "dermatologist_sensitivity_vs_histology": round(
+                    sum(1 for a in histo_pos if a.dermatologist_malignant) / len(histo_pos), 3
+                )
+                if histo_pos
+                else None,
+            }
+        )
+    return rows

@@ -52,8 +52,9 @@ def test_it_processes_an_upload_into_encrypted_derivatives(world, blob_root):
     exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}  # GPSInfo
     out = BytesIO()
     photo.save(out, "JPEG", exif=exif.tobytes(), quality=92)
-    image = services.accept_upload(lesion, user=world.alice, fileobj=BytesIO(out.getvalue()),
-                                   image_type="dermoscopic")
+    image = services.accept_upload(
+        lesion, user=world.alice, fileobj=BytesIO(out.getvalue()), image_type="dermoscopic"
+    )
     assert image.status == ImageStatus.PROCESSING and image.upload_address
     assert services.process_lesion_image(image.pk) == "ready"
     image.refresh_from_db()
@@ -77,9 +78,12 @@ def test_it_keeps_no_image_bytes_unencrypted_on_disk(world, blob_root, settings)
     before = {p for p in Path(tempfile.gettempdir()).glob("*") if p.is_file()}
     referral, lesion = _draft(world)
     for kind in ("overview", "close_up", "dermoscopic"):
-        image = services.accept_upload(lesion, user=world.alice,
-                                       fileobj=BytesIO(lesion_photo(1024, 768, kind=kind)),
-                                       image_type=kind)
+        image = services.accept_upload(
+            lesion,
+            user=world.alice,
+            fileobj=BytesIO(lesion_photo(1024, 768, kind=kind)),
+            image_type=kind,
+        )
         services.process_lesion_image(image.pk)
     files = _blob_files(blob_root) + [
         p for p in Path(tempfile.gettempdir()).glob("*") if p.is_file() and p not in before
@@ -91,10 +95,13 @@ def test_it_keeps_no_image_bytes_unencrypted_on_disk(world, blob_root, settings)
             assert signature not in head, f"{path} holds an unencrypted image"
 
 
-def test_it_rejects_a_non_image_and_keeps_nothing(world, blob_root, django_capture_on_commit_callbacks):
+def test_it_rejects_a_non_image_and_keeps_nothing(
+    world, blob_root, django_capture_on_commit_callbacks
+):
     referral, lesion = _draft(world)
-    image = services.accept_upload(lesion, user=world.alice, fileobj=BytesIO(b"%PDF-1.4 hello"),
-                                   image_type="overview")
+    image = services.accept_upload(
+        lesion, user=world.alice, fileobj=BytesIO(b"%PDF-1.4 hello"), image_type="overview"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert services.process_lesion_image(image.pk) == "rejected"
     image.refresh_from_db()
@@ -109,8 +116,9 @@ def test_it_leaves_no_orphan_blob_when_the_pipeline_crashes(world, blob_root, mo
     WHEN the task fails
     THEN no derivative blob is left behind, the image is still processing, and a rerun succeeds."""
     referral, lesion = _draft(world)
-    image = services.accept_upload(lesion, user=world.alice,
-                                   fileobj=BytesIO(lesion_photo(1024, 768)), image_type="dermoscopic")
+    image = services.accept_upload(
+        lesion, user=world.alice, fileobj=BytesIO(lesion_photo(1024, 768)), image_type="dermoscopic"
+    )
     upload_files = set(_blob_files(blob_root))
     store = storage.blob_store()
     real_put = store.put
@@ -133,8 +141,12 @@ def test_it_leaves_no_orphan_blob_when_the_pipeline_crashes(world, blob_root, mo
 
 def test_it_blocks_submission_while_an_image_is_processing(world, blob_root):
     referral = make_referral(world)
-    services.accept_upload(referral.lesions.get(), user=world.alice,
-                           fileobj=BytesIO(lesion_photo(1024, 768)), image_type="overview")
+    services.accept_upload(
+        referral.lesions.get(),
+        user=world.alice,
+        fileobj=BytesIO(lesion_photo(1024, 768)),
+        image_type="overview",
+    )
     with pytest.raises(InvalidReferral, match="finish processing"):
         referral_services.submit_referral(referral, user=world.alice)
 
@@ -144,11 +156,16 @@ def test_it_refuses_uploads_from_another_practice_and_after_submission(world, bl
     sent = make_referral(world, state=State.AWAITING_REVIEW)
     before = _blob_files(blob_root)
     with pytest.raises(NotPermitted):
-        services.accept_upload(lesion, user=world.bob, fileobj=BytesIO(lesion_photo(800, 700)),
-                               image_type="overview")
+        services.accept_upload(
+            lesion, user=world.bob, fileobj=BytesIO(lesion_photo(800, 700)), image_type="overview"
+        )
     with pytest.raises(TransitionNotAllowed):
-        services.accept_upload(sent.lesions.get(), user=world.alice,
-                               fileobj=BytesIO(lesion_photo(800, 700)), image_type="overview")
+        services.accept_upload(
+            sent.lesions.get(),
+            user=world.alice,
+            fileobj=BytesIO(lesion_photo(800, 700)),
+            image_type="overview",
+        )
     assert _blob_files(blob_root) == before
 
 
@@ -157,8 +174,12 @@ def test_it_deletes_draft_images_but_never_those_behind_a_decision(
 ):
     referral, lesion = _draft(world)
     with django_capture_on_commit_callbacks(execute=True):
-        image = services.accept_upload(lesion, user=world.alice,
-                                       fileobj=BytesIO(lesion_photo(1024, 768)), image_type="overview")
+        image = services.accept_upload(
+            lesion,
+            user=world.alice,
+            fileobj=BytesIO(lesion_photo(1024, 768)),
+            image_type="overview",
+        )
         services.process_lesion_image(image.pk)
     assert _blob_files(blob_root)
     with django_capture_on_commit_callbacks(execute=True):
@@ -180,8 +201,9 @@ def test_it_rotates_keys_without_losing_images(world, blob_root, settings, capsy
     os.makedirs(settings.DATA_DIR, exist_ok=True)
     storage.blob_store.cache_clear()
     referral, lesion = _draft(world)
-    image = services.accept_upload(lesion, user=world.alice,
-                                   fileobj=BytesIO(lesion_photo(1024, 768)), image_type="overview")
+    image = services.accept_upload(
+        lesion, user=world.alice, fileobj=BytesIO(lesion_photo(1024, 768)), image_type="overview"
+    )
     services.process_lesion_image(image.pk)
     call_command("rotate-keys")
     assert "Re-wrapped" in capsys.readouterr().out

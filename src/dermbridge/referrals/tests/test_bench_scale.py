@@ -63,29 +63,46 @@ def _populate(world) -> Organisation:  # type: ignore[no-untyped-def]
     patients = Patient.objects.bulk_create(
         [
             Patient(
-                nhs_number=numbers[i], given_name="Bench", family_name=f"P{i}",
-                date_of_birth=date(1950, 1, 1) + timedelta(days=i), registered_practice=world.practice_a,
+                nhs_number=numbers[i],
+                given_name="Bench",
+                family_name=f"P{i}",
+                date_of_birth=date(1950, 1, 1) + timedelta(days=i),
+                registered_practice=world.practice_a,
             )
             for i in range(10_000)
         ],
         batch_size=5000,
     )
-    states = [State.CLOSED] * 70 + [State.AWAITING_REVIEW] * 12 + [State.IN_REVIEW] * 3 + [
-        State.TRIAGED] * 8 + [State.ADVICE_GIVEN] * 4 + [State.DRAFT] * 3
+    states = (
+        [State.CLOSED] * 70
+        + [State.AWAITING_REVIEW] * 12
+        + [State.IN_REVIEW] * 3
+        + [State.TRIAGED] * 8
+        + [State.ADVICE_GIVEN] * 4
+        + [State.DRAFT] * 3
+    )
     now = timezone.now()
     batch = []
     for i in range(N_REFERRALS):
-        kind = rng.choice([ReferralKind.TRIAGE] * 5 + [ReferralKind.URGENT_CANCER] * 3 + [ReferralKind.ADVICE] * 2)
+        kind = rng.choice(
+            [ReferralKind.TRIAGE] * 5 + [ReferralKind.URGENT_CANCER] * 3 + [ReferralKind.ADVICE] * 2
+        )
         submitted = now - timedelta(minutes=rng.randint(0, 60 * 24 * 365))
         risk = rng.random() if rng.random() < 0.6 else None
         batch.append(
             Referral(
-                reference=f"DB-B{i:06d}", kind=kind, state=rng.choice(states),
-                patient=patients[i % len(patients)], referring_org=world.practice_a,
-                referrer=world.alice, service=services[i % N_SERVICES],
+                reference=f"DB-B{i:06d}",
+                kind=kind,
+                state=rng.choice(states),
+                patient=patients[i % len(patients)],
+                referring_org=world.practice_a,
+                referrer=world.alice,
+                service=services[i % N_SERVICES],
                 priority_rank=0 if kind == ReferralKind.URGENT_CANCER else 1,
-                ai_risk=risk, ai_sort=-1.0 if risk is None else risk,
-                submitted_at=submitted, due_at=submitted + timedelta(days=rng.randint(2, 28)),
+                ai_risk=risk,
+                ai_sort=-1.0 if risk is None else risk,
+                submitted_at=submitted,
+                due_at=submitted + timedelta(days=rng.randint(2, 28)),
             )
         )
         if len(batch) == 10_000:
@@ -111,16 +128,21 @@ def test_bench_worklist_and_detail_at_scale(world, client) -> None:  # type: ign
     sample_pk = Referral.objects.filter(service=service).values_list("pk", flat=True)[500]
     baseline = _timings(lambda: list(Referral.objects.filter(pk=sample_pk)), 300)
     results: dict[str, object] = {
-        "referrals": Referral.objects.count(), "services": N_SERVICES,
-        "service_worklist_rows": in_worklist, "populate_seconds": round(populate_s, 1),
+        "referrals": Referral.objects.count(),
+        "services": N_SERVICES,
+        "service_worklist_rows": in_worklist,
+        "populate_seconds": round(populate_s, 1),
         "baseline_pk_lookup": baseline,
     }
     for page in (25, 50, 100):
         with CaptureQueriesContext(connection) as ctx:
             worklist(page)()
         t = _timings(worklist(page), 300)
-        results[f"worklist_page_{page}"] = {**t, "queries": len(ctx.captured_queries),
-                                            "ratio_p50_to_baseline": round(t["p50_ms"] / baseline["p50_ms"], 2)}
+        results[f"worklist_page_{page}"] = {
+            **t,
+            "queries": len(ctx.captured_queries),
+            "ratio_p50_to_baseline": round(t["p50_ms"] / baseline["p50_ms"], 2),
+        }
     results["worklist_plan"] = Referral.objects.worklist(service.pk)[:50].explain().splitlines()[:6]
 
     # The review page as a dermatologist sees it (server time, whole request).
@@ -138,11 +160,18 @@ def test_bench_worklist_and_detail_at_scale(world, client) -> None:  # type: ign
             response = client.get(url)
         assert response.status_code == 200
         t = _timings(lambda: client.get(url), 100)
-        results["referral_detail_page"] = {**t, "queries": len(ctx.captured_queries),
-                                           "ratio_p50_to_baseline": round(t["p50_ms"] / baseline["p50_ms"], 2)}
+        results["referral_detail_page"] = {
+            **t,
+            "queries": len(ctx.captured_queries),
+            "ratio_p50_to_baseline": round(t["p50_ms"] / baseline["p50_ms"], 2),
+        }
     wl = results["worklist_page_50"]
     assert isinstance(wl, dict)
-    assert results["worklist_page_25"]["queries"] == wl["queries"] == results["worklist_page_100"]["queries"]  # type: ignore[index]
+    assert (
+        results["worklist_page_25"]["queries"]
+        == wl["queries"]
+        == results["worklist_page_100"]["queries"]
+    )  # type: ignore[index]
     _write({"worklist": results})
     print(json.dumps(results, indent=2))
 
@@ -169,17 +198,28 @@ def test_bench_api_submission_throughput(world, client) -> None:  # type: ignore
 
     def submit_one() -> None:
         patient = make_patient(world.practice_a, world.alice)
-        response = client.post(create_url, data=json.dumps({
-            "patient_id": patient.pk, "kind": "ras", "service": world.service.ods_code,
-            "referring_org": world.practice_a.ods_code, "clinical_question": "Bench",
-            "history": {"onset": "1_to_3_months"},
-            "lesions": [{"body_site_code": "77568009", "laterality": "left", "size_mm": 5}],
-        }), content_type="application/json")
+        response = client.post(
+            create_url,
+            data=json.dumps(
+                {
+                    "patient_id": patient.pk,
+                    "kind": "ras",
+                    "service": world.service.ods_code,
+                    "referring_org": world.practice_a.ods_code,
+                    "clinical_question": "Bench",
+                    "history": {"onset": "1_to_3_months"},
+                    "lesions": [{"body_site_code": "77568009", "laterality": "left", "size_mm": 5}],
+                }
+            ),
+            content_type="application/json",
+        )
         assert response.status_code == 201, response.content[:300]
         ref = response.json()["reference"]
         for image_type in ("overview", "close_up", "dermoscopic"):
-            up = client.post(f"{create_url}{ref}/lesions/1/images/",
-                             data={"file": BytesIO(photo), "image_type": image_type})
+            up = client.post(
+                f"{create_url}{ref}/lesions/1/images/",
+                data={"file": BytesIO(photo), "image_type": image_type},
+            )
             assert up.status_code == 202, up.content[:300]
 
     tracemalloc.start()
@@ -194,7 +234,9 @@ def test_bench_api_submission_throughput(world, client) -> None:  # type: ignore
         floor()
     floor_s = time.perf_counter() - t0
     results = {
-        "referrals": n, "images_per_referral": 3, "image_bytes": len(photo),
+        "referrals": n,
+        "images_per_referral": 3,
+        "image_bytes": len(photo),
         "api_referrals_per_second": round(n / api_s, 2),
         "floor_encrypt_store_referrals_per_second": round(n / floor_s, 2),
         "ratio_api_to_floor": round(api_s / floor_s, 2),

@@ -32,7 +32,9 @@ class Command(BaseCommand):
         target = options["to"]
         if settings.BLOB_KEYS:
             if not target:
-                raise CommandError("Name the key to rotate to with --to (an id in DERMBRIDGE_BLOB_KEYS).")
+                raise CommandError(
+                    "Name the key to rotate to with --to (an id in DERMBRIDGE_BLOB_KEYS)."
+                )
         else:
             target = self._add_generated_key(target)
         storage.blob_store.cache_clear()
@@ -41,7 +43,12 @@ class Command(BaseCommand):
             changed = store.rotate_keys(target)
         except BlobStoreError as exc:
             raise CommandError(str(exc)) from None
-        record(None, "blobs.rotate_keys", object_type="imaging.blob", detail={"to": target, "changed": changed})
+        record(
+            None,
+            "blobs.rotate_keys",
+            object_type="imaging.blob",
+            detail={"to": target, "changed": changed},
+        )
         self.stdout.write(f"Re-wrapped {changed} blob keys with key {target!r}.")
 
     def _add_generated_key(self, target: str | None) -> str:
