@@ -46,7 +46,7 @@ def test_it_processes_an_upload_into_encrypted_derivatives(world, blob_root):
     WHEN the pipeline task runs
     THEN the image is ready with master, viewer, thumbnail, AI input and an e-RS copy under 5 MB,
     every one decrypts to a metadata-free image, the raw upload is gone, and it was audited."""
-    referral, lesion = _draft(world)
+    _referral, lesion = _draft(world)
     photo = Image.open(BytesIO(lesion_photo(1600, 1200, kind="dermoscopic")))
     exif = Image.Exif()
     exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}  # GPSInfo
@@ -76,7 +76,7 @@ def test_it_keeps_no_image_bytes_unencrypted_on_disk(world, blob_root, settings)
     WHEN the data and temporary directories are scanned
     THEN no JPEG, PNG, HEIC or WebP signature is found in any file written there."""
     before = {p for p in Path(tempfile.gettempdir()).glob("*") if p.is_file()}
-    referral, lesion = _draft(world)
+    _referral, lesion = _draft(world)
     for kind in ("overview", "close_up", "dermoscopic"):
         image = services.accept_upload(
             lesion,
@@ -115,7 +115,7 @@ def test_it_leaves_no_orphan_blob_when_the_pipeline_crashes(world, blob_root, mo
     """GIVEN the worker dies while writing derivatives (simulated by a failing write)
     WHEN the task fails
     THEN no derivative blob is left behind, the image is still processing, and a rerun succeeds."""
-    referral, lesion = _draft(world)
+    _referral, lesion = _draft(world)
     image = services.accept_upload(
         lesion, user=world.alice, fileobj=BytesIO(lesion_photo(1024, 768)), image_type="dermoscopic"
     )
@@ -152,7 +152,7 @@ def test_it_blocks_submission_while_an_image_is_processing(world, blob_root):
 
 
 def test_it_refuses_uploads_from_another_practice_and_after_submission(world, blob_root):
-    referral, lesion = _draft(world)
+    _referral, lesion = _draft(world)
     sent = make_referral(world, state=State.AWAITING_REVIEW)
     before = _blob_files(blob_root)
     with pytest.raises(NotPermitted):
@@ -172,7 +172,7 @@ def test_it_refuses_uploads_from_another_practice_and_after_submission(world, bl
 def test_it_deletes_draft_images_but_never_those_behind_a_decision(
     world, blob_root, django_capture_on_commit_callbacks
 ):
-    referral, lesion = _draft(world)
+    _referral, lesion = _draft(world)
     with django_capture_on_commit_callbacks(execute=True):
         image = services.accept_upload(
             lesion,
@@ -200,7 +200,7 @@ def test_it_rotates_keys_without_losing_images(world, blob_root, settings, capsy
     settings.BLOB_KEYS = ""
     os.makedirs(settings.DATA_DIR, exist_ok=True)
     storage.blob_store.cache_clear()
-    referral, lesion = _draft(world)
+    _referral, lesion = _draft(world)
     image = services.accept_upload(
         lesion, user=world.alice, fileobj=BytesIO(lesion_photo(1024, 768)), image_type="overview"
     )

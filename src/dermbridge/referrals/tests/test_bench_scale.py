@@ -178,10 +178,10 @@ def test_bench_worklist_and_detail_at_scale(world, client) -> None:  # type: ign
 
 def test_bench_api_submission_throughput(world, client) -> None:  # type: ignore[no-untyped-def]
     """Referrals with three 4 MB images through the REST API, against storing the same bytes."""
+    from django.urls import NoReverseMatch, reverse
+
     from dermbridge.imaging.synthetic import lesion_photo
     from dermbridge.testing import make_patient
-
-    from django.urls import NoReverseMatch, reverse
 
     try:
         create_url = reverse("api-referral-list")

@@ -8,9 +8,9 @@ from dermbridge.imaging.models import LesionImage
 from dermbridge.referrals import services
 from dermbridge.referrals.errors import NotPermitted
 from dermbridge.referrals.models import Referral, State
+from dermbridge.testing import make_referral
 from dermbridge.triage.models import Agreement, Assessment
 from dermbridge.triage.services import agreement_report, update_referral_risk
-from dermbridge.testing import make_referral
 
 
 def _assess(referral: Referral, probability: float, band: str, version: str = "test-v0") -> None:
