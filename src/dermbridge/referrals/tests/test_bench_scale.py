@@ -152,7 +152,7 @@ def test_bench_worklist_and_detail_at_scale(world, client) -> None:  # type: ign
     from django.urls import NoReverseMatch, reverse
 
     try:
-        url = reverse("referral-detail", args=[referral.reference])
+        url = reverse("referral-detail", args=[referral.pk])
     except NoReverseMatch:
         url = None
     if url is not None:
@@ -184,7 +184,7 @@ def test_bench_api_submission_throughput(world, client) -> None:  # type: ignore
     from dermbridge.testing import make_patient
 
     try:
-        create_url = reverse("api-referral-list")
+        create_url = reverse("api-referrals")
     except NoReverseMatch:
         pytest.skip("the REST API is not routed")
     photo = lesion_photo(2600, 1950, seed=3, quality=97)
@@ -202,7 +202,7 @@ def test_bench_api_submission_throughput(world, client) -> None:  # type: ignore
             create_url,
             data=json.dumps(
                 {
-                    "patient_id": patient.pk,
+                    "patient": patient.pk,
                     "kind": "ras",
                     "service": world.service.ods_code,
                     "referring_org": world.practice_a.ods_code,
