@@ -7,8 +7,9 @@ os.environ.setdefault("DERMBRIDGE_DATA_DIR", tempfile.mkdtemp(prefix="dermbridge
 os.environ.setdefault("DERMBRIDGE_TASK_BACKEND", "immediate")
 os.environ.setdefault("DERMBRIDGE_REQUIRE_TWO_FACTOR", "false")
 
-from dermbridge.settings import *  # noqa: E402, F403
+from dermbridge.settings import *  # noqa: F403
 
 # Argon2 is deliberately slow; tests that check hashing override this.
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S105
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 - whitenoise warns when it is missing
