@@ -1,0 +1,67 @@
+"""Serving lesion photos: only to people who may see the referral, never cached, audited."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from dermbridge.audit.models import AuditEvent
+from dermbridge.imaging.models import LesionImage
+from dermbridge.imaging.storage import blob_store
+from dermbridge.referrals.models import State
+from dermbridge.testing import World, make_referral
+
+
+@pytest.fixture
+def image(world: World) -> LesionImage:
+    referral = make_referral(world, state=State.AWAITING_REVIEW)
+    return referral.lesions.get().images.get(image_type="dermoscopic")
+
+
+@pytest.mark.parametrize("version", ["thumbnail", "viewer", "master", "ers"])
+def test_it_serves_each_version_to_the_reviewing_service(
+    client: Client, world: World, image: LesionImage, version: str
+) -> None:
+    client.force_login(world.derek)
+    response = client.get(f"/images/{image.pk}/{version}/")
+    assert response.status_code == 200
+    expected = blob_store().get(image.derivatives[version]["address"])
+    assert response.content == expected
+    assert response["Content-Type"] == "image/jpeg"
+    assert response["Cache-Control"] == "private, no-store"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Disposition"].startswith("inline")
+    event = AuditEvent.objects.filter(action="image.view", object_id=str(image.pk)).last()
+    assert event is not None and event.actor_id == world.derek.pk
+    assert event.detail == {"version": version}
+
+
+def test_it_serves_the_referring_practice(client: Client, world: World, image: LesionImage) -> None:
+    client.force_login(world.alice)
+    assert client.get(f"/images/{image.pk}/thumbnail/").status_code == 200
+
+
+def test_it_hides_photos_from_other_organisations(
+    client: Client, world: World, image: LesionImage
+) -> None:
+    for outsider in (world.bob, world.dora, world.pat):
+        client.force_login(outsider)
+        response = client.get(f"/images/{image.pk}/viewer/")
+        assert response.status_code == 404
+        assert b"\xff\xd8" not in response.content  # no JPEG bytes
+    assert not AuditEvent.objects.filter(action="image.view").exists()
+
+
+def test_it_sends_anonymous_visitors_to_sign_in(client: Client, image: LesionImage) -> None:
+    response = client.get(f"/images/{image.pk}/viewer/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_it_refuses_internal_and_unknown_versions(
+    client: Client, world: World, image: LesionImage
+) -> None:
+    client.force_login(world.derek)
+    assert client.get(f"/images/{image.pk}/ai_input/").status_code == 404
+    assert client.get(f"/images/{image.pk}/original/").status_code == 404
+    assert client.get(f"/images/{image.pk + 1000}/viewer/").status_code == 404

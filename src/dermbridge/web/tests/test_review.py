@@ -1,0 +1,227 @@
+"""The dermatology side: worklist, review page, outcome, messages; and the referrer's view of it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from dermbridge.referrals.models import Outcome, Referral, ReferralKind, State
+from dermbridge.testing import World, make_referral
+from dermbridge.triage.models import Assessment
+
+OUTCOME = {
+    "diagnosis_code": "400182000",
+    "management_plan": "Monitor; photograph again in 3 months.",
+    "advice_to_referrer": "Benign naevus. Safety-net for change in size or colour.",
+    "patient_explanation": "This is a harmless mole.",
+    "pathway_decision": "discharge",
+}
+
+
+def test_it_walks_a_dermatologist_from_worklist_to_outcome(client: Client, world: World) -> None:
+    """GIVEN a referral waiting at City Hospital WHEN derek opens the worklist, starts the
+    review and records a discharge outcome THEN the referral is triaged, and alice sees the
+    advice on her referral page."""
+    referral = make_referral(world, state=State.AWAITING_REVIEW)
+    client.force_login(world.derek)
+    worklist = client.get("/worklist/").content.decode()
+    assert referral.reference in worklist and str(referral.patient) in worklist
+
+    page = client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert "Start review" in page and referral.patient.formatted_nhs_number in page
+    assert client.post(f"/referrals/{referral.pk}/act/claim/").status_code == 302
+    referral.refresh_from_db()
+    assert referral.state == State.IN_REVIEW and referral.claimed_by == world.derek
+
+    form = client.get(f"/referrals/{referral.pk}/outcome/")
+    assert form.status_code == 200 and "Melanocytic naevus" in form.content.decode()
+    response = client.post(f"/referrals/{referral.pk}/outcome/", OUTCOME)
+    assert response.status_code == 302
+    referral.refresh_from_db()
+    assert referral.state == State.TRIAGED
+    assert referral.outcome.recorded_by == world.derek
+
+    client.force_login(world.alice)
+    seen = client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert "Benign naevus. Safety-net for change in size or colour." in seen
+    assert "Discharge with advice" in seen
+    assert "Start review" not in seen
+
+
+def test_it_refuses_an_incomplete_outcome_and_saves_nothing(client: Client, world: World) -> None:
+    referral = make_referral(world, state=State.IN_REVIEW)
+    client.force_login(world.derek)
+    response = client.post(
+        f"/referrals/{referral.pk}/outcome/",
+        {**OUTCOME, "diagnosis_code": "", "pathway_decision": "advice"},
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "There is a problem" in body
+    assert 'href="#id_diagnosis_code"' in body
+    assert 'href="#id_pathway_decision_0"' in body
+    assert not Outcome.objects.filter(referral=referral).exists()
+    referral.refresh_from_db()
+    assert referral.state == State.IN_REVIEW
+
+
+def test_it_gives_advice_on_an_advice_request_and_the_gp_reads_it(
+    client: Client, world: World
+) -> None:
+    referral = make_referral(world, state=State.IN_REVIEW, kind=ReferralKind.ADVICE)
+    client.force_login(world.derek)
+    response = client.post(
+        f"/referrals/{referral.pk}/outcome/", {**OUTCOME, "pathway_decision": "advice"}
+    )
+    assert response.status_code == 302
+    referral.refresh_from_db()
+    assert referral.state == State.ADVICE_GIVEN
+    client.force_login(world.alice)
+    page = client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert "Benign naevus" in page and ">Close<" in page
+
+
+def test_it_asks_for_more_information_and_the_gp_replies(client: Client, world: World) -> None:
+    referral = make_referral(world, state=State.IN_REVIEW)
+    client.force_login(world.derek)
+    empty = client.post(f"/referrals/{referral.pk}/do/request_info/", {"text": ""})
+    assert empty.status_code == 200 and "This field is required" in empty.content.decode()
+    client.post(f"/referrals/{referral.pk}/do/request_info/", {"text": "Any bleeding?"})
+    referral.refresh_from_db()
+    assert referral.state == State.MORE_INFO_REQUESTED
+
+    client.force_login(world.alice)
+    page = client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert "Any bleeding?" in page
+    client.post(f"/referrals/{referral.pk}/do/reply_info/", {"text": "No bleeding."})
+    referral.refresh_from_db()
+    assert referral.state == State.AWAITING_REVIEW
+
+
+def test_it_lets_only_the_referrer_withdraw(client: Client, world: World) -> None:
+    referral = make_referral(world, state=State.AWAITING_REVIEW)
+    client.force_login(world.derek)
+    refused = client.post(f"/referrals/{referral.pk}/do/withdraw/", {"text": "Not needed"})
+    assert refused.status_code == 403
+    assert "Only the referrer can withdraw referral" in refused.content.decode()
+    client.force_login(world.alice)
+    client.post(f"/referrals/{referral.pk}/do/withdraw/", {"text": "Patient declined"})
+    referral.refresh_from_db()
+    assert referral.state == State.WITHDRAWN
+
+
+def test_it_records_when_a_usc_patient_was_told(client: Client, world: World) -> None:
+    referral = make_referral(world, state=State.TRIAGED, kind=ReferralKind.URGENT_CANCER)
+    Referral.objects.filter(pk=referral.pk).update(submitted_at=timezone.now() - timedelta(days=9))
+    client.force_login(world.derek)
+    page = client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert "Record when the patient was told" in page
+    told = timezone.localtime().strftime("%Y-%m-%dT%H:%M")
+    response = client.post(
+        f"/referrals/{referral.pk}/do/patient_told/", {"told_at": told, "method": "telephone"}
+    )
+    assert response.status_code == 302
+    referral.refresh_from_db()
+    assert referral.patient_told_at is not None and referral.patient_told_method == "telephone"
+    client.post(f"/referrals/{referral.pk}/act/close/")
+    referral.refresh_from_db()
+    assert referral.state == State.CLOSED
+
+
+def test_it_shares_messages_between_practice_and_service(client: Client, world: World) -> None:
+    referral = make_referral(world, state=State.AWAITING_REVIEW)
+    client.force_login(world.alice)
+    client.post(f"/referrals/{referral.pk}/messages/", {"text": "Patient is anxious."})
+    client.force_login(world.derek)
+    assert "Patient is anxious." in client.get(f"/referrals/{referral.pk}/").content.decode()
+
+
+def test_it_shows_the_ai_panel_to_the_service_only(client: Client, world: World) -> None:
+    referral = make_referral(world, state=State.AWAITING_REVIEW)
+    image = referral.lesions.get().images.get(image_type="dermoscopic")
+    Assessment.objects.create(
+        image=image,
+        model_version="test-1",
+        input_sha256="0" * 64,
+        probabilities={"melanoma": 0.7, "naevus": 0.3},
+        malignant_probability=0.7,
+        malignant_interval=[0.55, 0.82],
+        band="high",
+    )
+    client.force_login(world.derek)
+    page = client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert "AI suggestions are for a clinician to confirm." in page
+    assert "0.55 to 0.82" in page and "melanoma: 0.70" in page
+    client.force_login(world.alice)
+    assert "AI assessment" not in client.get(f"/referrals/{referral.pk}/").content.decode()
+
+
+def test_it_filters_the_worklist_by_pathway_and_target(client: Client, world: World) -> None:
+    usc = make_referral(world, state=State.AWAITING_REVIEW, kind=ReferralKind.URGENT_CANCER)
+    routine = make_referral(world, state=State.AWAITING_REVIEW)
+    Referral.objects.filter(pk=routine.pk).update(due_at=timezone.now() - timedelta(hours=1))
+    client.force_login(world.derek)
+    page = client.get("/worklist/").content.decode()
+    assert page.index(usc.reference) < page.index(routine.reference)  # USC first
+    assert "Past target" in page
+    only_usc = client.get("/worklist/?kind=usc").content.decode()
+    assert usc.reference in only_usc and routine.reference not in only_usc
+    breached = client.get("/worklist/?breach=breached").content.decode()
+    assert routine.reference in breached and usc.reference not in breached
+
+
+def test_it_keeps_the_worklist_query_count_flat(
+    client: Client, world: World, django_assert_max_num_queries: object
+) -> None:
+    """The number of queries does not grow with the number of cases on the page."""
+    client.force_login(world.derek)
+    make_referral(world, state=State.AWAITING_REVIEW)
+    with django_assert_max_num_queries(20) as small:  # type: ignore[operator]
+        client.get("/worklist/")
+    for _ in range(4):
+        make_referral(world, state=State.AWAITING_REVIEW, kind=ReferralKind.URGENT_CANCER)
+    with django_assert_max_num_queries(len(small.captured_queries)) as large:  # type: ignore[operator]
+        page = client.get("/worklist/")
+    assert page.content.decode().count("/referrals/") >= 5
+    assert len(large.captured_queries) == len(small.captured_queries)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/referrals/{pk}/"),
+        ("post", "/referrals/{pk}/act/claim/"),
+        ("get", "/referrals/{pk}/outcome/"),
+        ("post", "/referrals/{pk}/outcome/"),
+        ("post", "/referrals/{pk}/do/request_info/"),
+        ("post", "/referrals/{pk}/do/withdraw/"),
+        ("post", "/referrals/{pk}/messages/"),
+    ],
+)
+def test_it_hides_a_referral_from_another_service_and_practice(
+    client: Client, world: World, method: str, path: str
+) -> None:
+    referral = make_referral(world, state=State.AWAITING_REVIEW)
+    url = path.format(pk=referral.pk)
+    for outsider in (world.dora, world.bob):
+        client.force_login(outsider)
+        response = getattr(client, method)(url, {**OUTCOME, "text": "hello"})
+        assert response.status_code == 404, (outsider, url)
+        body = response.content.decode()
+        assert referral.patient.family_name not in body
+        assert referral.patient.nhs_number not in body
+    referral.refresh_from_db()
+    assert referral.state == State.AWAITING_REVIEW and not referral.messages.exists()
+
+
+def test_it_keeps_another_services_cases_off_the_worklist(client: Client, world: World) -> None:
+    referral = make_referral(world, state=State.AWAITING_REVIEW)
+    client.force_login(world.dora)
+    body = client.get("/worklist/").content.decode()
+    assert referral.reference not in body and referral.patient.family_name not in body
+    assert client.get(f"/worklist/?service={world.service.pk}").status_code == 404
+    client.force_login(world.alice)
+    assert client.get("/worklist/").status_code == 404
