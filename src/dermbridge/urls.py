@@ -10,5 +10,6 @@ urlpatterns = [
     path("api/", include("dermbridge.referrals.api_urls")),
     path("status/", include("dermbridge.notifications.urls")),
     path("images/", include("dermbridge.imaging.urls")),
+    path("fhir/", include("dermbridge.interop.urls")),
     path("", include("dermbridge.web.urls")),
 ]

@@ -20,6 +20,8 @@ KIND_SYSTEM = f"{DERMBRIDGE_CS}/referral-kind"
 STATE_SYSTEM = f"{DERMBRIDGE_CS}/referral-state"
 IMAGE_TYPE_SYSTEM = f"{DERMBRIDGE_CS}/image-type"
 DERMOSCOPY_MODE_EXT = f"{DERMBRIDGE_SD}/dermoscopy-mode"
+LESION_SIZE_EXT = f"{DERMBRIDGE_SD}/lesion-largest-diameter"
+PIGMENTED_EXT = f"{DERMBRIDGE_SD}/lesion-pigmented"
 LESION_NUMBER_SYSTEM = f"{DERMBRIDGE_ID}/lesion-number"
 HISTORY_QUESTIONNAIRE = "https://dermbridge.invalid/fhir/Questionnaire/clinical-history"
 # Core R4 extension "Target body site" (valueReference to a BodyStructure).

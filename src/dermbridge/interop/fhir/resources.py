@@ -216,19 +216,28 @@ def body_structure_resource(lesion: Lesion, patient_url: str) -> dict[str, Any]:
         qualifier = [{"coding": [{"system": c.SNOMED, "code": code, "display": display}]}]
     elif lesion.laterality:
         qualifier = [{"text": lesion.get_laterality_display()}]
-    parts = [lesion.description]
+    extensions: list[dict[str, Any]] = [{"url": c.PIGMENTED_EXT, "valueBoolean": lesion.pigmented}]
     if lesion.size_mm is not None:
-        parts.append(f"Largest diameter {lesion.size_mm} mm.")
-    if lesion.pigmented:
-        parts.append("Pigmented.")
+        extensions.append(
+            {
+                "url": c.LESION_SIZE_EXT,
+                "valueQuantity": {
+                    "value": float(lesion.size_mm),
+                    "unit": "mm",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mm",
+                },
+            }
+        )
     return validated(
         {
             "resourceType": "BodyStructure",
             "id": f"{lesion.referral_id}-{lesion.number}",
+            "extension": extensions,
             "identifier": [{"system": c.LESION_NUMBER_SYSTEM, "value": str(lesion.number)}],
             "location": _site_concept(lesion),
             "locationQualifier": qualifier,
-            "description": " ".join(p for p in parts if p) or None,
+            "description": lesion.description or None,
             "patient": _ref(patient_url),
         }
     )

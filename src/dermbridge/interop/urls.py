@@ -1,0 +1,25 @@
+"""FHIR R4 REST endpoints, mounted at /fhir/."""
+
+from django.urls import path, re_path
+
+from dermbridge.interop import views
+
+app_name = "fhir"
+
+urlpatterns = [
+    path("", views.Transaction.as_view(), name="transaction"),
+    path("metadata", views.Metadata.as_view(), name="metadata"),
+    path("ServiceRequest", views.ServiceRequestSearch.as_view(), name="service-request-search"),
+    re_path(
+        r"^ServiceRequest/(?P<reference>[A-Za-z0-9\-]{1,20})/\$send-to-pacs$",
+        views.SendToPacs.as_view(),
+        name="send-to-pacs",
+    ),
+    re_path(
+        r"^ServiceRequest/(?P<reference>[A-Za-z0-9\-]{1,20})$",
+        views.ServiceRequestRead.as_view(),
+        name="service-request",
+    ),
+    path("Patient/<int:patient_id>", views.PatientRead.as_view(), name="patient"),
+    path("Binary/<int:image_id>-<slug:version>", views.BinaryRead.as_view(), name="binary"),
+]
