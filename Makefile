@@ -30,7 +30,7 @@ run: install
 	@$(BIN)/dermbridge demo --print-logins
 	@echo "Starting web server and task worker on http://$(HOST):$(PORT) (Ctrl-C stops both)"
 	@trap 'kill 0' INT TERM EXIT; \
-	  $(BIN)/dermbridge db_worker --queue-name '*' & \
+	  $(BIN)/dermbridge worker --queue-name '*' & \
 	  $(BIN)/dermbridge scheduler & \
 	  $(BIN)/dermbridge runserver --noreload $(HOST):$(PORT)
 

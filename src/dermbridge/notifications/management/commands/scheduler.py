@@ -1,0 +1,79 @@
+"""`dermbridge scheduler`: queue the periodic tasks every DERMBRIDGE_SCHEDULER_SECONDS.
+
+The scheduler only queues; the task workers do the work, so one scheduler is enough for any
+number of workers. `--once` queues one round and exits (tests, or cron instead of the loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError
+from django.utils.module_loading import import_string
+from django_tasks_db.backend import DatabaseBackend
+from django_tasks_db.models import DBTaskResult
+
+log = logging.getLogger("dermbridge.scheduler")
+
+PERIODIC_TASKS = (
+    "dermbridge.notifications.tasks.warn_near_breaches",
+    "dermbridge.notifications.tasks.retry_pending_messages",
+)
+
+
+def _already_waiting(task: Any) -> bool:
+    """A copy is still queued: a stopped worker must not come back to a pile of duplicates."""
+    backend = task.get_backend()
+    if not isinstance(backend, DatabaseBackend):
+        return False
+    ready = DBTaskResult.objects.ready().filter(backend_name=backend.alias)
+    return ready.filter(task_path=task.module_path).exists()
+
+
+def queue_periodic_tasks() -> list[str]:
+    """Queue one run of each periodic task not already waiting; the names queued."""
+    queued = []
+    for path in PERIODIC_TASKS:
+        task = import_string(path)
+        if not _already_waiting(task):
+            task.enqueue()
+            queued.append(task.name)
+    return queued
+
+
+class Command(BaseCommand):
+    help = "Queue the periodic tasks (near-breach warnings, message retries) every N seconds."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--once", action="store_true", help="Queue one round and exit.")
+        parser.add_argument(
+            "--interval",
+            type=int,
+            default=None,
+            help="Seconds between rounds (default: DERMBRIDGE_SCHEDULER_SECONDS).",
+        )
+
+    def handle(self, *args: Any, once: bool, interval: int | None, **options: Any) -> None:
+        seconds = interval or settings.SCHEDULER_SECONDS
+        if once:
+            self._report(queue_periodic_tasks())
+            return
+        stopped = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopped.set())
+        self.stdout.write(f"Scheduler: queueing periodic tasks every {seconds}s")
+        while not stopped.is_set():
+            try:
+                self._report(queue_periodic_tasks())
+            except DatabaseError as exc:
+                # The database is busy or away; the next round tries again.
+                log.warning("could not queue periodic tasks: %s", exc.__class__.__name__)
+            stopped.wait(seconds)
+
+    def _report(self, queued: list[str]) -> None:
+        self.stdout.write("Queued: " + (", ".join(queued) or "nothing (all still waiting)"))
