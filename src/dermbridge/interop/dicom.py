@@ -217,7 +217,9 @@ def lesion_image_dataset(study: StudyContext, image: ImageContext, photo: bytes)
     ds.SOPInstanceUID = sop_instance
     ds.InstanceCreationDate = datetime.now().strftime("%Y%m%d")
     ds.InstanceCreationTime = datetime.now().strftime("%H%M%S")
-    return ds
+    # Read back what was written, so the dataset carries its encoding (explicit VR little
+    # endian, JPEG baseline) the way a received file does: network senders rely on it.
+    return dcmread(io.BytesIO(to_bytes(ds)))
 
 
 def to_bytes(ds: FileDataset) -> bytes:
