@@ -350,6 +350,8 @@ def _set_clock(referral: Referral, service: Organisation, start: datetime) -> No
             referral.due_at, -service.near_breach_working_days
         )
         referral.warn_at = max(referral.warn_at, start)
+    # A new target owes the service a new near-breach warning.
+    referral.breach_warned_at = None
 
 
 @transaction.atomic

@@ -18,7 +18,7 @@ from dermbridge.notifications.services import MAX_ATTEMPTS, deliver_outbox_messa
 from dermbridge.notifications.tasks import retry_pending_messages, warn_near_breaches
 from dermbridge.notifications.tests.conftest import MailSink
 from dermbridge.referrals import services as referrals
-from dermbridge.referrals.models import Referral, State
+from dermbridge.referrals.models import Referral, ReferralKind, State
 from dermbridge.testing import World, make_patient, make_referral
 
 pytestmark = pytest.mark.django_db
@@ -283,3 +283,24 @@ def test_it_queues_one_message_when_the_same_event_is_reported_twice(world: Worl
     assert OutboxMessage.objects.filter(referral=referral).count() == 1
     services.notify_referral_event(referral, "submitted")
     assert OutboxMessage.objects.filter(referral=referral).count() == 1
+
+
+def test_it_warns_again_when_a_converted_request_has_a_new_target(
+    world: World, smtp_server: MailSink, django_capture_on_commit_callbacks: Any
+) -> None:
+    """GIVEN an advice request the service was warned about WHEN it is converted to an urgent
+    referral (a new 28-day target) and that target in turn nears THEN the service is warned again."""
+    referral = make_referral(world, state=State.IN_REVIEW, kind=ReferralKind.ADVICE)
+    Referral.objects.filter(pk=referral.pk).update(warn_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert warn_near_breaches.call() == 1
+        referrals.convert_advice_request(
+            referral, user=world.derek, to_kind=ReferralKind.URGENT_CANCER
+        )
+    converted = Referral.objects.get(pk=referral.pk)
+    assert converted.breach_warned_at is None
+    Referral.objects.filter(pk=referral.pk).update(warn_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert warn_near_breaches.call() == 1
+    warnings = [m for m in smtp_server.to(world.service.email) if "close to" in m.text]
+    assert len(warnings) == 2
