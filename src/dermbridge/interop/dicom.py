@@ -23,7 +23,6 @@ from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     UID,
     DermoscopicPhotographyImageStorage,
-    ExplicitVRLittleEndian,
     JPEGBaseline8Bit,
     VLPhotographicImageStorage,
     generate_uid,
@@ -289,6 +288,3 @@ def photo_from_dicom(data: bytes) -> ImportedPhoto:
 def _decoded_to_rgb(ds: Dataset) -> bool:
     # pydicom's Pillow JPEG decoder returns RGB for YBR_FULL_422 JPEG baseline already.
     return str(ds.file_meta.get("TransferSyntaxUID", "")) == JPEGBaseline8Bit
-
-
-__all__ = ["ExplicitVRLittleEndian"]

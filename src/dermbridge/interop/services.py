@@ -259,14 +259,20 @@ def send_to_pacs(
 # ---------------------------------------------------------------- DICOM import
 
 
-def import_dicom(lesion: Lesion, user: User, fileobj: IO[bytes]) -> LesionImage:
+def import_dicom(
+    lesion: Lesion, user: User, fileobj: IO[bytes], *, image_type: str = ""
+) -> LesionImage:
     """Attach a hospital camera's DICOM photograph to a lesion through the image pipeline.
 
-    The object's Patient ID must be the referral patient's NHS number when it is one: a
-    photograph of someone else must never join this record.
+    Dermoscopic Photography objects become dermoscopic images (with the dermoscopy mode read
+    from the Dermoscopic Image Module); VL Photographic objects become close-ups unless
+    `image_type` says 'overview'. The object's Patient ID must be the referral patient's NHS
+    number when it is one: a photograph of someone else must never join this record.
     """
     import io
 
+    if not Referral.objects.visible_to(user).filter(pk=lesion.referral_id).exists():
+        raise ReferralNotFound("No such lesion that you can see.")
     data = fileobj.read(settings.MAX_UPLOAD_BYTES + 1)
     if len(data) > settings.MAX_UPLOAD_BYTES:
         raise InvalidReferral("The DICOM file is larger than the upload limit.")
@@ -278,14 +284,14 @@ def import_dicom(lesion: Lesion, user: User, fileobj: IO[bytes]) -> LesionImage:
     pid = "".join(ch for ch in photo.patient_id if ch.isdigit())
     if len(pid) == 10 and pid != patient.nhs_number:
         raise NotPermitted(
-            f"This DICOM image belongs to NHS number {photo.patient_id}, not to this referral's "
-            f"patient ({patient.formatted_nhs_number})."
+            "The DICOM image's Patient ID is another NHS number than this referral's patient: "
+            "check that the photograph is of this patient."
         )
     return accept_upload(
         lesion,
         user=user,
         fileobj=io.BytesIO(photo.png),
-        image_type=photo.image_type,
+        image_type=image_type or photo.image_type,
         dermoscopy_mode=photo.dermoscopy_mode,
     )
 

@@ -48,7 +48,8 @@ class Orthanc:
 
     def delete_everything(self) -> None:
         for patient in self.get("/patients"):
-            request = urllib.request.Request(f"{self.http}/patients/{patient}", method="DELETE")
+            url = f"{self.http}/patients/{patient}"
+            request = urllib.request.Request(url, method="DELETE")  # noqa: S310
             urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
 
     def target(self, *, dimse: bool = True, stow: bool = False) -> PacsTarget:
