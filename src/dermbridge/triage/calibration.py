@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -76,11 +77,16 @@ class MahalanobisDetector:
     whitening: np.ndarray  # (features, features)
     threshold: float  # squared distance above which the image is declined
 
+    @cached_property
+    def _projected_centres(self) -> np.ndarray:
+        return np.asarray(self.means, dtype=np.float32) @ np.asarray(self.whitening, np.float32)
+
     def distances(self, features: np.ndarray) -> np.ndarray:
-        feats = np.asarray(features, dtype=np.float32)
-        w = self.whitening.astype(np.float32)
-        projected = feats @ w  # (n, d)
-        centres = self.means.astype(np.float32) @ w  # (c, d)
+        """Squared Mahalanobis distance of each feature row to the nearest class mean."""
+        projected = np.asarray(features, dtype=np.float32) @ np.asarray(
+            self.whitening, dtype=np.float32
+        )
+        centres = self._projected_centres
         d2 = ((projected[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1)
         return np.asarray(d2.min(axis=1), dtype=np.float64)
 

@@ -53,11 +53,11 @@ class GateThresholds:
     ``max_clipped``: fraction of pixels at pure black/white above this means a saturated frame.
     """
 
-    min_std: float = 6.0
+    min_std: float = 3.0
     min_mean: float = 25.0
     max_mean: float = 235.0
     min_sharpness: float = 2.0
-    max_clipped: float = 0.6
+    max_clipped: float = 0.5
 
 
 def image_statistics(rgb: np.ndarray) -> dict[str, float]:

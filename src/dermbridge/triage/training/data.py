@@ -6,12 +6,10 @@ is entirely in train, validation, calibration or test, never in two (otherwise t
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from dermbridge.config import env_path
+from dermbridge.triage.dataset import Record, read_metadata  # noqa: F401  (re-exported)
 from dermbridge.triage.labels import CLASSES
 from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH, to_rgb_array
 
@@ -37,43 +36,6 @@ def shared_dir() -> Path:
 
 def ham10000_dir() -> Path:
     return shared_dir() / "data" / "ham10000"
-
-
-@dataclass(frozen=True)
-class Record:
-    """One HAM10000 image row: which lesion, which image, its diagnosis and patient metadata."""
-
-    lesion_id: str
-    image_id: str
-    dx: str
-    dx_type: str
-    age: float | None
-    sex: str
-    localization: str
-
-    @property
-    def label(self) -> int:
-        return CLASSES.index(self.dx)
-
-
-def read_metadata(path: Path) -> list[Record]:
-    """Read a HAM10000-style metadata CSV (official columns)."""
-    records: list[Record] = []
-    with path.open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            age = row.get("age", "")
-            records.append(
-                Record(
-                    lesion_id=row["lesion_id"],
-                    image_id=row["image_id"],
-                    dx=row["dx"],
-                    dx_type=row.get("dx_type", ""),
-                    age=float(age) if age not in ("", None) else None,
-                    sex=row.get("sex", "") or "unknown",
-                    localization=row.get("localization", "") or "unknown",
-                )
-            )
-    return records
 
 
 def lesion_grouped_splits(

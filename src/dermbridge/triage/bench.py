@@ -1,0 +1,112 @@
+"""``make bench``: per-image latency of the shipped ONNX model vs the PyTorch eager model.
+
+Both run on one CPU thread on the same 160x120 frames in the same process. The onnxruntime
+number is for the full runtime path (``TriageModel.assess_rgb``: quality gate, flip-averaged
+network, Mahalanobis detector, calibration); the eager number is the network alone with the same
+flip averaging. PyTorch is optional: without the ``train`` extra only onnxruntime is measured.
+The eager model loads the training checkpoint when ``var/triage/run/best.pt`` exists, otherwise
+the same architecture with random weights (latency does not depend on the weight values).
+
+Run: ``python -m dermbridge.triage.bench [--n 200] [--out FILE.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from dermbridge.config import env_path
+from dermbridge.triage.dataset import read_metadata
+from dermbridge.triage.inference import load_model
+from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH, normalise, to_rgb_array
+
+REPO_DIR = Path(__file__).resolve().parents[3]
+TARGET_P50_MS = 30.0
+
+
+def _frames(n: int) -> np.ndarray:
+    """Real test-split dermoscopy when the shared data is present, else smooth random frames."""
+    try:
+        ham = env_path("SHARED_DIR", REPO_DIR.parent / "shared") / "data" / "ham10000"
+        recs = read_metadata(ham / "metadata.csv")[:n]
+        out = []
+        for r in recs:
+            with Image.open(ham / "images" / f"{r.image_id}.jpg") as img:
+                out.append(to_rgb_array(img))
+        return np.stack(out)
+    except (OSError, KeyError, ValueError):
+        rng = np.random.default_rng(0)
+        return rng.integers(60, 200, (n, INPUT_HEIGHT, INPUT_WIDTH, 3), dtype=np.uint8)
+
+
+def _summary(times_ms: list[float]) -> dict[str, float]:
+    t = np.asarray(times_ms)
+    return {"p50_ms": float(np.median(t)), "p95_ms": float(np.quantile(t, 0.95)), "n": len(t)}
+
+
+def bench_onnx(frames: np.ndarray) -> dict[str, Any]:
+    model = load_model(threads=1)
+    for f in frames[:5]:
+        model.assess_rgb(f)  # warm-up
+    times = []
+    for f in frames:
+        t0 = time.perf_counter()
+        model.assess_rgb(f)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return {"model_version": model.version, **_summary(times)}
+
+
+def bench_eager(frames: np.ndarray) -> dict[str, Any] | None:
+    try:
+        import torch
+
+        from dermbridge.triage.training.export import load_checkpoint
+        from dermbridge.triage.training.model import ExportWrapper, TriageNet
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    ckpt = REPO_DIR / "var" / "triage" / "run" / "best.pt"
+    model = load_checkpoint(ckpt) if ckpt.exists() else TriageNet(pretrained=False).eval()
+    wrapper = ExportWrapper(model, tta=True).eval()
+
+    times = []
+    with torch.no_grad():
+        for i, f in enumerate(frames):
+            t0 = time.perf_counter()
+            wrapper(torch.from_numpy(normalise(f[None])))
+            if i >= 5:
+                times.append((time.perf_counter() - t0) * 1000.0)
+    return {"weights": "checkpoint" if ckpt.exists() else "random", **_summary(times)}
+
+
+def run(n: int = 200) -> dict[str, Any]:
+    frames = _frames(n)
+    result: dict[str, Any] = {
+        "onnxruntime": bench_onnx(frames),
+        "pytorch_eager": bench_eager(frames),
+        "target_p50_ms": TARGET_P50_MS,
+    }
+    result["target_met"] = result["onnxruntime"]["p50_ms"] <= TARGET_P50_MS
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    result = run(args.n)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Runtime inference against the committed ONNX model: outputs, abstention, integrity checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dermbridge.triage import inference
+from dermbridge.triage.inference import DEFAULT_CARD, ModelUnavailable, TriageModel, load_model
+from dermbridge.triage.labels import CLASSES, MALIGNANT
+from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH
+
+
+def _copy_model(tmp_path: Path) -> Path:
+    if not DEFAULT_CARD.exists():
+        pytest.skip("no shipped model to copy")
+    card = json.loads(DEFAULT_CARD.read_text())
+    for name in (DEFAULT_CARD.name, card["model_file"], card["ood_file"]):
+        shutil.copy(DEFAULT_CARD.parent / name, tmp_path / name)
+    return tmp_path / DEFAULT_CARD.name
+
+
+def test_assess_real_dermoscopic_image(shipped_model: TriageModel, ham_dir: Path) -> None:
+    with Image.open(ham_dir / "images" / "ISIC_0027419.jpg") as img:  # a benign keratosis
+        result = shipped_model.assess(img)
+    assert not result.abstained, result.abstention_reason
+    assert set(result.probabilities) == set(CLASSES)
+    assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+    assert result.malignant_probability == pytest.approx(
+        sum(result.probabilities[c] for c in MALIGNANT)
+    )
+    assert result.band in {"high", "intermediate", "low"}
+    assert result.entropy is not None and 0.0 <= result.entropy <= 1.0
+    assert result.model_version == shipped_model.version == "triage-v1"
+    assert len(result.input_sha256) == 64
+
+
+def test_band_follows_shipped_thresholds(shipped_model: TriageModel, ham_dir: Path) -> None:
+    for image_id in ("ISIC_0027419", "ISIC_0025030"):
+        with Image.open(ham_dir / "images" / f"{image_id}.jpg") as img:
+            r = shipped_model.assess(img)
+        if r.abstained:
+            continue
+        assert r.malignant_probability is not None
+        expected = (
+            "high"
+            if r.malignant_probability >= shipped_model.high_cutoff
+            else "intermediate"
+            if r.malignant_probability >= shipped_model.rule_out
+            else "low"
+        )
+        assert r.band == expected
+
+
+@pytest.mark.parametrize("colour", [(0, 0, 0), (255, 255, 255), (200, 160, 150)])
+def test_blank_frame_abstains(shipped_model: TriageModel, colour: tuple[int, int, int]) -> None:
+    result = shipped_model.assess(Image.new("RGB", (640, 480), colour))
+    assert result.abstained
+    assert result.abstention_reason
+    assert result.band is None and result.malignant_probability is None
+    assert result.probabilities == {}
+
+
+def test_non_skin_photo_abstains(shipped_model: TriageModel) -> None:
+    # A synthetic stripe pattern: nothing like dermoscopy.
+    stripes = ((np.arange(INPUT_WIDTH) // 8) % 2 * 255).astype(np.uint8)
+    frame = np.repeat(np.broadcast_to(stripes, (INPUT_HEIGHT, INPUT_WIDTH))[..., None], 3, 2)
+    result = shipped_model.assess(Image.fromarray(np.ascontiguousarray(frame)))
+    assert result.abstained
+    assert result.abstention_reason
+
+
+def test_portrait_image_is_rotated_not_rejected(shipped_model: TriageModel, ham_dir: Path) -> None:
+    with Image.open(ham_dir / "images" / "ISIC_0027419.jpg") as img:
+        landscape = shipped_model.assess(img)
+        portrait = shipped_model.assess(img.transpose(Image.Transpose.ROTATE_270))
+    assert not portrait.abstained
+    assert landscape.malignant_probability is not None
+    assert portrait.malignant_probability is not None
+
+
+def test_corrupt_model_file_is_unavailable(tmp_path: Path) -> None:
+    card_path = _copy_model(tmp_path)
+    onnx = tmp_path / json.loads(card_path.read_text())["model_file"]
+    data = bytearray(onnx.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    onnx.write_bytes(bytes(data))
+    with pytest.raises(ModelUnavailable, match="integrity"):
+        load_model(card_path)
+
+
+def test_missing_files_are_unavailable(tmp_path: Path) -> None:
+    card_path = _copy_model(tmp_path)
+    (tmp_path / json.loads(card_path.read_text())["ood_file"]).unlink()
+    with pytest.raises(ModelUnavailable, match="missing"):
+        load_model(card_path)
+    with pytest.raises(ModelUnavailable, match="missing"):
+        load_model(tmp_path / "nowhere.json")
+
+
+def test_garbage_card_is_unavailable(tmp_path: Path) -> None:
+    card = tmp_path / "triage-v1.json"
+    card.write_text("{not json")
+    with pytest.raises(ModelUnavailable):
+        load_model(card)
+
+
+def test_get_model_returns_none_when_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inference, "DEFAULT_CARD", tmp_path / "absent.json")
+    inference.reset_model_cache()
+    try:
+        assert inference.get_model() is None
+    finally:
+        inference.reset_model_cache()
+
+
+def test_runtime_does_not_import_torch() -> None:
+    code = (
+        "import sys, dermbridge.triage.inference as i, dermbridge.triage.evaluation;"
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,160 @@
+"""Out-of-distribution test images for measuring abstention (assembled, never downloaded).
+
+Categories (each a uint8 Nx120x160x3 array in the model frame):
+- ``non_skin_photo``: scikit-image's bundled sample photographs and random crops of them;
+- ``face_photo``: low-resolution face photographs (skin, but not dermoscopy; the nearest proxy
+  for a clinical overview photo available offline);
+- ``synthetic``: noise, gradients, stripes and drawn shapes, including brown blobs on pink
+  backgrounds that imitate a lesion;
+- ``blank``: uniform frames;
+- ``degraded_*``: real test-split dermoscopy made unreadable (heavy blur, under-/over-exposure,
+  heavy noise).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH, to_rgb_array
+
+SAMPLE_PHOTOS = (
+    "astronaut",
+    "binary_blobs",
+    "brick",
+    "camera",
+    "cat",
+    "cell",
+    "checkerboard",
+    "chelsea",
+    "clock",
+    "coffee",
+    "coins",
+    "colorwheel",
+    "grass",
+    "gravel",
+    "horse",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "logo",
+    "microaneurysms",
+    "moon",
+    "page",
+    "retina",
+    "rocket",
+    "shepp_logan_phantom",
+    "text",
+)
+
+
+def _as_pil(arr: np.ndarray) -> Image.Image:
+    a = np.asarray(arr)
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype != np.uint8:
+        a = (255 * (a - a.min()) / max(1e-9, float(a.max() - a.min()))).astype(np.uint8)
+    if a.ndim == 3 and a.shape[2] == 4:
+        a = a[:, :, :3]
+    return Image.fromarray(a).convert("RGB")
+
+
+def sample_photos() -> Iterator[Image.Image]:
+    from skimage import data
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in SAMPLE_PHOTOS:
+            yield _as_pil(getattr(data, name)())
+        left, right, _ = data.stereo_motorcycle()
+        yield _as_pil(left)
+        yield _as_pil(right)
+
+
+def _random_crop(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    scale = rng.uniform(0.4, 0.8)
+    w, h = int(img.width * scale), int(img.height * scale)
+    x, y = int(rng.integers(0, img.width - w + 1)), int(rng.integers(0, img.height - h + 1))
+    return img.crop((x, y, x + w, y + h))
+
+
+def non_skin_photos(rng: np.random.Generator, crops: int = 3) -> np.ndarray:
+    frames = []
+    for img in sample_photos():
+        frames.append(to_rgb_array(img))
+        frames.extend(to_rgb_array(_random_crop(img, rng)) for _ in range(crops))
+    return np.stack(frames)
+
+
+def face_photos(rng: np.random.Generator, n: int = 60) -> np.ndarray:
+    from skimage import data
+
+    faces = data.lfw_subset()  # 200 grey 25x25 faces bundled with scikit-image
+    pick = rng.choice(len(faces), size=min(n, len(faces)), replace=False)
+    frames = [to_rgb_array(_as_pil(faces[i])) for i in pick]
+    astro = _as_pil(data.astronaut())
+    frames.append(to_rgb_array(astro.crop((150, 20, 330, 220))))  # a face at photo resolution
+    return np.stack(frames)
+
+
+def synthetic(rng: np.random.Generator, per_kind: int = 20) -> np.ndarray:
+    h, w = INPUT_HEIGHT, INPUT_WIDTH
+    frames: list[np.ndarray] = []
+    for _ in range(per_kind):
+        frames.append(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))  # white noise
+        smooth = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        frames.append(np.asarray(smooth.filter(ImageFilter.GaussianBlur(4))))  # coloured blobs
+        c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+        t = np.linspace(0, 1, w)[None, :, None]
+        frames.append(np.broadcast_to(c0 * (1 - t) + c1 * t, (h, w, 3)).astype(np.uint8))
+        period = int(rng.integers(4, 30))
+        stripes = ((np.arange(w) // period) % 2).astype(np.uint8)[None, :] * 255
+        frames.append(np.repeat(np.broadcast_to(stripes, (h, w))[:, :, None], 3, axis=2).copy())
+        # A lesion-like drawing: a brown ellipse on a pink-beige background.
+        bg = tuple(int(v) for v in rng.integers([200, 150, 140], [250, 200, 190]))
+        canvas = Image.new("RGB", (w, h), bg)
+        draw = ImageDraw.Draw(canvas)
+        cx, cy = int(rng.integers(50, 110)), int(rng.integers(40, 80))
+        rx, ry = int(rng.integers(15, 45)), int(rng.integers(15, 35))
+        fill = tuple(int(v) for v in rng.integers([60, 30, 20], [150, 100, 80]))
+        draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=fill)
+        frames.append(np.asarray(canvas))
+    return np.stack(frames)
+
+
+def blank(rng: np.random.Generator, n: int = 20) -> np.ndarray:
+    colours: list[tuple[int, ...]] = [(0, 0, 0), (255, 255, 255), (128, 128, 128), (230, 180, 170)]
+    colours += [tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in range(n - len(colours))]
+    return np.stack(
+        [np.full((INPUT_HEIGHT, INPUT_WIDTH, 3), c, dtype=np.uint8) for c in colours[:n]]
+    )
+
+
+def degraded(real: np.ndarray) -> dict[str, np.ndarray]:
+    """Unreadable versions of real dermoscopic frames."""
+    x = real.astype(np.float32)
+    rng = np.random.default_rng(0)
+    blur = np.stack(
+        [np.asarray(Image.fromarray(f).filter(ImageFilter.GaussianBlur(8))) for f in real]
+    )
+    return {
+        "degraded_blur": blur,
+        "degraded_dark": (x * 0.08).astype(np.uint8),
+        "degraded_overexposed": np.clip(x * 0.15 + 225, 0, 255).astype(np.uint8),
+        "degraded_noise": np.clip(x + rng.normal(0, 90, x.shape), 0, 255).astype(np.uint8),
+    }
+
+
+def assemble(real_test_frames: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """All out-of-distribution categories; deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(real_test_frames), size=min(50, len(real_test_frames)), replace=False)
+    return {
+        "non_skin_photo": non_skin_photos(rng),
+        "face_photo": face_photos(rng),
+        "synthetic": synthetic(rng),
+        "blank": blank(rng),
+        **degraded(real_test_frames[np.sort(pick)]),
+    }

