@@ -304,3 +304,25 @@ def test_it_warns_again_when_a_converted_request_has_a_new_target(
         assert warn_near_breaches.call() == 1
     warnings = [m for m in smtp_server.to(world.service.email) if "close to" in m.text]
     assert len(warnings) == 2
+
+
+def test_it_tells_the_other_side_about_a_new_message(
+    world: World, smtp_server: MailSink, django_capture_on_commit_callbacks: Any
+) -> None:
+    """GIVEN a referral in review WHEN the dermatologist writes to the practice, and two
+    messages later the referrer answers THEN each message is announced, once, to the other side
+    only, without its words."""
+    referral = make_referral(world, state=State.IN_REVIEW)
+    with django_capture_on_commit_callbacks(execute=True):
+        referrals.post_message(referral, user=world.derek, body="Any family history?")
+    assert smtp_server.recipients == sorted([world.alice.email, world.practice_a.email])
+
+    smtp_server.received.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        referrals.post_message(referral, user=world.alice, body="None known.")
+        referrals.post_message(referral, user=world.alice, body="Mother had a BCC.")
+    service_side = [world.service.email, world.derek.email, world.sam.email]
+    assert smtp_server.recipients == sorted(service_side * 2)
+    for mail in smtp_server.received:
+        assert "new message" in mail.text
+        assert "BCC" not in mail.text and "None known" not in mail.text
