@@ -55,12 +55,16 @@ test-pg: install
 ## make bench: slow tests and benchmarks (SQLite, then the scale benchmarks on PostgreSQL)
 bench: install
 	$(BIN)/pytest -q -s -m "slow or bench" -p no:cacheprovider
+	$(BIN)/python -m dermbridge.triage.bench --out var/triage-bench.json
 	@if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
 	  DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -s -m bench -p no:cacheprovider src/dermbridge/referrals; \
 	else echo "PostgreSQL not reachable: the 100,000-referral benchmark was skipped"; fi
 
+## make train: fine-tune, calibrate, export the triage AI and regenerate its model card (CPU, ~1-2 h;
+## resumes from var/triage/run/last.pt). Needs ../shared/data/ham10000.
 train: install
 	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[test,train]'
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m dermbridge.triage.training.pipeline
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
