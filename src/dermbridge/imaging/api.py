@@ -13,7 +13,13 @@ from rest_framework.views import APIView
 from dermbridge.audit.services import record
 from dermbridge.imaging import services
 from dermbridge.imaging.models import LesionImage
-from dermbridge.referrals.api import acting_user, error_responses, int_or_404, visible_referral
+from dermbridge.referrals.api import (
+    acting_user,
+    error_responses,
+    id_parameter,
+    int_or_404,
+    visible_referral,
+)
 from dermbridge.referrals.serializers import (
     ImageAcceptedSerializer,
     ImageSerializer,
@@ -21,12 +27,15 @@ from dermbridge.referrals.serializers import (
 )
 from dermbridge.referrals.services import acting_org_id
 
+IMAGE_ID = id_parameter("image_id", "The image id returned by the upload.")
+
 
 class ImageUploadView(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
         operation_id="referrals_lesions_images_create",
+        parameters=[id_parameter("number", "The lesion's number within the referral.")],
         request={"multipart/form-data": ImageUploadSerializer},
         responses={202: ImageAcceptedSerializer, **error_responses(400, 403, 404, 409)},
         summary="Upload a photo of a lesion; it is checked and processed in the background",
@@ -67,6 +76,7 @@ def visible_image(request: Request, image_id: int) -> LesionImage:
 class ImageDetailView(APIView):
     @extend_schema(
         operation_id="images_retrieve",
+        parameters=[IMAGE_ID],
         responses={200: ImageSerializer, **error_responses(403, 404)},
         summary="An uploaded photo's processing status and quality warnings",
     )
@@ -83,6 +93,7 @@ class ImageDetailView(APIView):
 
     @extend_schema(
         operation_id="images_destroy",
+        parameters=[IMAGE_ID],
         responses={204: OpenApiResponse(description="Removed."), **error_responses(403, 404, 409)},
         summary="Remove a photo from a draft (never one that informed a clinical decision)",
     )

@@ -25,9 +25,12 @@ from dermbridge.referrals.api import (
     Pagination,
     acting_user,
     error_responses,
+    id_parameter,
     int_or_404,
     own_organisation,
 )
+
+PATIENT_ID = id_parameter("patient_id", "The patient's id in DermBridge.")
 
 
 def _with_details(queryset: QuerySet[Patient]) -> QuerySet[Patient]:
@@ -97,6 +100,7 @@ class PatientListView(APIView):
 class PatientDetailView(APIView):
     @extend_schema(
         operation_id="patients_retrieve",
+        parameters=[PATIENT_ID],
         responses={200: PatientSerializer, **error_responses(403, 404)},
         summary="A patient's details and current consent decisions",
     )
@@ -109,6 +113,7 @@ class PatientDetailView(APIView):
 class ConsentCreateView(APIView):
     @extend_schema(
         operation_id="patients_consents_create",
+        parameters=[PATIENT_ID],
         request=ConsentCreateSerializer,
         responses={201: ConsentSerializer, **error_responses(400, 403, 404)},
         summary="Record a consent decision (given or withdrawn) for one scope",

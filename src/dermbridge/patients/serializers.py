@@ -95,6 +95,9 @@ class PatientSerializer(PatientSummarySerializer):
         help_text="The current decision for each consent scope (true: given)."
     )
     consent_history = ConsentSerializer(source="consents", many=True, read_only=True)
+    fitzpatrick = serializers.ChoiceField(
+        choices=Fitzpatrick.choices, allow_blank=True, read_only=True
+    )
 
     class Meta(PatientSummarySerializer.Meta):
         fields = [

@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.decorators import api_view, permission_classes, schema
 from rest_framework.exceptions import NotAuthenticated, NotFound
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -104,6 +106,24 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
 class Pagination(LimitOffsetPagination):
     default_limit = 50
     max_limit = 200
+
+
+def id_parameter(name: str, description: str) -> OpenApiParameter:
+    """An integer id in the path, documented with the range a row id can have."""
+    return OpenApiParameter(
+        name,
+        {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        OpenApiParameter.PATH,
+        description=description,
+    )
+
+
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
+@permission_classes([AllowAny])
+@schema(None)
+def not_found(request: Request, unmatched: str = "") -> Response:
+    """Any other /api/ address: a JSON 404 rather than the HTML page meant for people."""
+    raise NotFound("There is no such API endpoint.")
 
 
 def int_or_404(value: int) -> int:

@@ -1,6 +1,6 @@
 """The REST API under /api/ (schema at /api/schema/)."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from dermbridge.accounts.api import ObtainTokenView
 from dermbridge.imaging.api import ImageDetailView, ImageUploadView
@@ -11,6 +11,7 @@ from dermbridge.referrals.api import (
     OutcomeView,
     ReferralDetailView,
     ReferralListView,
+    not_found,
 )
 from dermbridge.referrals.api_actions import ACTIONS
 
@@ -46,4 +47,5 @@ urlpatterns = [
         for name, view in ACTIONS.items()
     ],
     path("images/<int:image_id>/", ImageDetailView.as_view(), name="api-image"),
+    re_path(r"^(?P<unmatched>.*)$", not_found),
 ]

@@ -216,6 +216,10 @@ class PatientToldSerializer(serializers.Serializer):
 
 class ImageSerializer(serializers.ModelSerializer[LesionImage]):
     lesion = serializers.IntegerField(source="lesion.number", read_only=True)
+    # Declared: read-only model fields lose allow_blank, and the schema would forbid "".
+    dermoscopy_mode = serializers.ChoiceField(
+        choices=DermoscopyMode.choices, allow_blank=True, read_only=True
+    )
     referral = serializers.CharField(source="lesion.referral.reference", read_only=True)
     quality_warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
     blocking_problems = serializers.SerializerMethodField(
@@ -265,6 +269,9 @@ class ImageSetSerializer(serializers.Serializer):
 
 class LesionSerializer(serializers.ModelSerializer[Lesion]):
     body_site = serializers.CharField(source="body_site_label", read_only=True)
+    laterality = serializers.ChoiceField(
+        choices=Laterality.choices, allow_blank=True, read_only=True
+    )
     size_mm = serializers.DecimalField(
         max_digits=5, decimal_places=1, coerce_to_string=False, read_only=True, allow_null=True
     )
@@ -369,6 +376,9 @@ class ReferralSerializer(ReferralListSerializer):
         source="imaging_hub.ods_code", read_only=True, allow_null=True, default=None
     )
     referrer = serializers.CharField(source="referrer.get_full_name", read_only=True)
+    converted_from = serializers.ChoiceField(
+        choices=ReferralKind.choices, allow_blank=True, read_only=True
+    )
     claimed_by = serializers.CharField(
         source="claimed_by.get_full_name", read_only=True, allow_null=True, default=None
     )

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from io import StringIO
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 
 from dermbridge.audit.models import AuditEvent
 from dermbridge.imaging.models import ImageStatus, LesionImage
@@ -387,60 +383,3 @@ def test_it_rejects_a_bad_patient_and_saves_nothing(world):
     assert response.status_code == 400
     assert "email" in response.json()["errors"]
     assert not Patient.objects.exists() and not Consent.objects.exists()
-
-
-def test_it_issues_a_token_for_a_username_and_password(world):
-    response = api_client(None).post(
-        "/api/auth/token/",
-        {"username": "alice", "password": "correct-horse-battery"},
-        format="json",
-    )
-    assert response.status_code == 200
-    token = response.json()["token"]
-    assert Token.objects.get(user=world.alice).key == token
-    client = api_client(None)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    assert client.get("/api/referrals/").status_code == 200
-
-
-def test_it_locks_the_account_after_repeated_wrong_passwords(world, settings):
-    client = api_client(None)
-    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
-        response = client.post(
-            "/api/auth/token/", {"username": "bob", "password": "guess"}, format="json"
-        )
-        assert response.status_code == 400
-        assert response.json()["detail"] == "Wrong username or password."
-    response = client.post(
-        "/api/auth/token/", {"username": "bob", "password": "guess"}, format="json"
-    )
-    assert response.status_code == 429
-    assert response["Content-Type"] == "application/json"
-    response = client.post(
-        "/api/auth/token/", {"username": "bob", "password": "correct-horse-battery"}, format="json"
-    )
-    assert response.status_code == 429  # even the right password, while locked
-    assert not Token.objects.filter(user=world.bob).exists()
-
-
-def test_it_asks_clinicians_for_their_second_factor_before_issuing_a_token(world, settings):
-    settings.REQUIRE_TWO_FACTOR = True
-    response = api_client(None).post(
-        "/api/auth/token/",
-        {"username": "alice", "password": "correct-horse-battery"},
-        format="json",
-    )
-    assert response.status_code == 403
-    assert "two-factor" in response.json()["detail"]
-    assert not Token.objects.filter(user=world.alice).exists()
-
-
-def test_the_issue_token_command_prints_a_token_and_can_rotate_it(world):
-    out = StringIO()
-    call_command("issue-token", "pat", stdout=out)
-    first = out.getvalue().strip()
-    assert Token.objects.get(user=world.pat).key == first
-    out = StringIO()
-    call_command("issue-token", "pat", "--rotate", stdout=out)
-    assert out.getvalue().strip() not in ("", first)
-    assert AuditEvent.objects.filter(action="api.token_issued").count() == 2

@@ -1,0 +1,115 @@
+"""Signing in to the REST API: tokens, lock-out, two-factor, session cookies, the command."""
+
+from __future__ import annotations
+
+import time
+from io import StringIO
+
+from django.core.management import call_command
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from dermbridge.audit.models import AuditEvent
+from dermbridge.referrals.tests.api_support import api_client
+
+
+def test_it_issues_a_token_for_a_username_and_password(world):
+    response = api_client(None).post(
+        "/api/auth/token/",
+        {"username": "alice", "password": "correct-horse-battery"},
+        format="json",
+    )
+    assert response.status_code == 200
+    token = response.json()["token"]
+    assert Token.objects.get(user=world.alice).key == token
+    client = api_client(None)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.get("/api/referrals/").status_code == 200
+
+
+def test_it_locks_the_account_after_repeated_wrong_passwords(world, settings):
+    client = api_client(None)
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        response = client.post(
+            "/api/auth/token/", {"username": "bob", "password": "guess"}, format="json"
+        )
+        assert response.status_code == 400
+        assert response.json()["detail"] == "Wrong username or password."
+    response = client.post(
+        "/api/auth/token/", {"username": "bob", "password": "guess"}, format="json"
+    )
+    assert response.status_code == 429
+    assert response["Content-Type"] == "application/json"
+    response = client.post(
+        "/api/auth/token/", {"username": "bob", "password": "correct-horse-battery"}, format="json"
+    )
+    assert response.status_code == 429  # even the right password, while locked
+    assert not Token.objects.filter(user=world.bob).exists()
+
+
+def test_it_asks_clinicians_for_their_second_factor_before_issuing_a_token(world, settings):
+    settings.REQUIRE_TWO_FACTOR = True
+    response = api_client(None).post(
+        "/api/auth/token/",
+        {"username": "alice", "password": "correct-horse-battery"},
+        format="json",
+    )
+    assert response.status_code == 403
+    assert "two-factor" in response.json()["detail"]
+    assert not Token.objects.filter(user=world.alice).exists()
+
+
+def test_the_issue_token_command_prints_a_token_and_can_rotate_it(world):
+    out = StringIO()
+    call_command("issue-token", "pat", stdout=out)
+    first = out.getvalue().strip()
+    assert Token.objects.get(user=world.pat).key == first
+    out = StringIO()
+    call_command("issue-token", "pat", "--rotate", stdout=out)
+    assert out.getvalue().strip() not in ("", first)
+    assert AuditEvent.objects.filter(action="api.token_issued").count() == 2
+
+
+def current_code(device: TOTPDevice) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    return f"{totp.token():0{device.digits}d}"
+
+
+def test_it_issues_a_token_to_a_clinician_who_gives_a_valid_second_factor(world, settings):
+    settings.REQUIRE_TWO_FACTOR = True
+    device = TOTPDevice.objects.create(user=world.derek, name="phone", confirmed=True)
+    client = api_client(None)
+    response = client.post(
+        "/api/auth/token/",
+        {
+            "username": "derek",
+            "password": "correct-horse-battery",
+            "otp_token": current_code(device),
+        },
+        format="json",
+    )
+    assert response.status_code == 200
+    assert response.json()["token"] == Token.objects.get(user=world.derek).key
+    # A code already used (or any wrong one) is refused.
+    again = client.post(
+        "/api/auth/token/",
+        {
+            "username": "derek",
+            "password": "correct-horse-battery",
+            "otp_token": current_code(device),
+        },
+        format="json",
+    )
+    assert again.status_code == 403
+    assert again.json()["detail"].startswith("Enter the current code")
+
+
+def test_a_signed_in_browser_session_can_use_the_api(world):
+    client = APIClient()
+    client.force_login(world.alice)
+    assert client.get("/api/referrals/").status_code == 200
+    client.logout()
+    assert client.get("/api/referrals/").status_code in (401, 403)
