@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -12,8 +11,9 @@ from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.imaging.services import process_lesion_image
 from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.patients.models import Patient
+from dermbridge.referrals import services
 from dermbridge.referrals.models import Referral, State
-from dermbridge.testing import World, make_referral, nhs_number_for
+from dermbridge.testing import DEFAULT_HISTORY, DEFAULT_LESION, World, make_referral, nhs_number_for
 
 _photos: dict[str, bytes] = {}
 
@@ -221,34 +221,68 @@ def test_it_lists_my_referrals_for_the_practice_only(client: Client, world: Worl
     assert "Awaiting review" in body
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("get", "/referrals/{pk}/edit/"),
-        ("get", "/referrals/{pk}/lesions/{lesion}/photos/"),
-        ("post", "/referrals/{pk}/submit/"),
-        ("post", "/referrals/{pk}/delete/"),
-        ("post", "/referrals/{pk}/consent/"),
-        ("post", "/referrals/{pk}/lesions/"),
-        ("post", "/referrals/{pk}/photos/{image}/delete/"),
-        ("get", "/referrals/{pk}/"),
-    ],
-)
-def test_it_hides_another_practices_draft(
-    client: Client, world: World, method: str, path: str
-) -> None:
+DRAFT_PAGES = [
+    ("get", "/referrals/{pk}/edit/"),
+    ("get", "/referrals/{pk}/lesions/{lesion}/photos/"),
+    ("post", "/referrals/{pk}/lesions/{lesion}/photos/"),
+    ("post", "/referrals/{pk}/submit/"),
+    ("post", "/referrals/{pk}/delete/"),
+    ("post", "/referrals/{pk}/consent/"),
+    ("post", "/referrals/{pk}/lesions/"),
+    ("post", "/referrals/{pk}/photos/{image}/delete/"),
+    ("get", "/referrals/{pk}/"),
+]
+
+
+def test_it_hides_another_practices_draft(client: Client, world: World) -> None:
+    """GIVEN alice's draft WHEN bob (another practice), derek (the service: drafts are not
+    sent yet) or pat (a hub not named on it) open or post to any of its pages
+    THEN each gets 404 with none of the patient's data, and nothing changes."""
     referral = make_referral(world)
     lesion = referral.lesions.get()
     image = lesion.images.first()
     assert image is not None
-    url = path.format(pk=referral.pk, lesion=lesion.pk, image=image.pk)
-    for outsider in (world.bob, world.derek, world.pat):
-        client.force_login(outsider)
-        response = getattr(client, method)(url, {"lesion-body_site_code": "77568009"})
-        assert response.status_code == 404, (outsider, url)
-        body = response.content.decode()
-        assert referral.patient.family_name not in body
-        assert referral.patient.nhs_number not in body
+    for method, path in DRAFT_PAGES:
+        url = path.format(pk=referral.pk, lesion=lesion.pk, image=image.pk)
+        for outsider in (world.bob, world.derek, world.pat):
+            client.force_login(outsider)
+            response = getattr(client, method)(url, {"lesion-body_site_code": "77568009"})
+            assert response.status_code == 404, (outsider, url)
+            body = response.content.decode()
+            assert referral.patient.family_name not in body
+            assert referral.patient.nhs_number not in body
     referral.refresh_from_db()
     assert referral.state == State.DRAFT and referral.lesions.count() == 1
+    assert LesionImage.objects.filter(lesion=lesion).count() == 3
     assert LesionImage.objects.filter(pk=image.pk, status=ImageStatus.READY).exists()
+
+
+def test_it_lets_the_hub_photographer_add_photos_but_not_send(client: Client, world: World) -> None:
+    """GIVEN alice's draft names Northgate Photo Hub WHEN pat (photographer there) opens it
+    THEN pat sees it in his list, can upload photos, and is not offered the send button."""
+    referral = services.create_referral(
+        user=world.alice,
+        patient=make_referral(world, images=False).patient,
+        kind="ras",
+        service=world.service,
+        referring_org=world.practice_a,
+        imaging_hub=world.hub,
+        clinical_question="Please photograph",
+        history=DEFAULT_HISTORY,
+        lesions=[DEFAULT_LESION],
+    )
+    lesion = referral.lesions.get()
+    client.force_login(world.pat)
+    assert referral.reference in client.get("/referrals/").content.decode()
+    edit = client.get(f"/referrals/{referral.pk}/edit/").content.decode()
+    assert "Send to City Hospital Dermatology" not in edit
+    response = client.post(
+        f"/referrals/{referral.pk}/lesions/{lesion.pk}/photos/",
+        {
+            "image_type": "overview",
+            "dermoscopy_mode": "",
+            "photos": [SimpleUploadedFile("o.jpg", photo("overview"), "image/jpeg")],
+        },
+    )
+    assert response.status_code == 302
+    assert LesionImage.objects.filter(lesion=lesion, uploaded_by=world.pat).count() == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.test import Client
 from django.utils import timezone
 
@@ -189,30 +188,35 @@ def test_it_keeps_the_worklist_query_count_flat(
     assert len(large.captured_queries) == len(small.captured_queries)
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("get", "/referrals/{pk}/"),
-        ("post", "/referrals/{pk}/act/claim/"),
-        ("get", "/referrals/{pk}/outcome/"),
-        ("post", "/referrals/{pk}/outcome/"),
-        ("post", "/referrals/{pk}/do/request_info/"),
-        ("post", "/referrals/{pk}/do/withdraw/"),
-        ("post", "/referrals/{pk}/messages/"),
-    ],
-)
+REVIEW_PAGES = [
+    ("get", "/referrals/{pk}/"),
+    ("post", "/referrals/{pk}/act/claim/"),
+    ("post", "/referrals/{pk}/act/close/"),
+    ("get", "/referrals/{pk}/outcome/"),
+    ("post", "/referrals/{pk}/outcome/"),
+    ("get", "/referrals/{pk}/do/request_info/"),
+    ("post", "/referrals/{pk}/do/request_info/"),
+    ("post", "/referrals/{pk}/do/withdraw/"),
+    ("post", "/referrals/{pk}/do/patient_told/"),
+    ("post", "/referrals/{pk}/messages/"),
+]
+
+
 def test_it_hides_a_referral_from_another_service_and_practice(
-    client: Client, world: World, method: str, path: str
+    client: Client, world: World
 ) -> None:
-    referral = make_referral(world, state=State.AWAITING_REVIEW)
-    url = path.format(pk=referral.pk)
-    for outsider in (world.dora, world.bob):
-        client.force_login(outsider)
-        response = getattr(client, method)(url, {**OUTCOME, "text": "hello"})
-        assert response.status_code == 404, (outsider, url)
-        body = response.content.decode()
-        assert referral.patient.family_name not in body
-        assert referral.patient.nhs_number not in body
+    """GIVEN a referral from Riverside to City Hospital WHEN dora (County Dermatology) or bob
+    (Hillview) open or post to any of its pages THEN each gets 404 with no patient data."""
+    referral = make_referral(world, state=State.AWAITING_REVIEW, kind=ReferralKind.URGENT_CANCER)
+    for method, path in REVIEW_PAGES:
+        url = path.format(pk=referral.pk)
+        for outsider in (world.dora, world.bob):
+            client.force_login(outsider)
+            response = getattr(client, method)(url, {**OUTCOME, "text": "hello"})
+            assert response.status_code == 404, (outsider, url)
+            body = response.content.decode()
+            assert referral.patient.family_name not in body
+            assert referral.patient.nhs_number not in body
     referral.refresh_from_db()
     assert referral.state == State.AWAITING_REVIEW and not referral.messages.exists()
 
@@ -225,3 +229,5 @@ def test_it_keeps_another_services_cases_off_the_worklist(client: Client, world:
     assert client.get(f"/worklist/?service={world.service.pk}").status_code == 404
     client.force_login(world.alice)
     assert client.get("/worklist/").status_code == 404
+    client.force_login(world.sam)  # the service administrator sees the service's cases
+    assert referral.reference in client.get("/worklist/").content.decode()

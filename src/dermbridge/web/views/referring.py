@@ -204,6 +204,7 @@ def _render_edit(
             "lesion_form": lesion_form,
             "lesion_rows": lesion_rows,
             "has_consent": referral.patient.consent_for(ConsentScope.DIRECT_CARE),
+            "can_submit": workflow.is_referrer(acting_user(request), referral),
             "problems": services.submission_problems(referral) if is_draft else [],
             "error_list": error_items(referral_form, history_form, lesion_form, extra=extra or []),
         },
