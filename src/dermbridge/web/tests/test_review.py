@@ -29,9 +29,20 @@ def test_it_walks_a_dermatologist_from_worklist_to_outcome(client: Client, world
     worklist = client.get("/worklist/").content.decode()
     assert referral.reference in worklist and str(referral.patient) in worklist
 
+    assert f'action="/referrals/{referral.pk}/act/claim/"' in worklist
     page = client.get(f"/referrals/{referral.pk}/").content.decode()
     assert "Start review" in page and referral.patient.formatted_nhs_number in page
     assert client.post(f"/referrals/{referral.pk}/act/claim/").status_code == 302
+    # Release from the worklist, then claim again.
+    assert (
+        f'action="/referrals/{referral.pk}/act/release/"'
+        in client.get("/worklist/").content.decode()
+    )
+    released = client.post(f"/referrals/{referral.pk}/act/release/")
+    assert released["Location"] == "/worklist/"
+    referral.refresh_from_db()
+    assert referral.state == State.AWAITING_REVIEW and referral.claimed_by is None
+    client.post(f"/referrals/{referral.pk}/act/claim/")
     referral.refresh_from_db()
     assert referral.state == State.IN_REVIEW and referral.claimed_by == world.derek
 

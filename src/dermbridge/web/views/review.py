@@ -8,14 +8,22 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from dermbridge.accounts.models import Organisation, Role
+from dermbridge.accounts.models import Organisation, Role, User
 from dermbridge.audit.services import record
+from dermbridge.referrals import workflow
 from dermbridge.referrals.models import Referral
 from dermbridge.web.forms import WorklistFilterForm
 from dermbridge.web.views.common import acting_user
 
 PAGE_SIZE = 25
 REVIEW_ROLES = (Role.DERMATOLOGIST, Role.SERVICE_ADMIN)
+
+
+def _quick_action(user: User, referral: Referral) -> str:
+    """'claim' or 'release' when the workflow allows it from the list (no extra queries:
+    memberships are cached on the user)."""
+    allowed = {t.action for t in workflow.available_actions(user, referral)}
+    return next((a for a in ("claim", "release") if a in allowed), "")
 
 
 @login_required
@@ -44,13 +52,13 @@ def worklist(request: HttpRequest) -> HttpResponse:
         queryset = queryset.filter(claimed_by=user)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
-    rows = [(r, r.breach_status(now)) for r in page.object_list]
+    rows = [(r, r.breach_status(now), _quick_action(user, r)) for r in page.object_list]
     record(
         user,
         "referral.list",
         object_type="referrals.referral",
         organisation_id=service.pk,
-        detail={"page": "worklist", "shown": [r.pk for r, _ in rows]},
+        detail={"page": "worklist", "shown": [row[0].pk for row in rows]},
     )
     query = request.GET.copy()
     query.pop("page", None)
