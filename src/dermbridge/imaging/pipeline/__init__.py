@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import BinaryIO
 
 from .base import ImageWork, Step
-from .derivatives import MakeDerivatives
+from .derivatives import MakeDerivatives, MakeViewer
 from .intake import DecodePixels, IdentifyFormat, InspectHeader, ReadUpload
 from .normalise import ConvertToSRGB, Orient
 from .quality import QualityGate
@@ -52,6 +52,7 @@ def pipeline_steps(source: BinaryIO) -> list[Step]:
         DecodePixels(),
         Orient(),
         ConvertToSRGB(),
+        MakeViewer(),
         QualityGate(),
         MakeDerivatives(),
     ]
@@ -81,9 +82,10 @@ def process_image(
         for step in pipeline_steps(source):
             step.run(work)
     finally:
-        if work.image is not None:
-            work.image.close()
-            work.image = None
+        for image in (work.image, work.viewer, work.analysis):
+            if image is not None:
+                image.close()
+        work.image = work.viewer = work.analysis = None
         work.data = b""
     master = work.derivatives["master"]
     return ProcessedImage(

@@ -26,6 +26,7 @@ class ImageWork:
     source_format: str = ""
     image: Image.Image | None = None
     capture: CaptureInfo = field(default_factory=CaptureInfo)
+    viewer: Image.Image | None = None
     analysis: Image.Image | None = None
     perceptual_hash: str = ""
     quality: dict[str, QualityCheck] = field(default_factory=dict)

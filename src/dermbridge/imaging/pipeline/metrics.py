@@ -26,15 +26,14 @@ def central(array: NDArray[np.float32], fraction: float = 0.6) -> NDArray[np.flo
 
 
 def _box_blur(gray: FloatArray, size: int, axis: int) -> FloatArray:
+    """Moving average of ``size`` pixels along ``axis`` (edges repeated), via a running sum."""
     pad = [(0, 0), (0, 0)]
-    pad[axis] = (size // 2, size - 1 - size // 2)
-    padded = np.pad(gray, pad, mode="edge")
-    summed = np.cumsum(padded, axis=axis, dtype=np.float64)
-    summed = np.concatenate([np.zeros_like(summed.take([0], axis=axis)), summed], axis=axis)
+    pad[axis] = (size // 2 + 1, size - 1 - size // 2)
+    summed = np.cumsum(np.pad(gray, pad, mode="edge"), axis=axis, dtype=np.float32)
     n = gray.shape[axis]
-    upper = summed.take(np.arange(size, size + n), axis=axis)
-    lower = summed.take(np.arange(0, n), axis=axis)
-    return ((upper - lower) / size).astype(np.float32)
+    if axis == 0:
+        return (summed[size : size + n] - summed[:n]) / size
+    return (summed[:, size : size + n] - summed[:, :n]) / size
 
 
 def blur_effect(gray: FloatArray, size: int = 11) -> float:
@@ -69,8 +68,8 @@ def glare_fraction(rgb: FloatArray) -> float:
     centre = central(rgb, 0.8)
     high = centre.max(axis=-1)
     low = centre.min(axis=-1)
-    saturation = (high - low) / np.maximum(high, 1e-6)
-    return float(((high >= 0.94) & (saturation <= 0.12)).mean())
+    # Saturation (high - low) / high <= 0.12, written without a division.
+    return float(((high >= 0.94) & (high - low <= 0.12 * high)).mean())
 
 
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)

@@ -48,7 +48,7 @@ def skin_photo(width: int = 800, height: int = 640, seed: int = 0) -> Image.Imag
         axis=-1,
     )
     # Skin texture: smooth noise (upsampled bicubically, so it has no 8-pixel block edges).
-    coarse = rng.normal(128, 40, (height // 4 + 1, width // 4 + 1)).clip(0, 255).astype(np.uint8)
+    coarse = rng.normal(128, 40, (height // 12 + 1, width // 12 + 1)).clip(0, 255).astype(np.uint8)
     texture = np.asarray(Image.fromarray(coarse).resize((width, height), Image.Resampling.BICUBIC))
     base += (texture.astype(np.float32)[..., None] - 128) * 0.15
     cy, cx = height / 2, width / 2

