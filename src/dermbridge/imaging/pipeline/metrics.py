@@ -32,8 +32,10 @@ def _box_blur(gray: FloatArray, size: int, axis: int) -> FloatArray:
     summed = np.cumsum(np.pad(gray, pad, mode="edge"), axis=axis, dtype=np.float32)
     n = gray.shape[axis]
     if axis == 0:
-        return (summed[size : size + n] - summed[:n]) / size
-    return (summed[:, size : size + n] - summed[:, :n]) / size
+        window = summed[size : size + n] - summed[:n]
+    else:
+        window = summed[:, size : size + n] - summed[:, :n]
+    return (window / np.float32(size)).astype(np.float32, copy=False)
 
 
 def blur_effect(gray: FloatArray, size: int = 11) -> float:
