@@ -10,10 +10,12 @@ PORT ?= 8000
 
 .PHONY: install run test lint typecheck pytest test-pg bench train clean demo worker
 
+# The train extra is installed too: the training smoke test runs in make test
+# (torch==2.13.0 is the CPU build that lies on disk; never a CUDA build).
 $(STAMP): pyproject.toml requirements/constraints.txt package-lock.json
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[test]'
+	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[test,train]'
 	npm ci --no-audit --no-fund
 	@rm -f $(VENV)/.installed-*; touch $@
 
