@@ -160,16 +160,15 @@ class LeasedWorker(Worker):
         try:
             while not self._stopped.wait(self.lease_seconds / 3):
                 task_id = self._current_task_id
-                if task_id is not None:
-                    try:
+                try:
+                    if task_id is not None:
                         extend_lease(task_id, self.lease_seconds)
-                    except DatabaseError as exc:
-                        log.warning(
-                            "could not renew the lease of task %s: %s",
-                            task_id,
-                            exc.__class__.__name__,
-                        )
-                self._recover()
+                    requeue_abandoned(self.backend_name, self.lease_seconds)
+                except Exception:
+                    # Never let the heartbeat die while its worker lives: the lease would lapse
+                    # and another worker would run the task a second time. A busy SQLite file
+                    # or a lost connection is retried on the next beat.
+                    log.exception("task lease heartbeat failed (task %s)", task_id)
         finally:
             connections.close_all()
 
