@@ -49,14 +49,22 @@ class NhsFormMixin:
                 widget.attrs["class"] = "nhsuk-input"
 
     def mark_errors(self) -> None:
-        """Error classes on fields in error (after validation or service errors were added)."""
+        """Error classes on fields in error, and each error message tied to its field for
+        screen readers (after validation or after a service's field errors were added)."""
         for name in getattr(self, "errors", {}):
-            if name in self.fields:
-                widget = self.fields[name].widget
-                if not isinstance(widget, forms.RadioSelect | forms.CheckboxInput):
-                    base = widget.attrs.get("class", "")
-                    suffix = base.split()[0] + "--error" if base else ""
-                    widget.attrs["class"] = f"{base} {suffix}".strip()
+            if name not in self.fields:
+                continue
+            field = self.fields[name]
+            widget = field.widget
+            if isinstance(widget, forms.RadioSelect | forms.CheckboxInput):
+                continue  # the fieldset / checkbox group carries the error (see field.html)
+            base = widget.attrs.get("class", "")
+            error_class = f"{base.split()[0]}--error" if base else ""
+            if error_class and error_class not in base.split():
+                widget.attrs["class"] = f"{base} {error_class}"
+            auto_id = self[name].auto_id  # type: ignore[index]
+            described = [f"{auto_id}_helptext"] if field.help_text else []
+            widget.attrs["aria-describedby"] = " ".join([*described, f"{auto_id}-error"])
 
 
 class NhsForm(NhsFormMixin, forms.Form):

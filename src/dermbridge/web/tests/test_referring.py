@@ -156,6 +156,10 @@ def test_it_shows_a_specific_error_and_saves_nothing_for_a_bad_nhs_number(
     assert "There is a problem" in body
     assert "fails the check digit" in body
     assert 'href="#id_patient-nhs_number"' in body
+    # The message is tied to the field for screen readers, and the field is marked in error.
+    assert 'id="id_patient-nhs_number-error"' in body
+    assert 'aria-describedby="id_patient-nhs_number_helptext id_patient-nhs_number-error"' in body
+    assert "nhsuk-input nhsuk-input--error" in body
     assert (Patient.objects.count(), Referral.objects.count()) == before
 
 
