@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,11 +38,12 @@ class TokenSerializer(serializers.Serializer):
 class ObtainTokenView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
 
     @extend_schema(
         operation_id="auth_token_create",
         request=TokenRequestSerializer,
-        responses={200: TokenSerializer, **error_responses(400, 403, 429)},
+        responses={200: TokenSerializer, **error_responses(400, 403, 415, 429)},
         summary="Sign in and get your API token",
         auth=[],
     )

@@ -14,6 +14,7 @@ from dermbridge.audit.services import record
 from dermbridge.imaging import services
 from dermbridge.imaging.models import LesionImage
 from dermbridge.referrals.api import (
+    JsonView,
     acting_user,
     error_responses,
     id_parameter,
@@ -37,7 +38,7 @@ class ImageUploadView(APIView):
         operation_id="referrals_lesions_images_create",
         parameters=[id_parameter("number", "The lesion's number within the referral.")],
         request={"multipart/form-data": ImageUploadSerializer},
-        responses={202: ImageAcceptedSerializer, **error_responses(400, 403, 404, 409)},
+        responses={202: ImageAcceptedSerializer, **error_responses(400, 403, 404, 409, 415)},
         summary="Upload a photo of a lesion; it is checked and processed in the background",
     )
     def post(self, request: Request, reference: str, number: int) -> Response:
@@ -73,7 +74,7 @@ def visible_image(request: Request, image_id: int) -> LesionImage:
     return image
 
 
-class ImageDetailView(APIView):
+class ImageDetailView(JsonView):
     @extend_schema(
         operation_id="images_retrieve",
         parameters=[IMAGE_ID],

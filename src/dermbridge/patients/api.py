@@ -9,7 +9,6 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from dermbridge.audit.services import record
 from dermbridge.patients.models import Consent, Patient
@@ -22,6 +21,7 @@ from dermbridge.patients.serializers import (
 )
 from dermbridge.patients.services import patients_visible_to, record_consent, register_patient
 from dermbridge.referrals.api import (
+    JsonView,
     Pagination,
     acting_user,
     error_responses,
@@ -51,7 +51,7 @@ def _visible_patient(request: Request, patient_id: int) -> Patient:
     return patient
 
 
-class PatientListView(APIView):
+class PatientListView(JsonView):
     pagination_class = Pagination
 
     @extend_schema(
@@ -78,7 +78,11 @@ class PatientListView(APIView):
     @extend_schema(
         operation_id="patients_create",
         request=PatientCreateSerializer,
-        responses={201: PatientSerializer, 200: PatientSerializer, **error_responses(400, 403)},
+        responses={
+            201: PatientSerializer,
+            200: PatientSerializer,
+            **error_responses(400, 403, 415),
+        },
         summary="Register a patient, or match the existing record (200) by NHS number "
         "and date of birth",
     )
@@ -97,7 +101,7 @@ class PatientListView(APIView):
         )
 
 
-class PatientDetailView(APIView):
+class PatientDetailView(JsonView):
     @extend_schema(
         operation_id="patients_retrieve",
         parameters=[PATIENT_ID],
@@ -110,12 +114,12 @@ class PatientDetailView(APIView):
         return Response(PatientSerializer(patient).data)
 
 
-class ConsentCreateView(APIView):
+class ConsentCreateView(JsonView):
     @extend_schema(
         operation_id="patients_consents_create",
         parameters=[PATIENT_ID],
         request=ConsentCreateSerializer,
-        responses={201: ConsentSerializer, **error_responses(400, 403, 404)},
+        responses={201: ConsentSerializer, **error_responses(400, 403, 404, 415)},
         summary="Record a consent decision (given or withdrawn) for one scope",
     )
     def post(self, request: Request, patient_id: int) -> Response:

@@ -17,6 +17,7 @@ from rest_framework.decorators import api_view, permission_classes, schema
 from rest_framework.exceptions import NotAuthenticated, NotFound
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -96,11 +97,18 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
         403: "You may see this but not do this (or two-factor verification is needed).",
         404: "Not found, or not visible to you.",
         409: "Not possible in the referral's current state.",
+        415: "The body must be JSON (multipart/form-data for photo uploads).",
         429: "Too many failed sign-in attempts: the account is locked for a while.",
     }
     return {
         code: OpenApiResponse(ErrorSerializer, description=words[code]) for code in (401, *codes)
     }
+
+
+class JsonView(APIView):
+    """An API view whose requests carry JSON bodies (photo uploads use multipart instead)."""
+
+    parser_classes = [JSONParser]
 
 
 class Pagination(LimitOffsetPagination):
@@ -208,7 +216,7 @@ class ReferralFilterSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=State.choices, required=False)
 
 
-class ReferralListView(APIView):
+class ReferralListView(JsonView):
     pagination_class = Pagination
 
     @extend_schema(
@@ -239,7 +247,7 @@ class ReferralListView(APIView):
     @extend_schema(
         operation_id="referrals_create",
         request=ReferralCreateSerializer,
-        responses={201: ReferralSerializer, **error_responses(400, 403)},
+        responses={201: ReferralSerializer, **error_responses(400, 403, 415)},
         summary="Start a draft referral with its patient, history and lesions, all or nothing",
     )
     def post(self, request: Request) -> Response:
@@ -279,7 +287,7 @@ class ReferralListView(APIView):
         return render_referral(request, referral.reference, code=status.HTTP_201_CREATED)
 
 
-class ReferralDetailView(APIView):
+class ReferralDetailView(JsonView):
     @extend_schema(
         operation_id="referrals_retrieve",
         responses={200: ReferralSerializer, **error_responses(403, 404)},
@@ -291,7 +299,7 @@ class ReferralDetailView(APIView):
     @extend_schema(
         operation_id="referrals_partial_update",
         request=ReferralUpdateSerializer,
-        responses={200: ReferralSerializer, **error_responses(400, 403, 404, 409)},
+        responses={200: ReferralSerializer, **error_responses(400, 403, 404, 409, 415)},
         summary="Change a draft's pathway, question or clinical history",
     )
     def patch(self, request: Request, reference: str) -> Response:
@@ -309,11 +317,11 @@ class ReferralDetailView(APIView):
         return render_referral(request, reference)
 
 
-class LesionCreateView(APIView):
+class LesionCreateView(JsonView):
     @extend_schema(
         operation_id="referrals_lesions_create",
         request=LesionInputSerializer,
-        responses={201: LesionSerializer, **error_responses(400, 403, 404, 409)},
+        responses={201: LesionSerializer, **error_responses(400, 403, 404, 409, 415)},
         summary="Describe another lesion on a draft (or when more information is asked for)",
     )
     def post(self, request: Request, reference: str) -> Response:
@@ -329,7 +337,7 @@ class LesionCreateView(APIView):
         return Response(LesionSerializer(lesion).data, status=status.HTTP_201_CREATED)
 
 
-class MessageListView(APIView):
+class MessageListView(JsonView):
     pagination_class = Pagination
 
     @extend_schema(
@@ -354,7 +362,7 @@ class MessageListView(APIView):
     @extend_schema(
         operation_id="referrals_messages_create",
         request=MessageCreateSerializer,
-        responses={201: MessageSerializer, **error_responses(400, 403, 404)},
+        responses={201: MessageSerializer, **error_responses(400, 403, 404, 415)},
         summary="Send a message about the referral to the other side",
     )
     def post(self, request: Request, reference: str) -> Response:
@@ -369,7 +377,7 @@ class MessageListView(APIView):
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
 
-class OutcomeView(APIView):
+class OutcomeView(JsonView):
     @extend_schema(
         operation_id="referrals_outcome_retrieve",
         responses={200: OutcomeSerializer, **error_responses(403, 404)},

@@ -14,10 +14,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from dermbridge.referrals import services
 from dermbridge.referrals.api import (
+    JsonView,
     acting_user,
     error_responses,
     render_referral,
@@ -39,7 +39,7 @@ from dermbridge.referrals.serializers import (
 Perform = Callable[[Referral, Any, dict[str, Any]], object]
 
 
-class ReferralActionView(APIView):
+class ReferralActionView(JsonView):
     """One workflow action; subclasses name the service call and the body it takes."""
 
     body_serializer: ClassVar[type[serializers.Serializer] | None] = None
@@ -69,7 +69,10 @@ def action_view(
         operation_id=f"referrals_{name}",
         summary=summary,
         request=body,
-        responses={200: ReferralSerializer, **error_responses(400, 403, 404, 409)},
+        responses={
+            200: ReferralSerializer,
+            **error_responses(400, 403, 404, 409, *((415,) if body else ())),
+        },
         tags=["workflow"],
     )
     return type(

@@ -16,7 +16,9 @@ from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from rest_framework.authtoken.models import Token
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -71,7 +73,11 @@ def real_ids(world: World) -> dict[str, list[Any]]:
 
 
 def fuzz_operation(
-    operation: Any, headers: dict[str, str], ids: dict[str, list[Any]], max_examples: int
+    operation: Any,
+    headers: dict[str, str],
+    ids: dict[str, list[Any]],
+    max_examples: int,
+    mode: GenerationMode = GenerationMode.POSITIVE,
 ) -> None:
     @settings(
         max_examples=max_examples,
@@ -79,17 +85,27 @@ def fuzz_operation(
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy(), data=st.data())
+    @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
     def check(case: Any, data: st.DataObject) -> None:
         for name in list(case.path_parameters or {}):
             if name in ids and data.draw(st.booleans()):
                 case.path_parameters[name] = data.draw(st.sampled_from(ids[name]))
         case.call_and_validate(headers=headers, checks=CHECKS)
 
-    check()
+    try:
+        check()
+    except Unsatisfiable:
+        # An operation with no parameters and no body has nothing to make invalid.
+        if mode != GenerationMode.NEGATIVE:
+            raise
 
 
-def fuzz(api_schema: Any, world: World, max_examples: int) -> int:
+def fuzz(
+    api_schema: Any,
+    world: World,
+    max_examples: int,
+    mode: GenerationMode = GenerationMode.POSITIVE,
+) -> int:
     """Call every /api/ operation with generated cases; returns how many were run."""
     ids = real_ids(world)
     operations = [result.ok() for result in api_schema.get_all_operations()]
@@ -99,7 +115,7 @@ def fuzz(api_schema: Any, world: World, max_examples: int) -> int:
         token, _ = Token.objects.get_or_create(user=persona)
         headers = {"Authorization": f"Token {token.key}"}
         for operation in operations:
-            fuzz_operation(operation, headers, ids, max_examples)
+            fuzz_operation(operation, headers, ids, max_examples, mode)
     return len(operations)
 
 
@@ -112,6 +128,12 @@ def test_the_api_answers_generated_requests_as_its_schema_says(api_schema, world
 @pytest.mark.slow
 def test_the_api_survives_a_longer_fuzzing_run(api_schema, world):
     assert fuzz(api_schema, world, max_examples=30) >= 20
+
+
+@pytest.mark.slow
+def test_the_api_refuses_invalid_requests_as_documented(api_schema, world):
+    """Requests that break the schema (wrong types, missing fields) get documented 4xx answers."""
+    assert fuzz(api_schema, world, max_examples=15, mode=GenerationMode.NEGATIVE) >= 20
 
 
 def test_the_schema_describes_uploads_actions_and_errors(client):
