@@ -8,7 +8,7 @@ export DERMBRIDGE_DATA_DIR ?= $(CURDIR)/var
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck pytest test-pg bench train clean demo worker
+.PHONY: install run test lint typecheck pytest test-pg bench train clean demo worker calibrate-quality
 
 # The train extra is installed too: the training smoke test runs in make test
 # (torch==2.13.0 is the CPU build that lies on disk; never a CUDA build).
@@ -58,9 +58,15 @@ test-pg: install
 bench: install
 	$(BIN)/pytest -q -s -m "slow or bench" -p no:cacheprovider
 	$(BIN)/python -m dermbridge.triage.bench --out var/triage-bench.json
+	$(BIN)/python -m dermbridge.imaging.bench
 	@if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
 	  DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -s -m bench -p no:cacheprovider src/dermbridge/referrals; \
 	else echo "PostgreSQL not reachable: the 100,000-referral benchmark was skipped"; fi
+
+## make calibrate-quality: measure the image quality gate on HAM10000 (needs ../shared/data;
+## ~10 s) and rewrite docs/imaging-quality.md
+calibrate-quality: install
+	$(BIN)/python -m dermbridge.imaging.calibration
 
 ## make train: fine-tune, calibrate, export the triage AI and regenerate its model card (CPU, ~1-2 h;
 ## resumes from var/triage/run/last.pt). Needs ../shared/data/ham10000.
