@@ -242,3 +242,34 @@ def test_it_keeps_another_services_cases_off_the_worklist(client: Client, world:
     assert client.get("/worklist/").status_code == 404
     client.force_login(world.sam)  # the service administrator sees the service's cases
     assert referral.reference in client.get("/worklist/").content.decode()
+
+
+def test_it_converts_an_advice_request_to_an_urgent_referral(client: Client, world: World) -> None:
+    """GIVEN derek reviewing an A&G request WHEN he converts it to urgent suspected cancer
+    THEN it is back on the worklist as USC with a new clock."""
+    referral = make_referral(world, state=State.IN_REVIEW, kind=ReferralKind.ADVICE)
+    client.force_login(world.derek)
+    assert "Convert to a referral" in client.get(f"/referrals/{referral.pk}/").content.decode()
+    response = client.post(
+        f"/referrals/{referral.pk}/do/convert/", {"to_kind": "usc", "text": "Needs biopsy"}
+    )
+    assert response.status_code == 302
+    referral.refresh_from_db()
+    assert referral.state == State.CONVERTED and referral.kind == ReferralKind.URGENT_CANCER
+
+
+def test_it_lets_only_the_referrer_downgrade_a_usc_referral(client: Client, world: World) -> None:
+    referral = make_referral(world, state=State.AWAITING_REVIEW, kind=ReferralKind.URGENT_CANCER)
+    client.force_login(world.derek)
+    assert "Downgrade referral" not in client.get(f"/referrals/{referral.pk}/").content.decode()
+    refused = client.post(
+        f"/referrals/{referral.pk}/do/downgrade/", {"to_kind": "ras", "text": "Looks benign"}
+    )
+    assert refused.status_code == 403
+    client.force_login(world.alice)
+    assert "Downgrade referral" in client.get(f"/referrals/{referral.pk}/").content.decode()
+    missing = client.post(f"/referrals/{referral.pk}/do/downgrade/", {"to_kind": "ras"})
+    assert missing.status_code == 200 and 'href="#id_text"' in missing.content.decode()
+    client.post(f"/referrals/{referral.pk}/do/downgrade/", {"to_kind": "ras", "text": "Benign"})
+    referral.refresh_from_db()
+    assert referral.kind == ReferralKind.TRIAGE
