@@ -232,6 +232,7 @@ def start_worker(env: dict[str, str], worker_id: str, log_dir: Path) -> subproce
             "--interval",
             "0.1",
             "--no-startup-delay",
+            "--skip-checks",  # the checks add seconds of start-up; the suite runs them
             "--no-reload",
             "--worker-id",
             worker_id,
