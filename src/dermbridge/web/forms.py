@@ -81,6 +81,8 @@ class PatientForm(NhsForm):
     family_name = forms.CharField(label="Last name", max_length=100)
     date_of_birth = forms.DateField(
         label="Date of birth",
+        # Day first, never the US month-first default: 05/06/1960 is 5 June.
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="For example 17/05/1960.",
     )
@@ -317,6 +319,7 @@ class DowngradeForm(NhsForm):
 class PatientToldForm(NhsForm):
     told_at = forms.DateTimeField(
         label="When the patient was told",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
     method = forms.ChoiceField(

@@ -290,3 +290,27 @@ def test_it_lets_the_hub_photographer_add_photos_but_not_send(client: Client, wo
     )
     assert response.status_code == 302
     assert LesionImage.objects.filter(lesion=lesion, uploaded_by=world.pat).count() == 1
+
+
+def test_it_reads_a_typed_date_of_birth_day_first(client: Client, world: World) -> None:
+    """GIVEN a browser without a date picker WHEN the referrer types 05/06/1960
+    THEN the patient is born on 5 June 1960, not 6 May (UK day-first dates)."""
+    client.force_login(world.alice)
+    form = new_referral_form(world, **{"patient-date_of_birth": "05/06/1960"})
+    assert client.post("/referrals/new/", form).status_code == 302
+    patient = Patient.objects.get(family_name="Okonkwo")
+    assert (patient.date_of_birth.day, patient.date_of_birth.month) == (5, 6)
+
+
+def test_it_updates_the_history_after_a_request_for_more_information(
+    client: Client, world: World
+) -> None:
+    referral = make_referral(world, state=State.MORE_INFO_REQUESTED)
+    client.force_login(world.alice)
+    page = client.get(f"/referrals/{referral.pk}/edit/").content.decode()
+    assert "Add information to referral" in page
+    form = new_referral_form(world, **{"history-bleeding": "yes", "kind": ""})
+    response = client.post(f"/referrals/{referral.pk}/edit/", form)
+    assert response.status_code == 302
+    referral.refresh_from_db()
+    assert referral.history.bleeding == "yes" and referral.kind == "ras"

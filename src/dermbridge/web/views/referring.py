@@ -221,11 +221,13 @@ def edit_referral(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return _render_edit(request, referral)
     is_draft = referral.state == State.DRAFT
-    referral_form = ReferralForm(request.POST, **_referral_targets(request))
+    # After a request for more information only the history can change: the pathway and
+    # question fields are not shown, so they are not bound (and cannot report errors).
+    referral_form = ReferralForm(request.POST if is_draft else None, **_referral_targets(request))
     referral_form.fields["service"].required = False
     history_form = HistoryForm(request.POST, prefix="history")
     extra: list[str] = []
-    forms_ok = history_form.is_valid() and (referral_form.is_valid() or not is_draft)
+    forms_ok = history_form.is_valid() and (not is_draft or referral_form.is_valid())
     if forms_ok:
         try:
             services.update_draft(
