@@ -165,10 +165,13 @@ def png_with_ihdr_size(png: bytes, width: int, height: int) -> bytes:
     return png[:8] + png_chunk(b"IHDR", bytes(ihdr_body)) + png[33:]
 
 
-def png_text_bomb(png: bytes, inflated_bytes: int = 64 * 1024 * 1024) -> bytes:
-    """A PNG with a zTXt chunk that inflates to tens of megabytes from a few kilobytes."""
+def png_text_bomb(png: bytes, inflated_bytes: int = 64 * 1024 * 1024, kind: str = "zTXt") -> bytes:
+    """A PNG with a compressed text chunk that inflates to tens of megabytes from kilobytes."""
     compressed = zlib.compress(b"A" * inflated_bytes, 9)
-    chunk = png_chunk(b"zTXt", b"Comment\x00\x00" + compressed)
+    if kind == "zTXt":
+        chunk = png_chunk(b"zTXt", b"Comment\x00\x00" + compressed)
+    else:  # iTXt: keyword, compressed flag 1, method 0, language, translated keyword
+        chunk = png_chunk(b"iTXt", b"Comment\x00\x01\x00en\x00Comment\x00" + compressed)
     return png[:33] + chunk + png[33:]
 
 

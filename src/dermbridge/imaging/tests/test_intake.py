@@ -102,9 +102,10 @@ def test_it_rejects_headers_claiming_enormous_sizes(jpeg: bytes, png: bytes) -> 
     assert rejection(jpeg, small_limit).code == "too_many_pixels"
 
 
-def test_it_rejects_png_text_chunk_bombs(png: bytes) -> None:
-    """GIVEN a PNG whose zTXt inflates to 64 MB WHEN processed THEN refused as a bomb."""
-    error = rejection(corpus.png_text_bomb(png))
+@pytest.mark.parametrize("kind", ["zTXt", "iTXt"])
+def test_it_rejects_png_text_chunk_bombs(png: bytes, kind: str) -> None:
+    """GIVEN a PNG whose compressed text inflates to 64 MB WHEN processed THEN refused as a bomb."""
+    error = rejection(corpus.png_text_bomb(png, kind=kind))
     assert error.code == "bomb"
 
 
@@ -141,3 +142,25 @@ def test_it_accepts_a_multi_picture_jpeg_keeping_only_the_primary_photo() -> Non
     master = Image.open(io.BytesIO(result.derivatives["master"].data))
     assert master.format == "JPEG" and getattr(master, "n_frames", 1) == 1
     assert np.asarray(master.convert("L")).max() > 100  # not the black second frame
+
+
+def test_header_checks_run_before_any_pixels_are_decoded(
+    jpeg: bytes, png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN decoding made impossible WHEN header-decidable bad files arrive THEN still rejected.
+
+    Proves the size, pixel-count and frame checks need no pixel buffer.
+    """
+    from PIL import ImageFile
+
+    def no_decoding(self: ImageFile.ImageFile) -> None:
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    assert rejection(corpus.with_size_in_header(jpeg, 60000, 60000)).code == "too_many_pixels"
+    assert rejection(corpus.png_with_ihdr_size(png, 100000, 100000)).code == "too_many_pixels"
+    assert rejection(corpus.encode(corpus.skin_photo(600, 480), "JPEG")).code == "too_small"
+    assert rejection(corpus.png_text_bomb(png)).code == "bomb"
+    frames = [corpus.skin_photo(seed=1), corpus.skin_photo(seed=2)]
+    animated = corpus.encode(frames[0], "PNG", save_all=True, append_images=frames[1:])
+    assert rejection(animated).code == "multi_frame"
