@@ -11,5 +11,6 @@ urlpatterns = [
     path("status/", include("dermbridge.notifications.urls")),
     path("images/", include("dermbridge.imaging.urls")),
     path("fhir/", include("dermbridge.interop.urls")),
+    path("dashboard/", include("dermbridge.reporting.urls")),
     path("", include("dermbridge.web.urls")),
 ]

@@ -60,9 +60,9 @@ class Clinic:
         return self.refs[name].reference
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def clinic(django_db_setup: None, django_db_blocker: Any) -> Iterator[Clinic]:
-    """Built once per test module (about 15 referrals through the real services is slow) inside
+    """Built once for this test package (about 15 referrals through the real services is slow) inside
     a transaction that is rolled back afterwards; each test still runs in its own savepoint."""
     with django_db_blocker.unblock(), transaction.atomic():
         yield build_clinic(make_world())

@@ -1,0 +1,10 @@
+"""The service dashboard, mounted at /dashboard/."""
+
+from django.urls import path
+
+from dermbridge.reporting import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("referrals.csv", views.export_csv, name="dashboard-export"),
+]
