@@ -326,3 +326,17 @@ def test_it_tells_the_other_side_about_a_new_message(
     for mail in smtp_server.received:
         assert "new message" in mail.text
         assert "BCC" not in mail.text and "None known" not in mail.text
+
+
+def test_it_sends_a_message_whose_first_send_was_lost(world: World, smtp_server: MailSink) -> None:
+    """GIVEN a message queued minutes ago whose send task never ran (a worker lost it)
+    WHEN the retry scan runs THEN it is sent; a message queued a moment ago is left to its own
+    send task."""
+    older = make_referral(world, state=State.SUBMITTED)
+    newer = make_referral(world, state=State.SUBMITTED)
+    OutboxMessage.objects.filter(referral=older).update(
+        created_at=timezone.now() - timedelta(seconds=services.FIRST_SEND_GRACE_SECONDS + 60)
+    )
+    assert retry_pending_messages.call() == 1
+    assert smtp_server.recipients == [older.patient.email]
+    assert OutboxMessage.objects.get(referral=newer).status == OutboxStatus.PENDING
