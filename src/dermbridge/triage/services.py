@@ -108,6 +108,8 @@ def record_agreement(referral_id: int) -> int:
     ).exclude(malignant_probability=None)
     by_version: dict[str, Assessment] = {}
     for a in assessments:
+        if a.malignant_probability is None:
+            continue
         best = by_version.get(a.model_version)
         if best is None or (a.malignant_probability or 0) > (best.malignant_probability or 0):
             by_version[a.model_version] = a
@@ -116,7 +118,7 @@ def record_agreement(referral_id: int) -> int:
             referral_id=referral_id,
             model_version=version,
             defaults={
-                "ai_malignant_probability": a.malignant_probability,
+                "ai_malignant_probability": float(a.malignant_probability or 0.0),
                 "ai_band": a.band,
                 "ai_suggests_malignant": a.band in ("high", "intermediate"),
                 "dermatologist_diagnosis_code": outcome.diagnosis_code,

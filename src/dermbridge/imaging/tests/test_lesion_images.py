@@ -187,6 +187,7 @@ def test_it_deletes_draft_images_but_never_those_behind_a_decision(
     assert _blob_files(blob_root) == []
     decided = make_referral(world, state=State.MORE_INFO_REQUESTED)
     frozen = LesionImage.objects.filter(lesion__referral=decided).first()
+    assert frozen is not None
     LesionImage.objects.filter(pk=frozen.pk).update(informed_decision=True)
     with pytest.raises(TransitionNotAllowed, match="part of the patient's record"):
         services.delete_image(frozen, user=world.alice)

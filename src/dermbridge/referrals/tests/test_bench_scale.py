@@ -14,6 +14,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
+from typing import Any
 from datetime import date, timedelta
 from io import BytesIO
 from pathlib import Path
@@ -127,7 +128,7 @@ def test_bench_worklist_and_detail_at_scale(world, client) -> None:  # type: ign
 
     sample_pk = Referral.objects.filter(service=service).values_list("pk", flat=True)[500]
     baseline = _timings(lambda: list(Referral.objects.filter(pk=sample_pk)), 300)
-    results: dict[str, object] = {
+    results: dict[str, Any] = {
         "referrals": Referral.objects.count(),
         "services": N_SERVICES,
         "service_worklist_rows": in_worklist,

@@ -41,6 +41,8 @@ def test_it_starts_the_right_clock_on_submission(world) -> None:
     ag = make_referral(world, kind=ReferralKind.ADVICE, state=State.SUBMITTED)
     usc = make_referral(world, kind=ReferralKind.URGENT_CANCER, state=State.SUBMITTED)
     ras = make_referral(world, kind=ReferralKind.TRIAGE, state=State.SUBMITTED)
+    assert ag.submitted_at and usc.submitted_at and ras.submitted_at
+    assert ag.due_at and ag.warn_at
     assert ag.due_at == clocks.add_working_days(ag.submitted_at, 2)
     assert ras.due_at == clocks.add_working_days(ras.submitted_at, 5)
     assert usc.due_at == usc.submitted_at + timedelta(days=28)
@@ -142,6 +144,7 @@ def test_it_converts_advice_to_an_urgent_referral_with_a_new_clock(world) -> Non
     THEN it is a USC referral, back on the worklist, with the 28-day clock from now."""
     referral = make_referral(world, kind=ReferralKind.ADVICE, state=State.CONVERTED)
     assert referral.kind == ReferralKind.URGENT_CANCER and referral.converted_from == "ag"
+    assert referral.due_at is not None
     assert referral.due_at > timezone.now() + timedelta(days=27)
     assert referral in Referral.objects.worklist(world.service.pk)
     services.claim(referral, user=world.derek)
