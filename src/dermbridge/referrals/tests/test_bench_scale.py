@@ -14,10 +14,10 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
-from typing import Any
 from datetime import date, timedelta
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -172,7 +172,7 @@ def test_bench_worklist_and_detail_at_scale(world, client) -> None:  # type: ign
         results["worklist_page_25"]["queries"]
         == wl["queries"]
         == results["worklist_page_100"]["queries"]
-    )  # type: ignore[index]
+    )
     _write({"worklist": results})
     print(json.dumps(results, indent=2))
 
