@@ -51,6 +51,8 @@ class GateThresholds:
     ``min_mean`` / ``max_mean``: mean brightness outside this range means under/over-exposure.
     ``min_sharpness``: variance of the Laplacian below this means the image is too blurred to read.
     ``max_clipped``: fraction of pixels at pure black/white above this means a saturated frame.
+    ``max_sharpness``: Laplacian variance above this means heavy sensor noise or a high-frequency
+    texture no dermoscopic frame has (training images reach about 2,000).
     """
 
     min_std: float = 3.0
@@ -58,6 +60,7 @@ class GateThresholds:
     max_mean: float = 235.0
     min_sharpness: float = 2.0
     max_clipped: float = 0.5
+    max_sharpness: float = 6000.0
 
 
 def image_statistics(rgb: np.ndarray) -> dict[str, float]:
@@ -89,4 +92,6 @@ def quality_gate(rgb: np.ndarray, thresholds: GateThresholds) -> str | None:
         return "Most of the image is saturated black or white; retake the photograph."
     if stats["sharpness"] < thresholds.min_sharpness:
         return "The image is too blurred to assess; retake it in focus."
+    if stats["sharpness"] > thresholds.max_sharpness:
+        return "The image is too noisy or grainy to assess; retake it in better light."
     return None

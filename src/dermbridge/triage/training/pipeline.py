@@ -53,6 +53,7 @@ MAHALANOBIS_QUANTILE = 0.98
 MAHALANOBIS_SHRINKAGE = 0.05
 HIGH_BAND_SPECIFICITY = 0.90
 RULE_OUT_LOWER_BOUND = 0.95
+TRAIN_EPOCHS = 6
 
 
 def run_graph(
@@ -191,13 +192,14 @@ def ood_abstention(model_card: Path, test_frames: np.ndarray) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--run", type=Path, default=REPO_DIR / "var" / "triage" / "run")
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=TRAIN_EPOCHS)
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--checkpoint", default="best.pt")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     parser.add_argument("--docs-dir", type=Path, default=REPO_DIR / "docs")
     parser.add_argument("--limit", type=int, default=0, help="rows per split (smoke runs)")
+    parser.add_argument("--note", action="append", default=[], help="add a note to the card")
     args = parser.parse_args(argv)
 
     from dermbridge.triage.training import report
@@ -240,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
             "splits": split_summary(splits),
         },
     }
+    extra["notes"] = args.note
     card = fit_artifacts(onnx_path, arrays, args.models_dir, extra)
     card_path = args.models_dir / f"{VERSION}.json"
     card["bootstrap"] = args.bootstrap

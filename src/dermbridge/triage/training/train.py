@@ -39,7 +39,7 @@ class TrainConfig:
     """Hyper-parameters; stored in each checkpoint and in the model card."""
 
     seed: int = DEFAULT_SEED
-    epochs: int = 15
+    epochs: int = 6
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-4

@@ -1,0 +1,19 @@
+"""Latency benchmark (``make bench`` only): p50 per image on one CPU thread <= 30 ms."""
+
+from __future__ import annotations
+
+import pytest
+
+from dermbridge.triage import bench
+from dermbridge.triage.inference import TriageModel
+
+
+@pytest.mark.bench
+def test_onnx_latency_within_target(shipped_model: TriageModel) -> None:
+    result = bench.run(n=100)
+    print(result)
+    assert result["onnxruntime"]["p50_ms"] <= bench.TARGET_P50_MS
+    eager = result["pytorch_eager"]
+    if eager is not None:
+        # The exported graph should not be slower than the eager network it came from.
+        assert result["onnxruntime"]["p50_ms"] <= eager["p50_ms"] * 1.2
