@@ -241,7 +241,9 @@ def test_it_keeps_another_services_cases_off_the_worklist(client: Client, world:
     client.force_login(world.alice)
     assert client.get("/worklist/").status_code == 404
     client.force_login(world.sam)  # the service administrator sees the service's cases
-    assert referral.reference in client.get("/worklist/").content.decode()
+    page = client.get("/worklist/").content.decode()
+    assert referral.reference in page
+    assert 'href="/dashboard/"' in page
 
 
 def test_it_converts_an_advice_request_to_an_urgent_referral(client: Client, world: World) -> None:
