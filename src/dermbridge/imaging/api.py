@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dermbridge.accounts.authentication import API_AUTHENTICATION
 from dermbridge.audit.services import record
 from dermbridge.imaging import services
 from dermbridge.imaging.models import LesionImage
@@ -32,6 +33,7 @@ IMAGE_ID = id_parameter("image_id", "The image id returned by the upload.")
 
 
 class ImageUploadView(APIView):
+    authentication_classes = API_AUTHENTICATION
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(

@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from dermbridge.accounts.authentication import API_AUTHENTICATION
 from dermbridge.accounts.models import Organisation, Role, User
 from dermbridge.audit.services import record
 from dermbridge.imaging.models import LesionImage
@@ -108,6 +109,7 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
 class JsonView(APIView):
     """An API view whose requests carry JSON bodies (photo uploads use multipart instead)."""
 
+    authentication_classes = API_AUTHENTICATION
     parser_classes = [JSONParser]
 
 

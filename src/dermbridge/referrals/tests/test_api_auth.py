@@ -113,3 +113,16 @@ def test_a_signed_in_browser_session_can_use_the_api(world):
     assert client.get("/api/referrals/").status_code == 200
     client.logout()
     assert client.get("/api/referrals/").status_code in (401, 403)
+
+
+def test_an_unverified_clinician_session_cannot_use_the_api(world, settings):
+    """GIVEN two-factor is required and alice signed in with her password only
+    WHEN her browser calls the API, with or without a made-up Authorization header
+    THEN she is refused and sees no referral."""
+    settings.REQUIRE_TWO_FACTOR = True
+    client = APIClient()
+    client.force_login(world.alice)
+    assert client.get("/api/referrals/").status_code == 403  # the middleware
+    response = client.get("/api/referrals/", HTTP_AUTHORIZATION="Basic Zm9vOmJhcg==")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Two-factor verification required."
