@@ -55,13 +55,12 @@ def _svg(
     return mark_safe(head + "".join(body) + "</svg>")  # noqa: S308
 
 
-def _nice_ceiling(value: int) -> int:
-    """A round axis maximum at or above `value` (1, 2, 5 x 10^n), at least 5."""
-    value = max(value, 5)
+def _nice_step(value: int, steps: int = 4) -> int:
+    """A round whole-number grid step (1, 2, 5 x 10^n) so `steps` of them reach `value`."""
     magnitude = 1
     while True:
         for step in (1, 2, 5):
-            if step * magnitude >= value:
+            if step * magnitude * steps >= value:
                 return step * magnitude
         magnitude *= 10
 
@@ -71,7 +70,8 @@ def weekly_referrals_chart(weeks: Sequence[WeekCounts], chart_id: str = "weekly"
     width, height = 720, 300
     left, right, top, bottom = 44, 12, 36, 44
     plot_w, plot_h = width - left - right, height - top - bottom
-    peak = _nice_ceiling(max((w.total for w in weeks), default=0))
+    step = _nice_step(max((w.total for w in weeks), default=0))
+    peak = step * 4
     total = sum(w.total for w in weeks)
     busiest = max(weeks, key=lambda w: w.total, default=None)
     title = "Referrals submitted per week, by pathway"
@@ -84,18 +84,17 @@ def weekly_referrals_chart(weeks: Sequence[WeekCounts], chart_id: str = "weekly"
     for kind in KIND_ORDER:
         body.append(f'<rect x="{x:.1f}" y="8" width="14" height="14" fill="{KIND_COLOURS[kind]}"/>')
         body.append(_text(x + 20, 20, str(ReferralKind(kind).label)))
-        x += 28 + 7.2 * len(str(ReferralKind(kind).label))
+        x += 32 + 6.6 * len(str(ReferralKind(kind).label))
     # Horizontal grid lines and the count axis.
     for i in range(5):
-        value = peak * i / 4
         y = top + plot_h - plot_h * i / 4
         body.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
             f'stroke="{GRID}" stroke-width="1"/>'
         )
-        body.append(_text(left - 6, y + 4, f"{value:g}", size=11, anchor="end"))
+        body.append(_text(left - 6, y + 4, str(step * i), size=11, anchor="end"))
     slot = plot_w / max(len(weeks), 1)
-    bar = max(slot * 0.7, 2.0)
+    bar = min(max(slot * 0.7, 2.0), 48.0)
     label_every = max(1, round(len(weeks) / 12))
     for i, week in enumerate(weeks):
         x0 = left + slot * i + (slot - bar) / 2
@@ -166,7 +165,9 @@ def fds_bullet_chart(fds: FasterDiagnosis, chart_id: str = "fds") -> SafeString:
         x = left + plot_w * tick
         anchor = "start" if tick == 0 else "end" if tick == 1 else "middle"
         body.append(_text(x, height - 8, f"{tick:.0%}", size=11, anchor=anchor))
-    if value is not None:
+    if value is None:
+        body.append(_text(left + 8, bar_y + 19, "No data yet", size=14))
+    else:
         # White on the bar when it is wide enough to hold the figure, dark beside it otherwise.
         inside = plot_w * value >= 60
         x = left + 8 if inside else left + plot_w * value + 8
