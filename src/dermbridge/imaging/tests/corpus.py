@@ -7,6 +7,7 @@ central "lesion" so that the quality checks see something photo-like.
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -37,6 +38,11 @@ SIGNATURES = {
 
 def skin_photo(width: int = 800, height: int = 640, seed: int = 0) -> Image.Image:
     """A skin-toned, textured image with a dark, irregular lesion in the centre."""
+    return Image.fromarray(_skin_pixels(width, height, seed).copy(), "RGB")
+
+
+@functools.lru_cache(maxsize=16)
+def _skin_pixels(width: int, height: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     base = np.stack(
@@ -56,7 +62,7 @@ def skin_photo(width: int = 800, height: int = 640, seed: int = 0) -> Image.Imag
     lesion = np.hypot(y - cy, x - cx) < radius
     base[lesion] *= np.array([0.45, 0.35, 0.3], dtype=np.float32)
     base += rng.normal(0, 2.0, base.shape)
-    return Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
+    return np.clip(base, 0, 255).astype(np.uint8)
 
 
 def rgb_at(data: bytes, xy: tuple[int, int]) -> tuple[int, int, int]:
