@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.test import Client
 from django.utils import timezone
 
+from dermbridge.audit.models import AuditEvent
 from dermbridge.referrals.models import Outcome, Referral, ReferralKind, State
 from dermbridge.testing import World, make_referral
 from dermbridge.triage.models import Assessment
@@ -32,6 +33,8 @@ def test_it_walks_a_dermatologist_from_worklist_to_outcome(client: Client, world
     assert f'action="/referrals/{referral.pk}/act/claim/"' in worklist
     page = client.get(f"/referrals/{referral.pk}/").content.decode()
     assert "Start review" in page and referral.patient.formatted_nhs_number in page
+    viewed = AuditEvent.objects.filter(action="referral.view", object_id=str(referral.pk))
+    assert viewed.filter(actor_id=world.derek.pk).exists()  # every read of the case is audited
     assert client.post(f"/referrals/{referral.pk}/act/claim/").status_code == 302
     # Release from the worklist, then claim again.
     assert (
@@ -230,6 +233,8 @@ def test_it_hides_a_referral_from_another_service_and_practice(
             assert referral.patient.nhs_number not in body
     referral.refresh_from_db()
     assert referral.state == State.AWAITING_REVIEW and not referral.messages.exists()
+    outsiders = AuditEvent.objects.filter(actor_id__in=[world.dora.pk, world.bob.pk])
+    assert not outsiders.filter(object_id=str(referral.pk)).exists()
 
 
 def test_it_keeps_another_services_cases_off_the_worklist(client: Client, world: World) -> None:

@@ -206,6 +206,7 @@ def _render_form(
 ) -> HttpResponse:
     if hasattr(form, "mark_errors"):
         form.mark_errors()
+    services.view_referral(referral, user=acting_user(request), what="referral.form_view")
     return render(
         request,
         template,
@@ -273,7 +274,6 @@ def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Outcome recorded; the referrer and patient will be told.")
             return redirect("referral-detail", pk=referral.pk)
-    services.view_referral(referral, user=user, what="referral.outcome_view")
     return _render_form(
         request,
         referral,

@@ -326,6 +326,7 @@ def _render_photos(
     lesion = next(x for x in _lesions_with_images(referral) if x.pk == lesion.pk)
     editable = referral.state in (State.DRAFT, State.MORE_INFO_REQUESTED)
     form.mark_errors()
+    services.view_referral(referral, user=acting_user(request), what="referral.photos_view")
     return render(
         request,
         "web/lesion_photos.html",
