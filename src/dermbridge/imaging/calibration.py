@@ -243,11 +243,15 @@ def calibrate(limit: int = 300, seed: int = 7) -> dict[str, object]:
         ],
         float,
     )
-    # Positives are repeats (small distance): flag when distance <= threshold.
+    # Positives are repeats (small distance), flagged when -distance > threshold, that is when
+    # the integer distance is at most -threshold - 1: the value QualityThresholds stores.
     threshold = best_threshold(-different[::2], -same[half], True)
     precision, recall = precision_recall(-different[1::2], -same[~half], threshold, True)
+    max_distance = -threshold - 1
     rows.append(
-        _row("duplicate", "duplicate_max_distance", -threshold, precision, recall, different, same)
+        _row(
+            "duplicate", "duplicate_max_distance", max_distance, precision, recall, different, same
+        )
     )
 
     derm = np.array(dermoscopic)
@@ -296,7 +300,7 @@ def write_report(report: dict[str, object], path: Path) -> None:
         "as the good set and the same images synthetically damaged as the bad set. Each",
         "threshold maximises F1 on the even-numbered images; precision and recall are measured",
         "on the odd-numbered half. A check flags values above its threshold (below, for",
-        "'too dark'; for duplicates, perceptual-hash distances below it).",
+        "'too dark'; for duplicates, perceptual-hash distances at or below it).",
         "",
         "| check | threshold | `QualityThresholds` field | precision | recall "
         "| median good | median bad |",
