@@ -75,7 +75,7 @@ def weekly_referrals_chart(weeks: Sequence[WeekCounts], chart_id: str = "weekly"
     total = sum(w.total for w in weeks)
     busiest = max(weeks, key=lambda w: w.total, default=None)
     title = "Referrals submitted per week, by pathway"
-    desc = f"{len(weeks)} weeks, {total} referrals in all."
+    desc = f"{len(weeks)} week{'' if len(weeks) == 1 else 's'}, {total} referral{'' if total == 1 else 's'} in all."
     if busiest is not None and busiest.total:
         desc += f" Busiest week starting {busiest.week_start:%d %b %Y}: {busiest.total}."
     body: list[str] = []
