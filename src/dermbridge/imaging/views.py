@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
 
+from dermbridge.audit.services import record
 from dermbridge.imaging import services
 from dermbridge.referrals.errors import ReferralError
 
@@ -20,7 +20,17 @@ def image_version(request: HttpRequest, image_id: int, version: str) -> HttpResp
     if version not in services.VIEWABLE:
         raise Http404("Unknown image version.")
     queryset = services.images_visible_to(request.user).select_related("lesion__referral")  # type: ignore[arg-type]
-    image = get_object_or_404(queryset, pk=image_id)
+    image = queryset.filter(pk=image_id).first()
+    if image is None:
+        # Every failed access-control check is logged (OWASP ASVS 7.2.2).
+        record(
+            request.user,
+            "access.denied",
+            object_type="imaging.lesionimage",
+            object_id=image_id,
+            detail={"path": request.path, "method": request.method},
+        )
+        raise Http404("No such image.")
     try:
         data, media_type = services.read_derivative(image, version, user=request.user)  # type: ignore[arg-type]
     except ReferralError as exc:

@@ -50,6 +50,8 @@ def test_it_hides_photos_from_other_organisations(
         assert response.status_code == 404
         assert b"\xff\xd8" not in response.content  # no JPEG bytes
     assert not AuditEvent.objects.filter(action="image.view").exists()
+    denied = AuditEvent.objects.filter(action="access.denied", object_id=str(image.pk))
+    assert denied.count() == 3
 
 
 def test_it_sends_anonymous_visitors_to_sign_in(client: Client, image: LesionImage) -> None:

@@ -233,8 +233,12 @@ def test_it_hides_a_referral_from_another_service_and_practice(
             assert referral.patient.nhs_number not in body
     referral.refresh_from_db()
     assert referral.state == State.AWAITING_REVIEW and not referral.messages.exists()
-    outsiders = AuditEvent.objects.filter(actor_id__in=[world.dora.pk, world.bob.pk])
-    assert not outsiders.filter(object_id=str(referral.pk)).exists()
+    # Each refusal is logged as a denied access, and nothing else about the case.
+    outsiders = AuditEvent.objects.filter(
+        actor_id__in=[world.dora.pk, world.bob.pk], object_id=str(referral.pk)
+    )
+    assert set(outsiders.values_list("action", flat=True)) == {"access.denied"}
+    assert outsiders.count() == 2 * len(REVIEW_PAGES)
 
 
 def test_it_keeps_another_services_cases_off_the_worklist(client: Client, world: World) -> None:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django import forms
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest
 
+from dermbridge.audit.services import record
 from dermbridge.referrals.models import Referral
 
 if TYPE_CHECKING:
@@ -27,12 +27,27 @@ def acting_user(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
 
 
+def record_access_denied(request: HttpRequest, object_type: str, object_id: int) -> None:
+    """Every failed access-control check is logged (OWASP ASVS 7.2.2): who asked for what."""
+    record(
+        acting_user(request),
+        "access.denied",
+        object_type=object_type,
+        object_id=object_id,
+        detail={"path": request.path, "method": request.method},
+    )
+
+
 def visible_referral(request: HttpRequest, pk: int) -> Referral:
     """The referral if this user may see it; 404 otherwise (never reveal that it exists)."""
     queryset = Referral.objects.visible_to(acting_user(request)).select_related(
         "patient", "service", "referring_org", "imaging_hub", "referrer", "claimed_by"
     )
-    return get_object_or_404(queryset, pk=pk)
+    referral = queryset.filter(pk=pk).first()
+    if referral is None:
+        record_access_denied(request, "referrals.referral", pk)
+        raise Http404("No such referral.")
+    return referral
 
 
 def error_items(
