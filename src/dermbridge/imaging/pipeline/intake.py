@@ -28,6 +28,9 @@ _HEIF_STILL_BRANDS = {b"heic", b"heix", b"heim", b"heis"}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
 
+# Counted over the whole file, trailers included: a motion-photo video can hold a few hundred
+# chance FF DA pairs, a scan bomb needs many thousands of scans.
+MAX_JPEG_SCANS = 1000
 SEND_PHOTO = "Please send the photo as a JPEG, PNG, HEIC or WebP straight from the camera."
 
 
@@ -180,6 +183,15 @@ class IdentifyFormat(Step):
         work.source_format = sniff_format(work.data[:64])
         if work.source_format == "PNG":
             scan_png_chunks(work.data, work.config.max_png_text_bytes)
+        # A progressive JPEG built from thousands of tiny scans stalls the decoder for minutes
+        # (libjpeg-turbo's "scan bomb"); cameras write at most a few dozen. Marker bytes are
+        # escaped inside compressed data, so counting them is exact up to any trailer.
+        if work.source_format == "JPEG" and work.data.count(b"\xff\xda") > MAX_JPEG_SCANS:
+            raise ImageRejected(
+                "The file is damaged or built to stall image decoders. "
+                "Please take or export the photo again.",
+                "corrupt",
+            )
 
 
 class InspectHeader(Step):

@@ -74,8 +74,14 @@ def _transform_to_srgb(icc_sha: str, icc: bytes, mode: str) -> ImageCms.ImageCms
         description = ImageCms.getProfileDescription(source).strip().lower()
         if mode == "RGB" and description.startswith("srgb"):
             return None  # already sRGB: converting would only cost time
+        # NOCACHE: lcms's one-pixel cache is not thread-safe, and the transform is shared.
         return ImageCms.buildTransform(
-            source, _SRGB, mode, "RGB", renderingIntent=ImageCms.Intent.PERCEPTUAL
+            source,
+            _SRGB,
+            mode,
+            "RGB",
+            renderingIntent=ImageCms.Intent.PERCEPTUAL,
+            flags=ImageCms.Flags.NOCACHE,
         )
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return None  # a broken profile: fall back to treating the pixels as sRGB

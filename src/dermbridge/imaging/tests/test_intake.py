@@ -164,3 +164,10 @@ def test_header_checks_run_before_any_pixels_are_decoded(
     frames = [corpus.skin_photo(seed=1), corpus.skin_photo(seed=2)]
     animated = corpus.encode(frames[0], "PNG", save_all=True, append_images=frames[1:])
     assert rejection(animated).code == "multi_frame"
+
+
+def test_it_rejects_a_progressive_jpeg_scan_bomb(jpeg: bytes) -> None:
+    """GIVEN a JPEG with thousands of scans (stalls decoders) THEN refused before decoding."""
+    empty_scan = b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
+    bomb = jpeg[:-2] + empty_scan * 5000 + b"\xff\xd9"
+    assert rejection(bomb).code == "corrupt"
