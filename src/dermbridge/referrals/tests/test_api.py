@@ -11,9 +11,10 @@ from dermbridge.audit.models import AuditEvent
 from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.patients.models import Consent, Patient
+from dermbridge.referrals import services
 from dermbridge.referrals.models import Lesion, Referral, State
 from dermbridge.referrals.tests.api_support import BAD_NHS_NUMBER, api_client, new_referral_body
-from dermbridge.testing import make_patient, make_referral
+from dermbridge.testing import attach_ready_image, make_patient, make_referral
 
 
 def test_it_creates_a_draft_referral_with_a_new_patient_in_one_call(world):
@@ -114,18 +115,36 @@ def test_it_lists_referrals_with_filters_and_audits_the_read(world):
 def test_it_keeps_the_number_of_queries_flat_as_the_page_grows(
     world, django_assert_max_num_queries
 ):
-    client = api_client(world.alice)
-    make_referral(world, images=False)
-    with CaptureQueriesContext(connection) as one:
-        assert client.get("/api/referrals/").json()["count"] == 1
-    for _ in range(7):
+    """Lists, and a referral with its lesions and images, cost the same number of queries
+    whether they hold one item or many (select_related/prefetch_related, one audit event)."""
+    alice, derek = api_client(world.alice), api_client(world.derek)
+    sent = make_referral(world, state=State.AWAITING_REVIEW)
+    draft = make_referral(world)
+    services.post_message(sent, user=world.derek, body="First question")
+    urls = [
+        "/api/referrals/",
+        "/api/patients/",
+        f"/api/referrals/{sent.reference}/messages/",
+        f"/api/referrals/{draft.reference}/",
+    ]
+    baseline = {}
+    for url in urls:
+        with CaptureQueriesContext(connection) as queries:
+            assert alice.get(url).status_code == 200
+        baseline[url] = len(queries.captured_queries)
+    for i in range(6):
         make_referral(world, images=False)
-    with django_assert_max_num_queries(len(one.captured_queries)):
-        assert len(client.get("/api/referrals/").json()["results"]) == 8
-    with CaptureQueriesContext(connection) as one:
-        client.get("/api/patients/")
-    with django_assert_max_num_queries(len(one.captured_queries)):
-        assert client.get("/api/patients/").json()["count"] == 8
+        services.post_message(sent, user=world.derek, body=f"Question {i}")
+    for _ in range(3):
+        lesion = services.add_lesion(draft, user=world.alice, body_site_code="89545001")
+        for image_type in ("overview", "close_up"):
+            attach_ready_image(lesion, image_type, world.alice)
+    for url in urls:
+        with django_assert_max_num_queries(baseline[url]):
+            assert alice.get(url).status_code == 200
+    assert alice.get("/api/referrals/").json()["count"] == 8
+    assert len(alice.get(f"/api/referrals/{draft.reference}/").json()["lesions"]) == 4
+    assert derek.get(f"/api/referrals/{sent.reference}/messages/").json()["count"] == 7
 
 
 def test_it_shows_a_referral_with_its_clocks_outcome_and_messages(world):
