@@ -12,7 +12,13 @@ from django.shortcuts import redirect
 
 SESSION_STARTED_KEY = "dermbridge_session_started"
 # Paths a signed-in clinician can reach before completing two-factor set-up or verification.
-TWO_FACTOR_EXEMPT_PREFIXES = ("/account/two-factor", "/logout", "/static/", "/status/")
+TWO_FACTOR_EXEMPT_PREFIXES = (
+    "/account/two-factor",
+    "/logout",
+    "/static/",
+    "/assets/",
+    "/status/",
+)
 
 
 class SessionLimitsMiddleware:
