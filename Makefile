@@ -47,6 +47,7 @@ typecheck: install
 	$(BIN)/mypy src
 
 pytest: install
+	@bash scripts/ensure-chromium.sh
 	$(BIN)/pytest -q -m "not slow and not bench"
 
 PG_URL ?= postgres://postgres@127.0.0.1:5432/dermbridge
@@ -56,6 +57,7 @@ test-pg: install
 
 ## make bench: slow tests and benchmarks (SQLite, then the scale benchmarks on PostgreSQL)
 bench: install
+	@bash scripts/ensure-chromium.sh
 	$(BIN)/pytest -q -s -m "slow or bench" -p no:cacheprovider
 	$(BIN)/python -m dermbridge.triage.bench --out var/triage-bench.json
 	$(BIN)/python -m dermbridge.imaging.bench
