@@ -7,9 +7,11 @@ Pure functions of their inputs; `dermbridge.reporting.services` runs the queries
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.utils import timezone
@@ -18,6 +20,8 @@ from dermbridge.referrals.clocks import is_working_day
 from dermbridge.referrals.models import ReferralKind, State
 
 DEFAULT_WEEKS = 12
+# Bank holidays are counted from this year on (working-day durations need only differences).
+HOLIDAYS_SINCE = 2000
 MAX_PERIOD_DAYS = 731
 # The FDS share skin cancer services are expected to exceed (NHS England, skin pathway).
 FDS_SKIN_EXPECTATION = 0.90
@@ -88,17 +92,45 @@ def working_days_elapsed(start: datetime, end: datetime) -> float:
     start, end = timezone.localtime(start), timezone.localtime(end)
     if end <= start:
         return 0.0
-    total = timedelta()
-    day = start.date()
-    while day <= end.date():
-        if is_working_day(day):
-            day_start = datetime.combine(day, time.min, tzinfo=start.tzinfo)
-            day_end = day_start + timedelta(days=1)
-            overlap = min(end, day_end) - max(start, day_start)
-            if overlap > timedelta():
-                total += overlap
-        day += timedelta(days=1)
-    return total / timedelta(days=1)
+    return _working_position(end) - _working_position(start)
+
+
+def _working_position(moment: datetime) -> float:
+    """Working days from 1 January 1 to `moment` (local time), so that a duration is a
+    difference of two positions: constant time per referral, not a walk over its days."""
+    day = moment.date()
+    position = float(_working_days_before(day))
+    if is_working_day(day):
+        midnight = datetime.combine(day, time.min, tzinfo=moment.tzinfo)
+        position += (moment - midnight) / timedelta(days=1)
+    return position
+
+
+def _working_days_before(day: date) -> int:
+    # Day 1 of the proleptic calendar (1 January 1) was a Monday.
+    weeks, rest = divmod(day.toordinal() - 1, 7)
+    weekdays = weeks * 5 + min(rest, 5)
+    holidays = _weekday_holidays(day.year)
+    return weekdays - _weekday_holidays_before_year(day.year) - bisect_left(holidays, day)
+
+
+@lru_cache(maxsize=256)
+def _weekday_holidays(year: int) -> tuple[date, ...]:
+    """The bank holidays of a year that fall on a weekday, in order."""
+    first = date(year, 1, 1)
+    days = (first + timedelta(days=n) for n in range((date(year + 1, 1, 1) - first).days))
+    return tuple(d for d in days if d.weekday() < 5 and not is_working_day(d))
+
+
+@lru_cache(maxsize=256)
+def _weekday_holidays_before_year(year: int) -> int:
+    """Weekday bank holidays from 1 January HOLIDAYS_SINCE to 1 January `year` (negative for
+    earlier years): any fixed origin will do, as it cancels out of every duration."""
+    if year == HOLIDAYS_SINCE:
+        return 0
+    if year > HOLIDAYS_SINCE:
+        return _weekday_holidays_before_year(year - 1) + len(_weekday_holidays(year - 1))
+    return _weekday_holidays_before_year(year + 1) - len(_weekday_holidays(year))
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:

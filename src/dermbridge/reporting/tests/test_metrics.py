@@ -110,3 +110,33 @@ def test_it_decides_within_target_per_pathway() -> None:
     # USC runs on the FDS clock: the date the patient was told, not the triage answer.
     assert within_target("usc", "triaged", due, at(5, 9), None, now) is False
     assert within_target("usc", "triaged", due, at(5, 9), at(10, 9), now) is True
+
+
+def _walk_working_days(start: datetime, end: datetime) -> float:
+    """The obvious definition, one day at a time, to check the fast one against."""
+    from datetime import time, timedelta
+
+    from dermbridge.referrals.clocks import is_working_day
+
+    total = timedelta()
+    day = start.date()
+    while day <= end.date():
+        if is_working_day(day):
+            day_start = datetime.combine(day, time.min, tzinfo=LONDON)
+            overlap = min(end, day_start + timedelta(days=1)) - max(start, day_start)
+            total += max(overlap, timedelta())
+        day += timedelta(days=1)
+    return total / timedelta(days=1)
+
+
+def test_it_agrees_with_walking_the_calendar_day_by_day() -> None:
+    """GIVEN 500 random spans of up to 60 days between 1998 and 2027 (New Year, Easter,
+    Christmas, clock changes) THEN the fast working-day count equals the day-by-day walk."""
+    import random
+    from datetime import timedelta
+
+    rng = random.Random(7)
+    for _ in range(500):
+        start = datetime(1998, 1, 1, tzinfo=LONDON) + timedelta(minutes=rng.randrange(15_500_000))
+        end = start + timedelta(minutes=rng.randrange(60 * 24 * 60))
+        assert working_days_elapsed(start, end) == pytest.approx(_walk_working_days(start, end))
