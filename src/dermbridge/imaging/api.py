@@ -20,6 +20,7 @@ from dermbridge.referrals.api import (
     error_responses,
     id_parameter,
     int_or_404,
+    record_access_denied,
     visible_referral,
 )
 from dermbridge.referrals.serializers import (
@@ -72,6 +73,7 @@ def visible_image(request: Request, image_id: int) -> LesionImage:
         .first()
     )
     if image is None:
+        record_access_denied(request, "imaging.lesionimage", image_id)
         raise NotFound("No image with this id that you can see.")
     return image
 

@@ -28,6 +28,7 @@ from dermbridge.referrals.api import (
     id_parameter,
     int_or_404,
     own_organisation,
+    record_access_denied,
 )
 
 PATIENT_ID = id_parameter("patient_id", "The patient's id in DermBridge.")
@@ -47,6 +48,7 @@ def _visible_patient(request: Request, patient_id: int) -> Patient:
         .first()
     )
     if patient is None:
+        record_access_denied(request, "patients.patient", patient_id)
         raise NotFound("No patient with this id that you can see.")
     return patient
 

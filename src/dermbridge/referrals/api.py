@@ -30,7 +30,7 @@ from dermbridge.audit.services import record
 from dermbridge.imaging.models import LesionImage
 from dermbridge.patients.services import patients_visible_to
 from dermbridge.referrals import services
-from dermbridge.referrals.errors import InvalidReferral, ReferralError
+from dermbridge.referrals.errors import InvalidReferral, NotPermitted, ReferralError
 from dermbridge.referrals.models import (
     Lesion,
     Message,
@@ -75,6 +75,11 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every error as {"detail": sentence, "errors": {field: [messages]}}."""
+    if isinstance(exc, NotPermitted) and context.get("request") is not None:
+        reference = str((context.get("kwargs") or {}).get("reference", ""))[:40]
+        record_access_denied(
+            context["request"], "referrals.referral", reference, reason=exc.message
+        )
     if isinstance(exc, ReferralError):
         body: dict[str, Any] = {"detail": exc.message}
         if exc.field_errors:
@@ -88,6 +93,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
         return Response({"detail": first, "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
+
+
+def record_access_denied(
+    request: Request, object_type: str, object_id: str | int, *, reason: str = ""
+) -> None:
+    """Every failed access-control check is logged (OWASP ASVS 7.2.2): who asked for what."""
+    detail = {"path": request.path, "method": request.method}
+    if reason:
+        detail["reason"] = reason[:200]
+    record(
+        request.user, "access.denied", object_type=object_type, object_id=object_id, detail=detail
+    )
 
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
@@ -176,6 +193,7 @@ def acting_user(request: Request) -> User:
 def visible_referral(request: Request, reference: str) -> Referral:
     referral = Referral.objects.visible_to(acting_user(request)).filter(reference=reference).first()
     if referral is None:
+        record_access_denied(request, "referrals.referral", reference[:40])
         raise NotFound(f"No referral {reference} that you can see.")
     return referral
 
@@ -207,6 +225,7 @@ def render_referral(request: Request, reference: str, *, code: int = 200) -> Res
     """The full referral as this user may see it; the read is audited."""
     referral = referral_detail_queryset(acting_user(request)).filter(reference=reference).first()
     if referral is None:
+        record_access_denied(request, "referrals.referral", reference[:40])
         raise NotFound(f"No referral {reference} that you can see.")
     services.view_referral(referral, user=acting_user(request))
     data = ReferralSerializer(referral, context={"request": request}).data
@@ -273,6 +292,7 @@ class ReferralListView(JsonView):
         if "patient" in data:
             patient = patients_visible_to(user).filter(pk=data["patient"]).first()
             if patient is None:
+                record_access_denied(request, "patients.patient", data["patient"])
                 message = "No patient with this id that you can see."
                 raise InvalidReferral(message, field_errors={"patient": [message]})
             referral = services.create_referral(

@@ -339,6 +339,9 @@ def test_it_refuses_actions_out_of_turn_with_a_clear_reason(world):
     response = api_client(world.alice).post(f"/api/referrals/{referral.reference}/claim/")
     assert response.status_code == 403
     assert response.json()["detail"] == "Only a dermatologist of the service can start review."
+    denied = AuditEvent.objects.get(action="access.denied", actor_id=world.alice.pk)
+    assert denied.object_id == referral.reference
+    assert denied.detail["reason"] == "Only a dermatologist of the service can start review."
     response = api_client(world.derek).post(f"/api/referrals/{referral.reference}/release/")
     assert response.status_code == 409
     response = api_client(world.derek).post(

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from dermbridge.audit.models import AuditEvent
 from dermbridge.imaging.models import LesionImage
 from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.patients.models import Consent, Patient
@@ -105,6 +106,10 @@ def test_it_answers_404_to_another_organisation_and_changes_nothing(world, alice
         assert not any(s.encode() in response.content for s in secrets), (method, path)
     assert snapshot() == before
     assert Referral.objects.get(pk=sent.pk).state == State.ADVICE_GIVEN
+    # Every refusal is in the audit trail (OWASP ASVS 7.2.2), naming who asked for what.
+    denied = AuditEvent.objects.filter(action="access.denied", actor_id=getattr(world, persona).pk)
+    assert denied.count() == len(requests_for(draft, sent))
+    assert denied.filter(object_id=draft.reference).exists()
 
 
 @pytest.mark.parametrize("persona", ["bob", "dora"])
