@@ -15,8 +15,8 @@ from .types import ImageRejected, PipelineConfig, QualityCheck, QualityThreshold
 def analysis_copy(image: Image.Image, long_side: int) -> Image.Image:
     """A small copy for measuring, at most ``long_side`` pixels long, by box reduction.
 
-    Box averaging is what a camera's own downscaling does and costs milliseconds; the
-    copy is made from the viewer image, already a few megapixels, not from the frame.
+    Box averaging costs milliseconds and does not sharpen; the copy is made from the
+    viewer image (a few megapixels), not from the full frame.
     """
     factor = -(-max(image.size) // long_side)  # ceiling division
     return image.reduce(factor) if factor > 1 else image.copy()
