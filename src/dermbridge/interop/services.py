@@ -19,9 +19,7 @@ from django.utils import timezone
 from dermbridge.audit.services import record
 from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.imaging.services import accept_upload, read_derivative
-from dermbridge.interop import codes as fhir_codes
 from dermbridge.interop import dicom, fhir
-from dermbridge.interop.fhir.resources import service_request_resource
 from dermbridge.interop.pacs import PacsError, PacsTarget, c_store, stow_rs
 from dermbridge.referrals.errors import InvalidReferral, NotPermitted, ReferralError
 from dermbridge.referrals.models import Lesion, Referral, State
@@ -55,7 +53,8 @@ def find_referral(reference: str, *, user: User | None) -> Referral:
     return referral
 
 
-def _audit(user: User | None, action: str, referral: Referral, **detail: Any) -> None:
+def audit_event(user: User | None, action: str, referral: Referral, **detail: Any) -> None:
+    """One audit event about a referral, on behalf of the organisation the user acts for."""
     record(user, action, referral, organisation_id=acting_org_id(user, referral), detail=detail)
 
 
@@ -93,7 +92,7 @@ def referral_record(referral: Referral, *, user: User | None) -> fhir.ReferralRe
 def fhir_bundle(referral: Referral, *, user: User | None) -> dict[str, Any]:
     """The referral as a FHIR R4 transaction Bundle (audited)."""
     bundle = fhir.referral_bundle(referral_record(referral, user=user))
-    _audit(user, "interop.fhir_bundle", referral, entries=len(bundle.get("entry", [])))
+    audit_event(user, "interop.fhir_bundle", referral, entries=len(bundle.get("entry", [])))
     return bundle
 
 
@@ -186,7 +185,7 @@ def export_referral(
                 )
                 path.write_bytes(dicom.to_bytes(ds))
                 written.append(path)
-        _audit(user, f"interop.export_{fmt}", referral, files=[p.name for p in written])
+        audit_event(user, f"interop.export_{fmt}", referral, files=[p.name for p in written])
     return written
 
 
@@ -241,10 +240,10 @@ def send_to_pacs(
         if target.stow_url:
             stow_rs(target, [dicom.to_bytes(ds) for ds in datasets])
     except PacsError as exc:
-        _audit(user, "interop.pacs_send_failed", referral, problem=str(exc)[:300])
+        audit_event(user, "interop.pacs_send_failed", referral, problem=str(exc)[:300])
         raise InvalidReferral(str(exc)) from None
     study_uid = str(datasets[0].StudyInstanceUID)
-    _audit(
+    audit_event(
         user,
         "interop.pacs_send",
         referral,
@@ -296,176 +295,6 @@ def import_dicom(
     )
 
 
-# ---------------------------------------------------------------- FHIR import
-
-
-@transaction.atomic
-def import_referral_bundle(data: Any, *, user: User) -> Referral:
-    """Create a draft referral with its images from a GP system's transaction Bundle.
-
-    All or nothing: one transaction; any problem (bundle, patient, permissions, images) rolls
-    everything back. Images go through the imaging pipeline like any upload; the referral stays
-    a draft at the referring practice until its images are processed and a referrer sends it.
-    Raises ``BundleProblems`` for a bundle that cannot be read, ``ReferralError`` otherwise.
-    """
-    import io
-
-    from dermbridge.accounts.models import Organisation
-    from dermbridge.interop.fhir.importer import BundleProblems, plan_from_bundle
-    from dermbridge.patients.services import record_consent, register_patient
-    from dermbridge.referrals.services import create_referral
-
-    plan = plan_from_bundle(data)
-    orgs = {
-        o.ods_code: o
-        for o in Organisation.objects.filter(ods_code__in=[plan.referring_ods, plan.service_ods])
-    }
-    missing = [
-        (where, f"No organisation with ODS code {ods} is known here.")
-        for where, ods in (
-            ("ServiceRequest.requester", plan.referring_ods),
-            ("ServiceRequest.performer", plan.service_ods),
-        )
-        if ods not in orgs
-    ]
-    if missing:
-        raise BundleProblems(missing)
-    referring, service = orgs[plan.referring_ods], orgs[plan.service_ods]
-    patient = register_patient(
-        user=user, practice=referring, nhs_number=plan.nhs_number, **plan.patient
-    )
-    for scope, granted in plan.consents:
-        if patient.consent_for(scope) != granted:
-            record_consent(
-                user=user, patient=patient, scope=scope, granted=granted, note="FHIR import"
-            )
-    referral = create_referral(
-        user=user,
-        patient=patient,
-        kind=plan.kind,
-        service=service,
-        referring_org=referring,
-        clinical_question=plan.clinical_question,
-        history=plan.history,
-        lesions=[fields for _, fields in plan.lesions],
-    )
-    lesions = {
-        url: lesion
-        for (url, _), lesion in zip(plan.lesions, referral.lesions.order_by("number"), strict=True)
-    }
-    for image in plan.images:
-        accept_upload(
-            lesions[image.lesion_key],
-            user=user,
-            fileobj=io.BytesIO(image.data),
-            image_type=image.image_type,
-            dermoscopy_mode=image.dermoscopy_mode,
-        )
-    _audit(
-        user, "interop.fhir_import", referral, images=len(plan.images), lesions=len(plan.lesions)
-    )
-    return referral
-
-
-def transaction_response(referral: Referral) -> dict[str, Any]:
-    """The transaction-response Bundle: where the new referral and its lesions live."""
-    entries = [
-        {"response": {"status": "201 Created", "location": f"ServiceRequest/{referral.reference}"}}
-    ]
-    entries += [
-        {
-            "response": {
-                "status": "201 Created",
-                "location": f"BodyStructure/{referral.pk}-{lesion.number}",
-            }
-        }
-        for lesion in referral.lesions.all()
-    ]
-    return fhir.validated(
-        {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
-    )
-
-
-# ---------------------------------------------------------------- FHIR reads
-
-
-NHS_NUMBER_SYSTEM = fhir_codes.NHS_NUMBER_SYSTEM
-
-
-def capability_statement(base_url: str) -> dict[str, Any]:
-    """What the FHIR endpoint offers (R4, JSON only)."""
-
-    def resource(kind: str, interactions: list[str], params: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
-        found: dict[str, Any] = {"type": kind, "interaction": [{"code": i} for i in interactions]}
-        if params:
-            found["searchParam"] = [{"name": p, "type": "token"} for p in params]
-        return found
-
-    return fhir.validated(
-        {
-            "resourceType": "CapabilityStatement",
-            "status": "active",
-            "date": timezone.now().date().isoformat(),
-            "kind": "instance",
-            "software": {"name": "DermBridge"},
-            "implementation": {
-                "description": "DermBridge teledermatology FHIR endpoint",
-                "url": base_url,
-            },
-            "fhirVersion": "4.0.1",
-            "format": ["application/fhir+json"],
-            "rest": [
-                {
-                    "mode": "server",
-                    "security": {
-                        "description": "DRF token (Authorization: Token ...) or a signed-in session."
-                    },
-                    "resource": [
-                        resource("ServiceRequest", ["read", "search-type"], ["patient.identifier"]),
-                        resource("Patient", ["read"]),
-                        resource("Binary", ["read"]),
-                    ],
-                    "interaction": [{"code": "transaction"}],
-                }
-            ],
-        }
-    )
-
-
-def search_service_requests(nhs_number: str, *, user: User) -> dict[str, Any]:
-    """The referrals of one patient (by NHS number) that `user` may see, as a searchset; audited."""
-    digits = "".join(ch for ch in nhs_number if ch.isdigit())
-    referrals = list(
-        Referral.objects.visible_to(user)
-        .filter(patient__nhs_number=digits)
-        .select_related("patient")
-        .prefetch_related("lesions")
-        .order_by("-created_at")
-    )
-    for referral in referrals:
-        _audit(user, "referral.view_fhir", referral, via="search")
-    entries = [
-        {
-            "fullUrl": f"{settings.SITE_URL}/fhir/ServiceRequest/{r.reference}",
-            "resource": service_request_resource(r, r.lesions.all(), []),
-            "search": {"mode": "match"},
-        }
-        for r in referrals
-    ]
-    return fhir.validated(
-        {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": len(entries),
-            "entry": entries or None,
-        }
-    )
-
-
-def audit_patient_read(patient: Any, *, user: User) -> None:
-    record(user, "patient.view_fhir", patient)
-
-
 # ---------------------------------------------------------------- PACS from the UI
 
 
@@ -486,5 +315,5 @@ def queue_send_to_pacs(referral: Referral, *, user: User) -> None:
         raise InvalidReferral(f"Referral {referral.reference} has no processed images to send.")
     from dermbridge.interop.tasks import send_referral_to_pacs
 
-    _audit(user, "interop.pacs_send_queued", referral)
+    audit_event(user, "interop.pacs_send_queued", referral)
     transaction.on_commit(lambda: send_referral_to_pacs.enqueue(referral.pk, user.pk))

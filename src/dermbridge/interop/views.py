@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dermbridge.imaging.services import VIEWABLE, images_visible_to, read_derivative
-from dermbridge.interop import services
+from dermbridge.interop import fhir_services, services
 from dermbridge.interop.fhir import FHIR_JSON, operation_outcome
 from dermbridge.interop.fhir.importer import BundleProblems
 from dermbridge.interop.fhir.resources import patient_resource, service_request_resource
@@ -61,6 +61,8 @@ class FhirNegotiation(DefaultContentNegotiation):
 class FhirView(APIView):
     renderer_classes = [FhirJSONRenderer, JSONRenderer]
     content_negotiation_class = FhirNegotiation
+    # Not in the OpenAPI schema: the FHIR API describes itself (GET /fhir/metadata).
+    schema = None
     parser_classes = [FhirJSONParser, JSONParser]
 
     def handle_exception(self, exc: Exception) -> Response:
@@ -110,7 +112,7 @@ class Metadata(FhirView):
 
     def get(self, request: Request) -> Response:
         base = f"{settings.SITE_URL}/fhir"
-        return Response(services.capability_statement(base), content_type=FHIR_JSON)
+        return Response(fhir_services.capability_statement(base), content_type=FHIR_JSON)
 
 
 class ServiceRequestRead(FhirView):
@@ -126,11 +128,12 @@ class ServiceRequestSearch(FhirView):
     def get(self, request: Request) -> Response:
         raw = request.query_params.get("patient.identifier", "")
         system, _, value = raw.rpartition("|")
-        if not value or system not in ("", services.NHS_NUMBER_SYSTEM):
+        if not value or system not in ("", fhir_services.NHS_NUMBER_SYSTEM):
             return outcome_response(
-                400, [f"Search by patient.identifier={services.NHS_NUMBER_SYSTEM}|<NHS number>."]
+                400,
+                [f"Search by patient.identifier={fhir_services.NHS_NUMBER_SYSTEM}|<NHS number>."],
             )
-        bundle = services.search_service_requests(value, user=request.user)  # type: ignore[arg-type]
+        bundle = fhir_services.search_service_requests(value, user=request.user)  # type: ignore[arg-type]
         return Response(bundle, content_type=FHIR_JSON)
 
 
@@ -139,7 +142,7 @@ class PatientRead(FhirView):
         patient = patients_visible_to(request.user).filter(pk=patient_id).first()  # type: ignore[arg-type]
         if patient is None:
             return outcome_response(404, [f"Patient/{patient_id} is not known here."])
-        services.audit_patient_read(patient, user=request.user)  # type: ignore[arg-type]
+        fhir_services.audit_patient_read(patient, user=request.user)  # type: ignore[arg-type]
         return Response(patient_resource(patient), content_type=FHIR_JSON)
 
 
@@ -178,8 +181,10 @@ class Transaction(FhirView):
     """POST a transaction Bundle: a referral with its images from a GP system, all or nothing."""
 
     def post(self, request: Request) -> Response:
-        referral = services.import_referral_bundle(request.data, user=request.user)  # type: ignore[arg-type]
-        return Response(services.transaction_response(referral), status=200, content_type=FHIR_JSON)
+        referral = fhir_services.import_referral_bundle(request.data, user=request.user)  # type: ignore[arg-type]
+        return Response(
+            fhir_services.transaction_response(referral), status=200, content_type=FHIR_JSON
+        )
 
 
 class SendToPacs(FhirView):

@@ -172,16 +172,41 @@ def test_it_writes_valid_dicom_one_study_series_per_lesion_and_type(
     assert np.abs(pixels - master).mean() < 4
 
 
-@pytest.mark.parametrize("mode", ["contact_non_polarised", "non_contact_polarised", ""])
-def test_it_writes_valid_dermoscopic_objects_for_every_mode(
-    world: World, mode: str, tmp_path: Path
-) -> None:
+def test_it_writes_valid_dermoscopic_objects_for_every_mode(tmp_path: Path) -> None:
+    """GIVEN each dermoscopy mode (and none recorded)
+    THEN the Dermoscopic Image Module says so and dciodvfy finds no error."""
+    from datetime import datetime
+
+    from dermbridge.imaging.synthetic import lesion_photo
+    from dermbridge.interop import dicom
+
     dciodvfy = require_tool("dicom3tools", "dciodvfy")
-    referral = make_referral(world, state=State.AWAITING_REVIEW)
-    LesionImage.objects.filter(lesion__referral=referral, image_type="dermoscopic").update(
-        dermoscopy_mode=mode
+    study = dicom.StudyContext(
+        "DB-TEST234",
+        "9990000018",
+        "Patient",
+        "Jo",
+        "19600517",
+        "F",
+        "Smith^Alice",
+        "Riverside Surgery",
+        datetime(2026, 11, 1, 9),
+        "Test",
     )
-    export("dicom", referral, tmp_path)
-    (path,) = tmp_path.glob("*dermoscopic*.dcm")
-    report = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True, check=False)
-    assert "Error" not in report.stdout + report.stderr
+    photo = lesion_photo(96, 64, seed=3)
+    expected = {
+        "contact_non_polarised": ("NON_POLARIZED", "CONTACT"),
+        "non_contact_polarised": ("POLARIZED", "NON_CONTACT"),
+        "": ("", ""),
+    }
+    for mode, (polarization, contact) in expected.items():
+        image = dicom.ImageContext(
+            mode or "none", "dermoscopic", mode, 2, "14975008", "Forearm", "midline", None, ""
+        )
+        ds = dicom.lesion_image_dataset(study, image, photo)
+        assert (ds.LightSourcePolarization, ds.ContactMethod) == (polarization, contact)
+        assert ("ImmersionMedia" in ds) == (contact == "CONTACT")
+        path = tmp_path / f"{mode or 'none'}.dcm"
+        path.write_bytes(dicom.to_bytes(ds))
+        report = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True, check=False)
+        assert "Error" not in report.stdout + report.stderr, (mode, report.stderr)

@@ -170,6 +170,12 @@ def photographed(world: World, django_capture_on_commit_callbacks: Any) -> Refer
     return referral
 
 
+@pytest.fixture
+def draft(world: World) -> Referral:
+    """A draft with small ready-made images: enough for bundles refused before the pipeline."""
+    return make_referral(world)
+
+
 def post_bundle(user: User, bundle: dict[str, Any]) -> Any:
     return client_for(user).post("/fhir/", bundle, format="json")
 
@@ -229,9 +235,9 @@ def test_it_round_trips_a_referral_through_a_transaction_bundle(
 
 
 def test_it_answers_a_broken_bundle_with_every_problem_and_creates_nothing(
-    world: World, photographed: Referral
+    world: World, draft: Referral
 ) -> None:
-    bundle = fhir_bundle(photographed, user=world.alice)
+    bundle = fhir_bundle(draft, user=world.alice)
     broken = copy.deepcopy(bundle)
     for entry in broken["entry"]:
         res = entry["resource"]
@@ -250,11 +256,11 @@ def test_it_answers_a_broken_bundle_with_every_problem_and_creates_nothing(
 
 
 def test_it_rolls_everything_back_when_a_service_refuses_part(
-    world: World, photographed: Referral
+    world: World, draft: Referral
 ) -> None:
     """GIVEN a bundle whose lesion site is not a coded body site
     THEN the answer names the lesion field and no patient, referral or image is created."""
-    bundle = fhir_bundle(photographed, user=world.alice)
+    bundle = fhir_bundle(draft, user=world.alice)
     for entry in bundle["entry"]:
         if entry["resource"]["resourceType"] == "BodyStructure":
             entry["resource"]["location"]["coding"][0]["code"] = "123"
@@ -269,8 +275,8 @@ def test_it_rolls_everything_back_when_a_service_refuses_part(
     ) == before
 
 
-def test_it_refuses_a_bundle_from_another_practice(world: World, photographed: Referral) -> None:
-    bundle = fhir_bundle(photographed, user=world.alice)
+def test_it_refuses_a_bundle_from_another_practice(world: World, draft: Referral) -> None:
+    bundle = fhir_bundle(draft, user=world.alice)
     before = Referral.objects.count()
     response = post_bundle(world.bob, bundle)
     assert response.status_code == 403
@@ -293,3 +299,12 @@ def test_it_queues_a_pacs_send_from_the_page(
     assert response.status_code == 302 and response["Location"] == "/referrals/1/"
     assert len(callbacks) == 1
     assert AuditEvent.objects.filter(action="interop.pacs_send_queued").count() == 1
+
+
+def test_it_accepts_a_signed_in_session_as_the_api_does(world: World, triaged: Referral) -> None:
+    client = APIClient()
+    client.force_login(world.derek)
+    response = client.get(f"/fhir/ServiceRequest/{triaged.reference}")
+    assert response.status_code == 200 and response.json()["id"] == triaged.reference
+    client.force_login(world.dora)
+    assert client.get(f"/fhir/ServiceRequest/{triaged.reference}").status_code == 404

@@ -1,0 +1,191 @@
+"""FHIR REST services: the transaction import from GP systems, reads, search, capabilities.
+
+The import hands everything to the owning apps' services (patients, referrals, imaging) in one
+transaction; reads are filtered by ``Referral.objects.visible_to`` and audited.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from dermbridge.audit.services import record
+from dermbridge.imaging.services import accept_upload
+from dermbridge.interop import codes, fhir
+from dermbridge.interop.fhir.resources import service_request_resource
+from dermbridge.interop.services import audit_event
+from dermbridge.referrals.models import Referral
+
+if TYPE_CHECKING:
+    from dermbridge.accounts.models import User
+
+NHS_NUMBER_SYSTEM = codes.NHS_NUMBER_SYSTEM
+
+
+# ---------------------------------------------------------------- FHIR import
+
+
+@transaction.atomic
+def import_referral_bundle(data: Any, *, user: User) -> Referral:
+    """Create a draft referral with its images from a GP system's transaction Bundle.
+
+    All or nothing: one transaction; any problem (bundle, patient, permissions, images) rolls
+    everything back. Images go through the imaging pipeline like any upload; the referral stays
+    a draft at the referring practice until its images are processed and a referrer sends it.
+    Raises ``BundleProblems`` for a bundle that cannot be read, ``ReferralError`` otherwise.
+    """
+    from dermbridge.accounts.models import Organisation
+    from dermbridge.interop.fhir.importer import BundleProblems, plan_from_bundle
+    from dermbridge.patients.services import record_consent, register_patient
+    from dermbridge.referrals.services import create_referral
+
+    plan = plan_from_bundle(data)
+    orgs = {
+        o.ods_code: o
+        for o in Organisation.objects.filter(ods_code__in=[plan.referring_ods, plan.service_ods])
+    }
+    missing = [
+        (where, f"No organisation with ODS code {ods} is known here.")
+        for where, ods in (
+            ("ServiceRequest.requester", plan.referring_ods),
+            ("ServiceRequest.performer", plan.service_ods),
+        )
+        if ods not in orgs
+    ]
+    if missing:
+        raise BundleProblems(missing)
+    referring, service = orgs[plan.referring_ods], orgs[plan.service_ods]
+    patient = register_patient(
+        user=user, practice=referring, nhs_number=plan.nhs_number, **plan.patient
+    )
+    for scope, granted in plan.consents:
+        if patient.consent_for(scope) != granted:
+            record_consent(
+                user=user, patient=patient, scope=scope, granted=granted, note="FHIR import"
+            )
+    referral = create_referral(
+        user=user,
+        patient=patient,
+        kind=plan.kind,
+        service=service,
+        referring_org=referring,
+        clinical_question=plan.clinical_question,
+        history=plan.history,
+        lesions=[fields for _, fields in plan.lesions],
+    )
+    lesions = {
+        url: lesion
+        for (url, _), lesion in zip(plan.lesions, referral.lesions.order_by("number"), strict=True)
+    }
+    for image in plan.images:
+        accept_upload(
+            lesions[image.lesion_key],
+            user=user,
+            fileobj=io.BytesIO(image.data),
+            image_type=image.image_type,
+            dermoscopy_mode=image.dermoscopy_mode,
+        )
+    audit_event(
+        user, "interop.fhir_import", referral, images=len(plan.images), lesions=len(plan.lesions)
+    )
+    return referral
+
+
+def transaction_response(referral: Referral) -> dict[str, Any]:
+    """The transaction-response Bundle: where the new referral and its lesions live."""
+    entries = [
+        {"response": {"status": "201 Created", "location": f"ServiceRequest/{referral.reference}"}}
+    ]
+    entries += [
+        {
+            "response": {
+                "status": "201 Created",
+                "location": f"BodyStructure/{referral.pk}-{lesion.number}",
+            }
+        }
+        for lesion in referral.lesions.all()
+    ]
+    return fhir.validated(
+        {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
+    )
+
+
+# ---------------------------------------------------------------- FHIR reads
+
+
+def capability_statement(base_url: str) -> dict[str, Any]:
+    """What the FHIR endpoint offers (R4, JSON only)."""
+
+    def resource(kind: str, interactions: list[str], params: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+        found: dict[str, Any] = {"type": kind, "interaction": [{"code": i} for i in interactions]}
+        if params:
+            found["searchParam"] = [{"name": p, "type": "token"} for p in params]
+        return found
+
+    return fhir.validated(
+        {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": timezone.now().date().isoformat(),
+            "kind": "instance",
+            "software": {"name": "DermBridge"},
+            "implementation": {
+                "description": "DermBridge teledermatology FHIR endpoint",
+                "url": base_url,
+            },
+            "fhirVersion": "4.0.1",
+            "format": ["application/fhir+json"],
+            "rest": [
+                {
+                    "mode": "server",
+                    "security": {
+                        "description": "DRF token (Authorization: Token ...) or a signed-in session."
+                    },
+                    "resource": [
+                        resource("ServiceRequest", ["read", "search-type"], ["patient.identifier"]),
+                        resource("Patient", ["read"]),
+                        resource("Binary", ["read"]),
+                    ],
+                    "interaction": [{"code": "transaction"}],
+                }
+            ],
+        }
+    )
+
+
+def search_service_requests(nhs_number: str, *, user: User) -> dict[str, Any]:
+    """The referrals of one patient (by NHS number) that `user` may see, as a searchset; audited."""
+    digits = "".join(ch for ch in nhs_number if ch.isdigit())
+    referrals = list(
+        Referral.objects.visible_to(user)
+        .filter(patient__nhs_number=digits)
+        .select_related("patient")
+        .prefetch_related("lesions")
+        .order_by("-created_at")
+    )
+    for referral in referrals:
+        audit_event(user, "referral.view_fhir", referral, via="search")
+    entries = [
+        {
+            "fullUrl": f"{settings.SITE_URL}/fhir/ServiceRequest/{r.reference}",
+            "resource": service_request_resource(r, r.lesions.all(), []),
+            "search": {"mode": "match"},
+        }
+        for r in referrals
+    ]
+    return fhir.validated(
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(entries),
+            "entry": entries or None,
+        }
+    )
+
+
+def audit_patient_read(patient: Any, *, user: User) -> None:
+    record(user, "patient.view_fhir", patient)
