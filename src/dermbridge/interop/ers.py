@@ -18,6 +18,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import (
     Image,
+    KeepTogether,
     Paragraph,
     SimpleDocTemplate,
     Spacer,
@@ -115,28 +116,28 @@ def letter_pdf(record: ReferralRecord, thumbnails: Mapping[int, bytes]) -> bytes
         site = lesion.body_site_label
         side = f" ({lesion.get_laterality_display().lower()})" if lesion.laterality else ""
         size = f", {lesion.size_mm} mm" if lesion.size_mm is not None else ""
-        story.append(
+        block: list[Flowable] = [
             _p(
                 f"Lesion {lesion.number}: {site}{side}{size}. "
                 f"{'Pigmented. ' if lesion.pigmented else ''}{lesion.description}",
                 body,
             )
-        )
-        thumbs = [
-            Image(
-                io.BytesIO(thumbnails[image.pk]), width=40 * mm, height=30 * mm, kind="proportional"
-            )
+        ]
+        shown = [
+            image
             for image, _, _ in record.images
             if image.lesion_id == lesion.pk and image.pk in thumbnails
         ]
-        if thumbs:
-            captions = [
-                _p(image.get_image_type_display(), body)
-                for image, _, _ in record.images
-                if image.lesion_id == lesion.pk and image.pk in thumbnails
+        if shown:
+            thumbs = [
+                Image(
+                    io.BytesIO(thumbnails[i.pk]), width=40 * mm, height=30 * mm, kind="proportional"
+                )
+                for i in shown
             ]
-            story.append(Table([thumbs, captions]))
-        story.append(Spacer(1, 3 * mm))
+            block.append(Table([thumbs, [_p(i.get_image_type_display(), body) for i in shown]]))
+        # A lesion's description and its photos stay on one page.
+        story += [KeepTogether(block), Spacer(1, 3 * mm)]
 
     story.append(_p("AI assessment (decision support)", h2))
     if record.assessments:
@@ -167,9 +168,18 @@ def letter_pdf(record: ReferralRecord, thumbnails: Mapping[int, bytes]) -> bytes
             _p(f"Plan: {outcome.management_plan}", body),
             _p(f"Advice to the referrer: {outcome.advice_to_referrer}", body),
         ]
+    names = [
+        attachment_name(referral.reference, i.lesion.number, i.image_type, i.pk, media_type)
+        for i, _, media_type in record.images
+    ]
     story += [
         Spacer(1, 5 * mm),
-        _p(f"Images attached: {len(record.images)} (e-RS versions, each at most 5 MB).", body),
+        _p(
+            f"Images attached ({len(names)}, e-RS versions, each at most 5 MB): "
+            + (", ".join(names) or "none")
+            + ".",
+            body,
+        ),
     ]
 
     out = io.BytesIO()
@@ -181,7 +191,19 @@ def letter_pdf(record: ReferralRecord, thumbnails: Mapping[int, bytes]) -> bytes
         leftMargin=18 * mm,
         rightMargin=18 * mm,
     )
-    doc.build(story)
+
+    def footer(canvas: Any, document: Any) -> None:
+        canvas.saveState()
+        canvas.setFont("Helvetica", 8)
+        canvas.drawString(
+            18 * mm,
+            10 * mm,
+            f"Referral {referral.reference} - NHS number {patient.formatted_nhs_number} - "
+            f"page {document.page}",
+        )
+        canvas.restoreState()
+
+    doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return out.getvalue()
 
 
