@@ -30,7 +30,14 @@ from dermbridge.referrals.errors import ReferralError
 from dermbridge.referrals.models import Referral
 from dermbridge.referrals.services import view_referral
 
-ISSUE_CODE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 409: "conflict"}
+ISSUE_CODE = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    409: "conflict",
+    413: "too-long",
+}
 
 
 class FhirJSONRenderer(JSONRenderer):
@@ -181,6 +188,20 @@ class Transaction(FhirView):
     """POST a transaction Bundle: a referral with its images from a GP system, all or nothing."""
 
     def post(self, request: Request) -> Response:
+        # DRF streams JSON without Django's body-size limit: bound it before parsing. Three
+        # upload limits covers a referral's images at base64's 4/3 size.
+        limit = 3 * settings.MAX_UPLOAD_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            return outcome_response(
+                413,
+                [
+                    f"The Bundle is larger than {limit // (1024 * 1024)} MB: send fewer or smaller images."
+                ],
+            )
         referral = fhir_services.import_referral_bundle(request.data, user=request.user)  # type: ignore[arg-type]
         return Response(
             fhir_services.transaction_response(referral), status=200, content_type=FHIR_JSON

@@ -283,6 +283,10 @@ def test_it_refuses_a_bundle_from_another_practice(world: World, draft: Referral
     assert "Riverside Surgery" in issues(response)[0]
     assert Referral.objects.count() == before
     assert post_bundle(world.alice, {"resourceType": "Patient"}).status_code == 400
+    with override_settings(MAX_UPLOAD_BYTES=1000):
+        too_big = post_bundle(world.alice, bundle)
+    assert too_big.status_code == 413 and "larger than" in issues(too_big)[0]
+    assert Referral.objects.count() == before
 
 
 def test_it_queues_a_pacs_send_from_the_page(
