@@ -62,11 +62,6 @@ def import_referral_bundle(data: Any, *, user: User) -> Referral:
     patient = register_patient(
         user=user, practice=referring, nhs_number=plan.nhs_number, **plan.patient
     )
-    for scope, granted in plan.consents:
-        if patient.consent_for(scope) != granted:
-            record_consent(
-                user=user, patient=patient, scope=scope, granted=granted, note="FHIR import"
-            )
     referral = create_referral(
         user=user,
         patient=patient,
@@ -77,6 +72,12 @@ def import_referral_bundle(data: Any, *, user: User) -> Referral:
         history=plan.history,
         lesions=[fields for _, fields in plan.lesions],
     )
+    # After the referral exists: a patient registered elsewhere is then visible to the referrer.
+    for scope, granted in plan.consents:
+        if patient.consent_for(scope) != granted:
+            record_consent(
+                user=user, patient=patient, scope=scope, granted=granted, note="FHIR import"
+            )
     lesions = {
         url: lesion
         for (url, _), lesion in zip(plan.lesions, referral.lesions.order_by("number"), strict=True)

@@ -312,3 +312,29 @@ def test_it_accepts_a_signed_in_session_as_the_api_does(world: World, triaged: R
     assert response.status_code == 200 and response.json()["id"] == triaged.reference
     client.force_login(world.dora)
     assert client.get(f"/fhir/ServiceRequest/{triaged.reference}").status_code == 404
+
+
+def test_it_registers_a_new_patient_with_their_consent(world: World, draft: Referral) -> None:
+    """GIVEN a GP system's bundle for a patient DermBridge has never seen, with direct-care consent
+    THEN the patient is registered at the referring practice with that consent, and the draft
+    referral is theirs."""
+    from dermbridge.patients.models import Patient
+    from dermbridge.testing import nhs_number_for
+
+    bundle = fhir_bundle(draft, user=world.alice)
+    new_nhs = nhs_number_for(424242)
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"]["identifier"][0]["value"] = new_nhs
+            entry["resource"]["name"] = [{"family": "Okafor", "given": ["Ada"]}]
+            entry["resource"]["telecom"] = [{"system": "phone", "value": "07700900123"}]
+    response = post_bundle(world.alice, bundle)
+    assert response.status_code == 200, response.content
+    patient = Patient.objects.get(nhs_number=new_nhs)
+    assert (patient.family_name, patient.registered_practice, patient.contact_preference) == (
+        "Okafor",
+        world.practice_a,
+        "sms",
+    )
+    assert patient.consent_for("direct_care")
+    assert Referral.objects.filter(patient=patient, state="draft").count() == 1
