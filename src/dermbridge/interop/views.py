@@ -26,7 +26,8 @@ from dermbridge.interop.fhir import FHIR_JSON, operation_outcome
 from dermbridge.interop.fhir.importer import BundleProblems
 from dermbridge.interop.fhir.resources import patient_resource, service_request_resource
 from dermbridge.patients.services import patients_visible_to
-from dermbridge.referrals.errors import ReferralError
+from dermbridge.referrals.api import record_access_denied
+from dermbridge.referrals.errors import NotPermitted, ReferralError
 from dermbridge.referrals.models import Referral
 from dermbridge.referrals.services import view_referral
 
@@ -75,6 +76,10 @@ class FhirView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, BundleProblems):
             return outcome_response(400, [f"{where}: {what}" for where, what in exc.issues])
+        if isinstance(exc, NotPermitted | services.ReferralNotFound):
+            # Every failed access-control check is logged (OWASP ASVS 7.2.2).
+            reference = str(self.kwargs.get("reference", ""))[:40]
+            record_access_denied(self.request, "referrals.referral", reference, reason=exc.message)
         if isinstance(exc, ReferralError):
             messages = [exc.message] + [
                 f"{field}: {m}" for field, ms in exc.field_errors.items() for m in ms
@@ -148,6 +153,7 @@ class PatientRead(FhirView):
     def get(self, request: Request, patient_id: int) -> Response:
         patient = patients_visible_to(request.user).filter(pk=patient_id).first()  # type: ignore[arg-type]
         if patient is None:
+            record_access_denied(request, "patients.patient", patient_id)
             return outcome_response(404, [f"Patient/{patient_id} is not known here."])
         fhir_services.audit_patient_read(patient, user=request.user)  # type: ignore[arg-type]
         return Response(patient_resource(patient), content_type=FHIR_JSON)
@@ -164,6 +170,7 @@ class BinaryRead(FhirView):
             .first()
         )
         if image is None or version not in VIEWABLE:
+            record_access_denied(request, "imaging.lesionimage", image_id)
             return outcome_response(404, [f"Binary/{image_id}-{version} is not known here."])
         try:
             data, media_type = read_derivative(image, version, user=request.user)  # type: ignore[arg-type]

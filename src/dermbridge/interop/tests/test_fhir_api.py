@@ -104,7 +104,10 @@ def test_another_organisation_gets_404_and_no_data_everywhere(
         with override_settings(PACS_HOST="127.0.0.1"):
             send = client.post(f"/fhir/ServiceRequest/{triaged.reference}/$send-to-pacs")
         assert send.status_code == 404
-    assert not AuditEvent.objects.filter(actor_id__in=[world.bob.pk, world.dora.pk]).exists()
+    # Every refusal is logged as access.denied (ASVS 7.2.2); nothing was viewed.
+    outsider_events = AuditEvent.objects.filter(actor_id__in=[world.bob.pk, world.dora.pk])
+    assert set(outsider_events.values_list("action", flat=True)) == {"access.denied"}
+    assert outsider_events.count() == 2 * 5
 
 
 def test_it_searches_referrals_by_nhs_number(world: World, triaged: Referral) -> None:
