@@ -357,12 +357,33 @@ def images_visible_to(user: User):  # type: ignore[no-untyped-def]
     return LesionImage.objects.filter(lesion__referral__in=Referral.objects.visible_to(user))
 
 
+def earlier_images(lesion: Lesion, *, user: User, limit: int = 6) -> list[LesionImage]:
+    """Ready photos of the same lesion from the patient's earlier referrals, newest first, for
+    side-by-side comparison: same patient, same SNOMED CT body site and laterality, a referral
+    created before this one, and only referrals this user may see."""
+    referral = lesion.referral
+    return list(
+        images_visible_to(user)
+        .filter(
+            status=ImageStatus.READY,
+            lesion__referral__patient_id=referral.patient_id,
+            lesion__body_site_code=lesion.body_site_code,
+            lesion__laterality=lesion.laterality,
+            lesion__referral__created_at__lt=referral.created_at,
+        )
+        .exclude(lesion__referral=referral)
+        .select_related("lesion__referral")
+        .order_by("-lesion__referral__created_at", "id")[:limit]
+    )
+
+
 __all__ = [
     "DEFAULT_REQUIRED",
     "ReferralKind",
     "accept_upload",
     "accept_uploads",
     "delete_image",
+    "earlier_images",
     "image_set_problems",
     "images_visible_to",
     "lesion_image_set",

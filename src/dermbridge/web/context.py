@@ -8,6 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from dermbridge.accounts.models import Role
+from dermbridge.web.views.referring import starting_orgs
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -18,6 +19,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     return {
         "demo_mode": settings.DEMO_MODE,
         "nav_refers": bool(roles & {Role.REFERRER, Role.PHOTOGRAPHER}),
+        # Hub photographers photograph referrals a practice started; they start none.
+        "nav_starts": Role.REFERRER in roles
+        or (Role.PHOTOGRAPHER in roles and bool(starting_orgs(user))),  # type: ignore[arg-type]
         "nav_reviews": bool(roles & {Role.DERMATOLOGIST, Role.SERVICE_ADMIN}),
         "nav_admin": Role.SERVICE_ADMIN in roles,
     }

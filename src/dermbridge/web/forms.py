@@ -222,6 +222,8 @@ class LesionForm(NhsForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["body_site_code"].choices = BLANK + body_site_choices()  # type: ignore[attr-defined]
+        # app.js draws the front/back body map over this select (it stays the source of truth).
+        self.fields["body_site_code"].widget.attrs["data-bodymap"] = "true"
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -241,8 +243,9 @@ class MultipleFileField(forms.FileField):
 class ImageUploadForm(NhsForm):
     photos = MultipleFileField(
         label="Photos",
-        widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/heic,image/heif"}),
-        help_text="You can choose several photos of the same type at once.",
+        # On a phone `capture` opens the rear camera; JPEG, PNG and HEIC are accepted.
+        widget=MultipleFileInput(attrs={"accept": "image/*", "capture": "environment"}),
+        help_text="Take a photo with the camera, or choose several photos of the same type.",
     )
     image_type = forms.ChoiceField(
         label="Type of photo", choices=ImageType.choices, widget=forms.RadioSelect

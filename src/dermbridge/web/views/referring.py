@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from dermbridge.accounts.models import Organisation, OrganisationKind, Role
+from dermbridge.accounts.models import Organisation, OrganisationKind, Role, User
 from dermbridge.audit.services import record
 from dermbridge.imaging import services as imaging
 from dermbridge.imaging.models import ImageType, LesionImage
@@ -36,12 +36,20 @@ ANSWERED = (State.ADVICE_GIVEN, State.TRIAGED, State.CLOSED, State.WITHDRAWN)
 LIST_LIMIT = 50
 
 
-def _capture_orgs(request: HttpRequest) -> list[Organisation]:
-    user = acting_user(request)
+def starting_orgs(user: User) -> list[Organisation]:
+    """Where this user may start a referral that can then be sent: as a referrer at a practice
+    or hub, or as a photographer at a GP practice (whose referrers send it). A hub photographer
+    only photographs referrals a practice started: a draft started at a hub with no referrer
+    there could never be sent."""
+    referrer_at = user.organisation_ids(Role.REFERRER)
+    photographer_at = user.organisation_ids(Role.PHOTOGRAPHER)
     return list(
         Organisation.objects.filter(
-            pk__in=user.organisation_ids(*CAPTURE_ROLES),
-            kind__in=(OrganisationKind.GP_PRACTICE, OrganisationKind.IMAGING_HUB),
+            Q(
+                pk__in=referrer_at,
+                kind__in=(OrganisationKind.GP_PRACTICE, OrganisationKind.IMAGING_HUB),
+            )
+            | Q(pk__in=photographer_at, kind=OrganisationKind.GP_PRACTICE)
         )
     )
 
@@ -86,9 +94,9 @@ def _referral_targets(request: HttpRequest) -> dict[str, Any]:
 def new_referral(request: HttpRequest) -> HttpResponse:
     """Patient, consent, pathway, question, history and the first lesion on one page."""
     user = acting_user(request)
-    orgs = _capture_orgs(request)
+    orgs = starting_orgs(user)
     if not orgs:
-        raise Http404("You do not refer for any practice or hub.")
+        raise Http404("You do not refer for any practice.")
     data = request.POST if request.method == "POST" else None
     patient_form = PatientForm(data, prefix="patient")
     referral_form = ReferralForm(data, **_referral_targets(request))

@@ -1,0 +1,103 @@
+// Sends each chosen photo at once to the same upload endpoint as the plain form, with its own
+// progress bar, a retry button when it fails, and the server's quality result when it is done.
+// Without JavaScript the form posts as usual.
+import { refreshRegion } from "./poll.js";
+
+function checkedType(form) {
+  const radio = form.querySelector("input[name=image_type]:checked");
+  return radio ? radio.value : "";
+}
+
+function send(form, file, item) {
+  const type = checkedType(form);
+  const data = new FormData();
+  data.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
+  data.append("image_type", type);
+  const mode = form.querySelector("[name=dermoscopy_mode]");
+  data.append("dermoscopy_mode", mode ? mode.value : "");
+  data.append("photos", file);
+  const progress = item.querySelector("progress");
+  const status = item.querySelector(".db-upload__status");
+  item.dataset.imageType = type;
+  item.dataset.uploadState = "sending";
+  item.querySelector("button")?.remove();
+  status.textContent = "Uploading…";
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", form.action || window.location.href);
+  xhr.upload.addEventListener("progress", (e) => {
+    if (e.lengthComputable) progress.value = Math.round((100 * e.loaded) / e.total);
+  });
+  const fail = (message) => {
+    item.dataset.uploadState = "failed";
+    status.textContent = `Not uploaded: ${message}`;
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "nhsuk-button nhsuk-button--secondary nhsuk-button--small";
+    retry.textContent = `Try ${file.name} again`;
+    retry.addEventListener("click", () => send(form, file, item));
+    item.append(retry);
+    retry.focus();
+  };
+  xhr.addEventListener("error", () => fail("the connection failed. Check the signal and try again."));
+  xhr.addEventListener("load", async () => {
+    const doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+    const error = doc.querySelector(".nhsuk-error-summary li, .nhsuk-error-message");
+    if (xhr.status >= 400 || error) {
+      fail(error ? error.textContent.replace(/^\s*Error:\s*/, "").trim() : `the server answered ${xhr.status}.`);
+      return;
+    }
+    progress.value = 100;
+    status.textContent = "Uploaded: its check result is in the photo list.";
+    const fresh = doc.getElementById("db-photo-status");
+    const current = document.getElementById("db-photo-status");
+    if (fresh && current) current.replaceWith(fresh);
+    else await refreshRegion("db-photo-status");
+    item.dataset.uploadState = "done";
+    const region = document.getElementById("db-photo-status");
+    if (region && region.dataset.poll === "true") import("./poll.js").then((m) => m.enhance(region));
+  });
+  xhr.send(data);
+}
+
+export function enhance(form) {
+  const input = form.querySelector("input[type=file]");
+  const list = document.createElement("ul");
+  list.className = "db-upload nhsuk-list";
+  list.setAttribute("aria-live", "polite");
+  list.setAttribute("aria-label", "Photos being uploaded");
+  input.closest(".nhsuk-form-group").after(list);
+  input.dataset.enhanced = "true";
+  const submit = form.querySelector("button[type=submit]");
+  if (submit) submit.hidden = true;
+  const hint = document.createElement("p");
+  hint.className = "nhsuk-hint";
+  hint.textContent = "Each photo is sent as soon as you take or choose it.";
+  input.before(hint);
+  input.addEventListener("change", () => {
+    if (!checkedType(form)) {
+      const first = form.querySelector("input[name=image_type]");
+      const message = document.createElement("li");
+      message.textContent = "Choose the type of photo first, then take or choose the photo again.";
+      list.append(message);
+      input.value = "";
+      first?.focus();
+      return;
+    }
+    for (const file of input.files) {
+      const item = document.createElement("li");
+      item.className = "db-upload__item";
+      const label = document.createElement("span");
+      label.textContent = file.name;
+      const progress = document.createElement("progress");
+      progress.max = 100;
+      progress.value = 0;
+      progress.setAttribute("aria-label", `Upload progress of ${file.name}`);
+      const status = document.createElement("span");
+      status.className = "db-upload__status";
+      item.append(label, progress, status);
+      list.append(item);
+      send(form, file, item);
+    }
+    input.value = "";
+  });
+}

