@@ -10,6 +10,11 @@ keyring, so identical images share a blob (deduplication) while someone holding
 only the storage cannot test whether a given photo is stored.
 
 Nothing here writes plaintext anywhere: temporary files hold ciphertext only.
+
+Layout per object: ``aa/bb/<address>.key`` (key id, blob version, wrapped data key) and
+``aa/bb/<address>.<version>.blob`` (nonce and ciphertext). A crash between the two writes,
+or two workers storing one image at once, can leave a blob no key record names: ciphertext
+only, never read, and safe to remove once older than any write in flight.
 """
 
 from __future__ import annotations
@@ -32,8 +37,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _BLOB_MAGIC = b"DBB1"
-_KEY_MAGIC = b"DBK1"
+_KEY_MAGIC = b"DBK2"  # DBK1 (no blob version) came before the first release
 _NONCE = 12
+_VERSION = 8  # random bytes naming one write of a blob
 _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _ADDRESS = re.compile(r"^[0-9a-f]{64}$")
 
@@ -244,36 +250,42 @@ class BlobStore:
         return hmac.new(self.keyring.address_key, data, hashlib.sha256).hexdigest()
 
     @staticmethod
-    def _names(address: str) -> tuple[str, str]:
+    def _stem(address: str) -> str:
         if not _ADDRESS.match(address):
             raise BlobNotFound(address)
-        stem = f"{address[:2]}/{address[2:4]}/{address}"
-        return stem + ".blob", stem + ".key"
+        return f"{address[:2]}/{address[2:4]}/{address}"
 
     def put(self, data: bytes) -> str:
-        """Store ``data`` encrypted and return its address; storing it again costs nothing."""
+        """Store ``data`` encrypted and return its address; storing it again costs nothing.
+
+        Each write gets its own blob version, named in the key record, so two workers
+        storing the same image at once can never pair one's key record with the other's
+        blob: the last key record written wins and names its own complete blob.
+        """
         address = self.address_of(data)
-        blob_name, key_name = self._names(address)
-        if self.backend.exists(key_name):
+        stem = self._stem(address)
+        if self.backend.exists(stem + ".key"):
             return address
+        version = os.urandom(_VERSION).hex()
         data_key = AESGCM.generate_key(bit_length=256)
         nonce = os.urandom(_NONCE)
-        sealed = AESGCM(data_key).encrypt(nonce, data, _blob_aad(address))
+        sealed = AESGCM(data_key).encrypt(nonce, data, _blob_aad(address, version))
         # The blob goes first: a key record only ever points at a complete blob.
-        self.backend.write(blob_name, _BLOB_MAGIC + nonce + sealed)
-        self.backend.write(key_name, self._wrap(address, data_key, self.keyring.active_id))
+        self.backend.write(f"{stem}.{version}.blob", _BLOB_MAGIC + nonce + sealed)
+        record = self._wrap(address, version, data_key, self.keyring.active_id)
+        self.backend.write(stem + ".key", record)
         return address
 
     def get(self, address: str) -> bytes:
         """The plaintext stored at ``address``; raises BlobNotFound or BlobCorrupt."""
-        blob_name, key_name = self._names(address)
-        _, data_key = self._unwrap(address, self.backend.read(key_name))
-        blob = self.backend.read(blob_name)
+        stem = self._stem(address)
+        _, version, data_key = self._unwrap(address, self.backend.read(stem + ".key"))
+        blob = self.backend.read(f"{stem}.{version}.blob")
         if not blob.startswith(_BLOB_MAGIC) or len(blob) < 4 + _NONCE + 16:
             raise BlobCorrupt(f"Blob {address[:12]}... is not a DermBridge blob.")
         nonce, sealed = blob[4 : 4 + _NONCE], blob[4 + _NONCE :]
         try:
-            data = AESGCM(data_key).decrypt(nonce, sealed, _blob_aad(address))
+            data = AESGCM(data_key).decrypt(nonce, sealed, _blob_aad(address, version))
         except InvalidTag:
             raise BlobCorrupt(f"Blob {address[:12]}... fails authentication (damaged).") from None
         # No HMAC re-check: the GCM tag already binds the bytes to this address (AAD), and the
@@ -282,61 +294,76 @@ class BlobStore:
 
     def exists(self, address: str) -> bool:
         try:
-            _, key_name = self._names(address)
+            stem = self._stem(address)
         except BlobNotFound:
             return False
-        return self.backend.exists(key_name)
+        return self.backend.exists(stem + ".key")
 
     def delete(self, address: str) -> None:
         """Remove a blob; the key record goes first so a half-done delete reads as absent."""
-        blob_name, key_name = self._names(address)
-        self.backend.delete(key_name)
-        self.backend.delete(blob_name)
+        stem = self._stem(address)
+        try:
+            _, version, _ = self._unwrap(address, self.backend.read(stem + ".key"))
+        except BlobNotFound:
+            return
+        self.backend.delete(stem + ".key")
+        self.backend.delete(f"{stem}.{version}.blob")
 
     def rotate_keys(self, new_key_id: str) -> int:
-        """Re-wrap every data key not already under ``new_key_id``; returns how many changed."""
+        """Re-wrap every data key not already under ``new_key_id``; returns how many changed.
+
+        Only the small key records are rewritten (atomically); the encrypted pixels are not
+        read. Safe to run twice, and to resume after an interruption.
+        """
         self.keyring.key(new_key_id)
         changed = 0
         for key_name in list(self.backend.names(".key")):
             address = key_name.rsplit("/", 1)[-1].removesuffix(".key")
-            record = self.backend.read(key_name)
-            key_id, data_key = self._unwrap(address, record)
+            key_id, version, data_key = self._unwrap(address, self.backend.read(key_name))
             if key_id == new_key_id:
                 continue
-            self.backend.write(key_name, self._wrap(address, data_key, new_key_id))
+            self.backend.write(key_name, self._wrap(address, version, data_key, new_key_id))
             changed += 1
         return changed
 
-    def _wrap(self, address: str, data_key: bytes, key_id: str) -> bytes:
+    def _wrap(self, address: str, version: str, data_key: bytes, key_id: str) -> bytes:
         nonce = os.urandom(_NONCE)
         wrapped = AESGCM(self.keyring.key(key_id)).encrypt(
-            nonce, data_key, _key_aad(address, key_id)
+            nonce, data_key, _key_aad(address, version, key_id)
         )
         encoded_id = key_id.encode("ascii")
-        return _KEY_MAGIC + bytes([len(encoded_id)]) + encoded_id + nonce + wrapped
+        header = _KEY_MAGIC + bytes([len(encoded_id)]) + encoded_id + bytes.fromhex(version)
+        return header + nonce + wrapped
 
-    def _unwrap(self, address: str, record: bytes) -> tuple[str, bytes]:
+    def _unwrap(self, address: str, record: bytes) -> tuple[str, str, bytes]:
+        """Key id, blob version and data key from a key record, authenticated."""
+        if record.startswith(b"DBK1"):
+            raise BlobCorrupt(
+                f"Key record for {address[:12]}... is from a pre-release blob format: "
+                "delete the development blob store (DERMBRIDGE_DATA_DIR) and reload the demo."
+            )
         if not record.startswith(_KEY_MAGIC) or len(record) < 6:
             raise BlobCorrupt(f"Key record for {address[:12]}... is not a DermBridge key record.")
-        id_length = record[4]
-        key_id = record[5 : 5 + id_length].decode("ascii", "replace")
-        nonce = record[5 + id_length : 5 + id_length + _NONCE]
-        wrapped = record[5 + id_length + _NONCE :]
+        id_end = 5 + record[4]
+        key_id = record[5:id_end].decode("ascii", "replace")
+        version = record[id_end : id_end + _VERSION].hex()
+        nonce = record[id_end + _VERSION : id_end + _VERSION + _NONCE]
+        wrapped = record[id_end + _VERSION + _NONCE :]
         try:
             data_key = AESGCM(self.keyring.key(key_id)).decrypt(
-                nonce, wrapped, _key_aad(address, key_id)
+                nonce, wrapped, _key_aad(address, version, key_id)
             )
         except InvalidTag:
             raise BlobCorrupt(
                 f"Key record for {address[:12]}... fails authentication: wrong key "
                 f"{key_id!r} in the keyring, or the record was altered."
             ) from None
-        return key_id, data_key
+        return key_id, version, data_key
 
 
-def _blob_aad(address: str) -> bytes:
-    return b"dermbridge-blob-v1:" + address.encode("ascii")
+def _blob_aad(address: str, version: str) -> bytes:
+    return f"dermbridge-blob-v1:{address}:{version}".encode("ascii")
 
 
-def _key_aad(address: str, key_id: str) -> bytes:
-    return b"dermbridge-key-v1:" + address.encode("ascii") + b":" + key_id.encode("ascii")
+def _key_aad(address: str, version: str, key_id: str) -> bytes:
+    return f"dermbridge-key-v1:{address}:{version}:{key_id}".encode("ascii")

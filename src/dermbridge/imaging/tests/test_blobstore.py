@@ -157,9 +157,9 @@ def test_a_blob_key_record_cannot_be_moved_to_another_address(store: BlobStore) 
     """GIVEN an attacker copying one blob's files over another's THEN reading fails."""
     first, second = store.put(b"first image"), store.put(b"second image")
     root = store.backend.root  # type: ignore[attr-defined]
-    for suffix in (".blob", ".key"):
-        source = next(root.rglob(first + suffix))
-        next(root.rglob(second + suffix)).write_bytes(source.read_bytes())
+    for pattern in ("{}.*.blob", "{}.key"):
+        source = next(root.rglob(pattern.format(first)))
+        next(root.rglob(pattern.format(second))).write_bytes(source.read_bytes())
     with pytest.raises(BlobCorrupt):
         store.get(second)
 
@@ -215,3 +215,19 @@ def test_the_s3_backend_against_a_local_s3_server(tmp_path: Path) -> None:
         assert not store.exists(address)
     finally:
         server.stop()
+
+
+def test_two_workers_storing_the_same_image_at_once_leave_it_readable(
+    store: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN two puts of one image that both miss the 'already stored' check (a race)
+    THEN the last key record names its own blob and the image reads back."""
+    real_exists = store.backend.exists
+    monkeypatch.setattr(store.backend, "exists", lambda name: False)
+    first = store.put(b"same image")
+    second = store.put(b"same image")
+    monkeypatch.setattr(store.backend, "exists", real_exists)
+    assert first == second
+    assert store.get(first) == b"same image"
+    root = store.backend.root  # type: ignore[attr-defined]
+    assert len(list(root.rglob("*.key"))) == 1 and len(list(root.rglob("*.blob"))) == 2
