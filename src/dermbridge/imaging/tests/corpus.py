@@ -165,6 +165,22 @@ def png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
+def png_16_bit(pixels: np.ndarray) -> bytes:
+    """A 16-bit-per-channel RGB (or RGBA) PNG, which Pillow cannot write itself."""
+    height, width, channels = pixels.shape
+    colour_type = {3: 2, 4: 6}[channels]
+    rows = pixels.astype(">u2").reshape(height, width * channels).tobytes()
+    stride = width * channels * 2
+    raw = b"".join(b"\x00" + rows[y * stride : (y + 1) * stride] for y in range(height))
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(raw, 6))
+        + png_chunk(b"IEND", b"")
+    )
+
+
 def png_with_ihdr_size(png: bytes, width: int, height: int) -> bytes:
     ihdr_body = bytearray(png[16:29])
     ihdr_body[0:8] = struct.pack(">II", width, height)

@@ -143,3 +143,18 @@ def test_it_strips_metadata_from_heic_webp_and_png(fmt: str) -> None:
     result = process(data)
     assert result.capture.device_model == "Pixel Test 9"
     assert_clean(result)
+
+
+@pytest.mark.parametrize("channels", [3, 4], ids=["rgb48", "rgba64"])
+def test_it_reduces_16_bit_colour_pngs_to_8_bit_srgb(channels: int) -> None:
+    """GIVEN a 16-bit-per-channel PNG (from a scanner or raw converter) THEN 8-bit RGB outputs."""
+    pixels = np.zeros((640, 800, channels), dtype=np.uint16)
+    pixels[..., 0] = 50000  # red about 195 of 255
+    pixels[..., 1] = 20000
+    pixels[..., 2] = 10000
+    if channels == 4:
+        pixels[..., 3] = 65535
+    result = process(corpus.png_16_bit(pixels))
+    red, green, blue = corpus.rgb_at(result.derivatives["master"].data, (400, 320))
+    assert abs(red - 194) <= 4 and abs(green - 78) <= 4 and abs(blue - 39) <= 4
+    assert_clean(result)
