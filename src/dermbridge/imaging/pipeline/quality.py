@@ -48,7 +48,6 @@ def assess(
     perceptual_hash: str,
     other_hashes: Sequence[str],
     config: PipelineConfig,
-    skip: frozenset[str] = frozenset(),
 ) -> dict[str, QualityCheck]:
     """Run every check on the analysis array ``rgb`` (0..1) and a full-resolution ``detail``."""
     t = config.thresholds
@@ -56,8 +55,6 @@ def assess(
     checks: dict[str, QualityCheck] = {}
 
     def put(name: str, ok: bool, score: float, good: str, bad: str) -> None:
-        if name in skip:
-            return
         blocking = name in config.blocking_checks
         checks[name] = QualityCheck(
             ok=ok, score=float(score), message=good if ok else bad, blocking=blocking

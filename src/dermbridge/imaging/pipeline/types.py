@@ -180,7 +180,3 @@ class ProcessedImage:
     height: int
     source_format: str
     source_sha256: str
-
-    @property
-    def blocked_by(self) -> list[str]:
-        return [name for name, check in self.quality.items() if check.blocking and not check.ok]
