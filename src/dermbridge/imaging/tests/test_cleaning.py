@@ -158,3 +158,10 @@ def test_it_reduces_16_bit_colour_pngs_to_8_bit_srgb(channels: int) -> None:
     red, green, blue = corpus.rgb_at(result.derivatives["master"].data, (400, 320))
     assert abs(red - 194) <= 4 and abs(green - 78) <= 4 and abs(blue - 39) <= 4
     assert_clean(result)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "HEIF"])
+def test_it_drops_bytes_appended_to_png_webp_and_heic(fmt: str) -> None:
+    """GIVEN a web page appended after the image data THEN accepted and no output carries it."""
+    data = corpus.encode(corpus.skin_photo(), fmt) + corpus.TRAILER_HTML
+    assert_clean(process(data))
