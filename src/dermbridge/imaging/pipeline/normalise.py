@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import threading
 import warnings
+from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
@@ -66,9 +67,31 @@ def _parse_exif_time(value: object, offset: object) -> datetime | None:
     return taken
 
 
-@lru_cache(maxsize=32)
-def _transform_to_srgb(icc_sha: str, icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
-    """Build (once per distinct profile) the transform from an embedded profile to sRGB."""
+_TRANSFORMS: OrderedDict[tuple[str, str], ImageCms.ImageCmsTransform | None] = OrderedDict()
+_TRANSFORMS_LOCK = threading.Lock()
+_TRANSFORMS_KEPT = 32
+
+
+def _transform_to_srgb(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """The transform from an embedded profile to sRGB, built once per distinct profile.
+
+    Keyed by the profile's hash, not its bytes, so a few large hostile profiles cannot
+    pin memory in the cache.
+    """
+    key = (hashlib.sha256(icc).hexdigest(), mode)
+    with _TRANSFORMS_LOCK:
+        if key in _TRANSFORMS:
+            _TRANSFORMS.move_to_end(key)
+            return _TRANSFORMS[key]
+    transform = _build_transform(icc, mode)
+    with _TRANSFORMS_LOCK:
+        _TRANSFORMS[key] = transform
+        while len(_TRANSFORMS) > _TRANSFORMS_KEPT:
+            _TRANSFORMS.popitem(last=False)
+    return transform
+
+
+def _build_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         description = ImageCms.getProfileDescription(source).strip().lower()
@@ -105,7 +128,7 @@ def to_srgb(image: Image.Image) -> Image.Image:
         flattened.paste(rgba, mask=rgba.getchannel("A"))
         image, mode = flattened, "RGB"
     if isinstance(icc, bytes) and icc and mode in ("RGB", "L", "CMYK"):
-        transform = _transform_to_srgb(hashlib.sha256(icc).hexdigest(), icc, mode)
+        transform = _transform_to_srgb(icc, mode)
         if transform is not None:
             if mode == "RGB":
                 ImageCms.applyTransform(image, transform, inPlace=True)
