@@ -165,3 +165,12 @@ def test_it_drops_bytes_appended_to_png_webp_and_heic(fmt: str) -> None:
     """GIVEN a web page appended after the image data THEN accepted and no output carries it."""
     data = corpus.encode(corpus.skin_photo(), fmt) + corpus.TRAILER_HTML
     assert_clean(process(data))
+
+
+def test_a_broken_icc_profile_is_read_as_srgb_not_rejected() -> None:
+    """GIVEN a photo whose embedded profile is garbage THEN accepted, pixels taken as sRGB."""
+    data = corpus.encode(Image.new("RGB", (800, 640), (200, 120, 90)), "PNG", icc_profile=b"junk")
+    result = process(data)
+    pixel = corpus.rgb_at(result.derivatives["master"].data, (10, 10))
+    assert all(abs(a - b) <= 2 for a, b in zip(pixel, (200, 120, 90), strict=True))  # JPEG
+    assert_clean(result)
