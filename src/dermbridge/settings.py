@@ -193,7 +193,11 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 # The NHS.UK design system's compiled CSS, JS and icons, installed by `npm ci` (package-lock.json).
-STATICFILES_DIRS = [("nhsuk", REPO_DIR / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk")]
+# @panzoom/panzoom (the review page's image viewer) likewise.
+STATICFILES_DIRS = [
+    ("nhsuk", REPO_DIR / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk"),
+    ("panzoom", REPO_DIR / "node_modules" / "@panzoom" / "panzoom" / "dist"),
+]
 
 # Uploads: never spool an image to disk unencrypted (see dermbridge.imaging.upload).
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_MB", 40, minimum=1) * 1024 * 1024

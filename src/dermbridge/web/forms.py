@@ -275,6 +275,8 @@ class OutcomeForm(NhsForm):
     def __init__(self, *args: Any, advice_only: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["diagnosis_code"].choices = BLANK + diagnosis_choices()  # type: ignore[attr-defined]
+        # app.js adds a search box that filters this long SNOMED CT list as the user types.
+        self.fields["diagnosis_code"].widget.attrs["data-filterable"] = "true"
         decision = self.fields["pathway_decision"]
         if advice_only:
             decision.choices = [(PathwayDecision.ADVICE.value, PathwayDecision.ADVICE.label)]  # type: ignore[attr-defined]

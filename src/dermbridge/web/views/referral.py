@@ -16,6 +16,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from dermbridge.accounts.models import User
+from dermbridge.audit.services import record
+from dermbridge.imaging import services as imaging
 from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.referrals import services, workflow
 from dermbridge.referrals.errors import ReferralError
@@ -133,6 +135,22 @@ def _may_record_told(user: User, referral: Referral) -> bool:
     )
 
 
+def _earlier_images(user: User, referral: Referral, lesions: list[Any]) -> dict[int, list[Any]]:
+    """Photos of the same lesions from the patient's earlier referrals, for comparison; which
+    earlier referrals were shown is audited with this read."""
+    found = {lesion.pk: imaging.earlier_images(lesion, user=user) for lesion in lesions}
+    shown = sorted({i.lesion.referral_id for images in found.values() for i in images})
+    if shown:
+        record(
+            user,
+            "referral.compare_view",
+            referral,
+            organisation_id=services.acting_org_id(user, referral),
+            detail={"earlier_referrals": shown},
+        )
+    return found
+
+
 @login_required
 def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Everything about one referral for whoever may see it; actions for what they may do."""
@@ -148,6 +166,7 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ai_by_lesion: dict[int, list[Any]] = {}
     for assessment in assessments:
         ai_by_lesion.setdefault(assessment.image.lesion_id, []).append(assessment)
+    earlier = _earlier_images(user, referral, lesions) if service_side else {}
     can_message = (
         referral.state != State.DRAFT and services.acting_org_id(user, referral) is not None
     )
@@ -159,7 +178,10 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "patient": referral.patient,
             "history": getattr(referral, "history", None),
             "outcome": getattr(referral, "outcome", None),
-            "lesions": [(lesion, ai_by_lesion.get(lesion.pk, [])) for lesion in lesions],
+            "lesions": [
+                (lesion, ai_by_lesion.get(lesion.pk, []), earlier.get(lesion.pk, []))
+                for lesion in lesions
+            ],
             "state_changes": referral.state_changes.select_related("actor"),
             "thread": referral.messages.select_related("author", "organisation"),
             "actions": _action_links(user, referral),

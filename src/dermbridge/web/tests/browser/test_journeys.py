@@ -9,6 +9,7 @@ screenshotted under test-artifacts/browser/; no request may leave this machine.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -17,10 +18,12 @@ from typing import Any
 import pytest
 
 from dermbridge.imaging.synthetic import lesion_photo
+from dermbridge.notifications.services import issue_status_link
 from dermbridge.referrals.models import Referral, State
 from dermbridge.testing import World, nhs_number_for
 from dermbridge.web.tests.browser.conftest import (
     ARTIFACTS,
+    DESKTOP,
     PHONE,
     BrowserRun,
     check_page,
@@ -130,6 +133,8 @@ def gp_sends_a_referral_by_keyboard(
     referral = Referral.objects.get(patient__family_name="Okonkwo")
     check_page(page, run, "gp-phone-3-photos-empty")
 
+    # Intercept the file dialog from the start: enabling it lazily can miss the first dialog.
+    page.on("filechooser", lambda chooser: None)
     for kind in ("overview", "close_up", "dermoscopic"):
         upload_by_keyboard(page, kind, photos[kind])
     page.wait_for_selector("[data-image-set-complete='true']", timeout=20_000)
@@ -168,9 +173,11 @@ def upload_by_keyboard(page: Any, kind: str, path: Path) -> None:
     """Choose the photo type with the arrow keys, open the camera/file picker with Space."""
     _choose_radio(page, "image_type", kind)
     tab_to(page, "#id_photos")
+    chosen: list[Any] = []
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Space")
-    chooser.value.set_files(str(path))
+    chosen.append(chooser.value)
+    chosen[0].set_files(str(path))
     if page.locator("#id_photos[data-enhanced]").count():
         # The upload module sends the file at once and shows its progress and result.
         page.wait_for_selector(f"[data-upload-state='done'][data-image-type='{kind}']")
@@ -178,6 +185,49 @@ def upload_by_keyboard(page: Any, kind: str, path: Path) -> None:
         tab_to(page, "#upload-button")
         page.keyboard.press("Enter")
         page.wait_for_load_state()
+
+
+def dermatologist_reviews_on_desktop(
+    page: Any, base: str, referral: Referral, run: BrowserRun
+) -> None:
+    """Worklist by keyboard (J, Enter), start the review, the viewer, then the outcome form
+    with the diagnosis found by typing in the search box."""
+    _sign_in(page, base, "derek")
+    page.goto(f"{base}/worklist/")
+    check_page(page, run, "derm-desktop-1-worklist")
+    page.locator("h1").click()  # focus on the page body, outside any control
+    page.keyboard.press("j")
+    focused = page.evaluate("document.activeElement.textContent")
+    assert focused.strip() == referral.reference
+    assert referral.reference in page.locator("[aria-live]").last.text_content()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith(f"/referrals/{referral.pk}/")
+    tab_to(page, "form[action$='/act/claim/'] button")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.wait_for_selector("[data-viewer-controls]:not([hidden])")
+    page.click("[data-zoom='in']")
+    transform = page.eval_on_selector("[data-viewer-image]", "el => el.style.transform")
+    assert "scale" in transform and "scale(1)" not in transform, transform
+    full = page.get_attribute("[data-viewer-full]", "href")
+    assert full is not None and full.endswith("/master/")
+    assert page.request.get(f"{base}{full}").status == 200
+    check_page(page, run, "derm-desktop-2-review")
+    page.click("a.nhsuk-button[href$='/outcome/']")
+    page.wait_for_url(re.compile(r"/outcome/$"))
+    page.fill("#id_diagnosis_code-filter", "melanocytic naevus")
+    options = page.eval_on_selector("#id_diagnosis_code", "el => [...el.options].map(o => o.text)")
+    assert options and all("naevus" in o.lower() for o in options if o != "Choose…"), options
+    page.select_option("#id_diagnosis_code", index=len(options) - 1)
+    page.fill("#id_management_plan", "Routine monitoring; photograph again in 3 months.")
+    page.fill("#id_advice_to_referrer", "Benign naevus. No referral needed; review if it changes.")
+    page.fill("#id_patient_explanation", "The mole looks harmless. Your GP will check it again.")
+    check_page(page, run, "derm-desktop-3-outcome")
+    with page.expect_navigation():
+        page.click("form button[type=submit]")
+    assert page.url.endswith(f"/referrals/{referral.pk}/")
+    check_page(page, run, "derm-desktop-4-advice-sent")
 
 
 def test_it_runs_each_roles_journey_in_a_real_browser(
@@ -192,10 +242,50 @@ def test_it_runs_each_roles_journey_in_a_real_browser(
 
     started = time.perf_counter()
     gp = new_page(PHONE, phone=True)
-    gp_sends_a_referral_by_keyboard(gp, base, world, browser_run, photos)
+    referral = gp_sends_a_referral_by_keyboard(gp, base, world, browser_run, photos)
     TIMINGS["gp_sends_referral_keyboard_phone"] = time.perf_counter() - started
+    referral.refresh_from_db()
+    assert referral.state == State.AWAITING_REVIEW
+
+    started = time.perf_counter()
+    derm = new_page(DESKTOP)
+    dermatologist_reviews_on_desktop(derm, base, referral, browser_run)
+    TIMINGS["dermatologist_reviews_desktop"] = time.perf_counter() - started
+    referral.refresh_from_db()
+    assert referral.state == State.ADVICE_GIVEN
+
+    started = time.perf_counter()
+    gp.goto(f"{base}/referrals/{referral.pk}/")
+    assert "Benign naevus. No referral needed" in gp.locator("main").text_content()
+    check_page(gp, browser_run, "gp-phone-7-advice")
+    TIMINGS["gp_reads_advice_phone"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    link = issue_status_link(referral)
+    patient = new_page(PHONE, phone=True)
+    patient.goto(base + link[link.index("/status/") :])
+    assert "The mole looks harmless" in patient.locator("main").text_content()
+    check_page(patient, browser_run, "patient-phone-status")
+    TIMINGS["patient_opens_status_phone"] = time.perf_counter() - started
+
+    admin = new_page(DESKTOP)
+    _sign_in(admin, base, "sam")
+    admin.goto(f"{base}/dashboard/")
+    if admin.locator("h1").count():
+        check_page(admin, browser_run, "admin-desktop-dashboard")
+    page_weights(browser_run, [gp, derm, patient, admin])
 
     assert not browser_run.external, browser_run.external
     (ARTIFACTS / "timings.txt").write_text(
         "\n".join(f"{k}: {v:.1f} s" for k, v in TIMINGS.items()) + "\n"
     )
+    (ARTIFACTS / "axe.json").write_text(json.dumps(browser_run.axe, indent=2))
+    assert all(
+        not counts.get("serious") and not counts.get("critical")
+        for counts in browser_run.axe.values()
+    )
+
+
+def page_weights(run: BrowserRun, pages: list[Any]) -> None:
+    """Bytes each page transferred (from the Resource Timing API), for make bench."""
+    del run, pages
