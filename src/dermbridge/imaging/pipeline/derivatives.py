@@ -137,6 +137,20 @@ def _verify_upwards(
     return fitting
 
 
+def ai_orientation(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Turn a portrait photo to landscape for a landscape model input (and vice versa).
+
+    A lesion has no preferred orientation, and the triage model was trained on 4:3
+    landscape dermoscopy frames: turning loses nothing, cropping a portrait frame to
+    landscape would cut off most of it (matches ``triage.preprocessing.to_rgb_array``).
+    """
+    portrait_image = image.height > image.width
+    portrait_input = size[1] > size[0]
+    if portrait_image != portrait_input and image.width != image.height:
+        return image.transpose(Image.Transpose.ROTATE_90)
+    return image
+
+
 class MakeViewer(Step):
     """Make the viewer-sized copy once; the quality gate and the small derivatives start from it."""
 
@@ -191,7 +205,7 @@ class MakeDerivatives(Step):
             thumbnail.size,
             master.sha256,
         )
-        ai_input = ImageOps.fit(small, cfg.ai_input_size, Image.Resampling.LANCZOS)
+        ai_input = ImageOps.fit(ai_orientation(small, cfg.ai_input_size), cfg.ai_input_size)
         out["ai_input"] = Derivative.build(
             "ai_input", encode_png(ai_input), "image/png", ai_input.size, master.sha256
         )

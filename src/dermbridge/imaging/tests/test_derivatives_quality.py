@@ -165,3 +165,18 @@ def test_it_rejects_when_a_blocking_check_fails() -> None:
 def test_it_refuses_to_configure_an_unknown_blocking_check() -> None:
     with pytest.raises(ValueError, match="unknown checks"):
         PipelineConfig(blocking_checks=frozenset({"sharpness"}))
+
+
+def test_the_ai_input_of_a_portrait_photo_is_turned_not_cropped() -> None:
+    """GIVEN a portrait photo with markers at its top and bottom THEN the landscape AI input
+    keeps both (turned by 90 degrees), as the triage model's own preprocessing does."""
+    pixels = np.asarray(corpus.skin_photo(960, 1280)).copy()
+    pixels[:120, 400:560] = (0, 255, 0)  # top edge
+    pixels[-120:, 400:560] = (0, 0, 255)  # bottom edge
+    result = process(Image.fromarray(pixels))
+    ai = result.derivatives["ai_input"]
+    assert (ai.width, ai.height) == (200, 150)
+    array = np.asarray(Image.open(io.BytesIO(ai.data)).convert("RGB")).astype(int)
+    greenish = (array[..., 1] > 200) & (array[..., 0] < 80)
+    bluish = (array[..., 2] > 200) & (array[..., 0] < 80)
+    assert greenish.sum() > 50 and bluish.sum() > 50
