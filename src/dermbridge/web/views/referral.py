@@ -100,6 +100,9 @@ FORM_ACTIONS: dict[str, FormAction] = {
 }
 
 
+LEAD_ORDER = {"outcome": 0, "claim": 1, "edit": 1, "reply_info": 1, "release": 8}
+
+
 def _action_links(user: User, referral: Referral) -> list[dict[str, str]]:
     """Buttons for what this user may do now, from the workflow table (never decided here)."""
     links = []
@@ -117,6 +120,9 @@ def _action_links(user: User, referral: Referral) -> list[dict[str, str]]:
         elif action == "submit":
             url = reverse("referral-edit", args=[referral.pk])
             links.append({"label": "Continue the draft", "url": url, "method": "get"})
+    # One obvious primary action (the first button): answering the case comes before
+    # anything else; returning it to the worklist never leads.
+    links.sort(key=lambda link: LEAD_ORDER.get(link["url"].rstrip("/").rsplit("/", 1)[-1], 9))
     if workflow.may_downgrade_usc(user, referral):
         url = reverse("referral-form", args=[referral.pk, "downgrade"])
         links.append({"label": "Downgrade referral", "url": url, "method": "get"})

@@ -5,7 +5,7 @@ import Panzoom from "../panzoom/panzoom.es.js";
 
 function zoomable(stage) {
   const image = stage.querySelector("img");
-  const pz = Panzoom(image, { maxScale: 8, minScale: 1, contain: "outside", cursor: "grab" });
+  const pz = Panzoom(image, { maxScale: 8, minScale: 1, cursor: "grab" });
   stage.addEventListener("wheel", (e) => { e.preventDefault(); pz.zoomWithWheel(e); }, { passive: false });
   stage.addEventListener("keydown", (e) => {
     const step = 40;

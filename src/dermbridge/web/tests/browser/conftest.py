@@ -50,7 +50,7 @@ class BrowserRun:
 
     axe: dict[str, dict[str, int]] = field(default_factory=dict)
     external: list[str] = field(default_factory=list)
-    bytes_by_page: dict[str, int] = field(default_factory=dict)
+    bytes_by_page: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +106,7 @@ def new_page(chromium: Any, browser_run: BrowserRun) -> Iterator[Any]:
 def check_page(page: Any, run: BrowserRun, name: str, *, full_page: bool = True) -> None:
     """Screenshot the page and run axe-core on it: no serious or critical violation allowed."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    run.bytes_by_page[name] = page_weight(page)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         # Through the DevTools protocol, not a <script> tag: the page's CSP (rightly) refuses
@@ -145,3 +146,19 @@ def tab_to(page: Any, selector: str, *, limit: int = 120, backwards: bool = Fals
 
 def cleanup_artifacts() -> None:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
+
+
+def page_weight(page: Any) -> dict[str, int]:
+    """Bytes the page and its assets took (Resource Timing): `transfer` over the wire in this
+    visit (cached assets count 0), `body` the encoded size of everything the page uses."""
+    return page.evaluate(
+        """() => {
+            const entries = [...performance.getEntriesByType('navigation'),
+                             ...performance.getEntriesByType('resource')];
+            return {
+              transfer: entries.reduce((n, e) => n + (e.transferSize || 0), 0),
+              body: entries.reduce((n, e) => n + (e.encodedBodySize || 0), 0),
+              requests: entries.length,
+            };
+        }"""
+    )

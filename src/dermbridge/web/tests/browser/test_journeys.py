@@ -273,19 +273,14 @@ def test_it_runs_each_roles_journey_in_a_real_browser(
     admin.goto(f"{base}/dashboard/")
     if admin.locator("h1").count():
         check_page(admin, browser_run, "admin-desktop-dashboard")
-    page_weights(browser_run, [gp, derm, patient, admin])
 
     assert not browser_run.external, browser_run.external
     (ARTIFACTS / "timings.txt").write_text(
         "\n".join(f"{k}: {v:.1f} s" for k, v in TIMINGS.items()) + "\n"
     )
     (ARTIFACTS / "axe.json").write_text(json.dumps(browser_run.axe, indent=2))
+    (ARTIFACTS / "page-weights.json").write_text(json.dumps(browser_run.bytes_by_page, indent=2))
     assert all(
         not counts.get("serious") and not counts.get("critical")
         for counts in browser_run.axe.values()
     )
-
-
-def page_weights(run: BrowserRun, pages: list[Any]) -> None:
-    """Bytes each page transferred (from the Resource Timing API), for make bench."""
-    del run, pages
