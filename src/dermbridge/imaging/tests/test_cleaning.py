@@ -103,8 +103,8 @@ def test_it_applies_exif_orientation() -> None:
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "HEIF"])
 def test_it_converts_through_the_embedded_icc_profile(fmt: str) -> None:
     """GIVEN red pixels under a profile whose red primary is sRGB blue THEN they come out blue."""
-    red = Image.new("RGB", (800, 640), (255, 0, 0))
-    data = corpus.encode(red, fmt, icc_profile=corpus.swapped_primaries_icc(), quality=90)
+    pure_red = Image.new("RGB", (800, 640), (255, 0, 0))
+    data = corpus.encode(pure_red, fmt, icc_profile=corpus.swapped_primaries_icc(), quality=90)
     result = process(data)
     red, _, blue = corpus.rgb_at(result.derivatives["master"].data, (400, 320))
     assert blue > 200 and red < 60
