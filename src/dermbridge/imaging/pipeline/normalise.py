@@ -7,7 +7,6 @@ carry no profile at all, which every viewer reads as sRGB.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import threading
@@ -16,7 +15,7 @@ from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms
 
 from .base import ImageWork, Step
 from .types import CaptureInfo
@@ -149,21 +148,47 @@ def _bare(image: Image.Image) -> Image.Image:
     return image
 
 
+_ORIENTATION = 0x0112
+# EXIF orientation value -> the transpose that makes the pixels upright.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1 = upright) or 1 when it is missing or unreadable."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = image.getexif().get(_ORIENTATION, 1)
+    except Exception:  # damaged EXIF: keep the pixels as stored
+        return 1
+    return value if isinstance(value, int) and value in _UPRIGHT else 1
+
+
 class Orient(Step):
-    """Record capture facts, then turn the pixels upright as the EXIF orientation says."""
+    """Record capture facts, then turn the pixels upright as the EXIF orientation says.
+
+    Pillow's ``exif_transpose`` re-serialises the EXIF it was given, which fails on
+    damaged tags; the EXIF is discarded here anyway, so only the pixels are turned.
+    """
 
     name = "orient"
 
     def run(self, work: ImageWork) -> None:
         image = work.require_image()
         work.capture = capture_info(image)
-        # An unreadable orientation tag leaves the pixels as stored.
-        with (
-            contextlib.suppress(ValueError, TypeError, OSError, SyntaxError),
-            warnings.catch_warnings(),
-        ):
-            warnings.simplefilter("ignore")
-            ImageOps.exif_transpose(image, in_place=True)
+        method = _UPRIGHT.get(orientation(image))
+        if method is not None:
+            upright = image.transpose(method)
+            image.close()
+            work.image = upright
 
 
 class ConvertToSRGB(Step):

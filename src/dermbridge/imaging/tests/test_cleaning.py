@@ -174,3 +174,14 @@ def test_a_broken_icc_profile_is_read_as_srgb_not_rejected() -> None:
     pixel = corpus.rgb_at(result.derivatives["master"].data, (10, 10))
     assert all(abs(a - b) <= 2 for a, b in zip(pixel, (200, 120, 90), strict=True))  # JPEG
     assert_clean(result)
+
+
+def test_damaged_exif_tags_do_not_break_orientation() -> None:
+    """GIVEN EXIF whose Make tag was corrupted into an ImageWidth of type text (found by fuzzing)
+    THEN the photo is still turned upright and cleaned, not crashed on."""
+    data = corpus.encode(corpus.skin_photo(), "JPEG", quality=90, exif=corpus.tagged_exif(6))
+    at = data.find(b"\x01\x0f\x00\x02")  # big-endian EXIF: tag 0x010F (Make), type ASCII
+    damaged = data[:at] + b"\x01\x00\x00\x02" + data[at + 4 :]
+    result = process(damaged)
+    assert (result.width, result.height) == (640, 800)
+    assert_clean(result)
