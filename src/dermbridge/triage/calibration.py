@@ -41,6 +41,35 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(math.exp(0.5 * (lo + hi)))
 
 
+def fit_temperature_and_bias(
+    logits: np.ndarray, labels: np.ndarray, steps: int = 3000, lr: float = 0.02
+) -> tuple[float, np.ndarray]:
+    """Bias-corrected temperature scaling (Alexandari et al. 2020): softmax(z / T + b).
+
+    The per-class bias re-estimates class priors that a class-weighted training loss distorted;
+    the first class's bias is fixed at 0 (only differences matter). Fitted by Adam on the NLL,
+    starting from plain temperature scaling.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    n, k = z.shape
+    onehot = np.eye(k)[labels]
+    params = np.zeros(k + 1)
+    params[0] = math.log(fit_temperature(z, labels))
+    m, v = np.zeros_like(params), np.zeros_like(params)
+    for t in range(1, steps + 1):
+        temp = math.exp(params[0])
+        p = softmax(z / temp + params[1:])
+        d = (p - onehot) / n
+        grad = np.empty_like(params)
+        grad[0] = float((d * (-z / temp)).sum())  # d/d(log T)
+        grad[1:] = d.sum(axis=0)
+        grad[1] = 0.0
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad**2
+        params -= lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-12)
+    return float(math.exp(params[0])), params[1:].copy()
+
+
 def high_band_cutoff(benign_scores: np.ndarray, specificity: float = 0.9) -> float:
     """Malignancy probability above which a lesion is in the high band (suggest USC referral).
 

@@ -95,6 +95,8 @@ class TriageModel:
             raise ModelUnavailable(f"model classes {self.classes} do not match {CLASSES}")
         self.malignant_idx = [self.classes.index(c) for c in card["malignant_classes"]]
         self.temperature = float(card["temperature"])
+        # Optional per-class logit bias (bias-corrected temperature scaling); zeros if absent.
+        self.class_bias = np.asarray(card.get("class_bias", [0.0] * len(CLASSES)), np.float64)
         self.rule_out = float(card["rule_out_threshold"])
         self.high_cutoff = float(card["high_band_cutoff"])
         abst = card["abstention"]
@@ -129,7 +131,7 @@ class TriageModel:
         distance = float(self.detector.distances(feats)[0])
         if not math.isfinite(distance) or distance > self.detector.threshold:
             return self._declined(OOD_REASON, digest, ood_distance=distance)
-        probs = softmax(logits, self.temperature)[0]
+        probs = softmax(logits / self.temperature + self.class_bias)[0]
         p_mal = float(probs[self.malignant_idx].sum())
         entropy = float(-(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum() / math.log(len(probs)))
         band = risk_band(p_mal, self.rule_out, self.high_cutoff)

@@ -71,3 +71,18 @@ def test_mahalanobis_detector_flags_far_points() -> None:
     # Identity covariance: squared distance of in-distribution points ~ chi-square(16).
     assert np.median(inside) == pytest.approx(16, rel=0.3)
     assert outside.min() > inside.max()
+
+
+def test_bias_corrected_temperature_recovers_prior_shift() -> None:
+    logits, labels = _synthetic(seed=2)
+    shift = np.array([0.0, 1.0, -0.5, 0.3, 0.0, -1.0, 0.5])
+    distorted = logits * 2.0 - shift * 2.0  # overconfident and prior-shifted
+    t, b = calibration.fit_temperature_and_bias(distorted, labels)
+    assert t == pytest.approx(2.0, rel=0.15)
+    assert b == pytest.approx(shift - shift[0], abs=0.25)
+    t_only = calibration.fit_temperature(distorted, labels)
+    p_bias = metrics.softmax(distorted / t + b)
+    p_temp = metrics.softmax(distorted, t_only)
+    nll_bias = -np.log(p_bias[np.arange(len(labels)), labels]).mean()
+    nll_temp = -np.log(p_temp[np.arange(len(labels)), labels]).mean()
+    assert nll_bias < nll_temp

@@ -77,6 +77,18 @@ def render(card: dict[str, Any]) -> str:
     tr = card["training"]
     ro = card["rule_out"]
     ab = card["abstention"]
+    calib_text = (
+        "temperature scaling with a per-class bias "
+        f"({', '.join(f'{c} {b:+.2f}' for c, b in zip(CLASSES, card['class_bias'], strict=True))})"
+        if card["calibration_method"]["chosen"] != "temperature"
+        else "temperature scaling"
+    )
+    cands = "; ".join(
+        f"{name.replace('_', ' ')}: validation NLL {v['validation_nll']:.3f}, ECE "
+        f"{v['validation_ece']:.3f}, accuracy {v['validation_accuracy']:.3f}, balanced accuracy "
+        f"{v['validation_balanced_accuracy']:.3f}"
+        for name, v in card["calibration_method"]["candidates_on_validation"].items()
+    )
     notes = "".join(f"\n- Note: {n}" for n in card.get("notes", []))
     if not ro.get("target_attained", True):
         notes += (
@@ -116,9 +128,12 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
 - Runtime: ONNX (`{card["model_file"]}`) with onnxruntime, no PyTorch. Integrity: sha256 of the
   graph and of the detector arrays are checked at load; a missing or corrupt file gives "no AI
   assessment available", never an error.
-- **Calibration:** temperature scaling on the calibration split, T = {card["temperature"]:.3f}
+- **Calibration:** {calib_text} fitted on the calibration split, T = {card["temperature"]:.3f}
   (calibration-split ECE {card["calibration_split"]["ece_before"]:.3f} →
-  {card["calibration_split"]["ece_after"]:.3f}).
+  {card["calibration_split"]["ece_after"]:.3f}). Plain temperature scaling and temperature
+  scaling with a per-class logit bias (Alexandari et al. 2020, which undoes the prior shift of
+  the class-weighted loss) were both fitted; the one with the lower NLL on the validation split
+  was kept ({cands}).
 - **Rule-out threshold:** malignant probability {card["rule_out_threshold"]:.4f}, the highest
   threshold at which the lower two-sided 95% Clopper–Pearson bound of malignant sensitivity on the
   calibration split is ≥ {ro["target_lower_bound"]} ({ro["calibration_malignant_caught"]} of

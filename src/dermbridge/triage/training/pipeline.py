@@ -81,7 +81,10 @@ def fit_artifacts(
 ) -> dict[str, Any]:
     """Fit calibration and abstention on the exported graph and write the shipped files."""
     gate = GateThresholds()
-    outputs = {name: run_graph(onnx_path, arrays[name][0]) for name in ("train", "calibration")}
+    outputs = {
+        name: run_graph(onnx_path, arrays[name][0])
+        for name in ("train", "validation", "calibration")
+    }
     train_feats = outputs["train"][1]
     y_train = arrays["train"][1]
     means, whitening = calibration.fit_mahalanobis(
@@ -95,8 +98,26 @@ def fit_artifacts(
     gate_ok = np.array([quality_gate(f, gate) is None for f in x_cal])
     kept = gate_ok & (cal_dist <= maha_threshold)
 
+    # Plain temperature scaling, or with a per-class bias (undoes the prior shift of the
+    # class-weighted loss): fitted on the calibration split, chosen by NLL on the validation
+    # split, which neither fit has seen.
     temperature = calibration.fit_temperature(cal_logits, y_cal)
-    probs = metrics.softmax(cal_logits[kept], temperature)
+    t_bias, bias = calibration.fit_temperature_and_bias(cal_logits, y_cal)
+    val_logits, y_val = outputs["validation"][0], arrays["validation"][1]
+    zero = np.zeros(len(CLASSES))
+    choice = {
+        "temperature": _scores(val_logits, y_val, temperature, zero),
+        "temperature_and_class_bias": _scores(val_logits, y_val, t_bias, bias),
+    }
+    use_bias = (
+        choice["temperature_and_class_bias"]["validation_nll"]
+        < choice["temperature"]["validation_nll"]
+    )
+    if use_bias:
+        temperature = t_bias
+    else:
+        bias = zero
+    probs = metrics.softmax(cal_logits[kept] / temperature + bias)
     p_mal = probs[:, list(MALIGNANT_INDICES)].sum(axis=1)
     is_mal = np.isin(y_cal[kept], MALIGNANT_INDICES)
     try:
@@ -131,6 +152,11 @@ def fit_artifacts(
             "test_time_augmentation": "mean of identity and horizontal flip, inside the graph",
         },
         "temperature": temperature,
+        "class_bias": [float(b) for b in bias],
+        "calibration_method": {
+            "chosen": "temperature_and_class_bias" if use_bias else "temperature",
+            "candidates_on_validation": choice,
+        },
         "rule_out_threshold": threshold,
         "rule_out": {
             "definition": "malignant_probability >= threshold counts as possibly malignant",
@@ -157,14 +183,24 @@ def fit_artifacts(
         },
         "calibration_split": {
             "ece_before": metrics.ece(y_cal, metrics.softmax(cal_logits)),
-            "ece_after": metrics.ece(y_cal, metrics.softmax(cal_logits, temperature)),
-            "nll_before": calibration.nll(cal_logits, y_cal, 1.0),
-            "nll_after": calibration.nll(cal_logits, y_cal, temperature),
+            "ece_after": metrics.ece(y_cal, metrics.softmax(cal_logits / temperature + bias)),
         },
         **extra_card,
     }
     write_card(out_dir, card)
     return card
+
+
+def _scores(logits: np.ndarray, labels: np.ndarray, t: float, bias: np.ndarray) -> dict[str, float]:
+    p = metrics.softmax(logits / t + bias)
+    return {
+        "validation_nll": float(-np.log(p[np.arange(len(labels)), labels] + 1e-12).mean()),
+        "validation_ece": metrics.ece(labels, p),
+        "validation_accuracy": float((p.argmax(1) == labels).mean()),
+        "validation_balanced_accuracy": metrics.balanced_accuracy(
+            labels, p.argmax(1), len(CLASSES)
+        ),
+    }
 
 
 def write_card(out_dir: Path, card: dict[str, Any]) -> None:

@@ -25,8 +25,10 @@ def evaluate(
     summary = summarise(scored, model.rule_out, model.version, n_boot=n_boot)
     summary["subgroups"] = subgroups(scored, model.rule_out, model.version)
     labels, probs = _kept(scored)
-    # Undo the temperature to report how much calibration helped on the test split.
-    raw = metrics.softmax(np.log(np.clip(probs, 1e-12, 1.0)) * model.temperature)
+    # Undo the calibration map to report how much it helped on the test split.
+    raw = metrics.softmax(
+        (np.log(np.clip(probs, 1e-12, 1.0)) - model.class_bias) * model.temperature
+    )
     summary["ece_before_temperature"] = metrics.ece(labels, raw)
     _plots(labels, probs, model.rule_out, img_dir)
     return summary
