@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ class BrowserRun:
     axe: dict[str, dict[str, int]] = field(default_factory=dict)
     external: list[str] = field(default_factory=list)
     bytes_by_page: dict[str, dict[str, int]] = field(default_factory=dict)
+    check_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +107,7 @@ def new_page(chromium: Any, browser_run: BrowserRun) -> Iterator[Any]:
 
 def check_page(page: Any, run: BrowserRun, name: str, *, full_page: bool = True) -> None:
     """Screenshot the page and run axe-core on it: no serious or critical violation allowed."""
+    started = time.perf_counter()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     run.bytes_by_page[name] = page_weight(page)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
@@ -128,19 +131,44 @@ def check_page(page: Any, run: BrowserRun, name: str, *, full_page: bool = True)
         )
     run.axe[name] = counts
     (ARTIFACTS / f"{name}.axe.json").write_text(json.dumps(result, indent=2))
+    run.check_seconds[name] = round(time.perf_counter() - started, 2)
     bad = [v for v in result if v["impact"] in ("serious", "critical")]
     assert not bad, f"axe on {name}: {json.dumps(bad, indent=2)}"
 
 
-def tab_to(page: Any, selector: str, *, limit: int = 120, backwards: bool = False) -> None:
+# How many Tab presses from the focused element to the first element matching a selector, in
+# document order (radios count once per group, as the browser tabs): a guess that saves a round
+# trip per press; tab_to still checks where focus really is.
+_TAB_DISTANCE = """s => {
+  const sel = 'a[href], button, input:not([type=hidden]), select, textarea, [tabindex]';
+  const seen = new Set();
+  const list = [...document.querySelectorAll(sel)].filter(e => {
+    if (e.disabled || e.tabIndex < 0 || !e.getClientRects().length) return false;
+    if (e.type === 'radio') {
+      const group = [...document.getElementsByName(e.name)];
+      const stop = group.find(r => r.checked) || group[0];
+      if (e !== stop || seen.has(e.name)) return false;
+      seen.add(e.name);
+    }
+    return true;
+  });
+  const target = list.findIndex(e => e.matches(s));
+  const from = list.indexOf(document.activeElement);
+  return target < 0 ? 0 : target - from;
+}"""
+
+
+def tab_to(page: Any, selector: str, *, limit: int = 120) -> None:
     """Press Tab until the element matching `selector` has focus: proves it is reachable by
     keyboard (and the test then acts on it with keys only)."""
+    for _ in range(max(0, page.evaluate(_TAB_DISTANCE, selector) - 1)):
+        page.keyboard.press("Tab")
     for _ in range(limit):
         if page.evaluate(
             "s => !!document.activeElement && document.activeElement.matches(s)", selector
         ):
             return
-        page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        page.keyboard.press("Tab")
     raise AssertionError(f"{selector} was not reached by Tab in {limit} presses")
 
 

@@ -279,6 +279,7 @@ def test_it_runs_each_roles_journey_in_a_real_browser(
         "\n".join(f"{k}: {v:.1f} s" for k, v in TIMINGS.items()) + "\n"
     )
     (ARTIFACTS / "axe.json").write_text(json.dumps(browser_run.axe, indent=2))
+    (ARTIFACTS / "check-seconds.json").write_text(json.dumps(browser_run.check_seconds, indent=2))
     (ARTIFACTS / "page-weights.json").write_text(json.dumps(browser_run.bytes_by_page, indent=2))
     assert all(
         not counts.get("serious") and not counts.get("critical")
