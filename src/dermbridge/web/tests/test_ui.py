@@ -41,3 +41,50 @@ def test_it_marks_the_body_site_select_and_phone_camera_for_enhancement(
     assert 'accept="image/*"' in photos
     assert "data-upload" in photos
     assert 'data-image-set-complete="false"' in photos
+
+
+def test_it_shows_the_reviewer_earlier_photos_of_the_same_lesion_and_audits_it(
+    client: Client, world: World
+) -> None:
+    """GIVEN a patient referred twice for the same left back lesion WHEN derek opens the
+    latest referral THEN the earlier referral's photos are offered for side-by-side comparison,
+    the answer is the primary action, and the read of the earlier referral is audited; alice
+    (the referrer) gets no comparison, and dora (another service) gets 404."""
+    from dermbridge.audit.models import AuditEvent
+    from dermbridge.referrals.models import State
+    from dermbridge.testing import make_patient, make_referral
+
+    patient = make_patient(world.practice_a, world.alice)
+    first = make_referral(world, state=State.AWAITING_REVIEW, patient=patient)
+    latest = make_referral(world, state=State.IN_REVIEW, patient=patient)
+    client.force_login(world.derek)
+    page = client.get(f"/referrals/{latest.pk}/").content.decode()
+    assert "Earlier photos of this lesion" in page
+    assert f"referral {first.reference}" in page
+    assert "data-compare-src" in page and "data-viewer" in page
+    assert page.index("/outcome/") < page.index("/act/release/")
+    event = AuditEvent.objects.filter(action="referral.compare_view").get()
+    assert event.detail["earlier_referrals"] == [first.pk]
+
+    client.force_login(world.alice)
+    assert (
+        "Earlier photos of this lesion"
+        not in client.get(f"/referrals/{latest.pk}/").content.decode()
+    )
+    client.force_login(world.dora)
+    assert client.get(f"/referrals/{latest.pk}/").status_code == 404
+
+
+def test_it_marks_the_worklist_and_diagnosis_list_for_keyboard_enhancement(
+    client: Client, world: World
+) -> None:
+    """GIVEN a case in review by derek WHEN he opens the worklist and the outcome form
+    THEN the table carries the keyboard-navigation hook and the diagnosis select the filter."""
+    from dermbridge.referrals.models import State
+    from dermbridge.testing import make_referral
+
+    referral = make_referral(world, state=State.IN_REVIEW)
+    client.force_login(world.derek)
+    assert "data-keyboard-rows" in client.get("/worklist/").content.decode()
+    outcome = client.get(f"/referrals/{referral.pk}/outcome/").content.decode()
+    assert 'data-filterable="true"' in outcome
