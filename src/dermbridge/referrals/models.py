@@ -295,6 +295,12 @@ class ClinicalHistory(models.Model):
         return missing
 
 
+# The yes / no / not known questions of the history, in form order (forms and FHIR share it).
+PRESENCE_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in ClinicalHistory._meta.local_fields if f.choices == Presence.choices
+)
+
+
 class Laterality(models.TextChoices):
     LEFT = "left", "Left"
     RIGHT = "right", "Right"

@@ -3,25 +3,32 @@ written in the same transaction, notifications and tasks queued to run on commit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from dermbridge.accounts.models import Organisation, OrganisationKind, Role, User
+from dermbridge.accounts.models import Organisation, User
 from dermbridge.audit.services import record
 from dermbridge.notifications.services import notify_referral_event
-from dermbridge.patients.models import ConsentScope, Patient
+from dermbridge.patients.models import ConsentScope
 from dermbridge.referrals import clocks, workflow
+
+# Drafting lives in drafts.py and the transition mechanics in transitions.py; callers import
+# them from here, this module being the referral app's one service interface.
+from dermbridge.referrals.drafts import (  # noqa: F401 - re-exported
+    HISTORY_FIELDS,
+    MAX_LESIONS,
+    add_lesion,
+    create_referral,
+    delete_draft,
+    start_referral,
+    update_draft,
+)
 from dermbridge.referrals.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
 from dermbridge.referrals.models import (
-    ClinicalHistory,
-    Laterality,
-    Lesion,
     Message,
     MessageKind,
     Outcome,
@@ -31,246 +38,12 @@ from dermbridge.referrals.models import (
     State,
     StateChange,
 )
-from dermbridge.referrals.terminology import BODY_SITES, DIAGNOSES
-
-HISTORY_FIELDS = [
-    f.name for f in ClinicalHistory._meta.get_fields() if f.name not in {"id", "referral"}
-]
-MAX_LESIONS = 10
-
-
-def acting_org_id(user: User | None, referral: Referral) -> int | None:
-    """The organisation on whose behalf `user` acts on this referral (for the audit trail)."""
-    if user is None:
-        return None
-    for org_id in (referral.service_id, referral.referring_org_id, referral.imaging_hub_id):
-        if org_id is not None and org_id in user.organisation_ids():
-            return org_id
-    return None
-
-
-def _locked(referral: Referral) -> Referral:
-    return Referral.objects.select_for_update().get(pk=referral.pk)
-
-
-def _move(referral: Referral, action: str, user: User | None, note: str = "") -> Referral:
-    """Check and apply one workflow transition on a row locked for update."""
-    transition = workflow.check(action, user, referral)
-    from_state = referral.state
-    referral.state = transition.target
-    referral.save()
-    StateChange.objects.create(
-        referral=referral,
-        action=action,
-        from_state=from_state,
-        to_state=transition.target,
-        actor=user,
-        note=note[:300],
-    )
-    record(
-        user,
-        f"referral.{action}",
-        referral,
-        organisation_id=acting_org_id(user, referral),
-        detail={"from": from_state, "to": transition.target},
-    )
-    return referral
-
-
-# ---------------------------------------------------------------- drafts
-
-
-def _clean_history(data: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = set(data) - set(HISTORY_FIELDS)
-    if unknown:
-        raise InvalidReferral(f"Unknown clinical history fields: {', '.join(sorted(unknown))}.")
-    history = ClinicalHistory(**data)
-    try:
-        history.clean_fields(exclude=["referral"])
-    except ValidationError as exc:
-        raise InvalidReferral(
-            "The clinical history has invalid answers.",
-            field_errors={f"history.{k}": [str(m) for m in v] for k, v in exc.message_dict.items()},
-        ) from None
-    return dict(data)
-
-
-def _clean_lesion(data: Mapping[str, Any], number: int) -> dict[str, Any]:
-    errors: dict[str, list[str]] = {}
-    code = str(data.get("body_site_code", ""))
-    if code not in BODY_SITES:
-        errors["body_site_code"] = [f"Choose a body site from the list (got {code or 'nothing'})."]
-    laterality = data.get("laterality", "") or ""
-    if laterality and laterality not in Laterality.values:
-        errors["laterality"] = [f"Laterality must be one of {', '.join(Laterality.values)}."]
-    size = data.get("size_mm")
-    if size not in (None, ""):
-        try:
-            size = Decimal(str(size))
-        except InvalidOperation:
-            errors["size_mm"] = ["Size must be a number of millimetres."]
-        else:
-            if not Decimal("0.1") <= size <= Decimal("500"):
-                errors["size_mm"] = ["Size must be between 0.1 and 500 mm."]
-    else:
-        size = None
-    if errors:
-        raise InvalidReferral(
-            f"Lesion {number} is not complete.",
-            field_errors={f"lesions[{number}].{k}": v for k, v in errors.items()},
-        )
-    return {
-        "number": number,
-        "body_site_code": code,
-        "laterality": laterality,
-        "size_mm": size,
-        "description": str(data.get("description", ""))[:2000],
-        "pigmented": bool(data.get("pigmented", False)),
-    }
-
-
-def _check_referring_org(user: User, referring_org: Organisation) -> None:
-    if referring_org.kind not in (OrganisationKind.GP_PRACTICE, OrganisationKind.IMAGING_HUB):
-        raise InvalidReferral("Referrals are made by a GP practice or an imaging hub.")
-    if not (
-        user.has_role(Role.REFERRER, referring_org.pk)
-        or user.has_role(Role.PHOTOGRAPHER, referring_org.pk)
-    ):
-        raise NotPermitted(f"You do not refer on behalf of {referring_org.name}.")
-
-
-@transaction.atomic
-def create_referral(
-    *,
-    user: User,
-    patient: Patient,
-    kind: str,
-    service: Organisation,
-    referring_org: Organisation,
-    clinical_question: str = "",
-    history: Mapping[str, Any] | None = None,
-    lesions: Iterable[Mapping[str, Any]] = (),
-    imaging_hub: Organisation | None = None,
-) -> Referral:
-    """Start a draft referral for a patient, with its history and lesions, all or nothing."""
-    _check_referring_org(user, referring_org)
-    if kind not in ReferralKind.values:
-        raise InvalidReferral(f"Referral kind must be one of {', '.join(ReferralKind.values)}.")
-    if not service.is_service:
-        raise InvalidReferral(f"{service.name} is not a dermatology service.")
-    if imaging_hub is not None and imaging_hub.kind != OrganisationKind.IMAGING_HUB:
-        raise InvalidReferral(f"{imaging_hub.name} is not an imaging hub.")
-    lesion_rows = [_clean_lesion(data, i) for i, data in enumerate(lesions, start=1)]
-    if len(lesion_rows) > MAX_LESIONS:
-        raise InvalidReferral(f"A referral can describe at most {MAX_LESIONS} lesions.")
-    history_data = _clean_history(history or {})
-    referral = Referral.objects.create(
-        kind=kind,
-        patient=patient,
-        referring_org=referring_org,
-        referrer=user,
-        service=service,
-        imaging_hub=imaging_hub,
-        clinical_question=clinical_question.strip(),
-    )
-    ClinicalHistory.objects.create(referral=referral, **history_data)
-    Lesion.objects.bulk_create([Lesion(referral=referral, **row) for row in lesion_rows])
-    StateChange.objects.create(
-        referral=referral, action="create", from_state=State.DRAFT, to_state=State.DRAFT, actor=user
-    )
-    record(user, "referral.create", referral, organisation_id=referring_org.pk)
-    return referral
-
-
-@transaction.atomic
-def start_referral(
-    *,
-    user: User,
-    referring_org: Organisation,
-    patient_details: Mapping[str, Any],
-    consent_direct_care: bool,
-    **referral: Any,
-) -> Referral:
-    """The referrer's "new referral" form in one step: find or register the patient by NHS
-    number, record their consent for direct care, and start the draft. All or nothing: a
-    mistake anywhere saves no patient, consent or draft."""
-    from dermbridge.patients.services import record_consent, register_patient
-
-    details = dict(patient_details)
-    nhs_number = str(details.pop("nhs_number", ""))
-    patient = register_patient(user=user, practice=referring_org, nhs_number=nhs_number, **details)
-    if consent_direct_care and not patient.consent_for(ConsentScope.DIRECT_CARE):
-        record_consent(
-            user=user,
-            patient=patient,
-            scope=ConsentScope.DIRECT_CARE,
-            granted=True,
-            note="Recorded with a new referral",
-        )
-    return create_referral(user=user, patient=patient, referring_org=referring_org, **referral)
-
-
-def _require_draft_editor(referral: Referral, user: User) -> None:
-    if referral.state not in (State.DRAFT, State.MORE_INFO_REQUESTED):
-        raise TransitionNotAllowed(
-            f"Referral {referral.reference} has been sent and can no longer be edited."
-        )
-    if not workflow.is_capturer(user, referral):
-        raise NotPermitted("Only the referring practice or its imaging hub can edit this referral.")
-
-
-@transaction.atomic
-def update_draft(
-    referral: Referral,
-    *,
-    user: User,
-    clinical_question: str | None = None,
-    kind: str | None = None,
-    history: Mapping[str, Any] | None = None,
-) -> Referral:
-    referral = _locked(referral)
-    _require_draft_editor(referral, user)
-    if referral.state != State.DRAFT and (kind or clinical_question is not None):
-        raise TransitionNotAllowed("Only a draft's question and pathway can be changed.")
-    if kind is not None:
-        if kind not in ReferralKind.values:
-            raise InvalidReferral(f"Referral kind must be one of {', '.join(ReferralKind.values)}.")
-        referral.kind = kind
-    if clinical_question is not None:
-        referral.clinical_question = clinical_question.strip()
-    if history is not None:
-        cleaned = _clean_history(history)
-        ClinicalHistory.objects.filter(referral=referral).update(**cleaned)
-    referral.save()
-    record(user, "referral.update", referral, organisation_id=acting_org_id(user, referral))
-    return referral
-
-
-@transaction.atomic
-def add_lesion(referral: Referral, *, user: User, **data: Any) -> Lesion:
-    referral = _locked(referral)
-    _require_draft_editor(referral, user)
-    count = referral.lesions.count()
-    if count >= MAX_LESIONS:
-        raise InvalidReferral(f"A referral can describe at most {MAX_LESIONS} lesions.")
-    lesion = Lesion.objects.create(referral=referral, **_clean_lesion(data, count + 1))
-    record(user, "lesion.create", lesion, organisation_id=acting_org_id(user, referral))
-    return lesion
-
-
-@transaction.atomic
-def delete_draft(referral: Referral, *, user: User) -> None:
-    referral = _locked(referral)
-    if referral.state != State.DRAFT:
-        raise TransitionNotAllowed("Only a draft can be deleted; a sent referral can be withdrawn.")
-    if not workflow.is_capturer(user, referral):
-        raise NotPermitted("Only the referring practice can delete this draft.")
-    from dermbridge.imaging.services import discard_draft_images
-
-    discard_draft_images(referral, user=user)
-    record(user, "referral.delete_draft", referral, organisation_id=referral.referring_org_id)
-    referral.delete()
-
+from dermbridge.referrals.terminology import DIAGNOSES
+from dermbridge.referrals.transitions import (
+    acting_org_id,
+    apply_transition,
+    lock_referral,
+)
 
 # ---------------------------------------------------------------- submission
 
@@ -314,7 +87,7 @@ def submission_problems(referral: Referral) -> list[str]:
 @transaction.atomic
 def submit_referral(referral: Referral, *, user: User) -> Referral:
     """Send a complete draft to the dermatology service and start its response clock."""
-    referral = _locked(referral)
+    referral = lock_referral(referral)
     workflow.check("submit", user, referral)
     problems = submission_problems(referral)
     if problems:
@@ -327,7 +100,7 @@ def submit_referral(referral: Referral, *, user: User) -> Referral:
     referral.submitted_at = now
     referral.exclusion_reasons = exclusions_for(referral)
     _set_clock(referral, service, now)
-    _move(referral, "submit", user)
+    apply_transition(referral, "submit", user)
     notify_referral_event(referral, "submitted")
     from dermbridge.referrals.tasks import prepare_for_review
 
@@ -360,7 +133,7 @@ def queue_for_review(referral_id: int) -> bool:
     referral = Referral.objects.select_for_update().get(pk=referral_id)
     if referral.state != State.SUBMITTED:
         return False
-    _move(referral, "queue_for_review", None)
+    apply_transition(referral, "queue_for_review", None)
     return True
 
 
@@ -369,17 +142,17 @@ def queue_for_review(referral_id: int) -> bool:
 
 @transaction.atomic
 def claim(referral: Referral, *, user: User) -> Referral:
-    referral = _locked(referral)
+    referral = lock_referral(referral)
     workflow.check("claim", user, referral)
     referral.claimed_by, referral.claimed_at = user, timezone.now()
-    return _move(referral, "claim", user)
+    return apply_transition(referral, "claim", user)
 
 
 @transaction.atomic
 def release(referral: Referral, *, user: User) -> Referral:
-    referral = _locked(referral)
+    referral = lock_referral(referral)
     # Move first: the check needs to know who holds the claim.
-    _move(referral, "release", user)
+    apply_transition(referral, "release", user)
     referral.claimed_by, referral.claimed_at = None, None
     referral.save()
     return referral
@@ -422,14 +195,14 @@ def record_outcome(referral: Referral, *, user: User, action: str, **data: Any) 
     """The dermatologist's answer: `action` is 'give_advice' (A&G) or 'triage' (RAS/USC)."""
     if action not in ("give_advice", "triage"):
         raise InvalidReferral("An outcome is recorded by giving advice or triaging.")
-    referral = _locked(referral)
+    referral = lock_referral(referral)
     workflow.check(action, user, referral)
     cleaned = _clean_outcome(action, referral, data)
     outcome, _ = Outcome.objects.update_or_create(
         referral=referral, defaults={**cleaned, "recorded_by": user, "recorded_at": timezone.now()}
     )
     referral.responded_at = referral.responded_at or timezone.now()
-    _move(referral, action, user)
+    apply_transition(referral, action, user)
     from dermbridge.imaging.services import mark_images_used_for_decision
 
     mark_images_used_for_decision(referral)
@@ -449,7 +222,7 @@ def record_histology(referral: Referral, *, user: User, histology_code: str) -> 
     """The biopsy result, when it arrives: kept with the outcome for AI and clinician audit."""
     if histology_code not in DIAGNOSES:
         raise InvalidReferral("Choose the histology diagnosis from the coded list.")
-    referral = _locked(referral)
+    referral = lock_referral(referral)
     if not workflow.is_service_staff(user, referral):
         raise NotPermitted("Only the dermatology service records histology results.")
     outcome = Outcome.objects.filter(referral=referral).first()
@@ -472,8 +245,8 @@ def record_histology(referral: Referral, *, user: User, histology_code: str) -> 
 def request_more_information(referral: Referral, *, user: User, question: str) -> Message:
     if not question.strip():
         raise InvalidReferral("Say what information you need.")
-    referral = _locked(referral)
-    _move(referral, "request_info", user)
+    referral = lock_referral(referral)
+    apply_transition(referral, "request_info", user)
     message = Message.objects.create(
         referral=referral,
         author=user,
@@ -489,7 +262,7 @@ def request_more_information(referral: Referral, *, user: User, question: str) -
 def reply_with_information(referral: Referral, *, user: User, body: str) -> Message:
     if not body.strip():
         raise InvalidReferral("Write a reply to the dermatologist's question.")
-    referral = _locked(referral)
+    referral = lock_referral(referral)
     workflow.check("reply_info", user, referral)
     from dermbridge.imaging.services import image_set_problems
 
@@ -497,7 +270,7 @@ def reply_with_information(referral: Referral, *, user: User, body: str) -> Mess
     if problems:
         raise InvalidReferral("The reply cannot be sent yet: " + " ".join(problems))
     referral.claimed_by, referral.claimed_at = None, None
-    _move(referral, "reply_info", user)
+    apply_transition(referral, "reply_info", user)
     org_id = acting_org_id(user, referral) or referral.referring_org_id
     return Message.objects.create(
         referral=referral,
@@ -517,8 +290,8 @@ def convert_advice_request(
         raise InvalidReferral(
             "Convert to a referral triage (ras) or urgent suspected cancer (usc)."
         )
-    referral = _locked(referral)
-    _move(referral, "convert", user, note)
+    referral = lock_referral(referral)
+    apply_transition(referral, "convert", user, note)
     referral.converted_from = referral.kind
     referral.kind = to_kind
     referral.claimed_by, referral.claimed_at = None, None
@@ -534,16 +307,16 @@ def convert_advice_request(
 def withdraw(referral: Referral, *, user: User, reason: str) -> Referral:
     if not reason.strip():
         raise InvalidReferral("Give the reason for withdrawing the referral.")
-    referral = _locked(referral)
+    referral = lock_referral(referral)
     referral.claimed_by, referral.claimed_at = None, None
-    _move(referral, "withdraw", user, reason)
+    apply_transition(referral, "withdraw", user, reason)
     notify_referral_event(referral, "withdrawn")
     return referral
 
 
 @transaction.atomic
 def close(referral: Referral, *, user: User) -> Referral:
-    referral = _locked(referral)
+    referral = lock_referral(referral)
     workflow.check("close", user, referral)
     if referral.is_usc and referral.state == State.TRIAGED and referral.patient_told_at is None:
         raise TransitionNotAllowed(
@@ -551,13 +324,13 @@ def close(referral: Referral, *, user: User) -> Referral:
             "(Faster Diagnosis Standard)."
         )
     referral.closed_at = timezone.now()
-    return _move(referral, "close", user)
+    return apply_transition(referral, "close", user)
 
 
 @transaction.atomic
 def downgrade_usc(referral: Referral, *, user: User, to_kind: str, reason: str) -> Referral:
     """Only the referrer may downgrade an urgent suspected cancer referral (CWT guidance)."""
-    referral = _locked(referral)
+    referral = lock_referral(referral)
     workflow.check_downgrade(user, referral)
     if to_kind not in (ReferralKind.TRIAGE, ReferralKind.ADVICE):
         raise InvalidReferral("Downgrade to referral triage (ras) or advice and guidance (ag).")
@@ -591,7 +364,7 @@ def record_patient_told(
     referral: Referral, *, user: User, told_at: datetime, method: str
 ) -> Referral:
     """FDS: the date the patient was told cancer is diagnosed or ruled out."""
-    referral = _locked(referral)
+    referral = lock_referral(referral)
     if not referral.is_usc:
         raise TransitionNotAllowed(
             "The Faster Diagnosis Standard applies to urgent suspected cancer referrals."
@@ -628,7 +401,7 @@ def post_message(referral: Referral, *, user: User, body: str) -> Message:
         raise InvalidReferral("The message is empty.")
     if len(body) > 10000:
         raise InvalidReferral("Messages are limited to 10,000 characters.")
-    referral = _locked(referral)
+    referral = lock_referral(referral)
     org_id = acting_org_id(user, referral)
     if org_id is None or referral.state == State.DRAFT:
         raise NotPermitted(

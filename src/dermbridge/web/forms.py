@@ -12,6 +12,7 @@ from django import forms
 from dermbridge.imaging.models import DermoscopyMode, ImageType
 from dermbridge.patients.models import ContactPreference, Fitzpatrick, Sex
 from dermbridge.referrals.models import (
+    PRESENCE_FIELDS,
     ClinicalHistory,
     Laterality,
     PathwayDecision,
@@ -166,23 +167,7 @@ class HistoryForm(NhsFormMixin, forms.ModelForm):
     class Meta:
         model = ClinicalHistory
         fields = list(HISTORY_LABELS)
-        widgets = {
-            name: forms.RadioSelect
-            for name in (
-                "multiple_lesions",
-                "changed_size",
-                "changed_shape",
-                "changed_colour",
-                "bleeding",
-                "itch",
-                "ulceration",
-                "pain",
-                "elevation",
-                "personal_history_skin_cancer",
-                "family_history_skin_cancer",
-                "immunosuppressed",
-            )
-        }
+        widgets = {name: forms.RadioSelect for name in PRESENCE_FIELDS}
         labels = HISTORY_LABELS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

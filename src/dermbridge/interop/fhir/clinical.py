@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from dermbridge.interop import codes as c
 from dermbridge.interop.fhir.resources import AI_CAVEAT, _iso, _ref, urn, validated
+from dermbridge.referrals.models import PRESENCE_FIELDS
 
 if TYPE_CHECKING:
     from dermbridge.patients.models import Consent
@@ -35,22 +36,7 @@ HISTORY_TEXT = {
     "treatment_effect": "Effect of treatments",
     "other_notes": "Other notes",
 }
-CODED_HISTORY = {
-    "onset",
-    "multiple_lesions",
-    "changed_size",
-    "changed_shape",
-    "changed_colour",
-    "bleeding",
-    "itch",
-    "ulceration",
-    "pain",
-    "elevation",
-    "personal_history_skin_cancer",
-    "family_history_skin_cancer",
-    "immunosuppressed",
-    "sun_exposure",
-}
+CODED_HISTORY = {"onset", "sun_exposure", *PRESENCE_FIELDS}
 
 
 def questionnaire_response_resource(referral: Referral, history: Any) -> dict[str, Any]:
