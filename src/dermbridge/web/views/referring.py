@@ -333,6 +333,10 @@ def _render_photos(
 ) -> HttpResponse:
     lesion = next(x for x in _lesions_with_images(referral) if x.pk == lesion.pk)
     editable = referral.state in (State.DRAFT, State.MORE_INFO_REQUESTED)
+    image_set = imaging.lesion_image_set(lesion, referral.service, referral.kind)
+    missing: list[str] = image_set["missing"]  # type: ignore[assignment]
+    if not form.is_bound and missing:
+        form.initial["image_type"] = missing[0]  # guide the photographer to the next photo
     form.mark_errors()
     services.view_referral(referral, user=acting_user(request), what="referral.photos_view")
     return render(
@@ -342,7 +346,7 @@ def _render_photos(
             "referral": referral,
             "lesion": lesion,
             "images": list(lesion.images.all()),
-            "image_set": imaging.lesion_image_set(lesion, referral.service, referral.kind),
+            "image_set": image_set,
             "form": form,
             "editable": editable,
             "error_list": error_items(form, extra=extra or []),

@@ -53,6 +53,10 @@ function send(form, file, item) {
     if (fresh && current) current.replaceWith(fresh);
     else await refreshRegion("db-photo-status");
     item.dataset.uploadState = "done";
+    // Guide to the next photo the lesion still needs.
+    const next = document.getElementById("db-photo-status")?.dataset.nextType;
+    const radio = next && form.querySelector(`input[name=image_type][value="${next}"]`);
+    if (radio) radio.checked = true;
     const region = document.getElementById("db-photo-status");
     if (region && region.dataset.poll === "true") import("./poll.js").then((m) => m.enhance(region));
   });
