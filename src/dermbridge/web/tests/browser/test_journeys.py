@@ -135,7 +135,35 @@ def gp_sends_a_referral_by_keyboard(
 
     # Intercept the file dialog from the start: enabling it lazily can miss the first dialog.
     page.on("filechooser", lambda chooser: None)
-    for kind in ("overview", "close_up", "dermoscopic"):
+    # A file that is not a photo is checked and marked unusable, with the reason; removing it
+    # (the replace step) leaves the lesion with no photo.
+    bad = photos["overview"].with_name("not-a-photo.jpg")
+    bad.write_bytes(b"this is not an image")
+    upload_by_keyboard(page, "overview", bad)
+    assert "Could not be used" in page.locator("#db-photo-status").text_content()
+    tab_to(page, "#db-photo-status form button")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert referral.lesions.get().images.count() == 0
+
+    # The connection drops during an upload: the photo is marked, and Retry (focused) sends it.
+    dropped: list[str] = []
+
+    def drop_first_post(route: Any) -> None:
+        if route.request.method == "POST" and not dropped:
+            dropped.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route(re.compile(r".*/photos/$"), drop_first_post)
+    upload_by_keyboard(page, "overview", photos["overview"], expect="failed")
+    assert page.evaluate("document.activeElement.textContent") == "Try overview.jpg again"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-upload-state='done'][data-image-type='overview']")
+    page.unroute(re.compile(r".*/photos/$"))
+    assert dropped
+    for kind in ("close_up", "dermoscopic"):
         upload_by_keyboard(page, kind, photos[kind])
     page.wait_for_selector("[data-image-set-complete='true']", timeout=20_000)
     check_page(page, run, "gp-phone-4-photos-done")
@@ -169,7 +197,7 @@ def choose_body_site_by_keyboard(page: Any) -> None:
     _select(page, "#id_lesion-laterality", "Left")
 
 
-def upload_by_keyboard(page: Any, kind: str, path: Path) -> None:
+def upload_by_keyboard(page: Any, kind: str, path: Path, *, expect: str = "done") -> None:
     """Choose the photo type with the arrow keys, open the camera/file picker with Space."""
     _choose_radio(page, "image_type", kind)
     tab_to(page, "#id_photos")
@@ -180,7 +208,7 @@ def upload_by_keyboard(page: Any, kind: str, path: Path) -> None:
     chosen[0].set_files(str(path))
     if page.locator("#id_photos[data-enhanced]").count():
         # The upload module sends the file at once and shows its progress and result.
-        page.wait_for_selector(f"[data-upload-state='done'][data-image-type='{kind}']")
+        page.wait_for_selector(f"[data-upload-state='{expect}'][data-image-type='{kind}']")
     else:
         tab_to(page, "#upload-button")
         page.keyboard.press("Enter")
