@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test.testcases import LiveServerThread
 
 CHROMIUM = os.environ.get("DERMBRIDGE_CHROMIUM", "/usr/bin/chromium")
 REPO = Path(settings.REPO_DIR)
@@ -31,6 +34,28 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1"}
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # between browser steps are ordinary synchronous ones.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+class _OneRequestAtATimeServer(ThreadedWSGIServer):
+    """The live server, answering one request at a time (threads still accept connections).
+
+    The test database is SQLite in shared-cache memory, where two writes meeting fail at once
+    ("database table is locked") instead of waiting; a browser fetches thumbnails in parallel
+    and each read is audited (a write). File SQLite and PostgreSQL wait for the lock, so this
+    only makes the test server behave like them."""
+
+    def set_app(self, application: Any) -> None:
+        lock = threading.Lock()
+
+        def serial(environ: Any, start_response: Any) -> Any:
+            with lock:
+                return application(environ, start_response)
+
+        super().set_app(serial)
+
+
+# Only the browser tests start pytest-django's live server.
+LiveServerThread.server_class = _OneRequestAtATimeServer
 
 
 def _why_no_browser() -> str:

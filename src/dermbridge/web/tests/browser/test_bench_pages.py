@@ -78,8 +78,12 @@ def _browser_weight(
                 [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": base}]
             )
         page = context.new_page()
+        errors: list[str] = []
+        page.on("response", lambda r: errors.append(r.url) if r.status >= 500 else None)
         page.goto(base + path, wait_until="load")
-        return page_weight(page)
+        # server_errors: responses >= 500, from parallel thumbnail reads on the in-memory test
+        # database (see docs/ui.md); reported so a weight is never silently short.
+        return {**page_weight(page), "server_errors": len(errors)}
     finally:
         context.close()
 
