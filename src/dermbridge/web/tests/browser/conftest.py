@@ -78,6 +78,7 @@ class BrowserRun:
     external: list[str] = field(default_factory=list)
     bytes_by_page: dict[str, dict[str, int]] = field(default_factory=dict)
     check_seconds: dict[str, float] = field(default_factory=dict)
+    server_errors: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +124,14 @@ def new_page(chromium: Any, browser_run: BrowserRun) -> Iterator[Any]:
         context.route("**/*", block_external)
         context.set_default_timeout(10_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on(
+            "response",
+            lambda r: (
+                browser_run.server_errors.append(f"{r.status} {r.url}") if r.status >= 500 else None
+            ),
+        )
+        return page
 
     yield make
     for context in contexts:

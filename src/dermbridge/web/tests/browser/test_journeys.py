@@ -303,6 +303,7 @@ def test_it_runs_each_roles_journey_in_a_real_browser(
         check_page(admin, browser_run, "admin-desktop-dashboard")
 
     assert not browser_run.external, browser_run.external
+    assert not browser_run.server_errors, browser_run.server_errors
     (ARTIFACTS / "timings.txt").write_text(
         "\n".join(f"{k}: {v:.1f} s" for k, v in TIMINGS.items()) + "\n"
     )
