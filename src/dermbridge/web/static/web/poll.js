@@ -3,13 +3,23 @@
 const INTERVAL_MS = 2500;
 const MAX_POLLS = 120;
 
+// Pre-choose the type of the next photo the lesion still needs (the server names it).
+export function guideNext() {
+  const next = document.getElementById("db-photo-status")?.dataset.nextType;
+  const radio = next && document.querySelector(`form[data-upload] input[name=image_type][value="${next}"]`);
+  if (radio) radio.checked = true;
+}
+
 export async function refreshRegion(id) {
   const response = await fetch(window.location.href, { credentials: "same-origin" });
   if (!response.ok) return null;
   const doc = new DOMParser().parseFromString(await response.text(), "text/html");
   const fresh = doc.getElementById(id);
   const current = document.getElementById(id);
-  if (fresh && current) current.replaceWith(fresh);
+  if (fresh && current) {
+    current.replaceWith(fresh);
+    guideNext();
+  }
   return fresh;
 }
 

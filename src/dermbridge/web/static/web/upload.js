@@ -1,7 +1,7 @@
 // Sends each chosen photo at once to the same upload endpoint as the plain form, with its own
 // progress bar, a retry button when it fails, and the server's quality result when it is done.
 // Without JavaScript the form posts as usual.
-import { refreshRegion } from "./poll.js";
+import { guideNext, refreshRegion } from "./poll.js";
 
 function checkedType(form) {
   const radio = form.querySelector("input[name=image_type]:checked");
@@ -53,10 +53,7 @@ function send(form, file, item) {
     if (fresh && current) current.replaceWith(fresh);
     else await refreshRegion("db-photo-status");
     item.dataset.uploadState = "done";
-    // Guide to the next photo the lesion still needs.
-    const next = document.getElementById("db-photo-status")?.dataset.nextType;
-    const radio = next && form.querySelector(`input[name=image_type][value="${next}"]`);
-    if (radio) radio.checked = true;
+    guideNext();
     const region = document.getElementById("db-photo-status");
     if (region && region.dataset.poll === "true") import("./poll.js").then((m) => m.enhance(region));
   });
