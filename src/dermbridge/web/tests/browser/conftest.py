@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -203,10 +202,6 @@ def tab_to(page: Any, selector: str, *, limit: int = 120) -> None:
             return
         page.keyboard.press("Tab")
     raise AssertionError(f"{selector} was not reached by Tab in {limit} presses")
-
-
-def cleanup_artifacts() -> None:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
 
 
 def page_weight(page: Any) -> dict[str, int]:
