@@ -88,3 +88,15 @@ def test_it_marks_the_worklist_and_diagnosis_list_for_keyboard_enhancement(
     assert "data-keyboard-rows" in client.get("/worklist/").content.decode()
     outcome = client.get(f"/referrals/{referral.pk}/outcome/").content.decode()
     assert 'data-filterable="true"' in outcome
+
+
+def test_it_serves_the_viewer_library_and_a_local_font_stack(client: Client, db: None) -> None:
+    """Panzoom comes from this server (npm), and the stylesheet names only local fonts, so the
+    NHS.UK CSS's Frutiger web font is never fetched from outside."""
+    script = client.get("/static/panzoom/panzoom.es.js")
+    assert script.status_code == 200
+    assert b"Panzoom" in b"".join(script.streaming_content)  # type: ignore[attr-defined]
+    css = b"".join(client.get("/static/web/dermbridge.css").streaming_content)  # type: ignore[attr-defined]
+    assert b"html { font-family: Arial" in css
+    for module in ("bodymap", "upload", "poll", "rows", "viewer", "filter-select"):
+        assert client.get(f"/static/web/{module}.js").status_code == 200
