@@ -24,7 +24,7 @@ export function enhance(select) {
   input.setAttribute("aria-describedby", count.id);
   wrapper.append(label, input, count);
   group.querySelector("label.nhsuk-label").before(wrapper);
-  select.size = Math.min(8, all.length);
+  select.size = Math.min(6, all.length);
   const apply = () => {
     const words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
     const chosen = select.value;
