@@ -31,6 +31,7 @@ from dermbridge.triage.labels import CLASSES
 from dermbridge.triage.metrics import softmax
 from dermbridge.triage.preprocessing import (
     GateThresholds,
+    colour_features,
     normalise,
     quality_gate,
     to_rgb_array,
@@ -43,6 +44,11 @@ DEFAULT_CARD = MODELS_DIR / "triage-v1.json"
 OOD_REASON = (
     "This does not look like a dermoscopic image of a skin lesion of the kind the model was "
     "trained on (for example a clinical overview photo, a non-skin photo or a synthetic image)."
+)
+
+COLOUR_REASON = (
+    "The colours and texture of this image are unlike dermoscopic images of skin lesions (for "
+    "example a greyscale, non-skin or heavily processed photo); it cannot be assessed."
 )
 
 
@@ -107,6 +113,15 @@ class TriageModel:
                 whitening=arrays["whitening"],
                 threshold=float(abst["mahalanobis_threshold"]),
             )
+            self.colour_detector = (
+                MahalanobisDetector(
+                    means=arrays["colour_means"],
+                    whitening=arrays["colour_whitening"],
+                    threshold=float(abst["colour_threshold"]),
+                )
+                if "colour_means" in arrays.files
+                else None
+            )
         opts = ort.SessionOptions()
         # One thread per request: the web server runs several requests side by side.
         opts.intra_op_num_threads = threads
@@ -127,6 +142,10 @@ class TriageModel:
         reason = quality_gate(rgb, self.gate)
         if reason is not None:
             return self._declined(reason, digest)
+        if self.colour_detector is not None:
+            colour = float(self.colour_detector.distances(colour_features(rgb)[None])[0])
+            if not math.isfinite(colour) or colour > self.colour_detector.threshold:
+                return self._declined(COLOUR_REASON, digest)
         logits, feats = self.run(rgb[None])
         distance = float(self.detector.distances(feats)[0])
         if not math.isfinite(distance) or distance > self.detector.threshold:

@@ -95,3 +95,31 @@ def quality_gate(rgb: np.ndarray, thresholds: GateThresholds) -> str | None:
     if stats["sharpness"] > thresholds.max_sharpness:
         return "The image is too noisy or grainy to assess; retake it in better light."
     return None
+
+
+def colour_features(rgb: np.ndarray) -> np.ndarray:
+    """Twelve low-level colour and texture statistics of a uint8 HxWx3 frame.
+
+    Dermoscopy has a narrow signature (skin and pigment hues, red >= green >= blue in most pixels,
+    moderate texture); greyscale photographs, scenery and objects fall far outside it. A Gaussian
+    fitted to these statistics on training images is the first, cheap novelty check.
+    """
+    x = rgb.astype(np.float32) / 255.0
+    flat = x.reshape(-1, 3)
+    total = flat.sum(axis=1) + 1e-3
+    chroma = flat.max(axis=1) - flat.min(axis=1)
+    warm = (flat[:, 0] >= flat[:, 1]) & (flat[:, 1] >= flat[:, 2])
+    stats = image_statistics(rgb)
+    return np.array(
+        [
+            *flat.mean(axis=0),
+            *flat.std(axis=0),
+            chroma.mean(),
+            chroma.std(),
+            (flat[:, 0] / total).mean(),
+            (flat[:, 1] / total).mean(),
+            warm.mean(),
+            np.log1p(stats["sharpness"]),
+        ],
+        dtype=np.float32,
+    )

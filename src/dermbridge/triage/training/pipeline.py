@@ -33,6 +33,7 @@ from dermbridge.triage.preprocessing import (
     PIXEL_MEAN,
     PIXEL_STD,
     GateThresholds,
+    colour_features,
     normalise,
     quality_gate,
 )
@@ -51,6 +52,7 @@ VERSION = "triage-v1"
 # Share of in-distribution calibration images the feature-space detector may decline.
 MAHALANOBIS_QUANTILE = 0.98
 MAHALANOBIS_SHRINKAGE = 0.05
+COLOUR_QUANTILE = 0.99
 HIGH_BAND_SPECIFICITY = 0.90
 RULE_OUT_LOWER_BOUND = 0.95
 TRAIN_EPOCHS = 6
@@ -96,7 +98,15 @@ def fit_artifacts(
     cal_dist = probe.distances(cal_feats)
     maha_threshold = float(np.quantile(cal_dist, MAHALANOBIS_QUANTILE))
     gate_ok = np.array([quality_gate(f, gate) is None for f in x_cal])
-    kept = gate_ok & (cal_dist <= maha_threshold)
+    # Colour/texture statistics: one Gaussian over training images.
+    train_colour = np.stack([colour_features(f) for f in arrays["train"][0]])
+    colour_means, colour_whitening = calibration.fit_mahalanobis(
+        train_colour, np.zeros(len(train_colour), dtype=np.int64), 1, shrinkage=0.01
+    )
+    colour_probe = calibration.MahalanobisDetector(colour_means, colour_whitening, np.inf)
+    cal_colour = colour_probe.distances(np.stack([colour_features(f) for f in x_cal]))
+    colour_threshold = float(np.quantile(cal_colour, COLOUR_QUANTILE))
+    kept = gate_ok & (cal_dist <= maha_threshold) & (cal_colour <= colour_threshold)
 
     # Plain temperature scaling, or with a per-class bias (undoes the prior shift of the
     # class-weighted loss): fitted on the calibration split, chosen by NLL on the validation
@@ -133,7 +143,13 @@ def fit_artifacts(
     out_dir.mkdir(parents=True, exist_ok=True)
     model_file, ood_file = out_dir / f"{VERSION}.onnx", out_dir / f"{VERSION}-ood.npz"
     shutil.copyfile(onnx_path, model_file)
-    np.savez(ood_file, means=means, whitening=whitening)
+    np.savez(
+        ood_file,
+        means=means,
+        whitening=whitening,
+        colour_means=colour_means,
+        colour_whitening=colour_whitening,
+    )
     card: dict[str, Any] = {
         "version": VERSION,
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ"),
@@ -179,6 +195,8 @@ def fit_artifacts(
             "mahalanobis_threshold": maha_threshold,
             "mahalanobis_quantile_of_calibration": MAHALANOBIS_QUANTILE,
             "mahalanobis_shrinkage": MAHALANOBIS_SHRINKAGE,
+            "colour_threshold": colour_threshold,
+            "colour_quantile_of_calibration": COLOUR_QUANTILE,
             "calibration_abstention_rate": float(1.0 - kept.mean()),
         },
         "calibration_split": {
