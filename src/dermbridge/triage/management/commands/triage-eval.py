@@ -48,6 +48,13 @@ class Command(BaseCommand):
         parser.add_argument("--model", type=Path, default=None, help="model card (.json)")
         parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
         parser.add_argument("--limit", type=int, default=0, help="only the first N rows")
+        parser.add_argument(
+            "--split",
+            choices=["train", "validation", "calibration", "test"],
+            default=None,
+            help="HAM10000 only: keep this lesion-grouped split (seed from the model card), "
+            "e.g. --split test reproduces the model card's test numbers",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         # call_command(...) passes keyword values through unconverted: coerce to Path here.
@@ -59,6 +66,11 @@ class Command(BaseCommand):
         except ModelUnavailable as exc:
             raise CommandError(f"No AI assessment available: {exc}") from exc
         records = [r for r in read_metadata(opts["metadata"]) if r.dx in CLASSES]
+        if opts["split"]:
+            from dermbridge.triage.training.data import lesion_grouped_splits
+
+            seed = int(model.card["data"]["split_seed"])
+            records = lesion_grouped_splits(records, seed=seed)[opts["split"]]
         if opts["limit"]:
             records = records[: opts["limit"]]
         missing = [
