@@ -12,7 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from dermbridge.triage.metrics import softmax
+from dermbridge.triage.metrics import clopper_pearson, softmax
 
 
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
@@ -77,6 +77,35 @@ def high_band_cutoff(benign_scores: np.ndarray, specificity: float = 0.9) -> flo
     then flags about 1 - specificity of benign lesions whatever the local prevalence.
     """
     return float(np.quantile(np.asarray(benign_scores, dtype=np.float64), specificity))
+
+
+def malignant_rate_bins(
+    malignant: np.ndarray, score: np.ndarray, n_bins: int = 10
+) -> tuple[list[float], list[tuple[float, float]]]:
+    """Observed malignant rate per score bin, as exact 95% Clopper-Pearson intervals.
+
+    Bins are quantiles of the calibration split's malignancy probabilities, so each holds about
+    the same number of images. At run time a lesion's interval is the one of its bin: "among
+    calibration lesions scored like this one, between lo and hi were malignant". Returns the
+    inner bin edges and one interval per bin.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    malignant = np.asarray(malignant, dtype=bool)
+    inner = np.unique(np.quantile(score, np.linspace(0, 1, n_bins + 1)[1:-1]))
+    idx = np.searchsorted(inner, score, side="right")
+    intervals = [
+        clopper_pearson(int(malignant[idx == b].sum()), int((idx == b).sum()))
+        for b in range(len(inner) + 1)
+    ]
+    return [float(e) for e in inner], intervals
+
+
+def interval_for(
+    probability: float, inner_edges: list[float], intervals: list[tuple[float, float]]
+) -> tuple[float, float]:
+    """The calibration bin's malignant-rate interval for one malignancy probability."""
+    lo, hi = intervals[int(np.searchsorted(np.asarray(inner_edges), probability, side="right"))]
+    return (float(lo), float(hi))
 
 
 Band = str  # "high" | "intermediate" | "low"

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from dermbridge.triage.calibration import MahalanobisDetector, risk_band
+from dermbridge.triage.calibration import MahalanobisDetector, interval_for, risk_band
 from dermbridge.triage.labels import CLASSES
 from dermbridge.triage.metrics import softmax
 from dermbridge.triage.preprocessing import (
@@ -67,6 +67,9 @@ class Assessment:
     None when abstained. ``entropy``: normalised predictive entropy in [0, 1] (0 = certain, 1 =
     uniform over the seven classes), a measure of the model's own uncertainty.
     ``input_sha256``: sha256 of the 160x120 RGB pixels the model actually saw.
+    ``malignant_probability_interval``: exact 95% interval of the malignant rate among
+    calibration-split images whose malignancy probability fell in the same decile bin: how far
+    the probability can be trusted at this level. None when abstained.
     """
 
     probabilities: dict[str, float]
@@ -78,6 +81,7 @@ class Assessment:
     input_sha256: str
     entropy: float | None = None
     ood_distance: float | None = None
+    malignant_probability_interval: tuple[float, float] | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -105,6 +109,10 @@ class TriageModel:
         self.class_bias = np.asarray(card.get("class_bias", [0.0] * len(CLASSES)), np.float64)
         self.rule_out = float(card["rule_out_threshold"])
         self.high_cutoff = float(card["high_band_cutoff"])
+        bins = card.get("malignant_rate_bins")
+        self.rate_bins: tuple[list[float], list[tuple[float, float]]] | None = (
+            (list(bins["inner_edges"]), [tuple(i) for i in bins["intervals"]]) if bins else None
+        )
         abst = card["abstention"]
         self.gate = GateThresholds(**abst["gate"])
         with np.load(ood_path) as arrays:
@@ -154,6 +162,7 @@ class TriageModel:
         p_mal = float(probs[self.malignant_idx].sum())
         entropy = float(-(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum() / math.log(len(probs)))
         band = risk_band(p_mal, self.rule_out, self.high_cutoff)
+        interval = interval_for(p_mal, *self.rate_bins) if self.rate_bins else None
         return Assessment(
             probabilities={c: float(p) for c, p in zip(self.classes, probs, strict=True)},
             malignant_probability=p_mal,
@@ -164,6 +173,7 @@ class TriageModel:
             input_sha256=digest,
             entropy=entropy,
             ood_distance=distance,
+            malignant_probability_interval=interval,
         )
 
     def assess(self, image: Image.Image) -> Assessment:

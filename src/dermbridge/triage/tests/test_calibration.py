@@ -86,3 +86,18 @@ def test_bias_corrected_temperature_recovers_prior_shift() -> None:
     nll_bias = -np.log(p_bias[np.arange(len(labels)), labels]).mean()
     nll_temp = -np.log(p_temp[np.arange(len(labels)), labels]).mean()
     assert nll_bias < nll_temp
+
+
+def test_malignant_rate_bins_cover_the_true_rate_of_calibrated_scores() -> None:
+    rng = np.random.default_rng(4)
+    score = rng.random(5000)
+    malignant = rng.random(5000) < score  # perfectly calibrated
+    edges, intervals = calibration.malignant_rate_bins(malignant, score, n_bins=10)
+    assert len(intervals) == len(edges) + 1 == 10
+    for p in (0.05, 0.5, 0.93):
+        lo, hi = calibration.interval_for(p, edges, intervals)
+        assert 0.0 <= lo <= hi <= 1.0
+        assert lo - 0.06 <= p <= hi + 0.06  # bin mean is within a bin width of p
+    # Bins are increasing in malignant rate.
+    mids = [0.5 * (lo + hi) for lo, hi in intervals]
+    assert mids == sorted(mids)

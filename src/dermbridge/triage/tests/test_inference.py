@@ -38,6 +38,8 @@ def test_assess_real_dermoscopic_image(shipped_model: TriageModel, ham_dir: Path
     )
     assert result.band in {"high", "intermediate", "low"}
     assert result.entropy is not None and 0.0 <= result.entropy <= 1.0
+    lo, hi = result.malignant_probability_interval or (-1.0, -1.0)
+    assert 0.0 <= lo <= hi <= 1.0
     assert result.model_version == shipped_model.version == "triage-v1"
     assert len(result.input_sha256) == 64
 

@@ -151,6 +151,9 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   this bound is somewhat optimistic.
 - **High band:** malignant probability ≥ {card["high_band_cutoff"]:.4f}
   ({card["bands"]["high_cutoff_rule"]}).
+- **Uncertainty shown to the dermatologist:** normalised predictive entropy, and an interval for
+  the malignancy probability: the exact 95% interval of the malignant rate among calibration
+  images whose probability fell in the same decile bin.
 - **Abstention:** (1) an image-statistics gate declines blank, under-/over-exposed, saturated,
   blurred and very noisy frames (cut-offs {ab["gate"]}); (2) a Gaussian on twelve colour and
   texture statistics of the frame, fitted on the training split, declines frames whose squared

@@ -139,6 +139,7 @@ def fit_artifacts(
         threshold, n_mal = float(p_mal[is_mal].min()), int(is_mal.sum())
         caught, lower, attained = n_mal, metrics.clopper_pearson(n_mal, n_mal)[0], False
     high = max(threshold, calibration.high_band_cutoff(p_mal[~is_mal], HIGH_BAND_SPECIFICITY))
+    inner_edges, rate_intervals = calibration.malignant_rate_bins(is_mal, p_mal)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model_file, ood_file = out_dir / f"{VERSION}.onnx", out_dir / f"{VERSION}-ood.npz"
@@ -183,6 +184,12 @@ def fit_artifacts(
             "target_attained": attained,
         },
         "high_band_cutoff": high,
+        "malignant_rate_bins": {
+            "definition": "95% Clopper-Pearson interval of the malignant rate among assessed "
+            "calibration images per decile bin of malignancy probability",
+            "inner_edges": inner_edges,
+            "intervals": [list(i) for i in rate_intervals],
+        },
         "bands": {
             "high": f"malignant_probability >= {high:.4f}: suggest urgent suspected-cancer referral",
             "intermediate": "between the rule-out threshold and the high cut-off",
