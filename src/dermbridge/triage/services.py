@@ -15,11 +15,21 @@ from PIL import Image
 
 from dermbridge.audit.services import record
 from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
+from dermbridge.imaging.services import flag_not_dermoscopic
 from dermbridge.imaging.storage import blob_store
 from dermbridge.referrals.models import Referral
 from dermbridge.triage.models import Assessment
 
 log = logging.getLogger(__name__)
+
+
+def _not_dermoscopic_reasons() -> frozenset[str]:
+    from dermbridge.triage.inference import COLOUR_REASON, OOD_REASON
+
+    return frozenset({COLOUR_REASON, OOD_REASON})
+
+
+NOT_DERMOSCOPIC_REASONS = _not_dermoscopic_reasons()
 
 
 def assess_image(image_id: int) -> Assessment | None:
@@ -64,6 +74,9 @@ def assess_image(image_id: int) -> Assessment | None:
         if created:
             record(None, "triage.assess", assessment, detail={"model": result.model_version})
             update_referral_risk(image.lesion.referral_id)
+            if result.abstained and result.abstention_reason in NOT_DERMOSCOPIC_REASONS:
+                # Labelled dermoscopic but not plausibly so: tell the photographer, not only the AI panel.
+                flag_not_dermoscopic(image.pk)
     return assessment
 
 
