@@ -218,12 +218,14 @@ def upload_by_keyboard(page: Any, kind: str, path: Path, *, expect: str = "done"
 def dermatologist_reviews_on_desktop(
     page: Any, base: str, referral: Referral, run: BrowserRun
 ) -> None:
-    """Worklist by keyboard (J, Enter), start the review, the viewer, then the outcome form
-    with the diagnosis found by typing in the search box."""
+    """Keyboard only, as for the GP: worklist (J, Enter), start the review, zoom the viewer, then
+    the outcome form with the diagnosis found by typing in the search box."""
     _sign_in(page, base, "derek")
     page.goto(f"{base}/worklist/")
     check_page(page, run, "derm-desktop-1-worklist")
-    page.locator("h1").click()  # focus on the page body, outside any control
+    page.evaluate(
+        "document.activeElement && document.activeElement.blur()"
+    )  # focus on the page body
     page.keyboard.press("j")
     focused = page.evaluate("document.activeElement.textContent")
     assert focused.strip() == referral.reference
@@ -235,25 +237,38 @@ def dermatologist_reviews_on_desktop(
     with page.expect_navigation():
         page.keyboard.press("Enter")
     page.wait_for_selector("[data-viewer-controls]:not([hidden])")
-    page.click("[data-zoom='in']")
+    tab_to(page, "[data-zoom='in']")
+    page.keyboard.press("Enter")
     transform = page.eval_on_selector("[data-viewer-image]", "el => el.style.transform")
     assert "scale" in transform and "scale(1)" not in transform, transform
     full = page.get_attribute("[data-viewer-full]", "href")
     assert full is not None and full.endswith("/master/")
     assert page.request.get(f"{base}{full}").status == 200
     check_page(page, run, "derm-desktop-2-review")
-    page.click("a.nhsuk-button[href$='/outcome/']")
-    page.wait_for_url(re.compile(r"/outcome/$"))
-    page.fill("#id_diagnosis_code-filter", "melanocytic naevus")
+    tab_to(page, "a.nhsuk-button[href$='/outcome/']")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith("/outcome/")
+    # The whole outcome form by keyboard: type to filter the coded list, End picks the match.
+    tab_to(page, "#id_diagnosis_code-filter")
+    page.keyboard.type("melanocytic naevus")
     options = page.eval_on_selector("#id_diagnosis_code", "el => [...el.options].map(o => o.text)")
     assert options and all("naevus" in o.lower() for o in options if o != "Choose…"), options
-    page.select_option("#id_diagnosis_code", index=len(options) - 1)
-    page.fill("#id_management_plan", "Routine monitoring; photograph again in 3 months.")
-    page.fill("#id_advice_to_referrer", "Benign naevus. No referral needed; review if it changes.")
-    page.fill("#id_patient_explanation", "The mole looks harmless. Your GP will check it again.")
+    tab_to(page, "#id_diagnosis_code")
+    page.keyboard.press("End")
+    chosen = page.eval_on_selector("#id_diagnosis_code", "el => el.options[el.selectedIndex].text")
+    assert "naevus" in chosen.lower(), chosen
+    for selector, text in (
+        ("#id_management_plan", "Routine monitoring; photograph again in 3 months."),
+        ("#id_advice_to_referrer", "Benign naevus. No referral needed; review if it changes."),
+        ("#id_patient_explanation", "The mole looks harmless. Your GP will check it again."),
+    ):
+        tab_to(page, selector)
+        page.keyboard.type(text)
     check_page(page, run, "derm-desktop-3-outcome")
+    tab_to(page, "form.db-outcome button[type=submit]")
     with page.expect_navigation():
-        page.click("form button[type=submit]")
+        page.keyboard.press("Enter")
     assert page.url.endswith(f"/referrals/{referral.pk}/")
     check_page(page, run, "derm-desktop-4-advice-sent")
 
