@@ -12,7 +12,7 @@ from dermbridge.imaging.services import process_lesion_image
 from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.patients.models import Patient
 from dermbridge.referrals import services
-from dermbridge.referrals.models import Referral, State
+from dermbridge.referrals.models import PRESENCE_FIELDS, Referral, State
 from dermbridge.testing import DEFAULT_HISTORY, DEFAULT_LESION, World, make_referral, nhs_number_for
 
 _photos: dict[str, bytes] = {}
@@ -56,20 +56,7 @@ def new_referral_form(world: World, **overrides: Any) -> dict[str, Any]:
         "lesion-description": "Irregular pigmented macule",
         "lesion-pigmented": "on",
     }
-    for name in (
-        "multiple_lesions",
-        "changed_size",
-        "changed_shape",
-        "changed_colour",
-        "bleeding",
-        "itch",
-        "ulceration",
-        "pain",
-        "elevation",
-        "personal_history_skin_cancer",
-        "family_history_skin_cancer",
-        "immunosuppressed",
-    ):
+    for name in PRESENCE_FIELDS:
         data[f"history-{name}"] = "no"
     data["history-changed_size"] = "yes"
     data.update(overrides)

@@ -19,7 +19,7 @@ import pytest
 
 from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.notifications.services import issue_status_link
-from dermbridge.referrals.models import Referral, State
+from dermbridge.referrals.models import PRESENCE_FIELDS, Referral, State
 from dermbridge.testing import World, nhs_number_for
 from dermbridge.web.tests.browser.conftest import (
     ARTIFACTS,
@@ -108,20 +108,7 @@ def gp_sends_a_referral_by_keyboard(
     _select(page, "#id_service", world.service.name)
     _type_into(page, "#id_clinical_question", "Changing mole on the back: melanoma?")
     _select(page, "#id_history-onset", "3")
-    for name in (
-        "multiple_lesions",
-        "changed_size",
-        "changed_shape",
-        "changed_colour",
-        "bleeding",
-        "itch",
-        "ulceration",
-        "pain",
-        "elevation",
-        "personal_history_skin_cancer",
-        "family_history_skin_cancer",
-        "immunosuppressed",
-    ):
+    for name in PRESENCE_FIELDS:
         _choose_radio(page, f"history-{name}", "yes" if name == "changed_size" else "no")
     choose_body_site_by_keyboard(page)
     _type_into(page, "#id_lesion-size_mm", "7")
