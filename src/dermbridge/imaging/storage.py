@@ -6,31 +6,57 @@ import base64
 import json
 import os
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
 from dermbridge.imaging.blobstore import BlobStore, FileSystemBackend, Keyring, S3Backend
 
 
-def _generated_keys_spec() -> tuple[str, str]:
-    """For the embedded default: a master key generated once under DATA_DIR/keys (mode 0600)."""
-    path = settings.DATA_DIR / "keys" / "blob-keys.json"
+def _generated_keys_path() -> Path:
+    return Path(settings.DATA_DIR) / "keys" / "blob-keys.json"
+
+
+def _new_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def _write_generated_keys(data: dict[str, Any]) -> None:
+    """Replace the key file atomically, readable only by the service (mode 0600)."""
+    path = _generated_keys_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.chmod(0o600)
+    tmp.rename(path)
+
+
+def _generated_keys() -> dict[str, Any]:
+    """For the embedded default: master keys generated under DATA_DIR/keys, the first on first use."""
+    path = _generated_keys_path()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key = base64.b64encode(os.urandom(32)).decode()
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"keys": {"k1": key}, "active": "k1"}))
-        tmp.chmod(0o600)
-        tmp.rename(path)
-    data = json.loads(path.read_text())
-    return ",".join(f"{k}:{v}" for k, v in data["keys"].items()), data["active"]
+        _write_generated_keys({"keys": {"k1": _new_key()}, "active": "k1"})
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def add_generated_key(key_id: str | None = None) -> str:
+    """Add a generated master key (next free id unless named), make it active, return its id."""
+    data = _generated_keys()
+    key_id = key_id or f"k{len(data['keys']) + 1}"
+    data["keys"].setdefault(key_id, _new_key())
+    data["active"] = key_id
+    _write_generated_keys(data)
+    return key_id
 
 
 def keyring() -> Keyring:
     if settings.BLOB_KEYS:
         return Keyring.from_config(settings.BLOB_KEYS, settings.BLOB_ACTIVE_KEY or None)
-    spec, active = _generated_keys_spec()
-    return Keyring.from_config(spec, active)
+    data = _generated_keys()
+    spec = ",".join(f"{k}:{v}" for k, v in data["keys"].items())
+    return Keyring.from_config(spec, data["active"])
 
 
 @lru_cache(maxsize=1)

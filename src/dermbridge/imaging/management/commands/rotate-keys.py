@@ -8,9 +8,6 @@ made active, and everything is re-wrapped with it.
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 from typing import Any
 
 from django.conf import settings
@@ -36,7 +33,7 @@ class Command(BaseCommand):
                     "Name the key to rotate to with --to (an id in DERMBRIDGE_BLOB_KEYS)."
                 )
         else:
-            target = self._add_generated_key(target)
+            target = storage.add_generated_key(target)
         storage.blob_store.cache_clear()
         store = storage.blob_store()
         try:
@@ -50,17 +47,3 @@ class Command(BaseCommand):
             detail={"to": target, "changed": changed},
         )
         self.stdout.write(f"Re-wrapped {changed} blob keys with key {target!r}.")
-
-    def _add_generated_key(self, target: str | None) -> str:
-        storage.keyring()  # make sure the generated key file exists
-        path = settings.DATA_DIR / "keys" / "blob-keys.json"
-        data = json.loads(path.read_text())
-        target = target or f"k{len(data['keys']) + 1}"
-        if target not in data["keys"]:
-            data["keys"][target] = base64.b64encode(os.urandom(32)).decode()
-        data["active"] = target
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.chmod(0o600)
-        tmp.rename(path)
-        return target
