@@ -17,25 +17,19 @@ from dermbridge.audit.services import record
 from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
 from dermbridge.imaging.services import flag_not_dermoscopic
 from dermbridge.imaging.storage import blob_store
-from dermbridge.referrals.models import Referral
-from dermbridge.triage.models import Assessment
+from dermbridge.referrals.models import Outcome, Referral
+from dermbridge.triage.inference import COLOUR_REASON, OOD_REASON, get_model
+from dermbridge.triage.models import Agreement, Assessment
 
 log = logging.getLogger(__name__)
 
 
-def _not_dermoscopic_reasons() -> frozenset[str]:
-    from dermbridge.triage.inference import COLOUR_REASON, OOD_REASON
-
-    return frozenset({COLOUR_REASON, OOD_REASON})
-
-
-NOT_DERMOSCOPIC_REASONS = _not_dermoscopic_reasons()
+# Abstentions that mean "this is not a dermoscopic photo" (as opposed to "too degraded").
+NOT_DERMOSCOPIC_REASONS = frozenset({COLOUR_REASON, OOD_REASON})
 
 
 def assess_image(image_id: int) -> Assessment | None:
     """Assess one processed dermoscopic image with the shipped model. Safe to run twice."""
-    from dermbridge.triage.inference import get_model
-
     image = LesionImage.objects.select_related("lesion__referral").filter(pk=image_id).first()
     if (
         image is None
@@ -110,30 +104,28 @@ def _is_malignant(code: str) -> bool:
 
 def record_agreement(referral_id: int) -> int:
     """Store AI vs dermatologist (vs histology) for each model that assessed the case. Idempotent."""
-    from dermbridge.referrals.models import Outcome
-    from dermbridge.triage.models import Agreement
-
     outcome = Outcome.objects.filter(referral_id=referral_id).first()
     if outcome is None:
         return 0
-    assessments = Assessment.objects.filter(
-        image__lesion__referral_id=referral_id, abstained=False
-    ).exclude(malignant_probability=None)
-    by_version: dict[str, Assessment] = {}
-    for a in assessments:
-        if a.malignant_probability is None:
-            continue
-        best = by_version.get(a.model_version)
-        if best is None or (a.malignant_probability or 0) > (best.malignant_probability or 0):
-            by_version[a.model_version] = a
-    for version, a in by_version.items():
+    # The riskiest assessment per model version: the first of each version in this order.
+    ranked = (
+        Assessment.objects.filter(image__lesion__referral_id=referral_id, abstained=False)
+        .exclude(malignant_probability=None)
+        .order_by("model_version", "-malignant_probability")
+        .values_list("model_version", "malignant_probability", "band")
+    )
+    by_version: dict[str, tuple[float, str]] = {}
+    for version, probability, band in ranked:
+        if probability is not None:  # excluded above; this narrows the type
+            by_version.setdefault(version, (probability, band))
+    for version, (probability, band) in by_version.items():
         Agreement.objects.update_or_create(
             referral_id=referral_id,
             model_version=version,
             defaults={
-                "ai_malignant_probability": float(a.malignant_probability or 0.0),
-                "ai_band": a.band,
-                "ai_suggests_malignant": a.band in ("high", "intermediate"),
+                "ai_malignant_probability": probability,
+                "ai_band": band,
+                "ai_suggests_malignant": band in ("high", "intermediate"),
                 "dermatologist_diagnosis_code": outcome.diagnosis_code,
                 "dermatologist_malignant": _is_malignant(outcome.diagnosis_code),
                 "histology_code": outcome.histology_code,
@@ -147,8 +139,6 @@ def record_agreement(referral_id: int) -> int:
 
 def agreement_report() -> list[dict[str, object]]:
     """Per model version: agreement with dermatologists, and sensitivity against histology."""
-    from dermbridge.triage.models import Agreement
-
     rows = []
     versions = Agreement.objects.values_list("model_version", flat=True).distinct()
     for version in sorted(set(versions)):
