@@ -111,7 +111,8 @@ def submit_referral(referral: Referral, *, user: User) -> Referral:
 def _set_clock(referral: Referral, service: Organisation, start: datetime) -> None:
     if referral.kind == ReferralKind.URGENT_CANCER:
         referral.due_at = clocks.fds_due(start)
-        referral.warn_at = referral.due_at - (clocks.fds_due(start) - start) / 4
+        # Warn with a quarter of the 28 days left (day 21).
+        referral.warn_at = referral.due_at - (referral.due_at - start) / 4
     else:
         days = (
             service.ag_target_working_days
