@@ -82,29 +82,40 @@ def test_it_issues_a_token_to_a_clinician_who_gives_a_valid_second_factor(world,
     settings.REQUIRE_TWO_FACTOR = True
     device = TOTPDevice.objects.create(user=world.derek, name="phone", confirmed=True)
     client = api_client(None)
+    # One code, computed once: recomputing it for the replay could cross a
+    # 30-second step boundary and yield a fresh, legitimately valid code.
+    code = current_code(device)
     response = client.post(
         "/api/auth/token/",
         {
             "username": "derek",
             "password": "correct-horse-battery",
-            "otp_token": current_code(device),
+            "otp_token": code,
         },
         format="json",
     )
     assert response.status_code == 200
     assert response.json()["token"] == Token.objects.get(user=world.derek).key
-    # A code already used (or any wrong one) is refused.
+    # The same code replayed is refused.
     again = client.post(
         "/api/auth/token/",
         {
             "username": "derek",
             "password": "correct-horse-battery",
-            "otp_token": current_code(device),
+            "otp_token": code,
         },
         format="json",
     )
     assert again.status_code == 403
     assert again.json()["detail"].startswith("Enter the current code")
+    # And so is a wrong one.
+    wrong = f"{(int(code) + 1) % 10**device.digits:0{device.digits}d}"
+    third = client.post(
+        "/api/auth/token/",
+        {"username": "derek", "password": "correct-horse-battery", "otp_token": wrong},
+        format="json",
+    )
+    assert third.status_code == 403
 
 
 def test_a_signed_in_browser_session_can_use_the_api(world):
