@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from dermbridge.triage import metrics
@@ -39,7 +40,7 @@ class TrainConfig:
     """Hyper-parameters; stored in each checkpoint and in the model card."""
 
     seed: int = DEFAULT_SEED
-    epochs: int = 6
+    epochs: int = 16
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -48,6 +49,10 @@ class TrainConfig:
     # accuracy (dominated by naevi) and balanced accuracy (rare malignant classes matter).
     class_weight_power: float = 0.5
     label_smoothing: float = 0.0
+    # Exponential moving average of the weights (and batch-norm statistics), evaluated and
+    # exported instead of the raw weights: smoother and usually better on held-out lesions.
+    # 0 turns it off. 0.998 averages over roughly the last 500 steps (about 3 epochs).
+    ema_decay: float = 0.998
     threads: int = 2
     limit: int = 0  # >0: use only this many training images (smoke tests)
     max_steps: int = 0  # >0: stop after this many optimiser steps in total (smoke tests)
@@ -118,6 +123,11 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
 
     model = TriageNet(pretrained=True)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ema = (
+        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        if cfg.ema_decay
+        else None
+    )
     weights = class_weights(y_train, cfg.class_weight_power)
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
@@ -129,6 +139,8 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
         state = torch.load(last, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        if ema is not None and state.get("ema") is not None:
+            ema.load_state_dict(state["ema"])
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         start_epoch, step = state["epoch"] + 1, state["step"]
@@ -150,12 +162,16 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                ema.update_parameters(model)
             step += 1
             running += loss.item()
             bar.set_postfix(loss=f"{running / (b + 1):.3f}")
             if cfg.max_steps and step >= cfg.max_steps:
                 break
-        val = evaluate(predict_logits(model, x_val), y_val)
+        # What is evaluated, selected and exported: the averaged weights when EMA is on.
+        shipped: TriageNet = ema.module if ema is not None else model  # type: ignore[assignment]
+        val = evaluate(predict_logits(shipped, x_val), y_val)
         # Model selection: equal weight to balanced accuracy and malignant AUROC.
         score = 0.5 * (val["balanced_accuracy"] + val["malignant_auroc"])
         if math.isnan(score):
@@ -171,11 +187,12 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
         if score > best_score:
             best_score = score
             torch.save(
-                {"model": model.state_dict(), "config": asdict(cfg), "epoch": epoch + 1},
+                {"model": shipped.state_dict(), "config": asdict(cfg), "epoch": epoch + 1},
                 out_dir / "best.pt",
             )
         state = {
             "model": model.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None,
             "optimizer": opt.state_dict(),
             "generator": gen.get_state(),
             "torch_rng": torch.get_rng_state(),
@@ -188,7 +205,7 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
         torch.save(state, out_dir / "last.tmp")
         (out_dir / "last.tmp").replace(last)  # atomic: a crash never leaves a half checkpoint
         torch.save(
-            {"model": model.state_dict(), "config": asdict(cfg), "epoch": epoch + 1},
+            {"model": shipped.state_dict(), "config": asdict(cfg), "epoch": epoch + 1},
             out_dir / "final.pt",
         )
         if cfg.max_steps and step >= cfg.max_steps:
