@@ -257,6 +257,8 @@ if SMS_CHANNEL not in {"file"}:
     )
 SMS_FILE_PATH = DATA_DIR / "sms.log"
 PATIENT_LINK_DAYS = env_int("PATIENT_LINK_DAYS", 60, minimum=1)
+# Lifetime of a REST API token; an expired one is refused and replaced on the next sign-in.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90, minimum=1)
 
 # PACS (interop.pacs): C-STORE when PACS_HOST is set, STOW-RS when PACS_STOW_URL is set.
 PACS_HOST = env_str("PACS_HOST", "")
@@ -271,7 +273,7 @@ for _ae in (PACS_AE_TITLE, PACS_CALLING_AE_TITLE):
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "dermbridge.accounts.authentication.ExpiringTokenAuthentication",
         # A session counts only after two-factor (the middleware skips requests with a header).
         "dermbridge.accounts.authentication.VerifiedSessionAuthentication",
     ],

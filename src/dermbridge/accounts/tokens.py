@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from dermbridge.accounts.authentication import token_expired
 from dermbridge.accounts.models import User
 from dermbridge.audit.services import record
 
@@ -13,10 +14,18 @@ from dermbridge.audit.services import record
 def issue_api_token(user: User, *, issued_by: User | None, rotate: bool = False) -> Token:
     """The user's API token, created if needed; `rotate` revokes the old one first.
 
-    `issued_by` is the person who asked (the user signing in), or None for the command line.
+    An expired token is replaced by a new one. `issued_by` is the person who asked (the user
+    signing in), or None for the command line.
     """
-    if rotate:
-        Token.objects.filter(user=user).delete()
+    current = Token.objects.select_for_update().filter(user=user).first()
+    expired = current is not None and token_expired(current)
+    if current is not None and (rotate or expired):
+        current.delete()
     token, created = Token.objects.get_or_create(user=user)
-    record(issued_by, "api.token_issued", user, detail={"new": created, "rotated": rotate})
+    record(
+        issued_by,
+        "api.token_issued",
+        user,
+        detail={"new": created, "rotated": rotate, "replaced_expired": expired},
+    )
     return token

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from io import StringIO
 
 from django.core.management import call_command
+from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
@@ -137,3 +139,56 @@ def test_an_unverified_clinician_session_cannot_use_the_api(world, settings):
     response = client.get("/api/referrals/", HTTP_AUTHORIZATION="Basic Zm9vOmJhcg==")
     assert response.status_code == 401
     assert response.json()["detail"] == "Two-factor verification required."
+
+
+def test_an_expired_token_is_refused_and_replaced_at_the_next_sign_in(world, settings):
+    """GIVEN alice's API token is older than DERMBRIDGE_API_TOKEN_DAYS
+    WHEN a system calls the API with it THEN it gets 401 and no data;
+    WHEN alice signs in for a token again THEN she gets a new key that works."""
+    settings.API_TOKEN_DAYS = 30
+    client = api_client(None)
+    first = client.post(
+        "/api/auth/token/",
+        {"username": "alice", "password": "correct-horse-battery"},
+        format="json",
+    ).json()["token"]
+    Token.objects.filter(key=first).update(created=timezone.now() - timedelta(days=31))
+    client.credentials(HTTP_AUTHORIZATION=f"Token {first}")
+    refused = client.get("/api/referrals/")
+    assert refused.status_code == 401
+    assert refused.json()["detail"].startswith("API token expired")
+    assert "results" not in refused.json()
+
+    client.credentials()
+    second = client.post(
+        "/api/auth/token/",
+        {"username": "alice", "password": "correct-horse-battery"},
+        format="json",
+    ).json()["token"]
+    assert second != first
+    assert not Token.objects.filter(key=first).exists()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {second}")
+    assert client.get("/api/referrals/").status_code == 200
+    issued = AuditEvent.objects.filter(action="api.token_issued").order_by("seq").last()
+    assert issued is not None and issued.detail["replaced_expired"] is True
+
+
+def test_a_token_within_its_lifetime_keeps_working(world, settings):
+    settings.API_TOKEN_DAYS = 30
+    client = api_client(None)
+    key = client.post(
+        "/api/auth/token/",
+        {"username": "alice", "password": "correct-horse-battery"},
+        format="json",
+    ).json()["token"]
+    Token.objects.filter(key=key).update(created=timezone.now() - timedelta(days=29))
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/referrals/").status_code == 200
+    # Signing in again inside the lifetime returns the same key.
+    client.credentials()
+    again = client.post(
+        "/api/auth/token/",
+        {"username": "alice", "password": "correct-horse-battery"},
+        format="json",
+    ).json()["token"]
+    assert again == key
