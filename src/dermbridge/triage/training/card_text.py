@@ -89,6 +89,12 @@ def render(card: dict[str, Any]) -> str:
         f"{v['validation_balanced_accuracy']:.3f}"
         for name, v in card["calibration_method"]["candidates_on_validation"].items()
     )
+    ema_text = (
+        f"Exponential moving average of the weights and batch-norm statistics (decay "
+        f"{tr['ema_decay']}) is what was evaluated, selected and exported.\n  "
+        if tr.get("ema_decay")
+        else ""
+    )
     notes = "".join(f"\n- Note: {n}" for n in card.get("notes", []))
     if not ro.get("target_attained", True):
         notes += (
@@ -132,7 +138,7 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   weight decay {tr["weight_decay"]}), batch {tr["batch_size"]}, warm-up then cosine decay,
   class-weighted cross-entropy (weight ∝ frequency^-{tr["class_weight_power"]}), augmentation:
   rotation ±45°, flips, zoom 0.8–1.1, shifts, brightness/contrast/saturation/white-balance jitter.
-  Selected checkpoint: epoch {tr["selected_epoch"]} (best mean of balanced accuracy and malignant
+  {ema_text}Selected checkpoint: epoch {tr["selected_epoch"]} (best mean of balanced accuracy and malignant
   AUROC on the validation split). Seed {tr["seed"]}; deterministic algorithms.
 - Runtime: ONNX (`{card["model_file"]}`) with onnxruntime, no PyTorch. Integrity: sha256 of the
   graph and of the detector arrays are checked at load; a missing or corrupt file gives "no AI

@@ -166,7 +166,7 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
                 ema.update_parameters(model)
             step += 1
             running += loss.item()
-            bar.set_postfix(loss=f"{running / (b + 1):.3f}")
+            bar.set_postfix(loss=f"{running / (b + 1):.3f}", refresh=False)
             if cfg.max_steps and step >= cfg.max_steps:
                 break
         # What is evaluated, selected and exported: the averaged weights when EMA is on.
