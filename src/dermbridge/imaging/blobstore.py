@@ -27,7 +27,9 @@ import hmac
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -134,6 +136,17 @@ class BlobBackend(Protocol):
     def delete(self, name: str) -> None: ...
     def exists(self, name: str) -> bool: ...
     def names(self, suffix: str) -> Iterator[str]: ...
+    def listing(self) -> Iterator[tuple[str, float]]:
+        """Every stored name (temporary files included) with its modification time (epoch s)."""
+        ...
+
+    def modified(self, name: str) -> float | None:
+        """Modification time (epoch s), or None when absent."""
+        ...
+
+    def touch(self, name: str) -> None:
+        """Set the modification time to now (marks a deduplicated blob as just used)."""
+        ...
 
 
 class FileSystemBackend:
@@ -185,6 +198,22 @@ class FileSystemBackend:
             if not path.name.startswith(".tmp-"):
                 yield path.relative_to(self.root).as_posix()
 
+    def modified(self, name: str) -> float | None:
+        try:
+            return self._path(name).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def touch(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(self._path(name))
+
+    def listing(self) -> Iterator[tuple[str, float]]:
+        for path in self.root.rglob("*"):
+            with contextlib.suppress(FileNotFoundError):  # removed while listing
+                if path.is_file():
+                    yield path.relative_to(self.root).as_posix(), path.stat().st_mtime
+
 
 class S3Backend:
     """Blobs as objects in an S3-compatible bucket (boto3, an optional dependency)."""
@@ -234,6 +263,47 @@ class S3Backend:
                 if key.endswith(suffix):
                     yield key
 
+    def modified(self, name: str) -> float | None:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.prefix + name)
+        except Exception as exc:  # botocore ClientError; boto3 is optional
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return float(head["LastModified"].timestamp())
+
+    def touch(self, name: str) -> None:
+        # S3 has no touch: copying an object onto itself with new metadata renews its date.
+        key = self.prefix + name
+        self.client.copy_object(
+            Bucket=self.bucket,
+            Key=key,
+            CopySource={"Bucket": self.bucket, "Key": key},
+            MetadataDirective="REPLACE",
+        )
+
+    def listing(self) -> Iterator[tuple[str, float]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"][len(self.prefix) :], item["LastModified"].timestamp()
+
+
+@dataclass
+class SweepReport:
+    """What a garbage-collection sweep removed (or, in a dry run, would remove)."""
+
+    unreferenced: list[str] = field(default_factory=list)  # addresses no row names
+    stray_blobs: list[str] = field(default_factory=list)  # blob files no key record names
+    temporary: list[str] = field(default_factory=list)  # interrupted writes
+    kept_recent: int = 0  # unreferenced, but younger than the grace period
+    unreadable_keys: list[str] = field(default_factory=list)  # left alone, reported
+
+    @property
+    def removed(self) -> int:
+        return len(self.unreferenced) + len(self.stray_blobs) + len(self.temporary)
+
 
 class BlobStore:
     """Put, get, delete and re-key encrypted image blobs by content address."""
@@ -265,6 +335,9 @@ class BlobStore:
         address = self.address_of(data)
         stem = self._stem(address)
         if self.backend.exists(stem + ".key"):
+            # Deduplicated: renew the record's date so a concurrent sweep, which spares recent
+            # records, cannot remove a blob a row is about to name.
+            self.backend.touch(stem + ".key")
             return address
         version = os.urandom(_VERSION).hex()
         data_key = AESGCM.generate_key(bit_length=256)
@@ -325,6 +398,78 @@ class BlobStore:
             self.backend.write(key_name, self._wrap(address, version, data_key, new_key_id))
             changed += 1
         return changed
+
+    def sweep(
+        self,
+        referenced: Callable[[], Collection[str]],
+        *,
+        grace_seconds: float,
+        dry_run: bool = False,
+    ) -> SweepReport:
+        """Remove what nothing refers to and is older than ``grace_seconds``.
+
+        Three kinds of leftovers: blobs whose address no database row names (an upload whose
+        transaction rolled back, a delete that failed), blob files no key record names (a crash
+        between the two writes of ``put``, or the loser of two concurrent puts), and temporary
+        files of interrupted writes.
+
+        ``referenced`` is asked for the addresses in use only after the listing, so a row that
+        commits during the listing is seen. The grace period protects writes still in flight (an
+        upload's blob is written before its row commits), and ``put`` renews the date of a
+        record it deduplicates against; each record's date is read again just before it goes.
+        """
+        report = SweepReport()
+        cutoff = time.time() - grace_seconds
+        keys: dict[str, tuple[str, float]] = {}  # address -> (stored name, mtime)
+        blobs: list[tuple[str, str, str, float]] = []  # (name, address, version, mtime)
+        for name, mtime in self.backend.listing():
+            base = name.rsplit("/", 1)[-1]
+            if base.startswith(".tmp-"):
+                if mtime < cutoff:
+                    report.temporary.append(name)
+            elif base.endswith(".key") and _ADDRESS.match(base[:-4]):
+                keys[base[:-4]] = (name, mtime)
+            elif base.endswith(".blob") and base.count(".") == 2:
+                address, version, _ = base.split(".")
+                blobs.append((name, address, version, mtime))
+        in_use = set(referenced())
+        live_versions: dict[str, str] = {}
+        for address, (name, mtime) in sorted(keys.items()):
+            if address not in in_use:
+                if mtime < cutoff:
+                    report.unreferenced.append(address)
+                    continue
+                report.kept_recent += 1
+            try:
+                _, version, _ = self._unwrap(address, self.backend.read(name))
+            except BlobStoreError:
+                report.unreadable_keys.append(address)
+                version = "*"  # keep every blob file of this address
+            live_versions[address] = version
+        doomed = set(report.unreferenced)
+        for name, address, version, mtime in blobs:
+            if address in doomed or mtime >= cutoff:
+                continue  # an unreferenced address's blob goes with its key record below
+            if live_versions.get(address) not in (version, "*"):
+                report.stray_blobs.append(name)
+        if dry_run:
+            return report
+        removed = []
+        for address in report.unreferenced:
+            name = keys[address][0]
+            renewed = self.backend.modified(name)
+            if renewed is not None and renewed >= cutoff:
+                report.kept_recent += 1  # deduplicated against since the listing
+                continue
+            self.backend.delete(name)  # the key record first: a half-done sweep reads as absent
+            for blob_name, blob_address, _, _ in blobs:
+                if blob_address == address:
+                    self.backend.delete(blob_name)
+            removed.append(address)
+        report.unreferenced = removed
+        for name in report.stray_blobs + report.temporary:
+            self.backend.delete(name)
+        return report
 
     def _wrap(self, address: str, version: str, data_key: bytes, key_id: str) -> bytes:
         nonce = os.urandom(_NONCE)

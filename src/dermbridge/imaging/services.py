@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dermbridge.audit.services import record
+from dermbridge.imaging.blobstore import SweepReport
 from dermbridge.imaging.models import DermoscopyMode, ImageStatus, ImageType, LesionImage
 from dermbridge.imaging.pipeline import process_image as run_pipeline
 from dermbridge.imaging.pipeline.types import ImageRejected, PipelineConfig
@@ -284,6 +285,39 @@ def _blob_addresses(image: LesionImage) -> set[str]:
     if image.upload_address:
         addresses.add(image.upload_address)
     return addresses
+
+
+def referenced_blob_addresses() -> set[str]:
+    """Every blob address a row names: raw uploads awaiting the pipeline and all derivatives."""
+    addresses: set[str] = set()
+    rows = LesionImage.objects.values_list("upload_address", "derivatives")
+    for upload, derivatives in rows.iterator(chunk_size=2000):
+        if upload:
+            addresses.add(upload)
+        addresses.update(d["address"] for d in (derivatives or {}).values() if d.get("address"))
+    return addresses
+
+
+def sweep_blobs(*, grace_hours: float, dry_run: bool = False) -> SweepReport:
+    """Remove blobs nothing refers to (see BlobStore.sweep), audited; the report of what went."""
+    report = blob_store().sweep(
+        referenced_blob_addresses, grace_seconds=grace_hours * 3600, dry_run=dry_run
+    )
+    if not dry_run:
+        record(
+            None,
+            "blobs.sweep",
+            object_type="imaging.blob",
+            detail={
+                "unreferenced": len(report.unreferenced),
+                "stray_blobs": len(report.stray_blobs),
+                "temporary": len(report.temporary),
+                "kept_recent": report.kept_recent,
+                "unreadable_keys": len(report.unreadable_keys),
+                "grace_hours": grace_hours,
+            },
+        )
+    return report
 
 
 def _still_referenced(address: str, excluding: Iterable[int]) -> bool:

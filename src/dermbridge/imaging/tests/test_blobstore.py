@@ -211,8 +211,19 @@ def test_the_s3_backend_against_a_local_s3_server(tmp_path: Path) -> None:
         address = store.put(b"s3 pixels")
         assert store.get(address) == b"s3 pixels" and store.exists(address)
         assert store.rotate_keys("k2") == 1
-        store.delete(address)
-        assert not store.exists(address)
+        # Listing, dates and touch, which the garbage-collection sweep relies on.
+        names = dict(store.backend.listing())
+        assert sorted(n.rsplit(".", 1)[-1] for n in names) == ["blob", "key"]
+        key_name = next(n for n in names if n.endswith(".key"))
+        assert store.backend.modified(key_name) == pytest.approx(names[key_name], abs=1)
+        assert store.backend.modified("no/such.key") is None
+        store.backend.touch(key_name)
+        assert store.get(address) == b"s3 pixels"
+        kept = store.sweep(lambda: {address}, grace_seconds=0)
+        assert kept.removed == 0 and store.exists(address)
+        gone = store.sweep(set, grace_seconds=-60)  # "older than a minute in the future"
+        assert gone.unreferenced == [address] and not store.exists(address)
+        assert list(store.backend.listing()) == []
     finally:
         server.stop()
 
