@@ -151,6 +151,8 @@ def load_demo(*, with_referrals: bool = True) -> tuple[int, bool]:
                 sex=sex,
                 fitzpatrick=fitz,
                 email=f"{g.lower()}.{f.lower()}@example.org",
+                # George has no email he reads: his letters wait in Letters to post.
+                contact_preference="letter" if g == "George" else "email",
             )
             for i, (g, f, dob, sex, fitz) in enumerate(PATIENTS)
         ]

@@ -12,5 +12,6 @@ urlpatterns = [
     path("images/", include("dermbridge.imaging.urls")),
     path("fhir/", include("dermbridge.interop.urls")),
     path("dashboard/", include("dermbridge.reporting.urls")),
+    path("letters/", include("dermbridge.notifications.letter_urls")),
     path("", include("dermbridge.web.urls")),
 ]

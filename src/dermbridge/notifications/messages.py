@@ -20,8 +20,10 @@ PATIENT_SUBJECTS = {
 }
 
 
-def patient_message(referral: Referral, event: str, link: str) -> tuple[str, str, str] | None:
-    """(email subject, email body, SMS text) for a patient, or None if nothing is owed."""
+def patient_message(
+    referral: Referral, event: str, link: str, *, letter: bool = False
+) -> tuple[str, str, str] | None:
+    """(subject, email or letter body, SMS text) for a patient, or None if nothing is owed."""
     subject = PATIENT_SUBJECTS.get(event)
     if subject is None:
         return None
@@ -29,8 +31,14 @@ def patient_message(referral: Referral, event: str, link: str) -> tuple[str, str
     when = ""
     if status.by_when is not None:
         when = f"\nWe aim to do this by {timezone.localtime(status.by_when):%A %-d %B %Y}.\n"
+    patient = referral.patient
+    greeting = (
+        f"Dear {patient.given_name} {patient.family_name}"
+        if letter
+        else f"Hello {patient.given_name}"
+    )
     body = (
-        f"Hello {referral.patient.given_name},\n\n"
+        f"{greeting},\n\n"
         f"{status.pathway} (reference {referral.reference}).\n\n"
         f"{status.stage}.\n{status.next_step}\n{when}\n"
         f"See the latest at any time, without logging in:\n{link}\n\n"

@@ -11,6 +11,8 @@ from django.utils import timezone
 class Channel(models.TextChoices):
     EMAIL = "email", "Email"
     SMS = "sms", "Text message"
+    # Printed and posted by the service's staff (Letters to post); never handed to the worker.
+    LETTER = "letter", "Letter"
 
 
 class OutboxStatus(models.TextChoices):
@@ -56,6 +58,19 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} {self.event} ({self.status})"
+
+    @property
+    def event_label(self) -> str:
+        """What the message is about, in words staff use."""
+        return EVENT_LABELS.get(self.event, self.event.replace("_", " ").capitalize())
+
+
+EVENT_LABELS = {
+    "submitted": "Referral received",
+    "outcome": "Outcome",
+    "converted": "Advice request converted to a referral",
+    "withdrawn": "Referral withdrawn",
+}
 
 
 class PatientStatusLink(models.Model):

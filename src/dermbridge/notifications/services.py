@@ -121,7 +121,7 @@ def _queue(
             "event": event,
         },
     )
-    if created:
+    if created and channel != Channel.LETTER:  # letters wait for a person to post them
         from dermbridge.notifications.tasks import send_outbox_message
 
         pk = message.pk
@@ -129,21 +129,27 @@ def _queue(
 
 
 def _notify_patient(referral: Referral, event: str, occurrence: str) -> None:
-    """By the patient's contact preference; a letter-only patient is written to by the service."""
+    """By the patient's contact preference. A letter-only patient, or one whose address or
+    number is missing, gets a letter the dermatology service prints and posts (Letters to
+    post): every patient is told, whatever their means."""
     patient = referral.patient
-    if patient.contact_preference == ContactPreference.EMAIL:
-        channel, recipient = Channel.EMAIL, patient.email.strip()
-    elif patient.contact_preference == ContactPreference.SMS:
-        channel, recipient = Channel.SMS, patient.mobile.strip()
+    if event not in messages.PATIENT_SUBJECTS:
+        return
+    email, mobile = patient.email.strip(), patient.mobile.strip()
+    if patient.contact_preference == ContactPreference.EMAIL and email:
+        channel, recipient = Channel.EMAIL, email
+    elif patient.contact_preference == ContactPreference.SMS and mobile:
+        channel, recipient = Channel.SMS, mobile
     else:
-        return
-    if not recipient or event not in messages.PATIENT_SUBJECTS:
-        return
-    text = messages.patient_message(referral, event, issue_status_link(referral))
+        # The postal address lives in the service's patient administration system.
+        channel, recipient = Channel.LETTER, f"patient-{patient.pk}"
+    text = messages.patient_message(
+        referral, event, issue_status_link(referral), letter=channel == Channel.LETTER
+    )
     if text is None:
         return
     subject, body, sms = text
-    if channel == Channel.EMAIL:
+    if channel in (Channel.EMAIL, Channel.LETTER):
         _queue(
             referral,
             channel=channel,
@@ -252,6 +258,8 @@ def _claim(message_id: int) -> _Claimed | None:
         message = OutboxMessage.objects.select_for_update().filter(pk=message_id).first()
         if message is None or message.status != OutboxStatus.PENDING:
             return None
+        if message.channel == Channel.LETTER:
+            return None  # posted by a person, marked sent in Letters to post
         if message.next_attempt_at is not None and message.next_attempt_at > now:
             return None
         message.attempts += 1
@@ -337,5 +345,7 @@ def messages_due_for_retry(limit: int = 500) -> list[int]:
         next_attempt_at__isnull=True,
         created_at__lte=now - timedelta(seconds=FIRST_SEND_GRACE_SECONDS),
     )
-    pending = OutboxMessage.objects.filter(due, status=OutboxStatus.PENDING)
+    pending = OutboxMessage.objects.filter(due, status=OutboxStatus.PENDING).exclude(
+        channel=Channel.LETTER
+    )
     return list(pending.order_by("created_at", "id").values_list("pk", flat=True)[:limit])

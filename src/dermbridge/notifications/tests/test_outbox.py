@@ -167,17 +167,26 @@ def test_it_texts_a_patient_who_prefers_sms(
     assert smtp_server.received == []
 
 
-def test_it_sends_nothing_to_a_patient_who_prefers_letters(
+def test_it_queues_a_letter_for_a_patient_who_prefers_post(
     world: World, smtp_server: MailSink, django_capture_on_commit_callbacks: Any
 ) -> None:
-    """GIVEN a letter-only patient WHEN their referral is submitted THEN no email or text is
-    queued for them (the service writes to them)."""
+    """GIVEN a letter-only patient WHEN their referral is submitted THEN no email or text goes
+    out; a letter waits, unsent by any worker or retry, for the service to print and post."""
     patient = make_patient(world.practice_a, world.alice, contact_preference="letter")
     referral = make_referral(world, patient=patient)
     with django_capture_on_commit_callbacks(execute=True):
         referrals.submit_referral(referral, user=world.alice)
     assert smtp_server.received == []
-    assert not OutboxMessage.objects.filter(referral=referral).exists()
+    letter = OutboxMessage.objects.get(referral=referral)
+    assert (letter.channel, letter.status, letter.event) == ("letter", "pending", "submitted")
+    assert letter.body.startswith(f"Dear {patient.given_name} {patient.family_name},")
+    assert "/status/" in letter.body
+    assert deliver_outbox_message(letter.pk) == "skipped"
+    letter.created_at = timezone.now() - timedelta(days=1)
+    letter.save()
+    assert letter.pk not in services.messages_due_for_retry()
+    letter.refresh_from_db()
+    assert (letter.status, letter.attempts) == ("pending", 0)
 
 
 def test_it_keeps_a_message_pending_when_the_smtp_server_is_down(

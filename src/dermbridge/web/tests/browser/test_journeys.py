@@ -20,7 +20,8 @@ import pytest
 from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.notifications.services import issue_status_link
 from dermbridge.referrals.models import PRESENCE_FIELDS, Referral, State
-from dermbridge.testing import World, nhs_number_for
+from dermbridge.referrals.services import submit_referral
+from dermbridge.testing import World, make_patient, make_referral, nhs_number_for
 from dermbridge.web.tests.browser.conftest import (
     ARTIFACTS,
     DESKTOP,
@@ -303,6 +304,20 @@ def test_it_runs_each_roles_journey_in_a_real_browser(
     admin.goto(f"{base}/dashboard/")
     if admin.locator("h1").count():
         check_page(admin, browser_run, "admin-desktop-dashboard")
+
+    # A letter-only patient: the administrator prints their letter and marks it posted.
+    by_post = make_patient(world.practice_a, world.alice, contact_preference="letter")
+    posted = make_referral(world, patient=by_post)
+    submit_referral(posted, user=world.alice)
+    admin.goto(f"{base}/letters/")
+    assert posted.reference in admin.locator("main").text_content()
+    check_page(admin, browser_run, "admin-desktop-letters")
+    admin.get_by_label(f"Letter to {by_post} about referral received has been posted").press(
+        "Space"
+    )
+    admin.get_by_role("button", name="Mark chosen letters as posted").press("Enter")
+    admin.wait_for_load_state()
+    assert "1 letter marked as posted." in admin.locator("main").text_content()
 
     assert not browser_run.external, browser_run.external
     assert not browser_run.server_errors, browser_run.server_errors

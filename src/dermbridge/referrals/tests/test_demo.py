@@ -1,0 +1,54 @@
+"""`dermbridge demo`, which `make run` calls: the demo data load, once, whatever is run twice."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+
+from dermbridge.demo import DEMO_LOGINS, DEMO_PASSWORD, SCENARIOS
+from dermbridge.imaging.models import ImageStatus, LesionImage
+from dermbridge.notifications.models import Channel, OutboxMessage
+from dermbridge.referrals.models import Referral
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+def test_demo_loads_every_role_and_the_whole_workflow_once(settings, tmp_path) -> None:
+    """GIVEN an empty database WHEN `dermbridge demo` runs twice
+    THEN every printed login works with the demo password, the referrals span the workflow,
+    their photos went through the real pipeline, George's letters wait to be posted and the
+    manager sees them; the second run adds nothing."""
+    settings.BLOB_ROOT = tmp_path / "blobs"
+    from dermbridge.imaging import storage
+
+    storage.blob_store.cache_clear()
+    try:
+        call_command("demo", stdout=StringIO())
+        referrals = Referral.objects.count()
+        images = LesionImage.objects.count()
+        call_command("demo", stdout=StringIO())
+    finally:
+        storage.blob_store.cache_clear()
+    assert referrals == len(SCENARIOS) == Referral.objects.count()
+    assert images == LesionImage.objects.count() > 0
+    assert {s for s, _, _ in SCENARIOS} == set(Referral.objects.values_list("state", flat=True))
+    assert not LesionImage.objects.exclude(status=ImageStatus.READY).exists()
+
+    users = get_user_model().objects
+    for login in DEMO_LOGINS:
+        assert users.get(username=login.username).check_password(DEMO_PASSWORD), login.username
+    printed = StringIO()
+    call_command("demo", "--print-logins", stdout=printed)
+    assert all(login.username in printed.getvalue() for login in DEMO_LOGINS)
+
+    letters = OutboxMessage.objects.filter(channel=Channel.LETTER)
+    assert letters.exists()
+    assert set(letters.values_list("referral__patient__given_name", flat=True)) == {"George"}
+    manager = Client()
+    manager.force_login(users.get(username="manager"))
+    page = manager.get("/letters/").content.decode()
+    assert "George Evans" in page
