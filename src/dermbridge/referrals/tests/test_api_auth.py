@@ -141,17 +141,22 @@ def test_an_unverified_clinician_session_cannot_use_the_api(world, settings):
     assert response.json()["detail"] == "Two-factor verification required."
 
 
+def _token_for_alice(client: APIClient) -> str:
+    response = client.post(
+        "/api/auth/token/",
+        {"username": "alice", "password": "correct-horse-battery"},
+        format="json",
+    )
+    return str(response.json()["token"])
+
+
 def test_an_expired_token_is_refused_and_replaced_at_the_next_sign_in(world, settings):
     """GIVEN alice's API token is older than DERMBRIDGE_API_TOKEN_DAYS
     WHEN a system calls the API with it THEN it gets 401 and no data;
     WHEN alice signs in for a token again THEN she gets a new key that works."""
     settings.API_TOKEN_DAYS = 30
     client = api_client(None)
-    first = client.post(
-        "/api/auth/token/",
-        {"username": "alice", "password": "correct-horse-battery"},
-        format="json",
-    ).json()["token"]
+    first = _token_for_alice(client)
     Token.objects.filter(key=first).update(created=timezone.now() - timedelta(days=31))
     client.credentials(HTTP_AUTHORIZATION=f"Token {first}")
     refused = client.get("/api/referrals/")
@@ -160,11 +165,7 @@ def test_an_expired_token_is_refused_and_replaced_at_the_next_sign_in(world, set
     assert "results" not in refused.json()
 
     client.credentials()
-    second = client.post(
-        "/api/auth/token/",
-        {"username": "alice", "password": "correct-horse-battery"},
-        format="json",
-    ).json()["token"]
+    second = _token_for_alice(client)
     assert second != first
     assert not Token.objects.filter(key=first).exists()
     client.credentials(HTTP_AUTHORIZATION=f"Token {second}")
@@ -176,19 +177,11 @@ def test_an_expired_token_is_refused_and_replaced_at_the_next_sign_in(world, set
 def test_a_token_within_its_lifetime_keeps_working(world, settings):
     settings.API_TOKEN_DAYS = 30
     client = api_client(None)
-    key = client.post(
-        "/api/auth/token/",
-        {"username": "alice", "password": "correct-horse-battery"},
-        format="json",
-    ).json()["token"]
+    key = _token_for_alice(client)
     Token.objects.filter(key=key).update(created=timezone.now() - timedelta(days=29))
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/referrals/").status_code == 200
     # Signing in again inside the lifetime returns the same key.
     client.credentials()
-    again = client.post(
-        "/api/auth/token/",
-        {"username": "alice", "password": "correct-horse-battery"},
-        format="json",
-    ).json()["token"]
+    again = _token_for_alice(client)
     assert again == key
