@@ -1,0 +1,46 @@
+"""The model card template renders from the shipped card JSON (no torch needed)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dermbridge.triage.inference import MODELS_DIR
+from dermbridge.triage.training import card_text
+
+
+def _card() -> dict[str, Any]:
+    return json.loads((MODELS_DIR / "triage-v1.json").read_text())
+
+
+def test_the_card_renders_every_target_with_its_status_and_the_model_hash() -> None:
+    card = _card()
+    text = card_text.render(card)
+    assert card["sha256"] in text
+    for name in card_text.TARGETS:
+        row = next(line for line in text.splitlines() if line.startswith(f"| {name} |"))
+        assert row.endswith(" met |") or "| missed" in row
+    assert "CC BY-NC 4.0" in text and "Must not be used" in text
+
+
+def test_the_gaps_paragraph_follows_the_numbers() -> None:
+    card = _card()
+    history = [
+        {"balanced_accuracy": ba, "malignant_auroc": au}
+        for ba, au in [(0.70, 0.90), (0.70, 0.90), (0.70, 0.90)]
+    ]
+    flat = card_text._gaps_text(
+        {**card["evaluation"], "malignant_auroc": 0.90}, {"epochs": 3, "history": history}
+    )
+    assert flat.startswith("Missed: malignant_auroc") and "flat" in flat
+    everything_met = {
+        "malignant_auroc": 0.95,
+        "balanced_accuracy": 0.80,
+        "accuracy": 0.85,
+        "sensitivity": 0.96,
+        "specificity": 0.60,
+        "ece": 0.02,
+    }
+    assert card_text._gaps_text(everything_met, {"epochs": 3, "history": history}) == (
+        "All six targets are met on the held-out test split."
+    )
