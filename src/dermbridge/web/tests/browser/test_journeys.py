@@ -227,6 +227,12 @@ def dermatologist_reviews_on_desktop(
     page.wait_for_selector("[data-viewer-controls]:not([hidden])")
     tab_to(page, "[data-zoom='in']")
     page.keyboard.press("Enter")
+    # Panzoom applies the zoom on an animation frame: wait for it (a loaded machine is slow).
+    page.wait_for_function(
+        "() => { const t = document.querySelector('[data-viewer-image]').style.transform;"
+        " return t.includes('scale') && !t.includes('scale(1)'); }",
+        timeout=10_000,
+    )
     transform = page.eval_on_selector("[data-viewer-image]", "el => el.style.transform")
     assert "scale" in transform and "scale(1)" not in transform, transform
     full = page.get_attribute("[data-viewer-full]", "href")
