@@ -158,7 +158,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minim
 # Lock the account, not the address: a GP practice shares one NAT address, and locking it
 # would lock out every clinician there.
 AXES_LOCKOUT_PARAMETERS = ["username"]
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+# dermbridge.W001 (unreviewed SNOMED CT codes, hazard H-07) is silenced only by a deployment
+# whose clinical safety officer has checked them.
+SILENCED_SYSTEM_CHECKS = ["axes.W006", *env_list("SILENCED_CHECKS", [])]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
