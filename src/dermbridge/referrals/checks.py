@@ -22,7 +22,9 @@ def snomed_codes_reviewed(app_configs: Any = None, **kwargs: Any) -> list[Warnin
     return [
         Warning(
             f"{len(pending)} SNOMED CT codes in the curated lists need review against the UK "
-            "Edition (no published source found for the id, or a known doubt): " + ", ".join(f"{c.code} {c.label}" for c in pending) + ".",
+            "Edition (no published source found for the id, or a known doubt): "
+            + ", ".join(f"{c.code} {c.label}" for c in pending)
+            + ".",
             hint="Hazard H-07 in docs/hazard-log.md: a clinical safety officer checks them "
             "before clinical use (src/dermbridge/referrals/terminology.py).",
             id="dermbridge.W001",
