@@ -4,12 +4,16 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from dermbridge.interop.views import Transaction
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include("dermbridge.referrals.api_urls")),
     path("status/", include("dermbridge.notifications.urls")),
     path("images/", include("dermbridge.imaging.urls")),
+    # The FHIR base is /fhir (CapabilityStatement): a transaction is POSTed to the base itself.
+    path("fhir", Transaction.as_view(), name="fhir-base"),
     path("fhir/", include("dermbridge.interop.urls")),
     path("dashboard/", include("dermbridge.reporting.urls")),
     path("letters/", include("dermbridge.notifications.letter_urls")),

@@ -54,6 +54,17 @@ def record(
     return event
 
 
+def latest_event(obj: models.Model, actions: list[str] | tuple[str, ...]) -> AuditEvent | None:
+    """The newest event about `obj` among `actions` (e.g. the last PACS send of a referral)."""
+    return (
+        AuditEvent.objects.filter(
+            object_type=obj._meta.label_lower, object_id=str(obj.pk), action__in=actions
+        )
+        .order_by("-seq")
+        .first()
+    )
+
+
 @dataclass(frozen=True)
 class Verification:
     ok: bool

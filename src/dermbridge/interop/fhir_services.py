@@ -16,7 +16,7 @@ from django.utils import timezone
 from dermbridge.audit.services import record
 from dermbridge.imaging.services import accept_upload
 from dermbridge.interop import codes, fhir
-from dermbridge.interop.fhir.resources import service_request_resource
+from dermbridge.interop.fhir.resources import rest_service_request_resource
 from dermbridge.interop.services import audit_event
 from dermbridge.referrals.models import Referral
 
@@ -164,7 +164,7 @@ def search_service_requests(nhs_number: str, *, user: User) -> dict[str, Any]:
     referrals = list(
         Referral.objects.visible_to(user)
         .filter(patient__nhs_number=digits)
-        .select_related("patient")
+        .select_related("patient", "referrer", "referring_org", "service")
         .prefetch_related("lesions")
         .order_by("-created_at")
     )
@@ -173,7 +173,7 @@ def search_service_requests(nhs_number: str, *, user: User) -> dict[str, Any]:
     entries = [
         {
             "fullUrl": f"{settings.SITE_URL}/fhir/ServiceRequest/{r.reference}",
-            "resource": service_request_resource(r, r.lesions.all(), []),
+            "resource": rest_service_request_resource(r),
             "search": {"mode": "match"},
         }
         for r in referrals

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from dermbridge.audit.services import record
+from dermbridge.audit.services import latest_event, record
 from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.imaging.services import accept_upload, read_derivative
 from dermbridge.interop import dicom, fhir
@@ -296,6 +297,33 @@ def import_dicom(
 
 
 # ---------------------------------------------------------------- PACS from the UI
+
+
+# What the referral page says about the last PACS send, by the audit event that recorded it.
+PACS_EVENTS = {
+    "interop.pacs_send_queued": "Queued for sending to the PACS",
+    "interop.pacs_send": "Sent to the PACS",
+    "interop.pacs_send_failed": "Sending to the PACS failed",
+}
+
+
+@dataclass(frozen=True)
+class PacsStatus:
+    configured: bool
+    last: str = ""
+    at: datetime | None = None
+    problem: str = ""
+
+
+def pacs_status(referral: Referral) -> PacsStatus:
+    """Whether a PACS is configured and what happened at the referral's last send (audit trail)."""
+    configured = pacs_target().configured
+    event = latest_event(referral, tuple(PACS_EVENTS))
+    if event is None:
+        return PacsStatus(configured)
+    return PacsStatus(
+        configured, PACS_EVENTS[event.action], event.at, str(event.detail.get("problem", ""))
+    )
 
 
 def queue_send_to_pacs(referral: Referral, *, user: User) -> None:

@@ -24,7 +24,7 @@ from dermbridge.imaging.services import VIEWABLE, images_visible_to, read_deriva
 from dermbridge.interop import fhir_services, services
 from dermbridge.interop.fhir import FHIR_JSON, operation_outcome
 from dermbridge.interop.fhir.importer import BundleProblems
-from dermbridge.interop.fhir.resources import patient_resource, service_request_resource
+from dermbridge.interop.fhir.resources import rest_patient_resource, rest_service_request_resource
 from dermbridge.patients.services import patients_visible_to
 from dermbridge.referrals.api import record_access_denied
 from dermbridge.referrals.errors import NotPermitted, ReferralError
@@ -131,9 +131,7 @@ class ServiceRequestRead(FhirView):
     def get(self, request: Request, reference: str) -> Response:
         referral = _visible_referral(request, reference)
         view_referral(referral, user=request.user, what="referral.view_fhir")  # type: ignore[arg-type]
-        return Response(
-            service_request_resource(referral, referral.lesions.all(), []), content_type=FHIR_JSON
-        )
+        return Response(rest_service_request_resource(referral), content_type=FHIR_JSON)
 
 
 class ServiceRequestSearch(FhirView):
@@ -156,7 +154,7 @@ class PatientRead(FhirView):
             record_access_denied(request, "patients.patient", patient_id)
             return outcome_response(404, [f"Patient/{patient_id} is not known here."])
         fhir_services.audit_patient_read(patient, user=request.user)  # type: ignore[arg-type]
-        return Response(patient_resource(patient), content_type=FHIR_JSON)
+        return Response(rest_patient_resource(patient), content_type=FHIR_JSON)
 
 
 class BinaryRead(FhirView):

@@ -40,5 +40,6 @@ urlpatterns = [
     ),
     path("referrals/<int:pk>/outcome/", referral.record_outcome, name="referral-outcome"),
     path("referrals/<int:pk>/messages/", referral.post_message, name="referral-message"),
+    path("referrals/<int:pk>/pacs/", referral.send_to_pacs, name="referral-pacs"),
     path("worklist/", review.worklist, name="worklist"),
 ]

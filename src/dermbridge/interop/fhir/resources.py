@@ -77,6 +77,23 @@ def patient_resource(patient: Patient) -> dict[str, Any]:
     )
 
 
+def _logical(org: Organisation, display: str = "") -> dict[str, Any]:
+    """A logical reference to an organisation by its ODS code: what a client outside a Bundle can
+    look up in the national directory (this server does not serve Organization)."""
+    return {
+        "type": "Organization",
+        "identifier": {"system": c.ODS_SYSTEM, "value": org.ods_code},
+        "display": display or org.name,
+    }
+
+
+def rest_patient_resource(patient: Patient) -> dict[str, Any]:
+    """The Patient as ``GET /fhir/Patient/{id}`` serves it: no bundle-local references."""
+    resource = patient_resource(patient)
+    resource["generalPractitioner"] = [_logical(patient.registered_practice)]
+    return validated(resource)
+
+
 def organisation_resource(org: Organisation) -> dict[str, Any]:
     return validated(
         {
@@ -169,6 +186,22 @@ def service_request_resource(
             "note": notes or None,
         }
     )
+
+
+def rest_service_request_resource(referral: Referral) -> dict[str, Any]:
+    """The ServiceRequest as the REST reads and search serve it, outside any Bundle.
+
+    Every reference is one a client can follow: the patient as ``Patient/{id}`` on this server,
+    the requesting practice and the service by ODS code. Images and the history travel in the
+    Bundle (``dermbridge export --format fhir``) or as ``Binary`` reads, so no ``supportingInfo``.
+    """
+    resource = service_request_resource(referral, referral.lesions.all(), [])
+    resource["subject"] = {"reference": f"Patient/{referral.patient_id}"}
+    resource["requester"] = _logical(
+        referral.referring_org, f"{referral.referrer}, {referral.referring_org.name}"
+    )
+    resource["performer"] = [_logical(referral.service)]
+    return validated(resource)
 
 
 def _site_concept(lesion: Lesion) -> dict[str, Any]:

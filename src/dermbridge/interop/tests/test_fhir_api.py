@@ -62,6 +62,15 @@ def test_it_reads_a_service_request_for_the_service_and_audits_it(
         "asap",
     )
     assert AuditEvent.objects.filter(action="referral.view_fhir", actor_id=world.derek.pk).exists()
+    # Every reference can be followed from outside a Bundle: the patient on this server...
+    assert "urn:uuid" not in response.content.decode()
+    patient_url = body["subject"]["reference"]
+    assert patient_url == f"Patient/{triaged.patient_id}"
+    patient = client_for(world.derek).get(f"/fhir/{patient_url}")
+    assert patient.status_code == 200 and patient.json()["id"] == str(triaged.patient_id)
+    # ...the requesting practice and the service by ODS code.
+    assert body["requester"]["identifier"]["value"] == triaged.referring_org.ods_code
+    assert body["performer"][0]["identifier"]["value"] == triaged.service.ods_code
 
 
 def test_it_asks_for_authentication(world: World, triaged: Referral) -> None:
@@ -116,6 +125,7 @@ def test_it_searches_referrals_by_nhs_number(world: World, triaged: Referral) ->
     body = client_for(world.alice).get("/fhir/ServiceRequest", query).json()
     assert body["type"] == "searchset" and body["total"] == 2
     assert {e["resource"]["id"] for e in body["entry"]} == {triaged.reference, other.reference}
+    assert "urn:uuid" not in str(body)
     bad = client_for(world.alice).get("/fhir/ServiceRequest", {"patient.identifier": "urn:x|1"})
     assert bad.status_code == 400 and "nhs-number" in issues(bad)[0]
 
@@ -126,6 +136,10 @@ def test_it_reads_the_patient(world: World, triaged: Referral) -> None:
         "system": codes.NHS_NUMBER_SYSTEM,
         "value": triaged.patient.nhs_number,
     }
+    # Outside a Bundle the GP practice is a logical reference by ODS code, not a urn:uuid.
+    gp = body["generalPractitioner"][0]
+    assert gp["identifier"] == {"system": codes.ODS_SYSTEM, "value": world.practice_a.ods_code}
+    assert "reference" not in gp
     assert AuditEvent.objects.filter(action="patient.view_fhir", actor_id=world.alice.pk).exists()
 
 
@@ -180,7 +194,8 @@ def draft(world: World) -> Referral:
 
 
 def post_bundle(user: User, bundle: dict[str, Any]) -> Any:
-    return client_for(user).post("/fhir/", bundle, format="json")
+    """POST to the base the CapabilityStatement names (``/fhir``, no trailing slash)."""
+    return client_for(user).post("/fhir", bundle, format="json")
 
 
 def content(referral: Referral) -> dict[str, Any]:
@@ -191,9 +206,11 @@ def content(referral: Referral) -> dict[str, Any]:
         "patient": referral.patient_id,
         "referring": referral.referring_org_id,
         "service": referral.service_id,
+        # Every field of the structured history, not a sample of them.
         "history": {
-            f: getattr(history, f)
-            for f in ("onset", "changed_size", "changed_colour", "sun_exposure")
+            f.name: getattr(history, f.name)
+            for f in type(history)._meta.concrete_fields
+            if f.name not in ("id", "referral")
         },
         "lesions": [
             (x.number, x.body_site_code, x.laterality, x.size_mm, x.description, x.pigmented)
@@ -286,6 +303,9 @@ def test_it_refuses_a_bundle_from_another_practice(world: World, draft: Referral
     assert "Riverside Surgery" in issues(response)[0]
     assert Referral.objects.count() == before
     assert post_bundle(world.alice, {"resourceType": "Patient"}).status_code == 400
+    # The same answer at the base with a trailing slash.
+    slash = client_for(world.bob).post("/fhir/", bundle, format="json")
+    assert slash.status_code == 403
     with override_settings(MAX_UPLOAD_BYTES=1000):
         too_big = post_bundle(world.alice, bundle)
     assert too_big.status_code == 413 and "larger than" in issues(too_big)[0]

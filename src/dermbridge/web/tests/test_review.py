@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.test import Client
 from django.utils import timezone
@@ -284,3 +285,53 @@ def test_it_lets_only_the_referrer_downgrade_a_usc_referral(client: Client, worl
     client.post(f"/referrals/{referral.pk}/do/downgrade/", {"to_kind": "ras", "text": "Benign"})
     referral.refresh_from_db()
     assert referral.kind == ReferralKind.TRIAGE
+
+
+def test_service_staff_send_images_to_the_pacs_from_the_referral_page(
+    client: Client, world: World, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """GIVEN a sent referral with processed images and a PACS configured
+    WHEN derek (the service) presses "Send the images to the PACS"
+    THEN the send is queued for the worker, audited, and the page says so; the GP sees no
+    such button and cannot post it; another service gets 404 and nothing is queued."""
+    referral = make_referral(world, state=State.AWAITING_REVIEW)
+    url = f"/referrals/{referral.pk}/pacs/"
+    client.force_login(world.derek)
+    # No PACS configured: nothing to offer.
+    assert (
+        "Send the images to the PACS"
+        not in client.get(f"/referrals/{referral.pk}/").content.decode()
+    )
+    settings.PACS_HOST = "127.0.0.1"
+    page = client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert "Not sent to the PACS yet" in page and f'action="{url}"' in page
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(url)
+    assert response.status_code == 302 and response["Location"].endswith("#pacs")
+    assert len(callbacks) == 1  # the send itself is the worker's job
+    queued = AuditEvent.objects.filter(
+        action="interop.pacs_send_queued", object_id=str(referral.pk)
+    )
+    assert queued.filter(actor_id=world.derek.pk).count() == 1
+    page = client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert "Queued for sending to the PACS" in page and "Send the images again" in page
+
+    for outsider, status in ((world.alice, 403), (world.dora, 404)):
+        client.force_login(outsider)
+        if outsider == world.alice:
+            assert (
+                f'action="{url}"' not in client.get(f"/referrals/{referral.pk}/").content.decode()
+            )
+        assert client.post(url).status_code == status
+    assert queued.count() == 1
+
+
+def test_it_explains_a_pacs_send_it_cannot_make(client: Client, world: World) -> None:
+    """A form posted when no PACS is configured (the button is not shown then) gets the reason
+    on the page and queues nothing."""
+    referral = make_referral(world, state=State.AWAITING_REVIEW)
+    client.force_login(world.derek)
+    response = client.post(f"/referrals/{referral.pk}/pacs/", follow=True)
+    assert response.status_code == 200
+    assert "No PACS is configured" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="interop.pacs_send_queued").exists()

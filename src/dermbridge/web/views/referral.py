@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,6 +20,7 @@ from dermbridge.accounts.models import User
 from dermbridge.audit.services import record
 from dermbridge.imaging import services as imaging
 from dermbridge.imaging.models import ImageStatus, LesionImage
+from dermbridge.interop import services as interop_services
 from dermbridge.referrals import services, workflow
 from dermbridge.referrals.errors import ReferralError
 from dermbridge.referrals.models import Referral, ReferralKind, State
@@ -195,6 +197,10 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "breach": referral.breach_status(),
             "message_form": TextForm(label="Message") if can_message else None,
             "is_capturer": workflow.is_capturer(user, referral),
+            # Service staff archive a sent referral's images to the hospital PACS.
+            "pacs": interop_services.pacs_status(referral)
+            if service_side and referral.state != State.DRAFT
+            else None,
         },
     )
 
@@ -328,3 +334,22 @@ def post_message(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, "Message sent.")
     return redirect(reverse("referral-detail", args=[referral.pk]) + "#messages")
+
+
+@login_required
+@require_POST
+def send_to_pacs(request: HttpRequest, pk: int) -> HttpResponse:
+    """Service staff archive a sent referral's images to the hospital PACS (sent by the worker)."""
+    referral = visible_referral(request, pk)
+    user = acting_user(request)
+    if not workflow.is_service_staff(user, referral):
+        raise PermissionDenied("Only the dermatology service sends images to its PACS.")
+    try:
+        interop_services.queue_send_to_pacs(referral, user=user)
+    except ReferralError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, "The images are being sent to the PACS. This page shows when they arrive."
+        )
+    return redirect(reverse("referral-detail", args=[referral.pk]) + "#pacs")
