@@ -32,7 +32,7 @@ def verify_second_factor(user: User, token: str) -> TOTPDevice | None:
     Returns the device that accepted the code, or None. Every attempt is audited, because
     failed second-factor checks are a security signal (OWASP ASVS 2.2).
     """
-    token = "".join(ch for ch in token if ch.isdigit())
+    token = "".join(ch for ch in token if ch in "0123456789")
     confirmed = list(TOTPDevice.objects.filter(user=user, confirmed=True))
     candidates = confirmed or list(TOTPDevice.objects.filter(user=user, confirmed=False))
     for device in candidates:

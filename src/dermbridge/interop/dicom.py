@@ -269,6 +269,10 @@ def photo_from_dicom(data: bytes) -> ImportedPhoto:
         array = convert_color_space(array, photometric, "RGB")
     if int(ds.get("NumberOfFrames", 1) or 1) > 1:
         array = array[0]
+    if array.dtype != np.uint8:
+        # The photographic IODs are 8-bit; scale rather than wrap anything deeper.
+        bits = int(ds.get("BitsStored", 16) or 16)
+        array = (array.astype(np.float64) * 255.0 / float(2**bits - 1)).clip(0, 255).round()
     if array.ndim == 2:
         pil = Image.fromarray(array.astype(np.uint8), "L").convert("RGB")
     else:

@@ -160,7 +160,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
 
 def search_service_requests(nhs_number: str, *, user: User) -> dict[str, Any]:
     """The referrals of one patient (by NHS number) that `user` may see, as a searchset; audited."""
-    digits = "".join(ch for ch in nhs_number if ch.isdigit())
+    digits = "".join(ch for ch in nhs_number if ch in "0123456789")
     referrals = list(
         Referral.objects.visible_to(user)
         .filter(patient__nhs_number=digits)

@@ -281,7 +281,7 @@ def import_dicom(
     except dicom.DicomImportError as exc:
         raise InvalidReferral(str(exc)) from None
     patient = lesion.referral.patient
-    pid = "".join(ch for ch in photo.patient_id if ch.isdigit())
+    pid = "".join(ch for ch in photo.patient_id if ch in "0123456789")
     if len(pid) == 10 and pid != patient.nhs_number:
         raise NotPermitted(
             "The DICOM image's Patient ID is another NHS number than this referral's patient: "
@@ -294,6 +294,37 @@ def import_dicom(
         image_type=image_type or photo.image_type,
         dermoscopy_mode=photo.dermoscopy_mode,
     )
+
+
+def is_dicom(fileobj: IO[bytes]) -> bool:
+    """A DICOM Part 10 file: 128-byte preamble then ``DICM`` (judged by content, not name)."""
+    position = fileobj.tell()
+    head = fileobj.read(132)
+    fileobj.seek(position)
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+@transaction.atomic
+def accept_photos_or_dicom(
+    lesion: Lesion,
+    *,
+    user: User,
+    files: list[IO[bytes]],
+    image_type: str,
+    dermoscopy_mode: str = "",
+) -> list[LesionImage]:
+    """Photos chosen together, any of which may be a hospital camera's DICOM object: each goes
+    through the same pipeline; one bad file refuses the lot (nothing is stored)."""
+    if not files:
+        raise InvalidReferral("Choose at least one photo to upload.")
+    return [
+        import_dicom(lesion, user, f, image_type=image_type)
+        if is_dicom(f)
+        else accept_upload(
+            lesion, user=user, fileobj=f, image_type=image_type, dermoscopy_mode=dermoscopy_mode
+        )
+        for f in files
+    ]
 
 
 # ---------------------------------------------------------------- PACS from the UI

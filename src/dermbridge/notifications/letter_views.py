@@ -30,7 +30,7 @@ def _service_ids(request: HttpRequest) -> list[int]:
 def _chosen_ids(request: HttpRequest) -> list[int]:
     raw = request.POST.getlist("letter") if request.method == "POST" else []
     raw = raw or request.GET.getlist("letter")
-    return [int(v) for v in raw if v.isdigit()]
+    return [int(v) for v in raw if v.isascii() and v.isdigit()]
 
 
 @login_required

@@ -12,14 +12,14 @@ from nhs_number import is_valid as nhs_number_is_valid
 
 
 def format_nhs_number(value: str) -> str:
-    digits = "".join(ch for ch in value if ch.isdigit())
+    digits = "".join(ch for ch in value if ch in "0123456789")
     return f"{digits[:3]} {digits[3:6]} {digits[6:]}" if len(digits) == 10 else value
 
 
 def normalise_nhs_number(value: str) -> str:
     """Strip spaces and dashes; raise a ValidationError a clinician understands if invalid."""
     digits = "".join(ch for ch in str(value) if ch not in " -")
-    if not digits.isdigit() or len(digits) != 10:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) != 10:
         raise ValidationError(f"NHS number {value!s} must be 10 digits.", code="nhs_number_format")
     if not nhs_number_is_valid(digits):
         raise ValidationError(

@@ -163,7 +163,7 @@ def organisation_from(value: str, field: str) -> Organisation:
     """An organisation named by ODS code (or database id) in a request body."""
     value = value.strip()
     org = Organisation.objects.filter(ods_code__iexact=value).first()
-    if org is None and value.isdigit() and 0 < int(value) <= MAX_ID:
+    if org is None and value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID:
         org = Organisation.objects.filter(pk=int(value)).first()
     if org is None:
         message = f"No organisation with ODS code {value!r}."

@@ -4,6 +4,7 @@ from django.urls import path, re_path
 
 from dermbridge.accounts.api import ObtainTokenView
 from dermbridge.imaging.api import ImageDetailView, ImageUploadView
+from dermbridge.interop.api import DicomUploadView
 from dermbridge.patients.api import ConsentCreateView, PatientDetailView, PatientListView
 from dermbridge.referrals.api import (
     LesionCreateView,
@@ -35,6 +36,11 @@ urlpatterns = [
         "referrals/<str:reference>/lesions/<int:number>/images/",
         ImageUploadView.as_view(),
         name="api-lesion-images",
+    ),
+    path(
+        "referrals/<str:reference>/lesions/<int:number>/dicom/",
+        DicomUploadView.as_view(),
+        name="api-lesion-dicom",
     ),
     path(
         "referrals/<str:reference>/messages/",

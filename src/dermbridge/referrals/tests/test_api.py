@@ -61,6 +61,28 @@ def test_it_rejects_an_nhs_number_that_fails_the_check_digit_and_saves_nothing(w
     assert (Patient.objects.count(), Referral.objects.count(), Lesion.objects.count()) == counts
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("service", "\u00b9"),  # superscript one: str.isdigit() says yes, int() says no
+        ("service", "\u0663"),  # Arabic-Indic three
+        ("nhs_number", "943476591\u00b9"),
+    ],
+)
+def test_it_refuses_non_ascii_digits_with_a_400_not_a_crash(world, field, value):
+    """Found by schemathesis: characters Python calls digits are not digits to an NHS system."""
+    body = new_referral_body(world)
+    if field == "nhs_number":
+        body["patient_details"]["nhs_number"] = value
+    else:
+        body[field] = value
+    counts = (Patient.objects.count(), Referral.objects.count())
+    response = api_client(world.alice).post("/api/referrals/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"]
+    assert (Patient.objects.count(), Referral.objects.count()) == counts
+
+
 def test_it_saves_no_patient_when_a_lesion_is_wrong(world):
     """All or nothing: the patient is not registered when the referral itself is refused."""
     body = new_referral_body(world, lesions=[{"body_site_code": "77568009", "size_mm": 900}])

@@ -15,6 +15,7 @@ from dermbridge.accounts.models import Organisation, OrganisationKind, Role, Use
 from dermbridge.audit.services import record
 from dermbridge.imaging import services as imaging
 from dermbridge.imaging.models import ImageType, LesionImage
+from dermbridge.interop import services as interop_services
 from dermbridge.patients.models import ConsentScope
 from dermbridge.patients.services import record_consent
 from dermbridge.referrals import services, workflow
@@ -365,7 +366,8 @@ def lesion_photos(request: HttpRequest, pk: int, lesion_pk: int) -> HttpResponse
     extra: list[str] = []
     if form.is_valid():
         try:
-            uploaded = imaging.accept_uploads(
+            # A hospital camera's DICOM object is accepted beside photos (content decides).
+            uploaded = interop_services.accept_photos_or_dicom(
                 lesion,
                 user=acting_user(request),
                 files=form.cleaned_data["photos"],

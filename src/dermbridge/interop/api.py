@@ -1,0 +1,70 @@
+"""REST API for hospital imaging: attach a DICOM photograph (from a hospital camera system or a
+PACS) to a lesion through the same image pipeline as a phone photo."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dermbridge.accounts.authentication import API_AUTHENTICATION
+from dermbridge.imaging.models import ImageType
+from dermbridge.interop import services
+from dermbridge.referrals.api import (
+    acting_user,
+    error_responses,
+    id_parameter,
+    int_or_404,
+    visible_referral,
+)
+from dermbridge.referrals.serializers import ImageAcceptedSerializer
+
+
+class DicomUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="A DICOM Part 10 file: Dermoscopic Photography Image Storage or VL "
+        "Photographic Image Storage. Its Patient ID, when an NHS number, must be the patient's."
+    )
+    image_type = serializers.ChoiceField(
+        choices=ImageType.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Defaults to the object's class: dermoscopic, or close-up for a VL photograph.",
+    )
+
+
+class DicomUploadView(APIView):
+    authentication_classes = API_AUTHENTICATION
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        operation_id="referrals_lesions_dicom_create",
+        parameters=[id_parameter("number", "The lesion's number within the referral.")],
+        request={"multipart/form-data": DicomUploadSerializer},
+        responses={202: ImageAcceptedSerializer, **error_responses(400, 403, 404, 409)},
+        summary="Attach a hospital camera's DICOM photograph to a lesion; processed in the "
+        "background like a photo",
+    )
+    def post(self, request: Request, reference: str, number: int) -> Response:
+        referral = visible_referral(request, reference)
+        lesion = referral.lesions.filter(number=int_or_404(number)).first()  # type: ignore[attr-defined]
+        if lesion is None:
+            raise NotFound(f"Referral {reference} has no lesion {number}.")
+        body = DicomUploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        image = services.import_dicom(
+            lesion, acting_user(request), data["file"], image_type=data["image_type"]
+        )
+        return Response(
+            {"id": image.pk, "status": image.status, "url": f"/api/images/{image.pk}/"},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+__all__ = ["DicomUploadView"]
