@@ -17,7 +17,7 @@ if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "ensure-chromium: installing Debian's chromium package for the browser tests" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q >/dev/null
+apt-get update -q >/dev/null || echo "ensure-chromium: apt-get update failed; trying the package lists already here." >&2
 if ! apt-get install -y -q --no-install-recommends chromium fonts-liberation >/dev/null; then
   echo "ensure-chromium: apt-get could not install chromium; the browser tests will be skipped." >&2
 fi

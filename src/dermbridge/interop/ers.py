@@ -225,6 +225,10 @@ def write_pack(
                 f"Image {image.pk} is {len(data):,} bytes, over the e-RS limit of 5,000,000."
             )
     pdf = letter_pdf(record, thumbnails)
+    if len(pdf) > ERS_MAX_BYTES:  # the letter is an attachment too
+        raise AttachmentTooLarge(
+            f"The referral letter is {len(pdf):,} bytes, over the e-RS limit of 5,000,000."
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     letter = out_dir / f"{record.referral.reference}-letter.pdf"
     letter.write_bytes(pdf)

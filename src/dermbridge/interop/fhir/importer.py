@@ -262,7 +262,10 @@ def _read_lesions_and_images(reader: _Reader, plan: ReferralPlan) -> None:
             ),
             None,
         )
-        return (int(str(value)) if str(value).isascii() and str(value).isdigit() else 10_000, item[1])
+        return (
+            int(str(value)) if str(value).isascii() and str(value).isdigit() else 10_000,
+            item[1],
+        )
 
     for url, _i, body in sorted(structures, key=number):
         qualifier = (body.get("locationQualifier") or [{}])[0]

@@ -20,7 +20,7 @@ from dermbridge.audit.models import AuditEvent
 from dermbridge.interop.pacs import PacsTarget
 from dermbridge.interop.services import ReferralNotFound, dicom_objects, send_to_pacs
 from dermbridge.interop.tasks import send_referral_to_pacs
-from dermbridge.interop.tests.tools import require_tool
+from dermbridge.interop.tests.tools import require_tool, run_install_script
 from dermbridge.referrals.errors import InvalidReferral
 from dermbridge.referrals.models import Referral, State
 from dermbridge.testing import World, make_referral
@@ -68,11 +68,13 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
     """Orthanc with the DICOMweb plugin on free loopback ports, no authentication, in a temp dir."""
     binary = require_tool("orthanc", "Orthanc")
     if not DICOMWEB_PLUGIN.exists():
-        require_tool("orthanc", "Orthanc")
-    if not DICOMWEB_PLUGIN.exists():
-        pytest.skip(
-            "the Orthanc DICOMweb plugin (Debian package orthanc-dicomweb) is not installed"
-        )
+        # Orthanc is here without its DICOMweb plugin: the script installs just the plugin.
+        reason = run_install_script("orthanc")
+        if not DICOMWEB_PLUGIN.exists():
+            pytest.skip(
+                "the Orthanc DICOMweb plugin (Debian package orthanc-dicomweb) is not installed "
+                f"and could not be installed: {reason}"
+            )
     home = tmp_path_factory.mktemp("orthanc")
     http_port, dicom_port = free_port(), free_port()
     config = {
@@ -98,7 +100,8 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
         [binary, str(home / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT
     )
     server = Orthanc(http_port, dicom_port)
-    deadline = time.monotonic() + 30
+    # Orthanc is installed: one that will not start is a failure to look at, not a skip.
+    deadline = time.monotonic() + 90
     while True:
         try:
             server.get("/system")
@@ -106,7 +109,7 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                pytest.skip(f"Orthanc did not start: {(home / 'orthanc.log').read_text()[-500:]}")
+                pytest.fail(f"Orthanc did not start: {(home / 'orthanc.log').read_text()[-800:]}")
             time.sleep(0.2)
     try:
         yield server

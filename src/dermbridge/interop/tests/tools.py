@@ -28,3 +28,13 @@ def require_tool(package: str, binary: str) -> str:
             f"installed: {reason}"
         )
     return found
+
+
+def run_install_script(package: str) -> str:
+    """Run the project's install script for `package` (it installs only what is missing)."""
+    if not SCRIPT.exists():
+        return f"{SCRIPT} is missing"
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), package], capture_output=True, text=True, timeout=900, check=False
+    )
+    return proc.stderr.strip()

@@ -167,7 +167,7 @@ def worker_database(
         "DJANGO_SETTINGS_MODULE": "dermbridge.test_settings",
         "DERMBRIDGE_DATA_DIR": str(tmp_path),
         "DERMBRIDGE_TASK_BACKEND": "database",
-        "DERMBRIDGE_TASK_LEASE_SECONDS": "2",
+        "DERMBRIDGE_TASK_LEASE_SECONDS": "5",  # renewed every ~1.7 s: slack for a loaded CI
         "PYTHONUNBUFFERED": "1",
     }
     with django_db_blocker.unblock():
@@ -256,7 +256,7 @@ def test_it_runs_a_killed_workers_task_again_exactly_once(
         wait_for(lambda: list(gate.glob("started-*")), 60, "a worker to start the task")
         status, (claimer,) = db.task_state()
         assert status == "RUNNING"
-        time.sleep(2.5)  # longer than the 2-second lease: a live worker keeps renewing it
+        time.sleep(6)  # longer than the 5-second lease: a live worker keeps renewing it
         assert db.task_state() == ("RUNNING", [claimer])
 
         os.kill(workers[claimer].pid, signal.SIGKILL)
