@@ -53,5 +53,5 @@ urlpatterns = [
         for name, view in ACTIONS.items()
     ],
     path("images/<int:image_id>/", ImageDetailView.as_view(), name="api-image"),
-    re_path(r"^(?P<unmatched>.*)$", not_found),
+    re_path(r"^(?P<unmatched>[\s\S]*)$", not_found),  # [\s\S]: a newline too
 ]

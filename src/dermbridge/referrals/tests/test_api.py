@@ -427,3 +427,12 @@ def test_it_rejects_a_bad_patient_and_saves_nothing(world):
     assert response.status_code == 400
     assert "email" in response.json()["errors"]
     assert not Patient.objects.exists() and not Consent.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/api/nothing-here/", "/api/patients/%0A%C2%BBx/consents/"])
+def test_it_answers_an_unknown_api_address_in_json(world, path):
+    """Found by schemathesis: an address with an encoded newline fell through to the HTML 404."""
+    response = api_client(world.alice).post(path, {}, format="json")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["detail"] == "There is no such API endpoint."
