@@ -308,8 +308,8 @@ def test_it_runs_each_roles_journey_in_a_real_browser(
     admin = new_page(DESKTOP)
     _sign_in(admin, base, "sam")
     admin.goto(f"{base}/dashboard/")
-    if admin.locator("h1").count():
-        check_page(admin, browser_run, "admin-desktop-dashboard")
+    assert "Service dashboard" in admin.locator("h1").text_content()
+    check_page(admin, browser_run, "admin-desktop-dashboard")
 
     # A letter-only patient: the administrator prints their letter and marks it posted.
     by_post = make_patient(world.practice_a, world.alice, contact_preference="letter")
