@@ -353,6 +353,17 @@ class WorklistFilterForm(NhsForm):
         choices=[("", "Any"), ("breached", "Past target"), ("near", "Near target")],
         required=False,
     )
+    ai_band = forms.ChoiceField(
+        label="AI risk",
+        choices=[
+            ("", "Any"),
+            ("high", "High"),
+            ("intermediate", "Intermediate"),
+            ("low", "Low"),
+            ("none", "No AI assessment"),
+        ],
+        required=False,
+    )
     mine = forms.BooleanField(label="Only cases I am reviewing", required=False)
 
 

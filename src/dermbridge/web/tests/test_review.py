@@ -185,6 +185,14 @@ def test_it_filters_the_worklist_by_pathway_and_target(client: Client, world: Wo
     assert usc.reference in only_usc and routine.reference not in only_usc
     breached = client.get("/worklist/?breach=breached").content.decode()
     assert routine.reference in breached and usc.reference not in breached
+    # By AI band, shown as a badge with the chance in words.
+    Referral.objects.filter(pk=routine.pk).update(ai_band="high", ai_risk=0.62)
+    high = client.get("/worklist/?ai_band=high").content.decode()
+    assert routine.reference in high and usc.reference not in high
+    assert "nhsuk-tag--red\">High</strong>" in high and "62% chance of malignancy" in high
+    unassessed = client.get("/worklist/?ai_band=none").content.decode()
+    assert usc.reference in unassessed and routine.reference not in unassessed
+    assert "No AI assessment" in unassessed
 
 
 def test_it_keeps_the_worklist_query_count_flat(

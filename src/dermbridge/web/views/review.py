@@ -48,6 +48,9 @@ def worklist(request: HttpRequest) -> HttpResponse:
         queryset = queryset.filter(state=filters["state"])
     if filters.get("breach"):
         queryset = queryset.breach(filters["breach"])
+    if filters.get("ai_band"):
+        band = filters["ai_band"]
+        queryset = queryset.filter(ai_band="" if band == "none" else band)
     if filters.get("mine"):
         queryset = queryset.filter(claimed_by=user)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
