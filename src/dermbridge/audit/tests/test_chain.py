@@ -35,6 +35,36 @@ def test_it_records_who_what_and_where(world):
     assert event.detail == {"from": "draft", "to": "submitted"}
 
 
+def test_it_records_the_request_id_and_client_address_of_a_page_view(world, client):
+    """Every event written during a request carries that request's id (also sent back as
+    X-Request-ID, so a support call can be matched to the trail) and the client address."""
+    referral = make_referral(world, state=State.AWAITING_REVIEW)
+    client.force_login(world.derek)
+    response = client.get(f"/referrals/{referral.pk}/", REMOTE_ADDR="192.0.2.7")
+    assert response.status_code == 200
+    event = AuditEvent.objects.filter(action="referral.view", actor_id=world.derek.pk).get()
+    assert event.request_id == response["X-Request-ID"] and len(event.request_id) == 32
+    assert event.client_address == "192.0.2.7"
+    assert event.organisation_id == world.service.pk and event.object_id == str(referral.pk)
+    # A second request is another id; work outside a request (tasks, commands) has none.
+    again = client.get(f"/referrals/{referral.pk}/", REMOTE_ADDR="192.0.2.7")
+    assert again["X-Request-ID"] != response["X-Request-ID"]
+    outside = record(None, "test.event", object_type="x", object_id=1)
+    assert (outside.request_id, outside.client_address) == ("", None)
+
+
+def test_audit_verify_names_a_removed_or_inserted_event(chain):
+    """The command (not only the function) fails on a removed row and on a forged insertion."""
+    AuditEvent.objects.filter(seq=chain[2].seq).delete()
+    with pytest.raises(CommandError, match=f"#{chain[2].seq}"):
+        call_command("audit-verify")
+    forged = chain[2]
+    forged.action = "forged"
+    forged.save(force_insert=True)  # the same seq back, but not the event that was there
+    with pytest.raises(CommandError, match=f"#{chain[2].seq}"):
+        call_command("audit-verify")
+
+
 def test_it_names_an_altered_event(chain):
     victim = chain[3]
     # Bypass the ORM as an attacker with database access would.
