@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from dermbridge.accounts.models import Role, User
 from dermbridge.audit.models import AuditEvent
 from dermbridge.imaging.models import LesionImage
 from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.patients.models import Consent, Patient
 from dermbridge.referrals.models import Lesion, Message, Referral, State
 from dermbridge.referrals.tests.api_support import api_client
-from dermbridge.testing import World, make_referral
+from dermbridge.testing import World, make_referral, make_user
 
 OUTCOME = {
     "diagnosis_code": "400182000",
@@ -57,6 +59,7 @@ def requests_for(draft: Referral, sent: Referral) -> list[tuple[str, str, Any]]:
             ("post", f"/api/referrals/{ref}/messages/", {"body": "Hello"}),
             ("get", f"/api/referrals/{ref}/outcome/", None),
             ("upload", f"/api/referrals/{ref}/lesions/1/images/", None),
+            ("dicom", f"/api/referrals/{ref}/lesions/1/dicom/", None),
         ]
         calls += [
             ("post", f"/api/referrals/{ref}/{action}/", body)
@@ -71,6 +74,8 @@ def send(client: Any, method: str, path: str, body: Any) -> Any:
             "p.jpg", lesion_photo(96, 72, seed=1, kind="close_up"), content_type="image/jpeg"
         )
         return client.post(path, {"file": photo, "image_type": "close_up"}, format="multipart")
+    if method == "dicom":
+        return client.post(path, {"file": io.BytesIO(b"DICM")}, format="multipart")
     return getattr(client, method)(path, body, format="json")
 
 
@@ -92,12 +97,24 @@ def alices(world: World) -> tuple[Referral, Referral]:
     return draft, sent
 
 
-@pytest.mark.parametrize("persona", ["bob", "dora"])
+def outsider(world: World, persona: str) -> User:
+    """bob (another practice), dora (another service's dermatologist), pat (an imaging hub the
+    referrals were not sent through), or another service's administrator."""
+    if persona == "other_admin":
+        return make_user("olive", world.service_b, Role.SERVICE_ADMIN)
+    return getattr(world, persona)  # type: ignore[no-any-return]
+
+
+PERSONAS = ["bob", "dora", "pat", "other_admin"]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
 def test_it_answers_404_to_another_organisation_and_changes_nothing(world, alices, persona):
-    """GIVEN alice's draft and answered referral WHEN bob (another practice) or dora (another
-    dermatology service) calls any endpoint naming them THEN 404, no patient data, no change."""
+    """GIVEN alice's draft and answered referral WHEN anyone of another organisation calls any
+    endpoint naming them THEN 404, no patient data, no change."""
     draft, sent = alices
-    client = api_client(getattr(world, persona))
+    user = outsider(world, persona)
+    client = api_client(user)
     before = snapshot()
     secrets = [draft.patient.family_name, sent.patient.family_name, draft.patient.nhs_number]
     for method, path, body in requests_for(draft, sent):
@@ -107,14 +124,14 @@ def test_it_answers_404_to_another_organisation_and_changes_nothing(world, alice
     assert snapshot() == before
     assert Referral.objects.get(pk=sent.pk).state == State.ADVICE_GIVEN
     # Every refusal is in the audit trail (OWASP ASVS 7.2.2), naming who asked for what.
-    denied = AuditEvent.objects.filter(action="access.denied", actor_id=getattr(world, persona).pk)
+    denied = AuditEvent.objects.filter(action="access.denied", actor_id=user.pk)
     assert denied.count() == len(requests_for(draft, sent))
     assert denied.filter(object_id=draft.reference).exists()
 
 
-@pytest.mark.parametrize("persona", ["bob", "dora"])
+@pytest.mark.parametrize("persona", PERSONAS)
 def test_it_lists_nothing_of_another_organisation(world, alices, persona):
-    client = api_client(getattr(world, persona))
+    client = api_client(outsider(world, persona))
     assert client.get("/api/referrals/").json()["count"] == 0
     assert client.get("/api/patients/").json()["count"] == 0
 

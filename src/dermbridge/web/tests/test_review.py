@@ -189,7 +189,7 @@ def test_it_filters_the_worklist_by_pathway_and_target(client: Client, world: Wo
     Referral.objects.filter(pk=routine.pk).update(ai_band="high", ai_risk=0.62)
     high = client.get("/worklist/?ai_band=high").content.decode()
     assert routine.reference in high and usc.reference not in high
-    assert "nhsuk-tag--red\">High</strong>" in high and "62% chance of malignancy" in high
+    assert 'nhsuk-tag--red">High</strong>' in high and "62% chance of malignancy" in high
     unassessed = client.get("/worklist/?ai_band=none").content.decode()
     assert usc.reference in unassessed and routine.reference not in unassessed
     assert "No AI assessment" in unassessed
