@@ -189,19 +189,26 @@ def process_lesion_image(image_id: int) -> str:
         return "skipped"
     store = blob_store()
     referral = image.lesion.referral
-    others = list(
-        LesionImage.objects.filter(lesion__referral=referral, status=ImageStatus.READY)
+    # The referral's other photos in the order its pages list them, named as the photographer
+    # knows them, so "Same as ..." points at the right one (whichever lesion it was taken for).
+    others = [
+        (phash, f"the {ImageType(kind).label.lower()} photo of lesion {number}")
+        for phash, kind, number in LesionImage.objects.filter(
+            lesion__referral=referral, status=ImageStatus.READY
+        )
         .exclude(pk=image.pk)
         .exclude(perceptual_hash="")
-        .values_list("perceptual_hash", flat=True)
-    )
+        .order_by("lesion__number", "uploaded_at", "id")
+        .values_list("perceptual_hash", "image_type", "lesion__number")
+    ]
     try:
         raw = store.get(image.upload_address)
         processed = run_pipeline(
             BytesIO(raw),
             declared_type=image.image_type,
             config=pipeline_config(referral.service),
-            other_hashes=others,
+            other_hashes=[phash for phash, _ in others],
+            other_labels=[label for _, label in others],
         )
     except ImageRejected as exc:
         return _reject(image.pk, exc)

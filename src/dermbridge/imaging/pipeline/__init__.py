@@ -64,12 +64,14 @@ def process_image(
     declared_type: str,
     config: PipelineConfig | None = None,
     other_hashes: Sequence[str] = (),
+    other_labels: Sequence[str] = (),
 ) -> ProcessedImage:
     """Turn one uploaded photo into derivatives and quality verdicts, or raise ``ImageRejected``.
 
     ``declared_type`` is what the photographer said the photo is ("overview",
     "close_up" or "dermoscopic"); ``other_hashes`` are the perceptual hashes of
-    the lesion's images already taken, so that a repeat can be flagged.
+    the lesion's images already taken, so that a repeat can be flagged; ``other_labels`` name
+    them for the message ("Same as the close-up of lesion 1"), else "image N" in that order.
     """
     if declared_type not in DECLARED_TYPES:
         raise ValueError(f"declared_type must be one of {DECLARED_TYPES}, not {declared_type!r}")
@@ -77,6 +79,7 @@ def process_image(
         config=config or PipelineConfig(),
         declared_type=declared_type,
         other_hashes=tuple(other_hashes),
+        other_labels=tuple(other_labels),
     )
     try:
         for step in pipeline_steps(source):

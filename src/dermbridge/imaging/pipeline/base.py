@@ -21,6 +21,8 @@ class ImageWork:
     config: PipelineConfig
     declared_type: str
     other_hashes: Sequence[str] = ()
+    # How the photographer knows each of those images ("the close-up of lesion 1"), same order.
+    other_labels: Sequence[str] = ()
     data: bytes = b""
     source_sha256: str = ""
     source_format: str = ""

@@ -48,6 +48,7 @@ def assess(
     perceptual_hash: str,
     other_hashes: Sequence[str],
     config: PipelineConfig,
+    other_labels: Sequence[str] = (),
 ) -> dict[str, QualityCheck]:
     """Run every check on the analysis array ``rgb`` (0..1) and a full-resolution ``detail``."""
     t = config.thresholds
@@ -139,12 +140,13 @@ def assess(
         )
 
     repeat_ok, distance, which = nearest_repeat(perceptual_hash, other_hashes, t)
+    same_as = other_labels[which] if 0 <= which < len(other_labels) else f"image {which + 1}"
     put(
         "duplicate",
         repeat_ok,
         distance,
         "Not a repeat of another image.",
-        f"Same as image {which + 1}: take a different view, or remove the repeat.",
+        f"Same as {same_as}: take a different view, or remove the repeat.",
     )
 
     score = metrics.dermoscopic_score(rgb)
@@ -199,6 +201,7 @@ class QualityGate(Step):
             declared_type=work.declared_type,
             perceptual_hash=work.perceptual_hash,
             other_hashes=work.other_hashes,
+            other_labels=work.other_labels,
             config=cfg,
         )
         for name, check in work.quality.items():

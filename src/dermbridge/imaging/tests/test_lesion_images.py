@@ -250,3 +250,32 @@ def test_it_rotates_keys_without_losing_images(world, blob_root, settings, capsy
         assert store.get(entry["address"])
     key_files = [p for p in _blob_files(blob_root) if p.suffix == ".key"]
     assert key_files and all(b"k2" in p.read_bytes()[:12] for p in key_files)
+
+
+def test_it_names_the_photo_a_repeat_is_of_as_the_photographer_knows_it(world, blob_root):
+    """GIVEN a close-up of lesion 1 and a dermoscopic photo of lesion 2
+    WHEN the same close-up is uploaded again for lesion 2
+    THEN the duplicate check names "the close-up photo of lesion 1", not a bare number."""
+    referral, first = _draft(world)
+    second = make_referral_lesion(referral, world)
+    photo = lesion_photo(1024, 768, seed=11, kind="close_up")
+    for lesion, kind, data in (
+        (first, "close_up", photo),
+        (second, "dermoscopic", lesion_photo(1024, 768, seed=12, kind="dermoscopic")),
+        (second, "close_up", photo),
+    ):
+        image = services.accept_upload(
+            lesion, user=world.alice, fileobj=BytesIO(data), image_type=kind
+        )
+        services.process_lesion_image(image.pk)
+    image.refresh_from_db()
+    duplicate = image.quality["duplicate"]
+    assert not duplicate["ok"]
+    assert duplicate["message"].startswith("Same as the close-up photo of lesion 1:")
+
+
+def make_referral_lesion(referral, world):
+    from dermbridge.referrals.drafts import add_lesion
+    from dermbridge.testing import DEFAULT_LESION
+
+    return add_lesion(referral, user=world.alice, **DEFAULT_LESION)
