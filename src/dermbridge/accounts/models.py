@@ -61,6 +61,54 @@ class Organisation(models.Model):
     def is_service(self) -> bool:
         return self.kind == OrganisationKind.DERMATOLOGY_SERVICE
 
+    def clean(self) -> None:
+        """A mistyped service rule would silently block every submission: refuse it here (the
+        admin form calls this), naming what is allowed."""
+        from django.core.exceptions import ValidationError
+
+        from dermbridge.imaging.models import ImageType
+        from dermbridge.imaging.pipeline.types import QUALITY_CHECKS
+        from dermbridge.referrals.models import ReferralKind
+
+        errors: dict[str, list[str]] = {}
+        checks = self.blocking_quality_checks
+        if not isinstance(checks, list) or not all(isinstance(c, str) for c in checks):
+            errors["blocking_quality_checks"] = ['Give a list of check names, e.g. ["blur"].']
+        elif unknown := sorted(set(checks) - set(QUALITY_CHECKS)):
+            errors["blocking_quality_checks"] = [
+                f"Unknown quality checks {', '.join(unknown)}; "
+                f"the checks are {', '.join(QUALITY_CHECKS)}."
+            ]
+        rules = self.required_image_types
+        problems: list[str] = []
+        if not isinstance(rules, dict):
+            problems.append("Give an object keyed by pathway (ag, ras, usc).")
+        else:
+            for kind, sets in rules.items():
+                if kind not in ReferralKind.values:
+                    problems.append(
+                        f"Unknown pathway {kind!r}; use {', '.join(ReferralKind.values)}."
+                    )
+                    continue
+                if not isinstance(sets, dict) or not set(sets) <= {"all", "pigmented"}:
+                    problems.append(f"{kind}: give 'all' and optionally 'pigmented' lists.")
+                    continue
+                for key, types in sets.items():
+                    bad = (
+                        [t for t in types if t not in ImageType.values]
+                        if isinstance(types, list)
+                        else [str(types)]
+                    )
+                    if bad:
+                        problems.append(
+                            f"{kind}.{key}: unknown image types {', '.join(map(str, bad))}; "
+                            f"use {', '.join(ImageType.values)}."
+                        )
+        if problems:
+            errors["required_image_types"] = problems
+        if errors:
+            raise ValidationError(errors)
+
 
 class User(AbstractUser):
     """A person who signs in: a clinician, photographer or service administrator."""
