@@ -72,3 +72,24 @@ def test_it_keeps_patients_within_their_practice(world):
     assert patient not in patients_visible_to(world.derek)  # no referral sent yet
     with pytest.raises(NotPermitted):
         record_consent(user=world.bob, patient=patient, scope=ConsentScope.RESEARCH, granted=True)
+
+
+def test_a_withdrawn_consent_to_share_for_care_stops_the_referral_being_sent(world):
+    """GIVEN a complete draft WHEN the patient withdraws consent to share for their care
+    THEN it cannot be sent, the GP is told why, and nothing changes; given again, it can."""
+    from dermbridge.referrals.models import State
+    from dermbridge.referrals.services import submit_referral
+    from dermbridge.testing import make_referral
+
+    referral = make_referral(world)
+    record_consent(
+        user=world.alice, patient=referral.patient, scope=ConsentScope.DIRECT_CARE, granted=False
+    )
+    with pytest.raises(InvalidReferral, match="Record the patient's consent to share images"):
+        submit_referral(referral, user=world.alice)
+    referral.refresh_from_db()
+    assert referral.state == State.DRAFT and referral.submitted_at is None
+    record_consent(
+        user=world.alice, patient=referral.patient, scope=ConsentScope.DIRECT_CARE, granted=True
+    )
+    assert submit_referral(referral, user=world.alice).state != State.DRAFT

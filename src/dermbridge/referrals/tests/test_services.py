@@ -52,6 +52,26 @@ def test_it_starts_the_right_clock_on_submission(world) -> None:
     assert ag.breach_status(now=ag.warn_at + timedelta(minutes=1)) == "near"
 
 
+def test_a_service_sets_its_own_targets(world) -> None:
+    """GIVEN City Hospital answers A&G within 1 working day and triages within 3, warning 0 days
+    ahead THEN its clocks use those targets; County Dermatology keeps the defaults."""
+    world.service.ag_target_working_days = 1
+    world.service.ras_target_working_days = 3
+    world.service.near_breach_working_days = 0
+    world.service.save()
+    ag = make_referral(world, kind=ReferralKind.ADVICE, state=State.SUBMITTED)
+    ras = make_referral(world, kind=ReferralKind.TRIAGE, state=State.SUBMITTED)
+    assert ag.submitted_at and ras.submitted_at
+    assert ag.due_at == clocks.add_working_days(ag.submitted_at, 1)
+    assert ras.due_at == clocks.add_working_days(ras.submitted_at, 3)
+    assert ag.warn_at == ag.due_at
+    other = make_referral(
+        world, kind=ReferralKind.ADVICE, state=State.SUBMITTED, service=world.service_b
+    )
+    assert other.submitted_at
+    assert other.due_at == clocks.add_working_days(other.submitted_at, 2)
+
+
 def test_it_orders_the_worklist_usc_first_then_ai_risk_then_breach(world) -> None:
     """GIVEN routine referrals with and without AI risk and a USC referral
     WHEN the service opens its worklist
