@@ -92,10 +92,13 @@ DIAGNOSES: dict[str, Concept] = {
         Concept("254651007", "Squamous cell carcinoma of skin", malignant=True, source=OHDSI),
         Concept("201101007", "Actinic keratosis", premalignant=True, source=DICOM_4405),
         Concept(
-            "61686008",
-            "Bowen's disease (intraepidermal carcinoma)",
+            # Replaced 61686008 on 2026-11-27: public FHIR examples use that id for "Physical
+            # exercise", so it was almost certainly not Bowen's disease.
+            "189565007",
+            "Bowen's disease (squamous cell carcinoma in situ)",
             premalignant=True,
-            caution="public FHIR examples use 61686008 for Physical exercise: likely the wrong id (189565007 Squamous cell carcinoma in situ is a candidate)",
+            source="VisualDx diagnosis 51214 (Squamous cell carcinoma in situ, also Bowen disease): SNOMEDCT 189565007",
+            caution="the concept is carcinoma in situ of any site, not skin-specific; confirm a skin-specific concept on the UK Edition",
         ),
         Concept("400182000", "Melanocytic naevus"),
         Concept("402544006", "Seborrhoeic keratosis"),

@@ -16,8 +16,11 @@ def test_codes_are_sctids_and_unique() -> None:
 
 
 def test_a_concept_with_a_doubt_or_no_source_needs_review() -> None:
-    bowen = terminology.DIAGNOSES["61686008"]
-    assert bowen.premalignant and not bowen.verified and bowen.needs_review
+    assert "61686008" not in terminology.DIAGNOSES  # "Physical exercise" in public examples
+    bowen = terminology.DIAGNOSES["189565007"]
+    assert bowen.premalignant and bowen.verified and bowen.needs_review  # found, but any site
+    naevus = terminology.DIAGNOSES["400182000"]
+    assert not naevus.verified and naevus.needs_review  # no published source found
     melanoma = terminology.DIAGNOSES["372244006"]
     assert melanoma.verified and melanoma.needs_review  # confirmed id, but any-site melanoma
     forearm = terminology.BODY_SITES["14975008"]
