@@ -105,3 +105,52 @@ def test_every_page_at_phone_and_desktop_sizes(
 
     assert not browser_run.external, browser_run.external
     assert not browser_run.server_errors, browser_run.server_errors
+
+
+def test_comparison_messages_and_worklist_filters_in_the_browser(
+    live_server: Any, world: World, new_page: Any, browser_run: BrowserRun
+) -> None:
+    """GIVEN a patient seen before for the same lesion
+    WHEN derek filters the worklist to urgent suspected cancer, opens the new referral, chooses
+    the earlier photo, and writes to the GP
+    THEN only the USC case is listed, the earlier photo opens beside the current one, and alice
+    reads the message on her phone; all with the keyboard."""
+    base = live_server.url
+    earlier = make_referral(world, state=State.IN_REVIEW)
+    routine = make_referral(world, state=State.AWAITING_REVIEW)
+    current = make_referral(world, state=State.AWAITING_REVIEW, kind="usc", patient=earlier.patient)
+    derm = new_page(DESKTOP)
+    sign_in(derm, base, "derek")
+    derm.goto(f"{base}/worklist/")
+    derm.select_option("#id_kind", "usc")
+    derm.locator("form.db-filters button[type=submit]").press("Enter")
+    derm.wait_for_load_state()
+    listed = derm.locator("main table").text_content()
+    assert current.reference in listed and routine.reference not in listed
+    check(derm, browser_run, "filters-desktop-worklist-usc")
+
+    derm.goto(f"{base}/referrals/{current.pk}/")
+    # The viewer module has started once its zoom controls are shown (they are hidden without it).
+    derm.locator("[data-viewer-controls]").first.wait_for(state="visible")
+    compare = derm.locator("[data-compare-src]").first
+    assert earlier.reference in compare.get_attribute("data-compare-label")
+    compare.focus()
+    derm.keyboard.press("Enter")
+    beside = derm.locator("[data-viewer-compare]").first
+    beside.wait_for(state="visible")
+    assert earlier.reference in derm.locator("[data-viewer-compare-caption]").first.text_content()
+    check(derm, browser_run, "compare-desktop-side-by-side")
+
+    derm.locator("#id_text").focus()
+    derm.keyboard.type("Please send a photo with a ruler in frame.")
+    derm.get_by_role("button", name="Send message").press("Enter")
+    derm.wait_for_load_state()
+    assert "Message sent." in derm.locator("main").text_content()
+
+    gp = new_page(PHONE, phone=True)
+    sign_in(gp, base, "alice")
+    gp.goto(f"{base}/referrals/{current.pk}/#messages")
+    assert "Please send a photo with a ruler in frame." in gp.locator("main").text_content()
+    check(gp, browser_run, "messages-phone-gp-reads")
+    assert not browser_run.external, browser_run.external
+    assert not browser_run.server_errors, browser_run.server_errors
