@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
+from typing import Any
+
 import pytest
 
-from dermbridge.imaging.models import ImageType
+from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
+from dermbridge.imaging.services import accept_upload
+from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.referrals import services
 from dermbridge.referrals.models import Referral, ReferralKind, State
 from dermbridge.testing import World, make_referral
@@ -45,3 +50,29 @@ def triaged(world: World) -> Referral:
         pathway_decision="biopsy",
     )
     return Referral.objects.get(pk=referral.pk)
+
+
+@pytest.fixture
+def photographed(world: World, django_capture_on_commit_callbacks: Any) -> Referral:
+    """A draft whose three images went through the real pipeline (640 px and up)."""
+    referral = make_referral(world, images=False)
+    lesion = referral.lesions.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        for seed, (kind, mode) in enumerate(
+            [
+                (ImageType.OVERVIEW, ""),
+                (ImageType.CLOSE_UP, ""),
+                (ImageType.DERMOSCOPIC, "contact_non_polarised"),
+            ]
+        ):
+            accept_upload(
+                lesion,
+                user=world.alice,
+                fileobj=io.BytesIO(lesion_photo(800, 640, seed=seed, kind=kind)),
+                image_type=kind,
+                dermoscopy_mode=mode,
+            )
+    assert set(LesionImage.objects.filter(lesion=lesion).values_list("status", flat=True)) == {
+        ImageStatus.READY
+    }
+    return referral

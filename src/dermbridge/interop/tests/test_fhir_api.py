@@ -16,9 +16,7 @@ from rest_framework.test import APIClient
 
 from dermbridge.accounts.models import User
 from dermbridge.audit.models import AuditEvent
-from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
-from dermbridge.imaging.services import accept_upload
-from dermbridge.imaging.synthetic import lesion_photo
+from dermbridge.imaging.models import LesionImage
 from dermbridge.interop import codes
 from dermbridge.interop.services import fhir_bundle
 from dermbridge.referrals.models import Referral, ReferralKind
@@ -159,32 +157,6 @@ def test_it_serves_binary_bytes_or_a_binary_resource_audited(
 
 
 # ---------------------------------------------------------------- POST transaction
-
-
-@pytest.fixture
-def photographed(world: World, django_capture_on_commit_callbacks: Any) -> Referral:
-    """A draft whose three images went through the real pipeline (640 px and up)."""
-    referral = make_referral(world, images=False)
-    lesion = referral.lesions.get()
-    with django_capture_on_commit_callbacks(execute=True):
-        for seed, (kind, mode) in enumerate(
-            [
-                (ImageType.OVERVIEW, ""),
-                (ImageType.CLOSE_UP, ""),
-                (ImageType.DERMOSCOPIC, "contact_non_polarised"),
-            ]
-        ):
-            accept_upload(
-                lesion,
-                user=world.alice,
-                fileobj=io.BytesIO(lesion_photo(800, 640, seed=seed, kind=kind)),
-                image_type=kind,
-                dermoscopy_mode=mode,
-            )
-    assert set(LesionImage.objects.filter(lesion=lesion).values_list("status", flat=True)) == {
-        ImageStatus.READY
-    }
-    return referral
 
 
 @pytest.fixture
