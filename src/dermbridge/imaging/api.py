@@ -21,7 +21,7 @@ from dermbridge.referrals.api import (
     id_parameter,
     int_or_404,
     record_access_denied,
-    visible_referral,
+    visible_lesion,
 )
 from dermbridge.referrals.serializers import (
     ImageAcceptedSerializer,
@@ -45,10 +45,7 @@ class ImageUploadView(APIView):
         summary="Upload a photo of a lesion; it is checked and processed in the background",
     )
     def post(self, request: Request, reference: str, number: int) -> Response:
-        referral = visible_referral(request, reference)
-        lesion = referral.lesions.filter(number=int_or_404(number)).first()  # type: ignore[attr-defined]
-        if lesion is None:
-            raise NotFound(f"Referral {reference} has no lesion {number}.")
+        lesion = visible_lesion(request, reference, number)
         body = ImageUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from io import BytesIO
 from typing import IO, TYPE_CHECKING, Any
 
@@ -158,13 +158,14 @@ def accept_uploads(
     files: Iterable[IO[bytes]],
     image_type: str,
     dermoscopy_mode: str = "",
+    accept_one: Callable[..., LesionImage] | None = None,
 ) -> list[LesionImage]:
     """Several photos of one type chosen together: all are accepted, or none (one bad file
-    refuses the lot, so the photographer re-chooses a clean set)."""
+    refuses the lot, so the photographer re-chooses a clean set). ``accept_one`` (same keyword
+    arguments as ``accept_upload``) lets a caller route some files differently, e.g. DICOM."""
+    accept = accept_one or accept_upload
     images = [
-        accept_upload(
-            lesion, user=user, fileobj=f, image_type=image_type, dermoscopy_mode=dermoscopy_mode
-        )
+        accept(lesion, user=user, fileobj=f, image_type=image_type, dermoscopy_mode=dermoscopy_mode)
         for f in files
     ]
     if not images:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,8 +17,7 @@ from dermbridge.referrals.api import (
     acting_user,
     error_responses,
     id_parameter,
-    int_or_404,
-    visible_referral,
+    visible_lesion,
 )
 from dermbridge.referrals.serializers import ImageAcceptedSerializer
 
@@ -51,10 +49,7 @@ class DicomUploadView(APIView):
         "background like a photo",
     )
     def post(self, request: Request, reference: str, number: int) -> Response:
-        referral = visible_referral(request, reference)
-        lesion = referral.lesions.filter(number=int_or_404(number)).first()  # type: ignore[attr-defined]
-        if lesion is None:
-            raise NotFound(f"Referral {reference} has no lesion {number}.")
+        lesion = visible_lesion(request, reference, number)
         body = DicomUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from dermbridge.audit.services import latest_event, record
 from dermbridge.imaging.models import ImageStatus, LesionImage
-from dermbridge.imaging.services import accept_upload, read_derivative
+from dermbridge.imaging.services import accept_upload, accept_uploads, read_derivative
 from dermbridge.interop import dicom, fhir
 from dermbridge.interop.pacs import PacsError, PacsTarget, c_store, stow_rs
 from dermbridge.referrals.errors import InvalidReferral, NotPermitted, ReferralError
@@ -304,7 +304,6 @@ def is_dicom(fileobj: IO[bytes]) -> bool:
     return len(head) == 132 and head[128:] == b"DICM"
 
 
-@transaction.atomic
 def accept_photos_or_dicom(
     lesion: Lesion,
     *,
@@ -315,16 +314,28 @@ def accept_photos_or_dicom(
 ) -> list[LesionImage]:
     """Photos chosen together, any of which may be a hospital camera's DICOM object: each goes
     through the same pipeline; one bad file refuses the lot (nothing is stored)."""
-    if not files:
-        raise InvalidReferral("Choose at least one photo to upload.")
-    return [
-        import_dicom(lesion, user, f, image_type=image_type)
-        if is_dicom(f)
-        else accept_upload(
-            lesion, user=user, fileobj=f, image_type=image_type, dermoscopy_mode=dermoscopy_mode
+
+    def accept_one(
+        lesion: Lesion, *, user: User, fileobj: IO[bytes], image_type: str, dermoscopy_mode: str
+    ) -> LesionImage:
+        if is_dicom(fileobj):
+            return import_dicom(lesion, user, fileobj, image_type=image_type)
+        return accept_upload(
+            lesion,
+            user=user,
+            fileobj=fileobj,
+            image_type=image_type,
+            dermoscopy_mode=dermoscopy_mode,
         )
-        for f in files
-    ]
+
+    return accept_uploads(
+        lesion,
+        user=user,
+        files=files,
+        image_type=image_type,
+        dermoscopy_mode=dermoscopy_mode,
+        accept_one=accept_one,
+    )
 
 
 # ---------------------------------------------------------------- PACS from the UI

@@ -198,6 +198,15 @@ def visible_referral(request: Request, reference: str) -> Referral:
     return referral
 
 
+def visible_lesion(request: Request, reference: str, number: int) -> Lesion:
+    """Lesion `number` of a referral the caller may see (404 otherwise, audited)."""
+    referral = visible_referral(request, reference)
+    lesion = referral.lesions.filter(number=int_or_404(number)).first()  # type: ignore[attr-defined]
+    if lesion is None:
+        raise NotFound(f"Referral {reference} has no lesion {number}.")
+    return lesion  # type: ignore[no-any-return]
+
+
 def referral_detail_queryset(user: User) -> QuerySet[Referral]:
     lesions = Lesion.objects.order_by("number").prefetch_related(
         Prefetch("images", queryset=LesionImage.objects.order_by("uploaded_at", "id"))
