@@ -12,7 +12,7 @@ from django.test import Client
 from dermbridge.demo import DEMO_LOGINS, DEMO_PASSWORD, SCENARIOS
 from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.notifications.models import Channel, OutboxMessage
-from dermbridge.referrals.models import Referral
+from dermbridge.referrals.models import Referral, ReferralKind, State
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -36,6 +36,11 @@ def test_demo_loads_every_role_and_the_whole_workflow_once(settings, tmp_path) -
     assert referrals == len(SCENARIOS) == Referral.objects.count()
     assert images == LesionImage.objects.count() > 0
     assert {s for s, _, _ in SCENARIOS} == set(Referral.objects.values_list("state", flat=True))
+    # Every state a case rests in; "submitted" lasts only until the worker queues it for review.
+    assert set(Referral.objects.values_list("state", flat=True)) == set(State.values) - {
+        State.SUBMITTED
+    }
+    assert set(Referral.objects.values_list("kind", flat=True)) == set(ReferralKind.values)
     assert not LesionImage.objects.exclude(status=ImageStatus.READY).exists()
 
     users = get_user_model().objects
