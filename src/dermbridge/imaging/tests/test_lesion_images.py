@@ -279,3 +279,65 @@ def make_referral_lesion(referral, world):
     from dermbridge.testing import DEFAULT_LESION
 
     return add_lesion(referral, user=world.alice, **DEFAULT_LESION)
+
+
+def _hostile_uploads() -> dict[str, bytes]:
+    from dermbridge.imaging.tests import corpus
+
+    jpeg = corpus.encode(corpus.skin_photo(), "JPEG")
+    png = corpus.encode(corpus.skin_photo(), "PNG")
+    frames = [corpus.skin_photo(seed=s) for s in (1, 2)]
+    animated = BytesIO()
+    frames[0].save(animated, "PNG", save_all=True, append_images=frames[1:])
+    return {
+        "polyglot": corpus.gif_html_polyglot(),
+        "html_with_jpeg": b"<html><img src='x'>" + jpeg + b"</html>",
+        "svg": b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>',
+        "truncated": jpeg[: len(jpeg) // 2],
+        "bomb_header": corpus.with_size_in_header(jpeg, 60000, 60000),
+        "png_text_bomb": corpus.png_text_bomb(png),
+        "animated": animated.getvalue(),
+        "too_small": corpus.encode(corpus.skin_photo(320, 240), "JPEG"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_hostile_uploads()))
+def test_a_hostile_upload_through_the_storage_path_keeps_nothing(
+    world, blob_root, name, django_capture_on_commit_callbacks
+):
+    """GIVEN a hostile file uploaded for a lesion (stored encrypted on arrival)
+    WHEN the pipeline task runs THEN the image fails with a reason the photographer can read,
+    no blob is left behind (not even the upload), and the referral cannot be sent."""
+    referral, lesion = _draft(world)
+    image = services.accept_upload(
+        lesion, user=world.alice, fileobj=BytesIO(_hostile_uploads()[name]), image_type="close_up"
+    )
+    assert _blob_files(blob_root)  # the encrypted upload (data and wrapped key), until the task
+    with django_capture_on_commit_callbacks(execute=True):  # the upload is removed on commit
+        assert services.process_lesion_image(image.pk) == "rejected"
+    image.refresh_from_db()
+    assert image.status == ImageStatus.FAILED and len(image.failure_reason) > 10
+    assert not image.derivatives
+    assert _blob_files(blob_root) == []
+    assert any("could not be used" in p for p in referral_services.submission_problems(referral))
+
+
+def test_trailers_and_metadata_are_cleaned_through_the_storage_path(world, blob_root):
+    """A phone JPEG with GPS, serials, XMP, a comment, an EXIF thumbnail and a motion-photo video
+    after the image: accepted, and no stored version holds any of it."""
+    from dermbridge.imaging.tests import corpus
+
+    _referral, lesion = _draft(world)
+    data = corpus.motion_photo(corpus.hostile_jpeg())
+    image = services.accept_upload(
+        lesion, user=world.alice, fileobj=BytesIO(data), image_type="close_up"
+    )
+    assert services.process_lesion_image(image.pk) == "ready"
+    image.refresh_from_db()
+    store = storage.blob_store()
+    for entry in image.derivatives.values():
+        stored = store.get(entry["address"])
+        for secret in (b"MOTION-VIDEO-SECRET", corpus.SECRET_OWNER.encode(), b"xap/1.0", b"GPS"):
+            assert secret not in stored, (entry, secret)
+        with Image.open(BytesIO(stored)) as decoded:
+            assert not decoded.getexif() and not decoded.info.get("comment")
