@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+
+def new_media_key() -> str:
+    """An unguessable name for a photo's web address (128 bits; never the database id)."""
+    return secrets.token_urlsafe(16)
 
 
 class ImageType(models.TextChoices):
@@ -29,6 +36,9 @@ class LesionImage(models.Model):
     """One photograph of a lesion (overview, close-up or dermoscopic) and its derivatives."""
 
     lesion = models.ForeignKey("referrals.Lesion", on_delete=models.PROTECT, related_name="images")
+    # The photo's address on the web (/images/<media_key>/<version>/): not the sequential id, so
+    # an address reveals nothing about how many photos there are and cannot be guessed.
+    media_key = models.CharField(max_length=32, unique=True, default=new_media_key, editable=False)
     image_type = models.CharField(max_length=16, choices=ImageType.choices)
     dermoscopy_mode = models.CharField(max_length=24, choices=DermoscopyMode.choices, blank=True)
     status = models.CharField(

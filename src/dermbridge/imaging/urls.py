@@ -1,7 +1,11 @@
-from django.urls import path
+from django.urls import re_path
 
 from dermbridge.imaging import views
 
 urlpatterns = [
-    path("<int:image_id>/<slug:version>/", views.image_version, name="image-version"),
+    re_path(
+        r"^(?P<key>[A-Za-z0-9_-]{16,32})/(?P<version>[a-z_]+)/$",
+        views.image_version,
+        name="image-version",
+    ),
 ]

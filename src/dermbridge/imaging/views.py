@@ -11,23 +11,24 @@ from dermbridge.referrals.errors import ReferralError
 
 
 @login_required
-def image_version(request: HttpRequest, image_id: int, version: str) -> HttpResponse:
+def image_version(request: HttpRequest, key: str, version: str) -> HttpResponse:
     """One derivative of one photo, decrypted for an authorised viewer; every view audited.
 
-    404 (not 403) when the user may not see the referral, so ids reveal nothing. Never cached:
+    Addressed by the photo's unguessable ``media_key``, never its database id. 404 (not 403)
+    when the user may not see the referral, so an address reveals nothing. Never cached:
     a shared computer must not keep patient photos after sign-out.
     """
     if version not in services.VIEWABLE:
         raise Http404("Unknown image version.")
     queryset = services.images_visible_to(request.user).select_related("lesion__referral")  # type: ignore[arg-type]
-    image = queryset.filter(pk=image_id).first()
+    image = queryset.filter(media_key=key).first()
     if image is None:
         # Every failed access-control check is logged (OWASP ASVS 7.2.2).
         record(
             request.user,
             "access.denied",
             object_type="imaging.lesionimage",
-            object_id=image_id,
+            object_id=key,
             detail={"path": request.path, "method": request.method},
         )
         raise Http404("No such image.")
@@ -37,7 +38,7 @@ def image_version(request: HttpRequest, image_id: int, version: str) -> HttpResp
         raise Http404(exc.message) from None
     response = HttpResponse(data, content_type=media_type)
     extension = {"image/jpeg": "jpg", "image/png": "png"}.get(media_type, "bin")
-    response["Content-Disposition"] = f'inline; filename="image-{image.pk}-{version}.{extension}"'
+    response["Content-Disposition"] = f'inline; filename="lesion-photo-{version}.{extension}"'
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response

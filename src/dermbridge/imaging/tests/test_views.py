@@ -23,7 +23,7 @@ def test_it_serves_each_version_to_the_reviewing_service(
     client: Client, world: World, image: LesionImage, version: str
 ) -> None:
     client.force_login(world.derek)
-    response = client.get(f"/images/{image.pk}/{version}/")
+    response = client.get(f"/images/{image.media_key}/{version}/")
     assert response.status_code == 200
     expected = blob_store().get(image.derivatives[version]["address"])
     assert response.content == expected
@@ -38,7 +38,7 @@ def test_it_serves_each_version_to_the_reviewing_service(
 
 def test_it_serves_the_referring_practice(client: Client, world: World, image: LesionImage) -> None:
     client.force_login(world.alice)
-    assert client.get(f"/images/{image.pk}/thumbnail/").status_code == 200
+    assert client.get(f"/images/{image.media_key}/thumbnail/").status_code == 200
 
 
 def test_it_hides_photos_from_other_organisations(
@@ -46,16 +46,16 @@ def test_it_hides_photos_from_other_organisations(
 ) -> None:
     for outsider in (world.bob, world.dora, world.pat):
         client.force_login(outsider)
-        response = client.get(f"/images/{image.pk}/viewer/")
+        response = client.get(f"/images/{image.media_key}/viewer/")
         assert response.status_code == 404
         assert b"\xff\xd8" not in response.content  # no JPEG bytes
     assert not AuditEvent.objects.filter(action="image.view").exists()
-    denied = AuditEvent.objects.filter(action="access.denied", object_id=str(image.pk))
+    denied = AuditEvent.objects.filter(action="access.denied", object_id=image.media_key)
     assert denied.count() == 3
 
 
 def test_it_sends_anonymous_visitors_to_sign_in(client: Client, image: LesionImage) -> None:
-    response = client.get(f"/images/{image.pk}/viewer/")
+    response = client.get(f"/images/{image.media_key}/viewer/")
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
 
@@ -64,6 +64,22 @@ def test_it_refuses_internal_and_unknown_versions(
     client: Client, world: World, image: LesionImage
 ) -> None:
     client.force_login(world.derek)
-    assert client.get(f"/images/{image.pk}/ai_input/").status_code == 404
-    assert client.get(f"/images/{image.pk}/original/").status_code == 404
-    assert client.get(f"/images/{image.pk + 1000}/viewer/").status_code == 404
+    assert client.get(f"/images/{image.media_key}/ai_input/").status_code == 404
+    assert client.get(f"/images/{image.media_key}/original/").status_code == 404
+    assert client.get("/images/AAAAAAAAAAAAAAAAAAAAAA/viewer/").status_code == 404
+
+
+def test_a_photo_address_is_unguessable_not_its_database_id(
+    client: Client, world: World, image: LesionImage
+) -> None:
+    """The web address carries a random 128-bit key: the sequential id is no address at all,
+    no two photos share a key, and the file name offered says nothing about either."""
+    client.force_login(world.derek)
+    assert client.get(f"/images/{image.pk}/viewer/").status_code == 404
+    keys = set(LesionImage.objects.values_list("media_key", flat=True))
+    assert len(keys) == LesionImage.objects.count() >= 3
+    assert all(len(k) >= 22 and not k.isdigit() for k in keys)
+    response = client.get(f"/images/{image.media_key}/viewer/")
+    assert str(image.pk) not in response["Content-Disposition"]
+    page = client.get(f"/referrals/{image.lesion.referral_id}/").content.decode()
+    assert f"/images/{image.media_key}/viewer/" in page and f"/images/{image.pk}/" not in page

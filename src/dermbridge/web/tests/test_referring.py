@@ -114,7 +114,7 @@ def test_it_walks_a_gp_from_new_referral_to_sent(client: Client, world: World) -
         assert process_lesion_image(image.pk) == "ready"
     page = client.get(photos_url).content.decode()
     assert page.count("nhsuk-tag--green") == 4
-    assert f"/images/{images[0].pk}/thumbnail/" in page
+    assert f"/images/{images[0].media_key}/thumbnail/" in page
 
     # Remove the duplicate close-up from the draft.
     extra = images[2]
