@@ -65,3 +65,17 @@ CONSENT_SCOPE = {
 
 # DICOM: Dermoscopy modality (Supplement 221) and the VL "external camera" modality.
 DICOM_MODALITY = {"dermoscopic": "DMS", "overview": "XC", "close_up": "XC"}
+
+# UK Core: how far the NHS number has been checked. DermBridge checks the Modulus 11 digit but
+# does not trace the number on the Personal Demographics Service, so "present but not traced".
+NHS_NUMBER_VERIFICATION_EXT = (
+    "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
+)
+NHS_NUMBER_VERIFICATION_SYSTEM = (
+    "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland"
+)
+NHS_NUMBER_NOT_TRACED = {
+    "system": NHS_NUMBER_VERIFICATION_SYSTEM,
+    "code": "02",
+    "display": "Number present but not traced",
+}

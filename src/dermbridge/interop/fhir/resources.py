@@ -65,7 +65,18 @@ def patient_resource(patient: Patient) -> dict[str, Any]:
         {
             "resourceType": "Patient",
             "id": str(patient.pk),
-            "identifier": [{"system": c.NHS_NUMBER_SYSTEM, "value": patient.nhs_number}],
+            "identifier": [
+                {
+                    "extension": [
+                        {
+                            "url": c.NHS_NUMBER_VERIFICATION_EXT,
+                            "valueCodeableConcept": {"coding": [c.NHS_NUMBER_NOT_TRACED]},
+                        }
+                    ],
+                    "system": c.NHS_NUMBER_SYSTEM,
+                    "value": patient.nhs_number,
+                }
+            ],
             "name": [
                 {"use": "official", "family": patient.family_name, "given": [patient.given_name]}
             ],

@@ -130,10 +130,15 @@ def test_it_searches_referrals_by_nhs_number(world: World, triaged: Referral) ->
 
 def test_it_reads_the_patient(world: World, triaged: Referral) -> None:
     body = client_for(world.alice).get(f"/fhir/Patient/{triaged.patient_id}").json()
-    assert body["identifier"][0] == {
-        "system": codes.NHS_NUMBER_SYSTEM,
-        "value": triaged.patient.nhs_number,
-    }
+    identifier = body["identifier"][0]
+    assert (identifier["system"], identifier["value"]) == (
+        codes.NHS_NUMBER_SYSTEM,
+        triaged.patient.nhs_number,
+    )
+    # UK Core: the number passes its check digit but was not traced on PDS, and says so.
+    (status,) = identifier["extension"]
+    assert status["url"] == codes.NHS_NUMBER_VERIFICATION_EXT
+    assert status["valueCodeableConcept"]["coding"] == [codes.NHS_NUMBER_NOT_TRACED]
     # Outside a Bundle the GP practice is a logical reference by ODS code, not a urn:uuid.
     gp = body["generalPractitioner"][0]
     assert gp["identifier"] == {"system": codes.ODS_SYSTEM, "value": world.practice_a.ods_code}

@@ -50,9 +50,12 @@ def test_it_identifies_patient_and_organisations_by_nhs_number_and_ods(
 ) -> None:
     bundle = fhir_bundle(triaged, user=world.derek)
     (patient,) = resources(bundle, "Patient")
-    assert patient["identifier"] == [
-        {"system": codes.NHS_NUMBER_SYSTEM, "value": triaged.patient.nhs_number}
-    ]
+    (identifier,) = patient["identifier"]
+    assert (identifier["system"], identifier["value"]) == (
+        codes.NHS_NUMBER_SYSTEM,
+        triaged.patient.nhs_number,
+    )
+    assert identifier["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == "02"
     ods = {o["identifier"][0]["value"] for o in resources(bundle, "Organization")}
     assert {"A81001", "RXX01"} <= ods
     assert all(
