@@ -40,7 +40,7 @@ def test_assess_real_dermoscopic_image(shipped_model: TriageModel, ham_dir: Path
     assert result.entropy is not None and 0.0 <= result.entropy <= 1.0
     lo, hi = result.malignant_probability_interval or (-1.0, -1.0)
     assert 0.0 <= lo <= hi <= 1.0
-    assert result.model_version == shipped_model.version == "triage-v1"
+    assert result.model_version == shipped_model.version == "triage-v2"
     assert len(result.input_sha256) == 64
 
 
@@ -108,7 +108,7 @@ def test_missing_files_are_unavailable(tmp_path: Path) -> None:
 
 
 def test_garbage_card_is_unavailable(tmp_path: Path) -> None:
-    card = tmp_path / "triage-v1.json"
+    card = tmp_path / "triage-v2.json"
     card.write_text("{not json")
     with pytest.raises(ModelUnavailable):
         load_model(card)

@@ -10,7 +10,7 @@ from dermbridge.triage.training import card_text
 
 
 def _card() -> dict[str, Any]:
-    return json.loads((MODELS_DIR / "triage-v1.json").read_text())
+    return json.loads((MODELS_DIR / "triage-v2.json").read_text())
 
 
 def test_the_card_renders_every_target_with_its_status_and_the_model_hash() -> None:
