@@ -24,12 +24,16 @@ def _busy_trust(world: World) -> int:
     outcome = Outcome.objects.get(referral=template)
     rng = random.Random(0)
     now = timezone.now()
+    # Spread over the dashboard's period itself (whole weeks from a Monday up to now), so every
+    # referral counts whatever the day of the week the bench runs on.
+    first, _ = Period.last_weeks(WEEKS).bounds
+    span_minutes = int((now - first).total_seconds() // 60)
     rows = []
     for i in range(PER_WEEK * WEEKS):
         kind = rng.choices(
             [ReferralKind.ADVICE, ReferralKind.TRIAGE, ReferralKind.URGENT_CANCER], [4, 4, 2]
         )[0]
-        submitted = now - timedelta(minutes=rng.randrange(60 * 24 * 7 * WEEKS))
+        submitted = first + timedelta(minutes=rng.randrange(span_minutes))
         due = submitted + timedelta(days=28 if kind == ReferralKind.URGENT_CANCER else 4)
         answered = rng.random() < 0.85
         responded = submitted + timedelta(hours=rng.uniform(1, 150)) if answered else None
@@ -97,5 +101,7 @@ def test_it_builds_a_busy_trusts_dashboard_in_six_queries_and_seconds(
         f"\nreporting bench: {count} referrals; dashboard {dashboard_s:.2f} s; "
         f"export {len(rows)} rows {export_s:.2f} s"
     )
-    assert board.referrals_in_period >= count * 0.99
+    # Every generated referral, plus the fixture's own few.
+    others = Referral.objects.exclude(reference__startswith="BX").count()
+    assert count <= board.referrals_in_period <= count + others
     assert dashboard_s < 15 and export_s < 15
