@@ -19,6 +19,7 @@ from dermbridge.referrals.models import (
     ReferralKind,
 )
 from dermbridge.referrals.terminology import body_site_choices, diagnosis_choices
+from dermbridge.triage.models import RiskBand
 
 BLANK = [("", "Choose…")]
 
@@ -357,9 +358,7 @@ class WorklistFilterForm(NhsForm):
         label="AI risk",
         choices=[
             ("", "Any"),
-            ("high", "High"),
-            ("intermediate", "Intermediate"),
-            ("low", "Low"),
+            *[(band, band.capitalize()) for band in RiskBand.values],
             ("none", "No AI assessment"),
         ],
         required=False,
