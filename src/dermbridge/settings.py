@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_tasks",
     "django_tasks_db",
+    "dermbridge.core",
     "dermbridge.accounts",
     "dermbridge.audit",
     "dermbridge.patients",
