@@ -65,6 +65,9 @@ class LesionImage(models.Model):
     )
     uploaded_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Runs of the pipeline that ended in a temporary error (blob store or database away);
+    # retried with back-off up to imaging.processing.MAX_ATTEMPTS, then failed with a reason.
+    processing_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["lesion", "uploaded_at", "id"]
@@ -79,3 +82,32 @@ class LesionImage(models.Model):
     @property
     def quality_warnings(self) -> list[str]:
         return [c["message"] for c in self.quality.values() if not c.get("ok", True)]
+
+
+class BlobRef(models.Model):
+    """One row per (blob address, image) a LesionImage names: the raw upload while it waits for
+    the pipeline, then each derivative. Blobs are content-addressed, so two images of the same
+    bytes share blobs; a blob is deleted only when no BlobRef names it (imaging.blobrefs)."""
+
+    address = models.CharField(max_length=80, db_index=True)
+    image = models.ForeignKey(LesionImage, on_delete=models.CASCADE, related_name="blob_refs")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["address", "image"], name="blobref_address_image")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address[:12]}... <- image {self.image_id}"
+
+
+class BlobLock(models.Model):
+    """A row per blob address, locked (row lock on PostgreSQL; the write lock on SQLite) by
+    whoever is about to name that blob (an upload, the pipeline storing derivatives) or to
+    delete it, so a deduplicating put and a delete of the same address cannot interleave."""
+
+    address = models.CharField(max_length=80, primary_key=True)
+    locked_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.address
