@@ -176,6 +176,9 @@ CONTENT_SECURITY_POLICY = {
         "img-src": [SELF, "data:", "blob:"],
         "script-src": [SELF],
         "style-src": [SELF],
+        # The NHS.UK stylesheet's Frutiger web font, licensed to the NHS and served only by NHS
+        # England from assets.nhs.uk (it may not be copied here); nothing else leaves the site.
+        "font-src": [SELF, "https://assets.nhs.uk"],
         "object-src": [NONE],
         "frame-ancestors": [NONE],
         "form-action": [SELF],

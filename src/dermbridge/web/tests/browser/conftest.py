@@ -4,6 +4,13 @@ Playwright never downloads a browser here: it drives /usr/bin/chromium (installe
 scripts/ensure-chromium.sh) through `executable_path`. Without it every browser test skips and
 says why. Each page a test visits is checked with axe-core (from node_modules) and any request
 that would leave this machine is blocked and recorded, so a test can assert there were none.
+
+Two exceptions to "nothing leaves": the NHS.UK stylesheet's Frutiger web font, which only NHS
+England may serve (https://assets.nhs.uk/fonts/, allowed by the CSP's font-src). This machine has
+no internet, so those requests are answered with a local stand-in font (DejaVu Sans) and recorded
+in `BrowserRun.nhs_fonts`: the browser still proves the CSP lets the font load. Every console
+error (a CSP refusal, a failed resource, a script error) fails the test when its page closes,
+unless the test named it in `BrowserRun.expected_console` (a page that is meant to answer 404).
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ ARTIFACTS = REPO / "test-artifacts" / "browser"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
 LOCAL_HOSTS = {"localhost", "127.0.0.1"}
+NHS_FONTS = "https://assets.nhs.uk/fonts/"
+STAND_IN_FONT = Path(
+    os.environ.get("DERMBRIDGE_STAND_IN_FONT", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+)
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # between browser steps are ordinary synchronous ones.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -78,6 +89,13 @@ class BrowserRun:
     bytes_by_page: dict[str, dict[str, int]] = field(default_factory=dict)
     check_seconds: dict[str, float] = field(default_factory=dict)
     server_errors: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    # Substrings of console errors a test expects (e.g. "status of 404" on a not-found page).
+    expected_console: list[str] = field(default_factory=list)
+    nhs_fonts: list[str] = field(default_factory=list)
+
+    def unexpected_console_errors(self) -> list[str]:
+        return [e for e in self.console_errors if not any(x in e for x in self.expected_console)]
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +130,13 @@ def new_page(chromium: Any, browser_run: BrowserRun) -> Iterator[Any]:
         host = urlsplit(url).hostname or ""
         if url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
             route.continue_()
+        elif url.startswith(NHS_FONTS) and STAND_IN_FONT.exists():
+            browser_run.nhs_fonts.append(url)
+            route.fulfill(
+                status=200,
+                body=STAND_IN_FONT.read_bytes(),
+                headers={"Content-Type": "font/ttf", "Access-Control-Allow-Origin": "*"},
+            )
         else:
             browser_run.external.append(url)
             route.abort()
@@ -125,6 +150,15 @@ def new_page(chromium: Any, browser_run: BrowserRun) -> Iterator[Any]:
         contexts.append(context)
         page = context.new_page()
         page.on(
+            "console",
+            lambda m: (
+                browser_run.console_errors.append(f"{page.url}: {m.text}")
+                if m.type == "error"
+                else None
+            ),
+        )
+        page.on("pageerror", lambda e: browser_run.console_errors.append(f"{page.url}: {e}"))
+        page.on(
             "response",
             lambda r: (
                 browser_run.server_errors.append(f"{r.status} {r.url}") if r.status >= 500 else None
@@ -135,6 +169,8 @@ def new_page(chromium: Any, browser_run: BrowserRun) -> Iterator[Any]:
     yield make
     for context in contexts:
         context.close()
+    unexpected = browser_run.unexpected_console_errors()
+    assert not unexpected, "console errors:\n" + "\n".join(unexpected)
 
 
 def check_page(page: Any, run: BrowserRun, name: str, *, full_page: bool = True) -> None:
