@@ -53,6 +53,16 @@ class LesionImage(models.Model):
     master_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     perceptual_hash = models.CharField(max_length=32, blank=True)
     quality = models.JSONField(default=dict, blank=True)
+    # "Keep this photo": the photographer saw the quality warnings and chose to send it anyway
+    # (imaging.quality_review.keep_photo, audited). A warning unacknowledged stops sending.
+    quality_acknowledged_at = models.DateTimeField(null=True, blank=True)
+    quality_acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     captured_at = models.DateTimeField(null=True, blank=True)
