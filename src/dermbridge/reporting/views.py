@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 
 from dermbridge.accounts.models import Organisation, Role
 from dermbridge.audit.services import record
+from dermbridge.core.reconcile import last_run
 from dermbridge.reporting import charts, services
 from dermbridge.reporting.services import MAX_PERIOD_DAYS, Period
 from dermbridge.web.forms import NhsForm
@@ -107,6 +108,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "weekly_chart": charts.weekly_referrals_chart(board.weeks),
             "fds_chart": charts.fds_bullet_chart(board.fds),
             "export_query": _query_string(service, period),
+            # The last `dermbridge reconcile` (database against blob store): counts only.
+            "integrity": last_run(),
         },
     )
 

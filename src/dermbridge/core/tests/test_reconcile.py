@@ -215,3 +215,15 @@ def test_last_run_and_the_daily_task(world: World) -> None:
     last = reconcile.last_run()
     assert last is not None and last.problems == 0
     assert AuditEvent.objects.filter(action="reconcile.run").count() == 1
+
+
+def test_the_dashboard_shows_the_last_check(world: World, client: Any) -> None:
+    """GIVEN no check yet, then a check that found an old unreferenced blob WHEN the service
+    administrator opens the dashboard THEN it says 'not checked yet', then the time and the
+    number of problems."""
+    client.force_login(world.sam)
+    assert "Data integrity: not checked yet" in client.get("/dashboard/").content.decode()
+    _age_blob(blob_store().put(b"left behind" + secrets.token_bytes(8)))
+    reconcile.run()
+    body = client.get("/dashboard/").content.decode()
+    assert "Data integrity: last check" in body and ": 1 problem (1 needs a person" in body
