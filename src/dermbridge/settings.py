@@ -92,6 +92,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    # After authentication and messages: Idempotency-Key (API, FHIR) and one-time form tokens.
+    "dermbridge.core.middleware.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "dermbridge.urls"
@@ -109,6 +111,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "dermbridge.web.context.navigation",
             ],
+            # {% once_token %} in any template without {% load %} (double-submission guard).
+            "builtins": ["dermbridge.core.templatetags.once"],
         },
     },
 ]
@@ -236,6 +240,12 @@ TASKS = {
 # A running task whose worker stopped renewing its lease this long ago is run again by another
 # worker (dermbridge.worker; `dermbridge worker`). Longer than any task's longest pause.
 TASK_LEASE_SECONDS = env_int("TASK_LEASE_SECONDS", 300, minimum=1)
+# Idempotency-Key answers (and one-time form tokens) are kept this long, at least 24 hours (the
+# IETF draft's advice); a claim older than IDEMPOTENCY_LOCK_SECONDS is a dead request's.
+IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=24)
+IDEMPOTENCY_LOCK_SECONDS = env_int("IDEMPOTENCY_LOCK_SECONDS", 300, minimum=10)
+# A double-clicked form's second POST waits this long for the first one to finish.
+IDEMPOTENCY_FORM_WAIT_SECONDS = 10
 # How often `dermbridge scheduler` queues the periodic tasks (near-breach scan, message retries).
 SCHEDULER_SECONDS = env_int("SCHEDULER_SECONDS", 300, minimum=1)
 

@@ -23,6 +23,7 @@ log = logging.getLogger("dermbridge.scheduler")
 PERIODIC_TASKS = (
     "dermbridge.notifications.tasks.warn_near_breaches",
     "dermbridge.notifications.tasks.retry_pending_messages",
+    "dermbridge.core.idempotency.purge_idempotency_keys",
 )
 
 
