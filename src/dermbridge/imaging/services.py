@@ -85,6 +85,9 @@ def image_set_problems(referral: Referral, lesions: Iterable[Lesion]) -> list[st
             ]
             if blocked:
                 problems.append(f"Lesion {lesion.number}: retake image {image.pk}: {blocked[0]}")
+        from dermbridge.imaging.quality_review import unacknowledged_warnings
+
+        problems.extend(unacknowledged_warnings([lesion]))  # a warning is kept or retaken
     return problems
 
 
@@ -433,31 +436,3 @@ __all__ = [
     "process_lesion_image",
     "read_derivative",
 ]
-
-
-NOT_DERMOSCOPIC_MESSAGE = (
-    "Does not look like a dermoscopic photo: attach the dermatoscope, touch it to the skin "
-    "and centre the lesion, then retake."
-)
-
-
-@transaction.atomic
-def flag_not_dermoscopic(image_id: int) -> bool:
-    """Record, as a quality warning the photographer sees, that an image labelled dermoscopic
-    does not look dermoscopic (judged by the triage model's input checks). Idempotent."""
-    image = LesionImage.objects.select_for_update().filter(pk=image_id).first()
-    if image is None or image.image_type != ImageType.DERMOSCOPIC:
-        return False
-    if "dermoscopic_label" in image.quality:
-        return False
-    image.quality = {
-        **image.quality,
-        "dermoscopic_label": {
-            "ok": False,
-            "score": 0.0,
-            "message": NOT_DERMOSCOPIC_MESSAGE,
-            "blocking": False,
-        },
-    }
-    image.save(update_fields=["quality"])
-    return True

@@ -15,7 +15,6 @@ from PIL import Image
 
 from dermbridge.audit.services import record
 from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
-from dermbridge.imaging.services import flag_not_dermoscopic
 from dermbridge.imaging.storage import blob_store
 from dermbridge.referrals.models import Outcome, Referral
 from dermbridge.triage.inference import COLOUR_REASON, OOD_REASON, get_model
@@ -24,7 +23,9 @@ from dermbridge.triage.models import Agreement, Assessment
 log = logging.getLogger(__name__)
 
 
-# Abstentions that mean "this is not a dermoscopic photo" (as opposed to "too degraded").
+# Abstentions that mean "this is not a dermoscopic photo" (as opposed to "too degraded"). They are
+# the AI's own limit, not the photo's quality: kept on the Assessment and shown as the AI's note
+# (imaging.quality_review.ai_note), never written into LesionImage.quality.
 NOT_DERMOSCOPIC_REASONS = frozenset({COLOUR_REASON, OOD_REASON})
 
 
@@ -68,9 +69,6 @@ def assess_image(image_id: int) -> Assessment | None:
         if created:
             record(None, "triage.assess", assessment, detail={"model": result.model_version})
             update_referral_risk(image.lesion.referral_id)
-            if result.abstained and result.abstention_reason in NOT_DERMOSCOPIC_REASONS:
-                # Labelled dermoscopic but not plausibly so: tell the photographer, not only the AI panel.
-                flag_not_dermoscopic(image.pk)
     return assessment
 
 

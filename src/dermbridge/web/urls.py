@@ -32,6 +32,11 @@ urlpatterns = [
         referring.delete_photo,
         name="photo-delete",
     ),
+    path(
+        "referrals/<int:pk>/photos/<int:image_pk>/keep/",
+        referring.keep_photo,
+        name="photo-keep",
+    ),
     path("referrals/<int:pk>/submit/", referring.submit_referral, name="referral-submit"),
     path("referrals/<int:pk>/delete/", referring.delete_draft, name="referral-delete"),
     path("referrals/<int:pk>/act/<slug:action>/", referral.referral_act, name="referral-act"),

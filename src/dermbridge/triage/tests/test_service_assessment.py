@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dermbridge.imaging import quality_review
 from dermbridge.imaging.models import ImageType, LesionImage
-from dermbridge.imaging.services import NOT_DERMOSCOPIC_MESSAGE
 from dermbridge.referrals.models import State
 from dermbridge.testing import make_referral
 from dermbridge.triage import services
@@ -27,8 +27,8 @@ def model():  # type: ignore[no-untyped-def]
 def test_it_tells_the_photographer_when_a_dermoscopic_photo_does_not_look_dermoscopic(world, model):
     """GIVEN an image labelled dermoscopic that is a flat grey frame
     WHEN the triage model assesses it
-    THEN the model abstains, nothing orders the worklist, and the image carries a quality
-    warning the photographer can act on."""
+    THEN the model abstains, nothing orders the worklist, and the photographer sees the AI's
+    own note, never a photo-quality warning (issue #9: the abstention is the AI's limit)."""
     referral = make_referral(world, state=State.AWAITING_REVIEW)
     image = LesionImage.objects.get(lesion__referral=referral, image_type=ImageType.DERMOSCOPIC)
     grey = Image.fromarray(np.full((150, 200, 3), 128, dtype=np.uint8))
@@ -47,17 +47,12 @@ def test_it_tells_the_photographer_when_a_dermoscopic_photo_does_not_look_dermos
     referral.refresh_from_db()
     assert referral.ai_risk is None and referral.ai_sort == -1.0
     image.refresh_from_db()
-    warning = image.quality.get("dermoscopic_label")
+    assert "dermoscopic_label" not in image.quality and image.quality_warnings == []
     if assessment.abstention_reason in services.NOT_DERMOSCOPIC_REASONS:
-        assert warning == {
-            "ok": False,
-            "score": 0.0,
-            "message": NOT_DERMOSCOPIC_MESSAGE,
-            "blocking": False,
-        }
-        assert NOT_DERMOSCOPIC_MESSAGE in image.quality_warnings
-    else:  # declined by the input quality gate (blank frame): said in the AI panel instead
-        assert warning is None
+        assert quality_review.ai_note(image) == quality_review.AI_NOT_DERMOSCOPIC_NOTE
+    else:  # declined by the model's own input gate (blank frame)
+        assert quality_review.ai_note(image) == quality_review.AI_OTHER_NOTE
+    assert quality_review.review(image).verdict == quality_review.Verdict.PASSED
     assert services.assess_image(image.pk) == assessment  # safe to run twice
 
 
@@ -69,4 +64,5 @@ def test_it_flags_a_synthetic_photo_labelled_dermoscopic(world, model):
     assert assessment is not None and assessment.abstained
     assert assessment.abstention_reason in services.NOT_DERMOSCOPIC_REASONS
     image.refresh_from_db()
-    assert image.quality["dermoscopic_label"]["message"] == NOT_DERMOSCOPIC_MESSAGE
+    assert "dermoscopic_label" not in image.quality
+    assert quality_review.ai_note(image) == quality_review.AI_NOT_DERMOSCOPIC_NOTE

@@ -340,6 +340,10 @@ def _render_photos(
         form.initial["image_type"] = missing[0]  # guide the photographer to the next photo
     form.mark_errors()
     services.view_referral(referral, user=acting_user(request), what="referral.photos_view")
+    from dermbridge.imaging import quality_review
+
+    required: list[str] = image_set["required"]  # type: ignore[assignment]
+    photos, checklist = quality_review.photo_page(lesion, required)
     return render(
         request,
         "web/lesion_photos.html",
@@ -347,6 +351,9 @@ def _render_photos(
             "referral": referral,
             "lesion": lesion,
             "images": list(lesion.images.all()),
+            "photos": photos,
+            "checklist": checklist,
+            "must_act": sum(1 for _, r in photos if r.needs_action),
             "image_set": image_set,
             "form": form,
             "editable": editable,
@@ -398,4 +405,21 @@ def delete_photo(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Photo removed.")
+    return redirect("lesion-photos", pk=referral.pk, lesion_pk=image.lesion_id)
+
+
+@login_required
+@require_POST
+def keep_photo(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
+    """'Keep this photo': the photographer has read its quality warnings and sends it anyway."""
+    from dermbridge.imaging import quality_review
+
+    referral = _editable_referral(request, pk)
+    image = get_object_or_404(LesionImage, pk=image_pk, lesion__referral=referral)
+    try:
+        quality_review.keep_photo(image, user=acting_user(request))
+    except ReferralError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{image.get_image_type_display()} photo kept.")
     return redirect("lesion-photos", pk=referral.pk, lesion_pk=image.lesion_id)
