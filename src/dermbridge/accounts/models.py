@@ -29,6 +29,17 @@ class Organisation(models.Model):
     name = models.CharField(max_length=200)
     ods_code = models.CharField("ODS code", max_length=10, unique=True)
     email = models.EmailField(blank=True)
+    # What a patient is told to call about their referral (dermatology services): shown on the
+    # patient's status page and in their messages with the referral's reference.
+    patient_phone = models.CharField(
+        "Phone number for patients", max_length=30, blank=True, help_text="e.g. 0161 496 0000"
+    )
+    patient_phone_hours = models.CharField(
+        "When the phone is answered",
+        max_length=100,
+        blank=True,
+        help_text="e.g. Monday to Friday, 9am to 5pm",
+    )
     # Service configuration (dermatology services only).
     ag_target_working_days = models.PositiveSmallIntegerField(
         "A&G response target (working days)", default=2
