@@ -12,8 +12,8 @@ from django.db import transaction
 from dermbridge.accounts.models import Organisation, OrganisationKind, Role, User
 from dermbridge.audit.services import record
 from dermbridge.patients.models import ConsentScope, Patient
-from dermbridge.referrals import workflow
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
+from dermbridge.referrals import permissions
+from dermbridge.referrals.errors import InvalidReferral, NotPermitted
 from dermbridge.referrals.models import (
     ClinicalHistory,
     Laterality,
@@ -162,15 +162,6 @@ def start_referral(
     return create_referral(user=user, patient=patient, referring_org=referring_org, **referral)
 
 
-def _require_draft_editor(referral: Referral, user: User) -> None:
-    if referral.state not in (State.DRAFT, State.MORE_INFO_REQUESTED):
-        raise TransitionNotAllowed(
-            f"Referral {referral.reference} has been sent and can no longer be edited."
-        )
-    if not workflow.is_capturer(user, referral):
-        raise NotPermitted("Only the referring practice or its imaging hub can edit this referral.")
-
-
 @transaction.atomic
 def update_draft(
     referral: Referral,
@@ -180,13 +171,21 @@ def update_draft(
     kind: str | None = None,
     history: Mapping[str, Any] | None = None,
 ) -> Referral:
+    """Change a draft's question, pathway or history: each part is the referrer's (see
+    `permissions`); after a request for more information only the history can change."""
     referral = lock_referral(referral)
-    _require_draft_editor(referral, user)
-    if referral.state != State.DRAFT and (kind or clinical_question is not None):
-        raise TransitionNotAllowed("Only a draft's question and pathway can be changed.")
+    if kind is not None:
+        permissions.check(user, "edit_pathway", referral)
+    if clinical_question is not None:
+        permissions.check(user, "edit_question", referral)
+    if history is not None or (kind is None and clinical_question is None):
+        permissions.check(user, "edit_history", referral)
     if kind is not None:
         if kind not in ReferralKind.values:
-            raise InvalidReferral(f"Referral kind must be one of {', '.join(ReferralKind.values)}.")
+            raise InvalidReferral(
+                f"Referral kind must be one of {', '.join(ReferralKind.values)}.",
+                field_errors={"kind": ["Choose a pathway from the list."]},
+            )
         referral.kind = kind
     if clinical_question is not None:
         referral.clinical_question = clinical_question.strip()
@@ -201,7 +200,7 @@ def update_draft(
 @transaction.atomic
 def add_lesion(referral: Referral, *, user: User, **data: Any) -> Lesion:
     referral = lock_referral(referral)
-    _require_draft_editor(referral, user)
+    permissions.check(user, "add_lesion", referral)
     count = referral.lesions.count()
     if count >= MAX_LESIONS:
         raise InvalidReferral(f"A referral can describe at most {MAX_LESIONS} lesions.")
@@ -210,15 +209,107 @@ def add_lesion(referral: Referral, *, user: User, **data: Any) -> Lesion:
     return lesion
 
 
+def _locked_lesion(lesion: Lesion) -> tuple[Referral, Lesion]:
+    referral = lock_referral(lesion.referral)
+    return referral, Lesion.objects.select_for_update().get(pk=lesion.pk)
+
+
+@transaction.atomic
+def update_lesion(lesion: Lesion, *, user: User, **data: Any) -> Lesion:
+    """Correct a lesion's site, side, size or description while the referral is a draft."""
+    referral, lesion = _locked_lesion(lesion)
+    permissions.check(user, "edit_lesion", referral)
+    cleaned = _clean_lesion(data, lesion.number)
+    changed = sorted(k for k, v in cleaned.items() if getattr(lesion, k) != v)
+    for key, value in cleaned.items():
+        setattr(lesion, key, value)
+    lesion.save()
+    record(
+        user,
+        "lesion.update",
+        lesion,
+        organisation_id=acting_org_id(user, referral),
+        detail={"changed": changed},
+    )
+    return lesion
+
+
+@transaction.atomic
+def remove_lesion(lesion: Lesion, *, user: User) -> None:
+    """Remove a lesion (and its photos) from a draft; the lesions after it are renumbered so
+    the draft reads lesion 1, 2, 3... again."""
+    referral, lesion = _locked_lesion(lesion)
+    permissions.check(user, "remove_lesion", referral)
+    from dermbridge.imaging.services import delete_image
+
+    for image in list(lesion.images.all()):
+        delete_image(image, user=user)
+    number = lesion.number
+    record(
+        user,
+        "lesion.delete",
+        lesion,
+        organisation_id=acting_org_id(user, referral),
+        detail={"number": number, "body_site_code": lesion.body_site_code},
+    )
+    lesion.delete()
+    for later in Lesion.objects.filter(referral=referral, number__gt=number).order_by("number"):
+        later.number -= 1
+        later.save(update_fields=["number"])
+
+
 @transaction.atomic
 def delete_draft(referral: Referral, *, user: User) -> None:
     referral = lock_referral(referral)
-    if referral.state != State.DRAFT:
-        raise TransitionNotAllowed("Only a draft can be deleted; a sent referral can be withdrawn.")
-    if not workflow.is_capturer(user, referral):
-        raise NotPermitted("Only the referring practice can delete this draft.")
+    permissions.check(user, "delete_draft", referral)
     from dermbridge.imaging.services import discard_draft_images
 
     discard_draft_images(referral, user=user)
     record(user, "referral.delete_draft", referral, organisation_id=referral.referring_org_id)
     referral.delete()
+
+
+@transaction.atomic
+def record_direct_care_consent(referral: Referral, *, user: User, note: str = "") -> bool:
+    """Record the patient's consent for direct care from a draft (or when more information is
+    asked for). The referrer or the photographer may: see `permissions`. Returns False if the
+    consent was already on record (nothing is written twice)."""
+    from dermbridge.patients.services import record_consent
+
+    referral = lock_referral(referral)
+    permissions.check(user, "record_consent", referral)
+    if referral.patient.consent_for(ConsentScope.DIRECT_CARE):
+        return False
+    record_consent(
+        user=user,
+        patient=referral.patient,
+        scope=ConsentScope.DIRECT_CARE,
+        granted=True,
+        note=note or f"Recorded on referral {referral.reference}",
+    )
+    return True
+
+
+@transaction.atomic
+def save_draft(
+    referral: Referral,
+    *,
+    user: User,
+    clinical_question: str | None = None,
+    kind: str | None = None,
+    history: Mapping[str, Any] | None = None,
+    consent_direct_care: bool = False,
+    new_lesion: Mapping[str, Any] | None = None,
+) -> Lesion | None:
+    """Everything on the draft page in one step, all or nothing: whichever button was pressed,
+    what was typed is saved first (issue #9, "nothing lost"). Each part is authorised by its
+    own rule; a part the user may not change refuses the whole save."""
+    if kind is not None or clinical_question is not None or history is not None:
+        update_draft(
+            referral, user=user, clinical_question=clinical_question, kind=kind, history=history
+        )
+    if consent_direct_care:
+        record_direct_care_consent(referral, user=user)
+    if new_lesion is not None:
+        return add_lesion(referral, user=user, **new_lesion)
+    return None

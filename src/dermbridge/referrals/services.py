@@ -14,7 +14,7 @@ from dermbridge.accounts.models import Organisation, User
 from dermbridge.audit.services import record
 from dermbridge.notifications.services import notify_referral_event
 from dermbridge.patients.models import ConsentScope
-from dermbridge.referrals import clocks, workflow
+from dermbridge.referrals import clocks, permissions
 
 # Drafting lives in drafts.py and the transition mechanics in transitions.py; callers import
 # them from here, this module being the referral app's one service interface.
@@ -24,8 +24,12 @@ from dermbridge.referrals.drafts import (  # noqa: F401 - re-exported
     add_lesion,
     create_referral,
     delete_draft,
+    record_direct_care_consent,
+    remove_lesion,
+    save_draft,
     start_referral,
     update_draft,
+    update_lesion,
 )
 from dermbridge.referrals.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
 from dermbridge.referrals.models import (
@@ -88,7 +92,7 @@ def submission_problems(referral: Referral) -> list[str]:
 def submit_referral(referral: Referral, *, user: User) -> Referral:
     """Send a complete draft to the dermatology service and start its response clock."""
     referral = lock_referral(referral)
-    workflow.check("submit", user, referral)
+    permissions.check(user, "submit", referral)
     problems = submission_problems(referral)
     if problems:
         raise InvalidReferral(
@@ -144,7 +148,7 @@ def queue_for_review(referral_id: int) -> bool:
 @transaction.atomic
 def claim(referral: Referral, *, user: User) -> Referral:
     referral = lock_referral(referral)
-    workflow.check("claim", user, referral)
+    permissions.check(user, "claim", referral)
     referral.claimed_by, referral.claimed_at = user, timezone.now()
     return apply_transition(referral, "claim", user)
 
@@ -197,7 +201,7 @@ def record_outcome(referral: Referral, *, user: User, action: str, **data: Any) 
     if action not in ("give_advice", "triage"):
         raise InvalidReferral("An outcome is recorded by giving advice or triaging.")
     referral = lock_referral(referral)
-    workflow.check(action, user, referral)
+    permissions.check(user, action, referral)
     cleaned = _clean_outcome(action, referral, data)
     outcome, _ = Outcome.objects.update_or_create(
         referral=referral, defaults={**cleaned, "recorded_by": user, "recorded_at": timezone.now()}
@@ -224,8 +228,7 @@ def record_histology(referral: Referral, *, user: User, histology_code: str) -> 
     if histology_code not in DIAGNOSES:
         raise InvalidReferral("Choose the histology diagnosis from the coded list.")
     referral = lock_referral(referral)
-    if not workflow.is_service_staff(user, referral):
-        raise NotPermitted("Only the dermatology service records histology results.")
+    permissions.check(user, "record_histology", referral)
     outcome = Outcome.objects.filter(referral=referral).first()
     if outcome is None:
         raise TransitionNotAllowed("Record the outcome before the histology result.")
@@ -264,7 +267,7 @@ def reply_with_information(referral: Referral, *, user: User, body: str) -> Mess
     if not body.strip():
         raise InvalidReferral("Write a reply to the dermatologist's question.")
     referral = lock_referral(referral)
-    workflow.check("reply_info", user, referral)
+    permissions.check(user, "reply_info", referral)
     from dermbridge.imaging.services import image_set_problems
 
     problems = image_set_problems(referral, list(referral.lesions.all()))
@@ -318,7 +321,7 @@ def withdraw(referral: Referral, *, user: User, reason: str) -> Referral:
 @transaction.atomic
 def close(referral: Referral, *, user: User) -> Referral:
     referral = lock_referral(referral)
-    workflow.check("close", user, referral)
+    permissions.check(user, "close", referral)
     if referral.is_usc and referral.state == State.TRIAGED and referral.patient_told_at is None:
         raise TransitionNotAllowed(
             "Record when the patient was told cancer was diagnosed or ruled out before closing "
@@ -332,7 +335,7 @@ def close(referral: Referral, *, user: User) -> Referral:
 def downgrade_usc(referral: Referral, *, user: User, to_kind: str, reason: str) -> Referral:
     """Only the referrer may downgrade an urgent suspected cancer referral (CWT guidance)."""
     referral = lock_referral(referral)
-    workflow.check_downgrade(user, referral)
+    permissions.check(user, "downgrade", referral)
     if to_kind not in (ReferralKind.TRIAGE, ReferralKind.ADVICE):
         raise InvalidReferral("Downgrade to referral triage (ras) or advice and guidance (ag).")
     if not reason.strip():
@@ -366,16 +369,14 @@ def record_patient_told(
 ) -> Referral:
     """FDS: the date the patient was told cancer is diagnosed or ruled out."""
     referral = lock_referral(referral)
-    if not referral.is_usc:
+    if referral.is_usc:
+        permissions.check(user, "record_patient_told", referral)
+    elif not permissions.may_role(user, "record_patient_told", referral):
+        raise NotPermitted("Only the dermatology service records when the patient was told.")
+    else:
         raise TransitionNotAllowed(
             "The Faster Diagnosis Standard applies to urgent suspected cancer referrals."
         )
-    if referral.state in (State.DRAFT, State.WITHDRAWN, State.CLOSED):
-        raise TransitionNotAllowed(
-            f"Referral {referral.reference} is {referral.get_state_display().lower()}."
-        )
-    if not workflow.is_service_staff(user, referral):
-        raise NotPermitted("Only the dermatology service records when the patient was told.")
     if method not in ("face_to_face", "telephone", "letter", "video"):
         raise InvalidReferral(
             "Say how the patient was told: face_to_face, telephone, letter or video."
@@ -403,11 +404,10 @@ def post_message(referral: Referral, *, user: User, body: str) -> Message:
     if len(body) > 10000:
         raise InvalidReferral("Messages are limited to 10,000 characters.")
     referral = lock_referral(referral)
+    permissions.check(user, "send_message", referral)
     org_id = acting_org_id(user, referral)
-    if org_id is None or referral.state == State.DRAFT:
-        raise NotPermitted(
-            "Only the referring practice and the dermatology service can message here."
-        )
+    if org_id is None:  # cannot happen: the rule names the referrer and the service
+        raise NotPermitted("Only the referrer and the dermatology service can message here.")
     message = Message.objects.create(
         referral=referral, author=user, organisation_id=org_id, body=body.strip()
     )

@@ -151,8 +151,8 @@ TRANSITIONS: dict[str, Transition] = {
             "Send the information",
             frozenset({State.MORE_INFO_REQUESTED}),
             State.AWAITING_REVIEW,
-            is_capturer,
-            "the referring practice",
+            is_referrer,
+            "the referrer",
         ),
         Transition(
             "convert",
