@@ -100,12 +100,52 @@ def malignant_rate_bins(
     return [float(e) for e in inner], intervals
 
 
+def bin_counts(
+    malignant: np.ndarray, score: np.ndarray, inner_edges: list[float]
+) -> list[list[int]]:
+    """[malignant, images] per score bin (the evidence behind each bin's interval)."""
+    score = np.asarray(score, dtype=np.float64)
+    malignant = np.asarray(malignant, dtype=bool)
+    idx = np.searchsorted(np.asarray(inner_edges), score, side="right")
+    return [
+        [int(malignant[idx == b].sum()), int((idx == b).sum())] for b in range(len(inner_edges) + 1)
+    ]
+
+
+def wilson_interval(p: float, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval of a proportion p seen among n: every rate the score test would not
+    reject at 95%. It always contains p itself (the test statistic is 0 there), for any n > 0."""
+    p = min(1.0, max(0.0, float(p)))
+    if n <= 0:
+        return (0.0, 1.0)
+    z2n = z * z / n
+    centre = (p + z2n / 2) / (1 + z2n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z2n)
+    return (max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)))
+
+
 def interval_for(
-    probability: float, inner_edges: list[float], intervals: list[tuple[float, float]]
+    probability: float,
+    inner_edges: list[float],
+    intervals: list[tuple[float, float]],
+    counts: list[list[int]] | None = None,
 ) -> tuple[float, float]:
-    """The calibration bin's malignant-rate interval for one malignancy probability."""
-    lo, hi = intervals[int(np.searchsorted(np.asarray(inner_edges), probability, side="right"))]
-    return (float(lo), float(hi))
+    """The uncertainty range shown beside a malignancy probability; it always contains it.
+
+    Two things bound how far the calibrated probability p can be trusted at this level, and the
+    range covers both: (1) the Wilson 95% interval around p itself given the n calibration
+    images in its score bin (how precisely n images can pin a rate near p), and (2) that bin's
+    exact 95% interval of the malignant rate actually observed. Showing only (2) once displayed
+    "33%, likely between 16% and 32%": the bin's observed rate (27 of 115) sat below p, and the
+    estimate fell outside its own range. The union is at least as wide as either, so it never
+    hides the disagreement and always contains p. Without counts (an old card), n is taken
+    as 100, roughly a decile of a calibration split.
+    """
+    b = int(np.searchsorted(np.asarray(inner_edges), probability, side="right"))
+    n = int(counts[b][1]) if counts and b < len(counts) else 100
+    w_lo, w_hi = wilson_interval(probability, n)
+    lo, hi = intervals[b]
+    return (float(min(w_lo, lo)), float(max(w_hi, hi)))
 
 
 Band = str  # "high" | "intermediate" | "low"

@@ -67,9 +67,11 @@ class Assessment:
     None when abstained. ``entropy``: normalised predictive entropy in [0, 1] (0 = certain, 1 =
     uniform over the seven classes), a measure of the model's own uncertainty.
     ``input_sha256``: sha256 of the 160x120 RGB pixels the model actually saw.
-    ``malignant_probability_interval``: exact 95% interval of the malignant rate among
-    calibration-split images whose malignancy probability fell in the same decile bin: how far
-    the probability can be trusted at this level. None when abstained.
+    ``malignant_probability_interval``: how far the probability can be trusted at this level
+    (``calibration.interval_for``): the Wilson 95% interval around the probability given the
+    calibration images in its decile bin, widened to cover the exact 95% interval of the
+    malignant rate observed among them; it always contains ``malignant_probability``. None
+    when abstained.
     """
 
     probabilities: dict[str, float]
@@ -110,8 +112,16 @@ class TriageModel:
         self.rule_out = float(card["rule_out_threshold"])
         self.high_cutoff = float(card["high_band_cutoff"])
         bins = card.get("malignant_rate_bins")
-        self.rate_bins: tuple[list[float], list[tuple[float, float]]] | None = (
-            (list(bins["inner_edges"]), [tuple(i) for i in bins["intervals"]]) if bins else None
+        self.rate_bins: (
+            tuple[list[float], list[tuple[float, float]], list[list[int]] | None] | None
+        ) = (
+            (
+                list(bins["inner_edges"]),
+                [tuple(i) for i in bins["intervals"]],
+                bins.get("counts"),
+            )
+            if bins
+            else None
         )
         abst = card["abstention"]
         self.gate = GateThresholds(**abst["gate"])

@@ -8,12 +8,21 @@ CLASSES: tuple[str, ...] = ("nv", "mel", "bkl", "bcc", "akiec", "vasc", "df")
 # intraepidermal carcinoma (Bowen's). A lesion with mixed features takes the more severe class.
 MALIGNANT: tuple[str, ...] = ("mel", "bcc", "akiec")
 MALIGNANT_INDICES: tuple[int, ...] = tuple(CLASSES.index(c) for c in MALIGNANT)
+# Plain clinical names for the model's classes: the one mapping every page, badge, export and
+# letter uses (never the dataset codes). HAM10000's "bkl" groups seborrhoeic keratosis, solar
+# lentigo and lichen planus-like keratosis; "akiec" groups actinic keratosis and intraepidermal
+# carcinoma (Bowen's disease).
 CLASS_NAMES: dict[str, str] = {
-    "nv": "Melanocytic naevus",
+    "nv": "Melanocytic naevus (mole)",
     "mel": "Melanoma",
-    "bkl": "Benign keratosis-like lesion",
+    "bkl": "Benign keratosis (seborrhoeic keratosis, solar lentigo)",
     "bcc": "Basal cell carcinoma",
-    "akiec": "Actinic keratosis / intraepidermal carcinoma",
-    "vasc": "Vascular lesion",
+    "akiec": "Actinic keratosis or Bowen's disease",
+    "vasc": "Vascular lesion (such as an angioma)",
     "df": "Dermatofibroma",
 }
+
+
+def class_name(code: str) -> str:
+    """The plain clinical name of a model class; an unknown code is shown as it is."""
+    return CLASS_NAMES.get(code, code)

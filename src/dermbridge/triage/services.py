@@ -17,6 +17,7 @@ from dermbridge.audit.services import record
 from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
 from dermbridge.imaging.storage import blob_store
 from dermbridge.referrals.models import Outcome, Referral
+from dermbridge.triage.display import DECLINED
 from dermbridge.triage.inference import COLOUR_REASON, OOD_REASON, get_model
 from dermbridge.triage.models import Agreement, Assessment
 
@@ -72,17 +73,36 @@ def assess_image(image_id: int) -> Assessment | None:
     return assessment
 
 
-BAND_ORDER = {"high": 3, "intermediate": 2, "low": 1, "": 0}
+# A referral's AI state, most urgent first. "declined" (the AI looked at a dermoscopic photo and
+# would not assess it) ranks above intermediate: the AI could not rule cancer out, so the case
+# must never sort as if it were low risk (docs/adr/0002-worklist-sort-key.md).
+BAND_ORDER = {"high": 4, DECLINED: 3, "intermediate": 2, "low": 1, "": 0}
+
+
+def referral_ai_state(bands: list[str], abstained: int, risk: float | None) -> tuple[str, float]:
+    """(ai_band, ai_sort) of a referral from its assessments' bands, how many declined, and the
+    highest malignancy probability. The sort key is the band's rank plus the probability
+    (0 <= p < 1 is assumed), so the bands never interleave: high (4 + p) > declined (3.5) >
+    intermediate (2 + p) > low (1 + p) > nothing to assess (-1)."""
+    candidates = [*bands, *([DECLINED] if abstained else [])]
+    state = max(candidates, key=lambda b: BAND_ORDER.get(b, 0), default="")
+    if state == DECLINED:
+        return state, 3.5
+    if state == "" or risk is None:
+        return "", -1.0
+    return state, BAND_ORDER[state] + min(float(risk), 0.999999)
 
 
 def update_referral_risk(referral_id: int) -> None:
-    """The worklist orders by the riskiest lesion: the highest malignancy probability."""
-    assessments = Assessment.objects.filter(image__lesion__referral_id=referral_id, abstained=False)
-    risk = assessments.aggregate(m=Max("malignant_probability"))["m"]
-    band = max((a.band for a in assessments), key=lambda b: BAND_ORDER.get(b, 0), default="")
-    Referral.objects.filter(pk=referral_id).update(
-        ai_risk=risk, ai_sort=-1.0 if risk is None else risk, ai_band=band
-    )
+    """The worklist orders by the riskiest lesion: the most urgent AI state, then the highest
+    malignancy probability; a photo the AI declined counts above intermediate."""
+    all_assessments = Assessment.objects.filter(image__lesion__referral_id=referral_id)
+    assessed = all_assessments.filter(abstained=False)
+    risk = assessed.aggregate(m=Max("malignant_probability"))["m"]
+    bands = list(assessed.values_list("band", flat=True))
+    declined = all_assessments.filter(abstained=True).count()
+    band, sort = referral_ai_state(bands, declined, risk)
+    Referral.objects.filter(pk=referral_id).update(ai_risk=risk, ai_sort=sort, ai_band=band)
 
 
 def assessments_for(referral: Referral) -> list[Assessment]:

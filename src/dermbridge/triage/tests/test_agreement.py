@@ -64,6 +64,7 @@ def test_it_orders_by_the_riskiest_lesion(world):
     _assess(referral, 0.7, "high", version="v-a")
     _assess(referral, 0.2, "intermediate", version="v-b")
     r = Referral.objects.get(pk=referral.pk)
+    # The sort key is the band's rank plus the probability (ADR 0002): high is 4 + p.
     assert (
-        r.ai_risk == pytest.approx(0.7) and r.ai_band == "high" and r.ai_sort == pytest.approx(0.7)
+        r.ai_risk == pytest.approx(0.7) and r.ai_band == "high" and r.ai_sort == pytest.approx(4.7)
     )

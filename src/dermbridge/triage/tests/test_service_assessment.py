@@ -27,7 +27,8 @@ def model():  # type: ignore[no-untyped-def]
 def test_it_tells_the_photographer_when_a_dermoscopic_photo_does_not_look_dermoscopic(world, model):
     """GIVEN an image labelled dermoscopic that is a flat grey frame
     WHEN the triage model assesses it
-    THEN the model abstains, nothing orders the worklist, and the photographer sees the AI's
+    THEN the model abstains, the case sorts as "declined" (above intermediate, never as low
+    risk: ADR 0002), and the photographer sees the AI's
     own note, never a photo-quality warning (issue #9: the abstention is the AI's limit)."""
     referral = make_referral(world, state=State.AWAITING_REVIEW)
     image = LesionImage.objects.get(lesion__referral=referral, image_type=ImageType.DERMOSCOPIC)
@@ -45,7 +46,8 @@ def test_it_tells_the_photographer_when_a_dermoscopic_photo_does_not_look_dermos
     assessment = services.assess_image(image.pk)
     assert assessment is not None and assessment.abstained and assessment.abstention_reason
     referral.refresh_from_db()
-    assert referral.ai_risk is None and referral.ai_sort == -1.0
+    assert referral.ai_risk is None and referral.ai_band == "declined"
+    assert referral.ai_sort == 3.5  # above any intermediate (2 + p), below any high (4 + p)
     image.refresh_from_db()
     assert "dermoscopic_label" not in image.quality and image.quality_warnings == []
     if assessment.abstention_reason in services.NOT_DERMOSCOPIC_REASONS:

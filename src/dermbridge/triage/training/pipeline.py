@@ -202,6 +202,7 @@ def fit_artifacts(
             "calibration images per decile bin of malignancy probability",
             "inner_edges": inner_edges,
             "intervals": [list(i) for i in rate_intervals],
+            "counts": calibration.bin_counts(is_mal, p_mal, inner_edges),
         },
         "bands": {
             "high": f"malignant_probability >= {high:.4f}: suggest urgent suspected-cancer referral",
