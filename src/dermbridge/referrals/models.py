@@ -362,11 +362,47 @@ class Outcome(models.Model):
         return f"Outcome for {self.referral}"
 
     @property
-    def diagnosis_label(self) -> str:
+    def diagnosis_term(self) -> str:
+        """The SNOMED CT term as recorded, for clinicians' own records and reports."""
         from dermbridge.referrals.terminology import DIAGNOSES
 
         dx = DIAGNOSES.get(self.diagnosis_code)
         return dx.label if dx else self.diagnosis_code
+
+    @property
+    def diagnosis_label(self) -> str:
+        """The diagnosis as the GP and the patient are told it: "Suspected …" / "Likely …"
+        until histology confirms it (``terminology.working_diagnosis``, the one wording)."""
+        from dermbridge.referrals.terminology import working_diagnosis
+
+        return working_diagnosis(self.diagnosis_code, self.histology_code)
+
+
+class ExplanationTemplate(models.Model):
+    """A service's reusable plain-English explanation for patients: the dermatologist picks one
+    on the review page and edits it before sending. Managed by the service administrator."""
+
+    service = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="explanation_templates"
+    )
+    title = models.CharField(max_length=80)
+    text = models.TextField(max_length=4000)
+    active = models.BooleanField(default=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "title"], name="one_explanation_title_per_service"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
 
 
 class MessageKind(models.TextChoices):

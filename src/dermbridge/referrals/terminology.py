@@ -37,6 +37,11 @@ DICOM_4031 = "DICOM PS3.16 CID 4031 Common Anatomic Regions"
 BE_BODY_SITE = "Belgian eHealth FHIR ValueSet be-vs-body-site"
 DICOM_4405 = "DICOM PS3.16 CID 4405 Skin Disorders"
 OHDSI = "OHDSI standard vocabulary (SNOMED, valid)"
+# Found paired with the same term in two or more independent public code listings (HL7 FHIR
+# examples and implementation guides, OpenSAFELY codelists, UMLS/OHDSI mappings, ICD-10 to
+# SNOMED CT tables), searched on 2026-11-30; ids found with a different term anywhere are left
+# out or carry a caution.
+PUBLIC_LISTINGS = "two or more independent public code listings (2026-11-30 search)"
 
 
 BODY_SITES: dict[str, Concept] = {
@@ -78,20 +83,63 @@ BODY_SITES: dict[str, Concept] = {
     ]
 }
 
-DIAGNOSES: dict[str, Concept] = {
+# Grouped for the picker (an optgroup each, so the list stays usable without JavaScript).
+MALIGNANT_GROUP = "Skin cancer and pre-cancer"
+BENIGN_GROUP = "Benign lesions"
+INFLAMMATORY_GROUP = "Rashes and inflammatory conditions"
+INFECTION_GROUP = "Infections and infestations"
+
+
+@dataclass(frozen=True)
+class Diagnosis(Concept):
+    group: str = BENIGN_GROUP
+    also: str = ""  # other words people search by (shown in brackets, searched by the filter)
+
+
+DIAGNOSES: dict[str, Diagnosis] = {
     c.code: c
     for c in [
-        Concept(
+        Diagnosis(
             "372244006",
             "Malignant melanoma",
             malignant=True,
             source="DOMAIN.md; SNOMED FSN Malignant melanoma (disorder)",
             caution="any site, not skin-specific; 93655004 is Malignant melanoma of skin",
+            group=MALIGNANT_GROUP,
         ),
-        Concept("254701007", "Basal cell carcinoma of skin", malignant=True, source=OHDSI),
-        Concept("254651007", "Squamous cell carcinoma of skin", malignant=True, source=OHDSI),
-        Concept("201101007", "Actinic keratosis", premalignant=True, source=DICOM_4405),
-        Concept(
+        Diagnosis(
+            "302836005",
+            "Lentigo maligna",
+            premalignant=True,
+            source=f"{OHDSI}; {PUBLIC_LISTINGS}",
+            group=MALIGNANT_GROUP,
+            also="melanoma in situ",
+        ),
+        Diagnosis(
+            "254701007",
+            "Basal cell carcinoma of skin",
+            malignant=True,
+            source=OHDSI,
+            group=MALIGNANT_GROUP,
+            also="BCC, rodent ulcer",
+        ),
+        Diagnosis(
+            "254651007",
+            "Squamous cell carcinoma of skin",
+            malignant=True,
+            source=OHDSI,
+            group=MALIGNANT_GROUP,
+            also="SCC",
+        ),
+        Diagnosis(
+            "201101007",
+            "Actinic keratosis",
+            premalignant=True,
+            source=DICOM_4405,
+            group=MALIGNANT_GROUP,
+            also="solar keratosis",
+        ),
+        Diagnosis(
             # Replaced 61686008 on 2026-11-27: public FHIR examples use that id for "Physical
             # exercise", so it was almost certainly not Bowen's disease.
             "189565007",
@@ -99,29 +147,114 @@ DIAGNOSES: dict[str, Concept] = {
             premalignant=True,
             source="VisualDx diagnosis 51214 (Squamous cell carcinoma in situ, also Bowen disease): SNOMEDCT 189565007",
             caution="the concept is carcinoma in situ of any site, not skin-specific; confirm a skin-specific concept on the UK Edition",
+            group=MALIGNANT_GROUP,
         ),
-        Concept("400182000", "Melanocytic naevus"),
-        Concept("402544006", "Seborrhoeic keratosis"),
-        Concept(
-            "72100002", "Solar lentigo", source="SNOMED Expo page 72100002 Solar lentigo (disorder)"
+        Diagnosis("400182000", "Melanocytic naevus", also="mole"),
+        Diagnosis(
+            # Replaced 402544006 (no public source found, hazard log H-07) on 2026-11-30.
+            "394726009",
+            "Seborrhoeic keratosis",
+            source=f"{OHDSI} (ICD-10 L82 maps to it); {PUBLIC_LISTINGS}",
+            also="seborrheic wart",
         ),
-        Concept("201113000", "Dermatofibroma"),
-        Concept("49420001", "Pyogenic granuloma"),
-        Concept("9014002", "Psoriasis", source=DICOM_4405),
-        Concept("24079001", "Atopic dermatitis", source=DICOM_4405),
-        Concept("50563003", "Seborrhoeic dermatitis"),
-        Concept("398909004", "Rosacea", source=DICOM_4405),
-        Concept("88616000", "Acne vulgaris"),
+        Diagnosis(
+            "72100002",
+            "Solar lentigo",
+            source="SNOMED Expo page 72100002 Solar lentigo (disorder)",
+            also="age spot, liver spot",
+        ),
+        Diagnosis("201113000", "Dermatofibroma"),
+        Diagnosis("49420001", "Pyogenic granuloma"),
+        Diagnosis("93163002", "Lipoma", source=PUBLIC_LISTINGS),
+        Diagnosis("9014002", "Psoriasis", source=DICOM_4405, group=INFLAMMATORY_GROUP),
+        Diagnosis("24079001", "Atopic dermatitis", source=DICOM_4405, group=INFLAMMATORY_GROUP),
+        Diagnosis("43116000", "Eczema", source=PUBLIC_LISTINGS, group=INFLAMMATORY_GROUP),
+        Diagnosis(
+            "40275004", "Contact dermatitis", source=PUBLIC_LISTINGS, group=INFLAMMATORY_GROUP
+        ),
+        Diagnosis("50563003", "Seborrhoeic dermatitis", group=INFLAMMATORY_GROUP),
+        Diagnosis("398909004", "Rosacea", source=DICOM_4405, group=INFLAMMATORY_GROUP),
+        Diagnosis("88616000", "Acne vulgaris", group=INFLAMMATORY_GROUP),
+        Diagnosis(
+            "126485001",
+            "Urticaria",
+            source=PUBLIC_LISTINGS,
+            group=INFLAMMATORY_GROUP,
+            also="hives",
+        ),
+        Diagnosis(
+            "59393003", "Hidradenitis suppurativa", source=PUBLIC_LISTINGS, group=INFLAMMATORY_GROUP
+        ),
+        Diagnosis("56727007", "Vitiligo", source=PUBLIC_LISTINGS, group=INFLAMMATORY_GROUP),
+        Diagnosis("68225006", "Alopecia areata", source=PUBLIC_LISTINGS, group=INFLAMMATORY_GROUP),
+        Diagnosis("48277006", "Impetigo", source=PUBLIC_LISTINGS, group=INFECTION_GROUP),
+        Diagnosis("128045006", "Cellulitis", source=PUBLIC_LISTINGS, group=INFECTION_GROUP),
+        Diagnosis(
+            "4740000",
+            "Herpes zoster",
+            source=PUBLIC_LISTINGS,
+            group=INFECTION_GROUP,
+            also="shingles",
+        ),
+        Diagnosis("128869009", "Scabies", source=PUBLIC_LISTINGS, group=INFECTION_GROUP),
     ]
 }
+GROUP_ORDER = (MALIGNANT_GROUP, BENIGN_GROUP, INFLAMMATORY_GROUP, INFECTION_GROUP)
 
 
 def body_site_choices() -> list[tuple[str, str]]:
     return [(c.code, c.label) for c in BODY_SITES.values()]
 
 
+def diagnosis_text(concept: Diagnosis) -> str:
+    """The picker's text for a diagnosis: its term, with the other words people search by."""
+    return f"{concept.label} ({concept.also})" if concept.also else concept.label
+
+
 def diagnosis_choices() -> list[tuple[str, str]]:
-    return [(c.code, c.label) for c in sorted(DIAGNOSES.values(), key=lambda c: c.label)]
+    """Every diagnosis as (code, text), alphabetical."""
+    return [(c.code, diagnosis_text(c)) for c in sorted(DIAGNOSES.values(), key=lambda c: c.label)]
+
+
+def grouped_diagnosis_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The picker's choices in optgroups (cancer first), alphabetical within each group."""
+    return [
+        (
+            group,
+            [
+                (c.code, diagnosis_text(c))
+                for c in sorted(DIAGNOSES.values(), key=lambda c: c.label)
+                if c.group == group
+            ],
+        )
+        for group in GROUP_ORDER
+    ]
+
+
+def _term_in_sentence(label: str) -> str:
+    """'Malignant melanoma' -> 'malignant melanoma'; a name (Bowen's) keeps its capital."""
+    first = label.split(" ", 1)[0]
+    if first.endswith("'s") or first.isupper():
+        return label
+    return label[:1].lower() + label[1:]
+
+
+def working_diagnosis(code: str, histology_code: str = "") -> str:
+    """The one wording of a diagnosis for the GP and the patient (pages, API, letters).
+
+    A dermatologist's diagnosis from photographs is a clinical impression: until histology
+    confirms it, a malignant or pre-malignant one reads "Suspected …" and a benign one
+    "Likely …". Once a histology diagnosis is recorded, that one is given, "confirmed by
+    histology".
+    """
+    if histology_code:
+        confirmed = DIAGNOSES.get(histology_code)
+        return f"{confirmed.label if confirmed else histology_code} (confirmed by histology)"
+    concept = DIAGNOSES.get(code)
+    if concept is None:
+        return f"Suspected diagnosis: SNOMED CT {code}" if code else "No diagnosis recorded"
+    prefix = "Suspected" if concept.malignant or concept.premalignant else "Likely"
+    return f"{prefix} {_term_in_sentence(concept.label)}"
 
 
 def to_review() -> list[Concept]:

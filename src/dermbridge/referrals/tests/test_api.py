@@ -175,7 +175,7 @@ def test_it_shows_a_referral_with_its_clocks_outcome_and_messages(world):
     assert body["state"] == "triaged" and body["kind"] == "usc"
     assert body["due_at"] and body["submitted_at"]
     assert body["breach_status"] == "ok"  # the FDS clock runs until the patient is told
-    assert body["outcome"]["diagnosis"] == "Melanocytic naevus"
+    assert body["outcome"]["diagnosis"] == "Likely melanocytic naevus"  # until histology
     assert body["outcome"]["pathway_decision"] == "discharge"
     assert [i["status"] for i in body["lesions"][0]["images"]] == ["ready"] * 3
     assert body["lesions"][0]["images"][0]["quality_warnings"] == []
