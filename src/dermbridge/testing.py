@@ -167,7 +167,7 @@ def attach_ready_image(lesion: Lesion, image_type: str, user: User) -> LesionIma
         "height": 240,
         "media_type": "image/jpeg",
     }
-    return LesionImage.objects.create(
+    image = LesionImage.objects.create(
         lesion=lesion,
         image_type=image_type,
         status=ImageStatus.READY,
@@ -178,6 +178,10 @@ def attach_ready_image(lesion: Lesion, image_type: str, user: User) -> LesionIma
         height=240,
         processed_at=timezone.now(),
     )
+    from dermbridge.imaging.blobrefs import sync_refs
+
+    sync_refs(image)  # the blob is shared by every image built from the same bytes
+    return image
 
 
 def make_referral(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import hashlib
 import hmac
 import os
@@ -56,6 +57,58 @@ class BlobNotFound(BlobStoreError, KeyError):
 
 class BlobCorrupt(BlobStoreError):
     """A stored blob or key record fails authentication: tampered with, damaged or wrong key."""
+
+
+class BlobStoreUnavailable(BlobStoreError):
+    """The store cannot be reached or written now (disk full, I/O error, object store down or
+    timing out): a temporary condition; the same call may succeed later."""
+
+    def __init__(self, message: str, *, disk_full: bool = False) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
+
+
+_S3_UNAVAILABLE = {
+    "EndpointConnectionError",
+    "ConnectionClosedError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ConnectionError",
+    "ProxyConnectionError",
+}
+
+
+@contextlib.contextmanager
+def _unavailable_as_error(operation: str) -> Iterator[None]:
+    """Name a store that is away or full as BlobStoreUnavailable; let other errors through."""
+    try:
+        yield
+    except BlobStoreError:
+        raise
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        what = (
+            "the blob store's disk is full" if full else f"the blob store failed ({exc.strerror})"
+        )
+        raise BlobStoreUnavailable(f"Could not {operation}: {what}.", disk_full=full) from exc
+    except Exception as exc:
+        name = type(exc).__name__
+        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        if (
+            name in _S3_UNAVAILABLE
+            or (isinstance(status, int) and status >= 500)
+            or code
+            in (
+                "SlowDown",
+                "ServiceUnavailable",
+                "InternalError",
+            )
+        ):
+            raise BlobStoreUnavailable(
+                f"Could not {operation}: the object store is unavailable ({name})."
+            ) from exc
+        raise
 
 
 class Keyring:
@@ -332,6 +385,10 @@ class BlobStore:
         storing the same image at once can never pair one's key record with the other's
         blob: the last key record written wins and names its own complete blob.
         """
+        with _unavailable_as_error("store a photo"):
+            return self._put(data)
+
+    def _put(self, data: bytes) -> str:
         address = self.address_of(data)
         stem = self._stem(address)
         if self.backend.exists(stem + ".key"):
@@ -350,7 +407,12 @@ class BlobStore:
         return address
 
     def get(self, address: str) -> bytes:
-        """The plaintext stored at ``address``; raises BlobNotFound or BlobCorrupt."""
+        """The plaintext stored at ``address``; raises BlobNotFound, BlobCorrupt, or
+        BlobStoreUnavailable when the store cannot be reached."""
+        with _unavailable_as_error("read a photo"):
+            return self._get(address)
+
+    def _get(self, address: str) -> bytes:
         stem = self._stem(address)
         _, version, data_key = self._unwrap(address, self.backend.read(stem + ".key"))
         blob = self.backend.read(f"{stem}.{version}.blob")
@@ -370,10 +432,15 @@ class BlobStore:
             stem = self._stem(address)
         except BlobNotFound:
             return False
-        return self.backend.exists(stem + ".key")
+        with _unavailable_as_error("look up a photo"):
+            return self.backend.exists(stem + ".key")
 
     def delete(self, address: str) -> None:
         """Remove a blob; the key record goes first so a half-done delete reads as absent."""
+        with _unavailable_as_error("delete a photo"):
+            self._delete(address)
+
+    def _delete(self, address: str) -> None:
         stem = self._stem(address)
         try:
             _, version, _ = self._unwrap(address, self.backend.read(stem + ".key"))
@@ -405,6 +472,7 @@ class BlobStore:
         *,
         grace_seconds: float,
         dry_run: bool = False,
+        delete_if_unreferenced: Callable[[str], bool] | None = None,
     ) -> SweepReport:
         """Remove what nothing refers to and is older than ``grace_seconds``.
 
@@ -417,6 +485,9 @@ class BlobStore:
         commits during the listing is seen. The grace period protects writes still in flight (an
         upload's blob is written before its row commits), and ``put`` renews the date of a
         record it deduplicates against; each record's date is read again just before it goes.
+        ``delete_if_unreferenced`` (imaging.blobrefs.release) deletes an address only after
+        checking again, under the address's lock, that no row names it: a deduplicating upload
+        in flight holds that lock, so it cannot lose its blob to the sweep.
         """
         report = SweepReport()
         cutoff = time.time() - grace_seconds
@@ -461,7 +532,12 @@ class BlobStore:
             if renewed is not None and renewed >= cutoff:
                 report.kept_recent += 1  # deduplicated against since the listing
                 continue
-            self.backend.delete(name)  # the key record first: a half-done sweep reads as absent
+            if delete_if_unreferenced is not None:
+                if not delete_if_unreferenced(address):
+                    report.kept_recent += 1  # named by a row since the listing
+                    continue
+            else:
+                self.backend.delete(name)  # the key record first: a half-done sweep reads as absent
             for blob_name, blob_address, _, _ in blobs:
                 if blob_address == address:
                     self.backend.delete(blob_name)

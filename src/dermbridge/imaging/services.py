@@ -5,19 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from io import BytesIO
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from dermbridge.audit.services import record
+from dermbridge.core.queue import enqueue_atomic
+from dermbridge.imaging import blobrefs
 from dermbridge.imaging.blobstore import SweepReport
 from dermbridge.imaging.models import DermoscopyMode, ImageStatus, ImageType, LesionImage
-from dermbridge.imaging.pipeline import process_image as run_pipeline
-from dermbridge.imaging.pipeline.types import ImageRejected, PipelineConfig
+from dermbridge.imaging.pipeline.types import PipelineConfig
+from dermbridge.imaging.processing import process_lesion_image, requeue_stuck_images
 from dermbridge.imaging.storage import blob_store
-from dermbridge.referrals import workflow
+from dermbridge.referrals import permissions
 from dermbridge.referrals.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
 from dermbridge.referrals.models import Lesion, Referral, ReferralKind, State
 
@@ -98,7 +99,7 @@ def _check_can_add_images(lesion: Lesion, user: User) -> Referral:
             f"Referral {referral.reference} has been sent: images can only be added when the "
             "dermatologist asks for more information."
         )
-    if not workflow.is_capturer(user, referral):
+    if not permissions.may_role(user, "add_photo", referral):
         raise NotPermitted("Only the referring practice or its imaging hub can add images.")
     return referral
 
@@ -131,7 +132,11 @@ def accept_upload(
     if lesion.images.exclude(status=ImageStatus.FAILED).count() >= MAX_IMAGES_PER_LESION:
         raise InvalidReferral(f"A lesion can have at most {MAX_IMAGES_PER_LESION} images.")
     data = _read_limited(fileobj, settings.MAX_UPLOAD_BYTES)
-    address = blob_store().put(data)
+    store = blob_store()
+    # Lock the address before the blob is written or found (put deduplicates), and hold it until
+    # the row naming it commits: a concurrent delete of the same bytes cannot remove it meanwhile.
+    blobrefs.lock_addresses([store.address_of(data)])
+    address = store.put(data)
     image = LesionImage.objects.create(
         lesion=lesion,
         image_type=image_type,
@@ -147,9 +152,11 @@ def accept_upload(
         organisation_id=_org(user, referral),
         detail={"lesion": lesion.pk, "type": image_type, "bytes": len(data)},
     )
+    blobrefs.sync_refs(image)
     from dermbridge.imaging.tasks import process_lesion_image
 
-    transaction.on_commit(lambda: process_lesion_image.enqueue(image.pk))
+    # In the same transaction as the row (database task backend): no row without its task.
+    enqueue_atomic(process_lesion_image, image.pk)
     return image
 
 
@@ -182,122 +189,6 @@ def _org(user: User | None, referral: Referral) -> int | None:
     return acting_org_id(user, referral)
 
 
-def process_lesion_image(image_id: int) -> str:
-    """Run the pipeline for one uploaded image. Safe to run twice, and after a crash midway:
-    blobs are content-addressed (a rerun writes the same addresses), what a failed run wrote is
-    removed, and the row is updated in one transaction at the end."""
-    image = (
-        LesionImage.objects.select_related("lesion__referral__service").filter(pk=image_id).first()
-    )
-    if image is None or image.status != ImageStatus.PROCESSING:
-        return "skipped"
-    store = blob_store()
-    referral = image.lesion.referral
-    # The referral's other photos in the order its pages list them, named as the photographer
-    # knows them, so "Same as ..." points at the right one (whichever lesion it was taken for).
-    others = [
-        (phash, f"the {ImageType(kind).label.lower()} photo of lesion {number}")
-        for phash, kind, number in LesionImage.objects.filter(
-            lesion__referral=referral, status=ImageStatus.READY
-        )
-        .exclude(pk=image.pk)
-        .exclude(perceptual_hash="")
-        .order_by("lesion__number", "uploaded_at", "id")
-        .values_list("perceptual_hash", "image_type", "lesion__number")
-    ]
-    try:
-        raw = store.get(image.upload_address)
-        processed = run_pipeline(
-            BytesIO(raw),
-            declared_type=image.image_type,
-            config=pipeline_config(referral.service),
-            other_hashes=[phash for phash, _ in others],
-            other_labels=[label for _, label in others],
-        )
-    except ImageRejected as exc:
-        return _reject(image.pk, exc)
-    written: list[str] = []
-    try:
-        derivatives: dict[str, dict[str, Any]] = {}
-        for name, derivative in processed.derivatives.items():
-            address = store.address_of(derivative.data)
-            if not store.exists(address):
-                written.append(address)
-            store.put(derivative.data)
-            derivatives[name] = {
-                "address": address,
-                "sha256": derivative.sha256,
-                "master_sha256": derivative.master_sha256,
-                "size": derivative.size,
-                "width": derivative.width,
-                "height": derivative.height,
-                "media_type": derivative.media_type,
-            }
-        return _finish(image.pk, processed, derivatives)
-    except BaseException:
-        # Leave no orphan blob behind: remove what this run wrote and nothing references.
-        for address in written:
-            if not _still_referenced(address, []):
-                _delete_quietly(address)
-        raise
-
-
-def _reject(image_id: int, exc: ImageRejected) -> str:
-    with transaction.atomic():
-        locked = LesionImage.objects.select_for_update().get(pk=image_id)
-        if locked.status != ImageStatus.PROCESSING:
-            return "skipped"
-        upload = locked.upload_address
-        locked.status, locked.failure_reason = ImageStatus.FAILED, exc.reason[:300]
-        locked.upload_address, locked.processed_at = "", timezone.now()
-        locked.save()
-        record(None, "image.rejected", locked, detail={"code": exc.code})
-        transaction.on_commit(lambda: _delete_quietly(upload))
-    return "rejected"
-
-
-def _finish(image_id: int, processed: Any, derivatives: dict[str, dict[str, Any]]) -> str:
-    with transaction.atomic():
-        locked = LesionImage.objects.select_for_update().get(pk=image_id)
-        if locked.status != ImageStatus.PROCESSING:
-            return "skipped"
-        upload = locked.upload_address
-        locked.derivatives = derivatives
-        locked.master_sha256 = processed.derivatives["master"].sha256
-        locked.perceptual_hash = processed.perceptual_hash
-        locked.quality = {
-            k: {**c.as_dict(), "blocking": c.blocking} for k, c in processed.quality.items()
-        }
-        locked.width, locked.height = processed.width, processed.height
-        locked.captured_at = processed.capture.taken_at
-        locked.device_model = (processed.capture.device_model or "")[:100]
-        locked.status, locked.upload_address = ImageStatus.READY, ""
-        locked.processed_at = timezone.now()
-        locked.save()
-        record(None, "image.processed", locked)
-        transaction.on_commit(lambda: _delete_quietly(upload))
-        if locked.image_type == ImageType.DERMOSCOPIC:
-            from dermbridge.triage.tasks import assess_image
-
-            transaction.on_commit(lambda: assess_image.enqueue(locked.pk))
-    return "ready"
-
-
-def _delete_quietly(address: str) -> None:
-    if address:
-        try:
-            blob_store().delete(address)
-        except OSError:
-            log.warning("could not delete a processed upload blob; blobs-gc will collect it")
-
-
-def _blob_addresses(image: LesionImage) -> set[str]:
-    addresses = {d["address"] for d in image.derivatives.values()}
-    if image.upload_address:
-        addresses.add(image.upload_address)
-    return addresses
-
-
 def referenced_blob_addresses() -> set[str]:
     """Every blob address a row names: raw uploads awaiting the pipeline and all derivatives."""
     addresses: set[str] = set()
@@ -312,7 +203,10 @@ def referenced_blob_addresses() -> set[str]:
 def sweep_blobs(*, grace_hours: float, dry_run: bool = False) -> SweepReport:
     """Remove blobs nothing refers to (see BlobStore.sweep), audited; the report of what went."""
     report = blob_store().sweep(
-        referenced_blob_addresses, grace_seconds=grace_hours * 3600, dry_run=dry_run
+        referenced_blob_addresses,
+        grace_seconds=grace_hours * 3600,
+        dry_run=dry_run,
+        delete_if_unreferenced=blobrefs.release,
     )
     if not dry_run:
         record(
@@ -331,15 +225,6 @@ def sweep_blobs(*, grace_hours: float, dry_run: bool = False) -> SweepReport:
     return report
 
 
-def _still_referenced(address: str, excluding: Iterable[int]) -> bool:
-    # Content-addressed: the same photo uploaded twice shares blobs.
-    others = LesionImage.objects.exclude(pk__in=list(excluding))
-    return (
-        others.filter(upload_address=address).exists()
-        or others.filter(derivatives__icontains=address).exists()
-    )
-
-
 @transaction.atomic
 def delete_image(image: LesionImage, *, user: User) -> None:
     """Remove an image from a draft. Images that informed a clinical decision are part of the record."""
@@ -351,12 +236,11 @@ def delete_image(image: LesionImage, *, user: User) -> None:
         raise TransitionNotAllowed(
             "This image informed a clinical decision and is part of the patient's record."
         )
-    addresses = _blob_addresses(image)
+    addresses = blobrefs.image_addresses(image)
     record(user, "image.delete", image, organisation_id=_org(user, referral))
-    image.delete()
-    for address in addresses:
-        if not _still_referenced(address, [image.pk or 0]):
-            transaction.on_commit(lambda a=address: _delete_quietly(a))  # type: ignore[misc]
+    image.delete()  # its BlobRefs go with it (cascade)
+    # After the commit, each blob goes unless another image (the same bytes) still names it.
+    blobrefs.release_on_commit(addresses)
 
 
 def discard_draft_images(referral: Referral, *, user: User) -> None:
@@ -364,11 +248,9 @@ def discard_draft_images(referral: Referral, *, user: User) -> None:
     if any(i.informed_decision for i in images):
         raise TransitionNotAllowed("Images that informed a decision cannot be deleted.")
     ids = [i.pk for i in images]
-    addresses = set().union(*(_blob_addresses(i) for i in images)) if images else set()
+    addresses = set().union(*(blobrefs.image_addresses(i) for i in images)) if images else set()
     LesionImage.objects.filter(pk__in=ids).delete()
-    for address in addresses:
-        if not _still_referenced(address, ids):
-            transaction.on_commit(lambda a=address: _delete_quietly(a))  # type: ignore[misc]
+    blobrefs.release_on_commit(addresses)
 
 
 def mark_images_used_for_decision(referral: Referral) -> int:
@@ -435,4 +317,5 @@ __all__ = [
     "mark_images_used_for_decision",
     "process_lesion_image",
     "read_derivative",
+    "requeue_stuck_images",
 ]

@@ -10,3 +10,9 @@ from dermbridge.imaging import services
 @task(queue_name="imaging")
 def process_lesion_image(image_id: int) -> str:
     return services.process_lesion_image(image_id)
+
+
+@task(queue_name="imaging")
+def requeue_stuck_images() -> dict[str, int]:
+    """Periodic (the scheduler): images left processing with no task are queued again."""
+    return services.requeue_stuck_images()
