@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from dermbridge.notifications.status import describe
@@ -30,7 +32,19 @@ def patient_message(
     status = describe(referral)
     when = ""
     if status.by_when is not None:
-        when = f"\nWe aim to do this by {timezone.localtime(status.by_when):%A %-d %B %Y}.\n"
+        # The same date, with the same words, as the status page: one date per step.
+        when = f"\n{status.when_label} {timezone.localtime(status.by_when):%A %-d %B %Y}.\n"
+    if status.service_phone:
+        hours = f" ({status.service_phone_hours})" if status.service_phone_hours else ""
+        contact = (
+            f"Questions about your referral: call {status.service_name} on "
+            f"{status.service_phone}{hours} and give your reference, {referral.reference}.\n\n"
+        )
+    else:
+        contact = (
+            f"Your referral is with {status.service_name}. Your GP practice can answer your "
+            f"questions: give them your reference, {referral.reference}.\n\n"
+        )
     patient = referral.patient
     greeting = (
         f"Dear {patient.given_name} {patient.family_name}"
@@ -42,6 +56,7 @@ def patient_message(
         f"{status.pathway} (reference {referral.reference}).\n\n"
         f"{status.stage}.\n{status.next_step}\n{when}\n"
         f"See the latest at any time, without logging in:\n{link}\n\n"
+        f"{contact}"
         "If your skin gets worse, contact your GP practice or call NHS 111.\n\n"
         "DermBridge for your local NHS dermatology service\n"
     )
@@ -49,8 +64,13 @@ def patient_message(
     return subject, body, sms
 
 
+def referral_url(referral: Referral) -> str:
+    """The referral's page (behind sign-in): the same address for the practice and the service."""
+    return settings.SITE_URL + reverse("referral-detail", args=[referral.pk])
+
+
 def staff_message(referral: Referral, event: str) -> tuple[str, str]:
-    """Messages to clinicians carry the reference only; the detail is behind login."""
+    """Messages to clinicians carry the reference and a link; the detail is behind sign-in."""
     texts = {
         "outcome": "The dermatology service has answered referral {ref}.",
         "info_requested": "The dermatologist needs more information for referral {ref}.",
@@ -59,4 +79,7 @@ def staff_message(referral: Referral, event: str) -> tuple[str, str]:
         "message": "There is a new message on referral {ref}.",
     }
     line = texts.get(event, "Referral {ref} has been updated.").format(ref=referral.reference)
-    return f"DermBridge: {line}", f"{line}\n\nSign in to DermBridge to see it.\n"
+    return (
+        f"DermBridge: {line}",
+        f"{line}\n\nOpen it (you will be asked to sign in):\n{referral_url(referral)}\n",
+    )

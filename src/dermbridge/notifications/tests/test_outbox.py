@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
@@ -101,7 +102,9 @@ def test_it_tells_patient_and_referrer_when_the_outcome_is_recorded(
     assert_nothing_clinical(to_patient.text, referral)
     (to_referrer,) = smtp_server.to(world.alice.email)
     assert referral.reference in to_referrer.subject
-    assert "Sign in to DermBridge" in to_referrer.text
+    # The link to the referral's own page (behind sign-in), not only its reference.
+    assert f"{settings.SITE_URL}/referrals/{referral.pk}/" in to_referrer.text
+    assert "sign in" in to_referrer.text
     assert_nothing_clinical(to_referrer.text, referral)
 
 

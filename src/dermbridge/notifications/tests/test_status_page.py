@@ -6,6 +6,7 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -54,7 +55,6 @@ def forbidden_text(referral: Referral, world: World) -> list[str]:
         "derek",
         world.alice.get_full_name(),
         world.practice_a.name,
-        world.service.name,
         "<img",
     ]
 
@@ -69,9 +69,13 @@ def test_it_shows_the_pathway_the_next_step_and_the_date(client: Client, world: 
     assert_private(response)
     page = response.content.decode()
     assert "You have been referred to the skin (dermatology) service" in page
-    assert "A skin specialist is looking at your photos" in page
+    # Nobody at the hospital has opened it yet: the words say so.
+    assert "Your photos are waiting for a skin specialist to look at them" in page
+    assert "is looking at your photos" not in page
     due = timezone.localtime(referral.due_at)
+    assert "The skin specialist aims to reply by\n        <strong><time" in page
     assert f"{due:%A} {due.day} {due:%B %Y}" in page
+    assert page.count("<time") == 1  # one date for the step, never two
     for text in forbidden_text(referral, world):
         assert text not in page, text
 
@@ -111,7 +115,7 @@ def test_it_never_shows_another_referral(client: Client, world: World) -> None:
     make_referral(world, state=State.TRIAGED, referrer=world.bob)
 
     page = client.get(path_of(issue_status_link(waiting))).content.decode()
-    assert "A skin specialist is looking at your photos" in page
+    assert "Your photos are waiting for a skin specialist" in page
     assert "harmless mole" not in page
     assert "made a decision" not in page
     assert Referral.objects.exclude(pk=waiting.pk).count() == 2
@@ -163,10 +167,11 @@ def test_it_stores_only_a_hash_of_an_unguessable_token(world: World) -> None:
 
 
 @pytest.mark.parametrize("kind", ["unknown", "malformed", "expired", "one-char-off"])
-def test_it_gives_the_ordinary_404_for_a_bad_link(client: Client, world: World, kind: str) -> None:
+def test_it_gives_one_helpful_404_for_a_bad_link(client: Client, world: World, kind: str) -> None:
     """GIVEN a link that is unknown, malformed, expired or one character off
-    WHEN it is opened THEN the response is the site's ordinary 404, identical to any other,
-    nothing of the referral shows and nothing is audited as a view."""
+    WHEN it is opened THEN the response is a 404 with help for the patient, byte for byte the
+    same whatever the link (so it reveals nothing), nothing of the referral shows and nothing is
+    audited as a view."""
     referral = make_referral(world, state=State.TRIAGED)
     token = token_of(issue_status_link(referral))
     bad = {
@@ -179,10 +184,18 @@ def test_it_gives_the_ordinary_404_for_a_bad_link(client: Client, world: World, 
         PatientStatusLink.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
     response = client.get(f"/status/{bad}/")
-    ordinary = client.get("/no-such-page/")
-    assert response.status_code == ordinary.status_code == 404
-    assert response.content == ordinary.content
-    assert bad.encode() not in response.content
+    never_issued = client.get("/status/" + "Z" * 43 + "/")
+    assert response.status_code == never_issued.status_code == 404
+    assert response.content == never_issued.content
+    page = response.content.decode()
+    assert "This link does not work" in page
+    assert f"Links stop working after {settings.PATIENT_LINK_DAYS} days" in page
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert "notifications/status" in page and "tel:111" in page  # styled, with help
+    assert bad not in page and referral.reference not in page
+    assert world.service.name not in page
+    for text in forbidden_text(referral, world):
+        assert text not in page, text
     assert_private(response)
     assert not AuditEvent.objects.filter(action="status.view").exists()
 
