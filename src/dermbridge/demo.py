@@ -123,6 +123,12 @@ def _demo_world() -> World:
     )
     admin.set_password(DEMO_PASSWORD)
     admin.save()
+    # What patients are told to call (status page and messages); 0161 496 is an Ofcom drama range.
+    world.service.patient_phone = world.service.patient_phone or "0161 496 0000"
+    world.service.patient_phone_hours = (
+        world.service.patient_phone_hours or "Monday to Friday, 9am to 5pm"
+    )
+    world.service.save(update_fields=["patient_phone", "patient_phone_hours"])
     world.alice, world.bob, world.derek, world.sam, world.pat = (
         made["gp"],
         made["gp2"],
