@@ -24,6 +24,8 @@ PERIODIC_TASKS = (
     "dermbridge.notifications.tasks.warn_near_breaches",
     "dermbridge.notifications.tasks.retry_pending_messages",
     "dermbridge.core.idempotency.purge_idempotency_keys",
+    # Runs `reconcile --repair` when the last run is more than a day old (else returns at once).
+    "dermbridge.core.tasks.reconcile_daily",
 )
 
 
