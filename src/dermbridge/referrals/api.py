@@ -347,6 +347,58 @@ class ReferralDetailView(JsonView):
         )
         return render_referral(request, reference)
 
+    @extend_schema(
+        operation_id="referrals_destroy",
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            **error_responses(403, 404, 409),
+        },
+        summary="Delete a draft (the referrer only; a sent referral is withdrawn instead)",
+    )
+    def delete(self, request: Request, reference: str) -> Response:
+        referral = visible_referral(request, reference)
+        services.delete_draft(referral, user=acting_user(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LesionDetailView(JsonView):
+    """One lesion of a draft: corrected or removed by the referrer (see referrals.permissions)."""
+
+    @extend_schema(
+        operation_id="referrals_lesions_partial_update",
+        parameters=[id_parameter("number", "The lesion's number in the referral (1, 2, ...).")],
+        request=LesionInputSerializer,
+        responses={200: LesionSerializer, **error_responses(400, 403, 404, 409, 415)},
+        summary="Correct a lesion of a draft (fields not given are kept)",
+    )
+    def patch(self, request: Request, reference: str, number: int) -> Response:
+        lesion = visible_lesion(request, reference, number)
+        body = LesionInputSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        current = {
+            "body_site_code": lesion.body_site_code,
+            "laterality": lesion.laterality,
+            "size_mm": lesion.size_mm,
+            "description": lesion.description,
+            "pigmented": lesion.pigmented,
+        }
+        services.update_lesion(
+            lesion, user=acting_user(request), **{**current, **body.validated_data}
+        )
+        lesion = Lesion.objects.select_related("referral__service").get(pk=lesion.pk)
+        return Response(LesionSerializer(lesion).data)
+
+    @extend_schema(
+        operation_id="referrals_lesions_destroy",
+        parameters=[id_parameter("number", "The lesion's number in the referral (1, 2, ...).")],
+        responses={204: OpenApiResponse(description="Removed."), **error_responses(403, 404, 409)},
+        summary="Remove a lesion and its photos from a draft; later lesions are renumbered",
+    )
+    def delete(self, request: Request, reference: str, number: int) -> Response:
+        lesion = visible_lesion(request, reference, number)
+        services.remove_lesion(lesion, user=acting_user(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class LesionCreateView(JsonView):
     @extend_schema(

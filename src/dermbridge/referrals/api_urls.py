@@ -8,6 +8,7 @@ from dermbridge.interop.api import DicomUploadView
 from dermbridge.patients.api import ConsentCreateView, PatientDetailView, PatientListView
 from dermbridge.referrals.api import (
     LesionCreateView,
+    LesionDetailView,
     MessageListView,
     OutcomeView,
     ReferralDetailView,
@@ -31,6 +32,11 @@ urlpatterns = [
         "referrals/<str:reference>/lesions/",
         LesionCreateView.as_view(),
         name="api-referral-lesions",
+    ),
+    path(
+        "referrals/<str:reference>/lesions/<int:number>/",
+        LesionDetailView.as_view(),
+        name="api-referral-lesion",
     ),
     path(
         "referrals/<str:reference>/lesions/<int:number>/images/",

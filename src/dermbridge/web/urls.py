@@ -23,6 +23,16 @@ urlpatterns = [
     ),
     path("referrals/<int:pk>/lesions/", referring.add_lesion, name="lesion-add"),
     path(
+        "referrals/<int:pk>/lesions/<int:lesion_pk>/change/",
+        referring.edit_lesion,
+        name="lesion-edit",
+    ),
+    path(
+        "referrals/<int:pk>/lesions/<int:lesion_pk>/remove/",
+        referring.remove_lesion,
+        name="lesion-remove",
+    ),
+    path(
         "referrals/<int:pk>/lesions/<int:lesion_pk>/photos/",
         referring.lesion_photos,
         name="lesion-photos",

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from dermbridge.accounts.models import Organisation, OrganisationKind, Role, User
@@ -17,9 +23,8 @@ from dermbridge.imaging import services as imaging
 from dermbridge.imaging.models import ImageType, LesionImage
 from dermbridge.interop import services as interop_services
 from dermbridge.patients.models import ConsentScope
-from dermbridge.patients.services import record_consent
-from dermbridge.referrals import services, workflow
-from dermbridge.referrals.errors import ReferralError
+from dermbridge.referrals import permissions, services, workflow
+from dermbridge.referrals.errors import NotPermitted, ReferralError
 from dermbridge.referrals.models import Lesion, Referral, State
 from dermbridge.web.forms import (
     HistoryForm,
@@ -35,6 +40,62 @@ CAPTURE_ROLES = (Role.REFERRER, Role.PHOTOGRAPHER)
 NEEDS_ACTION = (State.DRAFT, State.MORE_INFO_REQUESTED)
 ANSWERED = (State.ADVICE_GIVEN, State.TRIAGED, State.CLOSED, State.WITHDRAWN)
 LIST_LIMIT = 50
+# A form posted after the session ended, kept through signing in again (see docs/ui.md).
+UNSAVED_KEY = "dermbridge_unsaved_post"
+UNSAVED_MAX_AGE = 2 * 3600
+
+
+def refuse_as_403(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A service's NotPermitted becomes a 403 page (the rule table said no to this role)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except NotPermitted as exc:
+            raise PermissionDenied(exc.message) from None
+
+    return wrapper
+
+
+def keep_post_through_sign_in(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """`login_required` that loses nothing: a form posted after the session ended is kept in
+    the (new, anonymous) session, and after signing in again the same page shows it, filled
+    in and not yet saved, for the user to check and save. See docs/ui.md."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if request.method == "POST":
+            data = {
+                key: request.POST.getlist(key)
+                for key in request.POST
+                if key not in ("csrfmiddlewaretoken", "_once", "op")
+            }
+            request.session[UNSAVED_KEY] = {"path": request.path, "data": data, "at": time.time()}
+            messages.warning(
+                request,
+                "You were signed out before your changes were saved. Sign in again: your "
+                "changes will be shown for you to check and save.",
+            )
+        return redirect_to_login(request.path)
+
+    return wrapper
+
+
+def take_unsaved_post(request: HttpRequest) -> QueryDict | None:
+    """What was posted to this page when the session had ended, if recent (then forgotten)."""
+    kept = request.session.get(UNSAVED_KEY)
+    if not kept or kept.get("path") != request.path:
+        return None
+    del request.session[UNSAVED_KEY]
+    if time.time() - float(kept.get("at", 0)) > UNSAVED_MAX_AGE:
+        return None
+    data = QueryDict(mutable=True)
+    for key, values in kept["data"].items():
+        data.setlist(key, values)
+    return data
 
 
 def starting_orgs(user: User) -> list[Organisation]:
@@ -91,14 +152,16 @@ def _referral_targets(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@login_required
+@keep_post_through_sign_in
 def new_referral(request: HttpRequest) -> HttpResponse:
     """Patient, consent, pathway, question, history and the first lesion on one page."""
     user = acting_user(request)
     orgs = starting_orgs(user)
     if not orgs:
         raise Http404("You do not refer for any practice.")
-    data = request.POST if request.method == "POST" else None
+    # A form posted after the session ended is shown again, filled in, not yet saved.
+    kept = take_unsaved_post(request) if request.method != "POST" else None
+    data = request.POST if request.method == "POST" else kept
     patient_form = PatientForm(data, prefix="patient")
     referral_form = ReferralForm(data, **_referral_targets(request))
     if len(orgs) > 1:
@@ -112,7 +175,7 @@ def new_referral(request: HttpRequest) -> HttpResponse:
     lesion_form = LesionForm(data, prefix="lesion")
     all_forms = [patient_form, referral_form, history_form, lesion_form]
     extra: list[str] = []
-    if data is not None and all(f.is_valid() for f in all_forms):
+    if kept is None and data is not None and all(f.is_valid() for f in all_forms):
         p, r = patient_form.cleaned_data, referral_form.cleaned_data
         org = next(o for o in orgs if o.pk == r.get("referring_org", orgs[0].pk))
         details = {k: v for k, v in p.items() if k != "consent_direct_care"}
@@ -155,11 +218,14 @@ def new_referral(request: HttpRequest) -> HttpResponse:
             "history_form": history_form,
             "lesion_form": lesion_form,
             "error_list": error_items(*all_forms, extra=extra),
+            "restored": kept is not None,
         },
     )
 
 
 def _editable_referral(request: HttpRequest, pk: int) -> Referral:
+    """A referral whose capture pages this user may open (the referrer and the photographers
+    of the practice or the named hub). What each may do there is the rule table's answer."""
     referral = visible_referral(request, pk)
     if not workflow.is_capturer(acting_user(request), referral):
         raise Http404("Only the referring practice or its imaging hub edits a referral.")
@@ -178,9 +244,12 @@ def _render_edit(
     referral_form: ReferralForm | None = None,
     history_form: HistoryForm | None = None,
     lesion_form: LesionForm | None = None,
+    consent_ticked: bool = False,
     extra: list[str] | None = None,
+    restored: bool = False,
     status: int = 200,
 ) -> HttpResponse:
+    user = acting_user(request)
     is_draft = referral.state == State.DRAFT
     if referral_form is None:
         referral_form = ReferralForm(
@@ -201,7 +270,9 @@ def _render_edit(
         image_set = imaging.lesion_image_set(lesion, referral.service, referral.kind)
         missing = [labels[t].lower() for t in image_set["missing"]]  # type: ignore[attr-defined]
         lesion_rows.append((lesion, image_set, missing))
-    services.view_referral(referral, user=acting_user(request), what="referral.edit_view")
+    can = permissions.can(user, referral)
+    has_consent = referral.patient.consent_for(ConsentScope.DIRECT_CARE)
+    services.view_referral(referral, user=user, what="referral.edit_view")
     return render(
         request,
         "web/referral_edit.html",
@@ -211,9 +282,16 @@ def _render_edit(
             "referral_form": referral_form,
             "history_form": history_form,
             "lesion_form": lesion_form,
+            "lesion_open": lesion_form.is_bound,
             "lesion_rows": lesion_rows,
-            "has_consent": referral.patient.consent_for(ConsentScope.DIRECT_CARE),
-            "can_submit": workflow.is_referrer(acting_user(request), referral),
+            "has_consent": has_consent,
+            "consent_ticked": consent_ticked,
+            "can": can,
+            "can_submit": can["submit"],
+            "has_fields": can["edit_history"]
+            or (can["record_consent"] and not has_consent)
+            or can["edit_question"],
+            "restored": restored,
             "problems": services.submission_problems(referral) if is_draft else [],
             "error_list": error_items(referral_form, history_form, lesion_form, extra=extra or []),
         },
@@ -221,49 +299,159 @@ def _render_edit(
     )
 
 
-@login_required
+def _lesion_posted(data: QueryDict) -> bool:
+    """Whether any of the new-lesion fields was filled in (then it is saved with the rest)."""
+    return any(
+        data.get(f"lesion-{name}", "").strip() not in ("", "None")
+        for name in ("body_site_code", "laterality", "size_mm", "description", "pigmented")
+    )
+
+
+def _page_forms(
+    request: HttpRequest, referral: Referral, data: QueryDict | None, op: str
+) -> tuple[ReferralForm, HistoryForm, LesionForm]:
+    """The draft page's forms, each bound only if its fields were posted."""
+    posted_question = data is not None and ("clinical_question" in data or "kind" in data)
+    if posted_question and referral.state != State.DRAFT:
+        # After a request for more information the question and pathway are not on the page
+        # (nor can they change): not bound, so they cannot report errors. Only the role is
+        # still checked below.
+        if not permissions.may_role(acting_user(request), "edit_question", referral):
+            raise NotPermitted("Only the referrer can change the clinical question.")
+        posted_question = False
+    referral_form = ReferralForm(data if posted_question else None, **_referral_targets(request))
+    referral_form.fields["service"].required = False
+    posted_history = data is not None and any(k.startswith("history-") for k in data)
+    history_form = HistoryForm(
+        data if posted_history else None,
+        prefix="history",
+        instance=getattr(referral, "history", None),
+    )
+    wants_lesion = data is not None and (op == "add_lesion" or _lesion_posted(data))
+    lesion_form = LesionForm(data if wants_lesion else None, prefix="lesion")
+    if data is not None:
+        # The rule table first: a part this user may not change is refused (403), whether or
+        # not what was typed is valid.
+        user = acting_user(request)
+        asked = [
+            ("edit_question", posted_question),
+            ("edit_pathway", posted_question and "kind" in data),
+            ("edit_history", posted_history),
+            ("add_lesion", wants_lesion),
+            ("record_consent", data.get("consent_direct_care") == "on"),
+        ]
+        for action, wanted in asked:
+            if wanted and not permissions.may_role(user, action, referral):
+                raise NotPermitted(
+                    f"Only {permissions.RULES[action].who_text} can "
+                    f"{permissions.RULES[action].label}."
+                )
+    return referral_form, history_form, lesion_form
+
+
+def _save_page(request: HttpRequest, referral: Referral, data: QueryDict, op: str) -> HttpResponse:
+    """Save everything typed on the draft page, then do what the pressed button asks: save,
+    add the lesion, or send. Nothing typed is lost: invalid answers are shown again."""
+    user = acting_user(request)
+    referral_form, history_form, lesion_form = _page_forms(request, referral, data, op)
+    bound = [f for f in (referral_form, history_form, lesion_form) if f.is_bound]
+    consent = data.get("consent_direct_care") == "on"
+    if op == "restore":
+        for form in bound:
+            form.is_valid()
+            form.mark_errors()  # type: ignore[attr-defined]
+        return _render_edit(
+            request,
+            referral,
+            referral_form=referral_form,
+            history_form=history_form,
+            lesion_form=lesion_form,
+            consent_ticked=consent,
+            restored=True,
+        )
+    if not all(f.is_valid() for f in bound):
+        for form in bound:
+            form.mark_errors()  # type: ignore[attr-defined]
+        return _render_edit(
+            request,
+            referral,
+            referral_form=referral_form,
+            history_form=history_form,
+            lesion_form=lesion_form,
+            consent_ticked=consent,
+            extra=["Nothing was saved yet: correct the answers marked below."],
+        )
+    try:
+        lesion = services.save_draft(
+            referral,
+            user=user,
+            kind=referral_form.cleaned_data["kind"] if referral_form.is_bound else None,
+            clinical_question=referral_form.cleaned_data["clinical_question"]
+            if referral_form.is_bound
+            else None,
+            history=history_form.history_data() if history_form.is_bound else None,
+            consent_direct_care=consent,
+            new_lesion=lesion_form.cleaned_data if lesion_form.is_bound else None,
+        )
+    except NotPermitted:
+        raise
+    except ReferralError as exc:
+        targets = [("", referral_form), ("history", history_form), ("lesions", lesion_form)]
+        extra = apply_service_errors(targets, exc.field_errors) or [exc.message]
+        return _render_edit(
+            request,
+            referral,
+            referral_form=referral_form,
+            history_form=history_form,
+            lesion_form=lesion_form,
+            consent_ticked=consent,
+            extra=extra,
+        )
+    if op == "send":
+        try:
+            services.submit_referral(referral, user=user)
+        except NotPermitted:
+            raise
+        except ReferralError as exc:
+            problems = exc.field_errors.get("referral") or [exc.message]
+            if bound or consent:
+                messages.success(request, "Your changes were saved, but it was not sent yet.")
+            fresh = Referral.objects.get(pk=referral.pk)
+            return _render_edit(request, fresh, extra=problems)
+        messages.success(request, f"Referral {referral.reference} sent to {referral.service.name}.")
+        return redirect("referral-detail", pk=referral.pk)
+    if lesion is not None:
+        messages.success(request, f"Lesion {lesion.number} added. Now add its photos.")
+        return redirect("lesion-photos", pk=referral.pk, lesion_pk=lesion.pk)
+    if referral.state == State.DRAFT:
+        messages.success(request, "Draft saved. You can come back to it at any time.")
+    else:
+        messages.success(request, "Your changes were saved.")
+    return redirect("referral-edit", pk=referral.pk)
+
+
+@keep_post_through_sign_in
+@refuse_as_403
 def edit_referral(request: HttpRequest, pk: int) -> HttpResponse:
-    """Resume a draft (or answer a request for more information): question, pathway, history."""
+    """The draft page (or answering a request for more information). Every button on it
+    posts the whole page here: what was typed is saved first, then the button's step runs."""
     referral = _editable_referral(request, pk)
     if referral.state not in (State.DRAFT, State.MORE_INFO_REQUESTED):
         return redirect("referral-detail", pk=referral.pk)
     if request.method != "POST":
-        return _render_edit(request, referral)
-    is_draft = referral.state == State.DRAFT
-    # After a request for more information only the history can change: the pathway and
-    # question fields are not shown, so they are not bound (and cannot report errors).
-    referral_form = ReferralForm(request.POST if is_draft else None, **_referral_targets(request))
-    referral_form.fields["service"].required = False
-    history_form = HistoryForm(request.POST, prefix="history")
-    extra: list[str] = []
-    forms_ok = history_form.is_valid() and (not is_draft or referral_form.is_valid())
-    if forms_ok:
-        try:
-            services.update_draft(
-                referral,
-                user=acting_user(request),
-                kind=referral_form.cleaned_data["kind"] if is_draft else None,
-                clinical_question=referral_form.cleaned_data["clinical_question"]
-                if is_draft
-                else None,
-                history=history_form.history_data(),
-            )
-        except ReferralError as exc:
-            extra = apply_service_errors([("history", history_form)], exc.field_errors) or [
-                exc.message
-            ]
-        else:
-            messages.success(request, "Draft saved. You can come back to it at any time.")
-            return redirect("referral-edit", pk=referral.pk)
-    referral_form.mark_errors()
-    history_form.mark_errors()
-    return _render_edit(
-        request, referral, referral_form=referral_form, history_form=history_form, extra=extra
-    )
+        kept = take_unsaved_post(request)
+        if kept is None:
+            return _render_edit(request, referral)
+        return _save_page(request, referral, kept, "restore")
+    op = request.POST.get("op", "save")
+    if op not in ("save", "send", "add_lesion"):
+        op = "save"
+    return _save_page(request, referral, request.POST, op)
 
 
-@login_required
+@keep_post_through_sign_in
 @require_POST
+@refuse_as_403
 def add_lesion(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _editable_referral(request, pk)
     form = LesionForm(request.POST, prefix="lesion")
@@ -271,58 +459,200 @@ def add_lesion(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             lesion = services.add_lesion(referral, user=acting_user(request), **form.cleaned_data)
+        except NotPermitted:
+            raise
         except ReferralError as exc:
             extra = apply_service_errors([("lesions", form)], exc.field_errors) or [exc.message]
         else:
             messages.success(request, f"Lesion {lesion.number} added. Now add its photos.")
             return redirect("lesion-photos", pk=referral.pk, lesion_pk=lesion.pk)
+    elif not permissions.may_role(acting_user(request), "add_lesion", referral):
+        raise NotPermitted("Only the referrer can add a lesion.")
     form.mark_errors()
     return _render_edit(request, referral, lesion_form=form, extra=extra)
 
 
-@login_required
+@keep_post_through_sign_in
 @require_POST
+@refuse_as_403
 def record_direct_care_consent(request: HttpRequest, pk: int) -> HttpResponse:
     referral = _editable_referral(request, pk)
     if request.POST.get("consent_direct_care") != "on":
         return _render_edit(
             request, referral, extra=["Tick the box to confirm the patient has agreed."]
         )
-    record_consent(
-        user=acting_user(request),
-        patient=referral.patient,
-        scope=ConsentScope.DIRECT_CARE,
-        granted=True,
-        note="Recorded on a draft",
-    )
+    try:
+        services.record_direct_care_consent(referral, user=acting_user(request))
+    except NotPermitted:
+        raise
+    except ReferralError as exc:
+        return _render_edit(request, referral, extra=[exc.message])
     messages.success(request, "Consent recorded.")
     return redirect("referral-edit", pk=referral.pk)
 
 
-@login_required
+@keep_post_through_sign_in
 @require_POST
+@refuse_as_403
 def submit_referral(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send the draft; any page fields posted with it are saved first."""
     referral = _editable_referral(request, pk)
-    try:
-        services.submit_referral(referral, user=acting_user(request))
-    except ReferralError as exc:
-        problems = exc.field_errors.get("referral") or [exc.message]
-        return _render_edit(request, referral, extra=problems)
-    messages.success(request, f"Referral {referral.reference} sent to {referral.service.name}.")
-    return redirect("referral-detail", pk=referral.pk)
+    if referral.state not in (State.DRAFT, State.MORE_INFO_REQUESTED):
+        try:
+            services.submit_referral(referral, user=acting_user(request))
+        except NotPermitted:
+            raise
+        except ReferralError as exc:
+            messages.error(request, exc.message)
+        return redirect("referral-detail", pk=referral.pk)
+    return _save_page(request, referral, request.POST, "send")
+
+
+def _confirm(
+    request: HttpRequest,
+    referral: Referral,
+    *,
+    title: str,
+    body: list[str],
+    button: str,
+    back: str,
+    back_label: str,
+) -> HttpResponse:
+    return render(
+        request,
+        "web/confirm.html",
+        {
+            "referral": referral,
+            "title": title,
+            "body": body,
+            "button": button,
+            "back": back,
+            "back_label": back_label,
+        },
+    )
 
 
 @login_required
-@require_POST
+@refuse_as_403
 def delete_draft(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete a draft, after a confirmation page (works without JavaScript)."""
     referral = _editable_referral(request, pk)
+    user = acting_user(request)
     try:
-        services.delete_draft(referral, user=acting_user(request))
+        permissions.check(user, "delete_draft", referral)
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            services.delete_draft(referral, user=user)
+        else:
+            photos = LesionImage.objects.filter(lesion__referral=referral).count()
+            return _confirm(
+                request,
+                referral,
+                title=f"Delete draft {referral.reference}?",
+                body=[
+                    f"This deletes the draft referral for {referral.patient}, its "
+                    f"{referral.lesions.count()} lesion(s) and {photos} photo(s).",
+                    "This cannot be undone. The patient's record and consent are kept.",
+                ],
+                button="Yes, delete this draft",
+                back=reverse("referral-edit", args=[referral.pk]),
+                back_label="No, go back to the draft",
+            )
+    except NotPermitted:
+        raise
     except ReferralError as exc:
         messages.error(request, exc.message)
         return redirect("referral-detail", pk=referral.pk)
     messages.success(request, "Draft deleted.")
     return redirect("my-referrals")
+
+
+def _draft_lesion(request: HttpRequest, pk: int, lesion_pk: int) -> tuple[Referral, Lesion]:
+    referral = _editable_referral(request, pk)
+    return referral, get_object_or_404(Lesion, pk=lesion_pk, referral=referral)
+
+
+@keep_post_through_sign_in
+@refuse_as_403
+def edit_lesion(request: HttpRequest, pk: int, lesion_pk: int) -> HttpResponse:
+    """Correct a lesion's site, side, size or description while the referral is a draft."""
+    referral, lesion = _draft_lesion(request, pk, lesion_pk)
+    user = acting_user(request)
+    try:
+        permissions.check(user, "edit_lesion", referral)
+    except NotPermitted:
+        raise
+    except ReferralError as exc:
+        messages.error(request, exc.message)
+        return redirect("referral-detail", pk=referral.pk)
+    initial = {
+        "body_site_code": lesion.body_site_code,
+        "laterality": lesion.laterality,
+        "size_mm": lesion.size_mm,
+        "description": lesion.description,
+        "pigmented": lesion.pigmented,
+    }
+    data = request.POST if request.method == "POST" else take_unsaved_post(request)
+    form = LesionForm(data, prefix="lesion", initial=initial)
+    extra: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_lesion(lesion, user=user, **form.cleaned_data)
+        except NotPermitted:
+            raise
+        except ReferralError as exc:
+            extra = apply_service_errors([("lesions", form)], exc.field_errors) or [exc.message]
+        else:
+            messages.success(request, f"Lesion {lesion.number} saved.")
+            return redirect("referral-edit", pk=referral.pk)
+    form.mark_errors()
+    services.view_referral(referral, user=user, what="referral.form_view")
+    return render(
+        request,
+        "web/referral_form.html",
+        {
+            "referral": referral,
+            "form": form,
+            "error_list": error_items(form, extra=extra),
+            "title": f"Change lesion {lesion.number}",
+            "button": "Save lesion",
+            "back": reverse("referral-edit", args=[referral.pk]),
+        },
+    )
+
+
+@login_required
+@refuse_as_403
+def remove_lesion(request: HttpRequest, pk: int, lesion_pk: int) -> HttpResponse:
+    """Remove a lesion and its photos from a draft, after a confirmation page."""
+    referral, lesion = _draft_lesion(request, pk, lesion_pk)
+    user = acting_user(request)
+    try:
+        permissions.check(user, "remove_lesion", referral)
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            services.remove_lesion(lesion, user=user)
+        else:
+            photos = lesion.images.count()
+            return _confirm(
+                request,
+                referral,
+                title=f"Remove lesion {lesion.number}?",
+                body=[
+                    f"Lesion {lesion.number}: {lesion.body_site_label}"
+                    f"{f' ({lesion.get_laterality_display().lower()})' if lesion.laterality else ''}"
+                    f", with its {photos} photo(s), is removed from this draft.",
+                    "The lesions after it are renumbered. This cannot be undone.",
+                ],
+                button="Yes, remove this lesion",
+                back=reverse("referral-edit", args=[referral.pk]),
+                back_label="No, keep it",
+            )
+    except NotPermitted:
+        raise
+    except ReferralError as exc:
+        messages.error(request, exc.message)
+        return redirect("referral-detail", pk=referral.pk)
+    messages.success(request, f"Lesion {lesion.number} removed.")
+    return redirect("referral-edit", pk=referral.pk)
 
 
 def _render_photos(
@@ -401,6 +731,8 @@ def delete_photo(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
     image = get_object_or_404(LesionImage, pk=image_pk, lesion__referral=referral)
     try:
         imaging.delete_image(image, user=acting_user(request))
+    except NotPermitted as exc:
+        raise PermissionDenied(exc.message) from None
     except ReferralError as exc:
         messages.error(request, exc.message)
     else:
