@@ -27,12 +27,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import CommandError
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV, run_with_reloader
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
@@ -50,14 +52,35 @@ MAX_CLAIMS = 5
 WORKER_LOST = "dermbridge.worker.WorkerLost"
 # Abandoned tasks put back per beat (the rest wait for the next beat).
 REQUEUE_BATCH = 100
+# Waits between attempts to reach a database that has gone away (doubling up to the maximum).
+OUTAGE_BACKOFF_START = 1.0
+OUTAGE_BACKOFF_MAX = 30.0
 
 
-def extend_lease(task_id: Any, lease_seconds: float, now: datetime | None = None) -> bool:
-    """Renew the lease of a task this worker is running. False if it is no longer running."""
-    now = now or timezone.now()
-    renewed = DBTaskResult.objects.filter(pk=task_id, status=RUNNING).update(
-        run_after=now + timedelta(seconds=lease_seconds)
-    )
+def _db_now() -> Any:
+    """The database's clock, as an expression: leases are compared on one clock, whatever the
+    clocks of the hosts the workers run on say."""
+    return Now()
+
+
+def extend_lease(task_id: Any, lease_seconds: float, worker_id: str | None = None) -> bool:
+    """Renew the lease of a task this worker is running. False if it is no longer running, or
+    no longer this worker's (its lease ran out and another worker claimed it since): a worker
+    must never keep alive a lease it lost."""
+    with transaction.atomic(using=DBTaskResult.objects.db):
+        row = (
+            DBTaskResult.objects.select_for_update()
+            .filter(pk=task_id, status=RUNNING)
+            .values_list("worker_ids", flat=True)
+            .first()
+        )
+        if row is None:
+            return False
+        if worker_id is not None and (not row or row[-1] != worker_id):
+            return False
+        renewed = DBTaskResult.objects.filter(pk=task_id, status=RUNNING).update(
+            run_after=_db_now() + timedelta(seconds=lease_seconds)
+        )
     return renewed == 1
 
 
@@ -69,8 +92,11 @@ def requeue_abandoned(
     A task is abandoned when its lease end (`run_after`) has passed and it started more than a
     lease ago; the second test covers the moment between a claim and its first lease.
     """
+    # The database's clock unless a test pins one: a host whose clock runs fast cannot take
+    # another host's task early.
+    clock: Any = now if now is not None else _db_now()
     now = now or timezone.now()
-    started_before = now - timedelta(seconds=lease_seconds)
+    started_before = clock - timedelta(seconds=lease_seconds)
     requeued = failed = 0
     with exclusive_transaction(DBTaskResult.objects.db):
         abandoned = list(
@@ -78,7 +104,7 @@ def requeue_abandoned(
             .filter(
                 backend_name=backend_name,
                 status=RUNNING,
-                run_after__lt=now,
+                run_after__lt=clock,
                 started_at__lt=started_before,
             )
             .order_by("started_at")[:REQUEUE_BATCH]
@@ -128,17 +154,46 @@ class LeasedWorker(Worker):
         beat = threading.Thread(target=self._beat, name="task-lease", daemon=True)
         beat.start()
         try:
-            super().run()
+            self._run_riding_out_outages()
         finally:
             self._stopped.set()
             beat.join(timeout=5)
+
+    def _run_riding_out_outages(self) -> None:
+        """db_worker's loop, started again with back-off when the database goes away (a
+        restart, a fail-over, a network cut) instead of exiting: a worker that has stopped
+        is a queue that silently stops draining."""
+        delay = OUTAGE_BACKOFF_START
+        while True:
+            started = time.monotonic()
+            try:
+                super().run()
+                return
+            except (OperationalError, InterfaceError) as exc:
+                if not self.running:
+                    return
+                if time.monotonic() - started > OUTAGE_BACKOFF_MAX * 2:
+                    delay = OUTAGE_BACKOFF_START  # it had been running well: a new outage
+                log.warning(
+                    "worker %s: database unavailable (%s: %s); retrying in %.0f s",
+                    self.worker_id,
+                    type(exc).__name__,
+                    str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "",
+                    delay,
+                )
+                self.running_task = False
+                self._current_task_id = None
+                connections.close_all()
+                if self._stopped.wait(delay):
+                    return
+                delay = min(delay * 2, OUTAGE_BACKOFF_MAX)
 
     def run_task(self, db_task_result: DBTaskResult) -> None:
         # Take the lease before the task starts, in this thread, so there is no window in
         # which a claimed task has no lease end after its start.
         self._current_task_id = db_task_result.pk
         try:
-            extend_lease(db_task_result.pk, self.lease_seconds)
+            extend_lease(db_task_result.pk, self.lease_seconds, self.worker_id)
         except DatabaseError as exc:
             log.warning(
                 "could not take the lease of task %s: %s", db_task_result.pk, exc.__class__.__name__
@@ -161,9 +216,18 @@ class LeasedWorker(Worker):
             while not self._stopped.wait(self.lease_seconds / 3):
                 task_id = self._current_task_id
                 try:
-                    if task_id is not None:
-                        extend_lease(task_id, self.lease_seconds)
+                    if task_id is not None and not extend_lease(
+                        task_id, self.lease_seconds, self.worker_id
+                    ):
+                        log.warning(
+                            "task %s: lease lost (another worker may be running it)", task_id
+                        )
                     requeue_abandoned(self.backend_name, self.lease_seconds)
+                except (OperationalError, InterfaceError) as exc:
+                    log.warning(
+                        "task lease heartbeat: database unavailable (%s)", type(exc).__name__
+                    )
+                    connections.close_all()
                 except Exception:
                     # Never let the heartbeat die while its worker lives: the lease would lapse
                     # and another worker would run the task a second time. A busy SQLite file

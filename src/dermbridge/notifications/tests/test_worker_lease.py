@@ -107,6 +107,35 @@ def test_it_renews_the_lease_only_of_a_running_task() -> None:
     assert not extend_lease(row.pk, LEASE)
 
 
+@pytest.mark.django_db
+def test_a_worker_cannot_renew_a_lease_it_lost() -> None:
+    """GIVEN worker-0's lease ran out and worker-1 claimed the task since
+    THEN worker-0's heartbeat cannot renew it (it would keep alive a lease that is not its own),
+    and worker-1's can."""
+    row = running_task(workers=2, started_ago=LEASE + 60, lease_left=1)
+    assert row.worker_ids == ["worker-0", "worker-1"]
+    before = row.run_after
+    assert not extend_lease(row.pk, LEASE, "worker-0")
+    assert DBTaskResult.objects.get(pk=row.pk).run_after == before
+    assert extend_lease(row.pk, LEASE, "worker-1")
+
+
+@pytest.mark.django_db
+def test_leases_use_the_databases_clock(monkeypatch) -> None:
+    """GIVEN a worker host whose clock runs an hour fast
+    THEN it neither takes a task whose lease is live on the database's clock, nor writes a lease
+    end from its own clock."""
+    row = running_task(started_ago=LEASE * 2, lease_left=LEASE / 2)
+    fast = timezone.now() + timedelta(hours=1)
+    monkeypatch.setattr(timezone, "now", lambda: fast)
+    assert requeue_abandoned("default", LEASE) == (0, 0)
+    assert extend_lease(row.pk, LEASE, "worker-0")
+    monkeypatch.undo()
+    row.refresh_from_db()
+    assert row.status == "RUNNING"
+    assert row.run_after < timezone.now() + timedelta(seconds=LEASE + 60)
+
+
 # ---------------------------------------------------------------- a real SIGKILL
 
 
