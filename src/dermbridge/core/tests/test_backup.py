@@ -82,17 +82,14 @@ def target_db() -> Iterator[str]:
 
     db = settings.DATABASES["default"]
     name = f"dermbridge_restore_{secrets.token_hex(4)}"
-    admin = {"dbname": "postgres", "user": db["USER"], "host": db["HOST"], "port": db["PORT"]}
-    admin = {k: v for k, v in admin.items() if v}
-    if db.get("PASSWORD"):
-        admin["password"] = db["PASSWORD"]
-    with psycopg.connect(**admin, autocommit=True) as conn:
+    auth = str(db["USER"]) + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    server = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
     try:
-        yield f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+        yield f"{server}/{name}"
     finally:
-        with psycopg.connect(**admin, autocommit=True) as conn:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
