@@ -18,8 +18,8 @@ from dermbridge.referrals.models import (
     PathwayDecision,
     ReferralKind,
 )
-from dermbridge.referrals.terminology import body_site_choices, diagnosis_choices
-from dermbridge.triage.models import RiskBand
+from dermbridge.referrals.terminology import body_site_choices, grouped_diagnosis_choices
+from dermbridge.triage.display import worklist_band_choices
 
 BLANK = [("", "Choose…")]
 
@@ -260,7 +260,8 @@ class OutcomeForm(NhsForm):
 
     def __init__(self, *args: Any, advice_only: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["diagnosis_code"].choices = BLANK + diagnosis_choices()  # type: ignore[attr-defined]
+        # Grouped (cancer first) so the plain select is easy to scan without JavaScript.
+        self.fields["diagnosis_code"].choices = BLANK + grouped_diagnosis_choices()  # type: ignore[attr-defined]
         # app.js adds a search box that filters this long SNOMED CT list as the user types.
         self.fields["diagnosis_code"].widget.attrs["data-filterable"] = "true"
         decision = self.fields["pathway_decision"]
@@ -356,11 +357,8 @@ class WorklistFilterForm(NhsForm):
     )
     ai_band = forms.ChoiceField(
         label="AI risk",
-        choices=[
-            ("", "Any"),
-            *[(band, band.capitalize()) for band in RiskBand.values],
-            ("none", "No AI assessment"),
-        ],
+        # high, intermediate, low, "AI declined to assess", "No dermoscopic photo".
+        choices=[("", "Any"), *worklist_band_choices()],
         required=False,
     )
     mine = forms.BooleanField(label="Only cases I am reviewing", required=False)

@@ -57,4 +57,15 @@ urlpatterns = [
     path("referrals/<int:pk>/messages/", referral.post_message, name="referral-message"),
     path("referrals/<int:pk>/pacs/", referral.send_to_pacs, name="referral-pacs"),
     path("worklist/", review.worklist, name="worklist"),
+    path("service/explanations/", review.explanation_templates, name="explanation-templates"),
+    path(
+        "service/explanations/<int:pk>/",
+        review.explanation_templates,
+        name="explanation-template-edit",
+    ),
+    path(
+        "service/explanations/<int:pk>/remove/",
+        review.retire_explanation_template,
+        name="explanation-template-retire",
+    ),
 ]

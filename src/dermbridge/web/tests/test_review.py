@@ -50,8 +50,12 @@ def test_it_walks_a_dermatologist_from_worklist_to_outcome(client: Client, world
     referral.refresh_from_db()
     assert referral.state == State.IN_REVIEW and referral.claimed_by == world.derek
 
+    # The outcome form is on the review page, beside the photos; the old address leads there.
     form = client.get(f"/referrals/{referral.pk}/outcome/")
-    assert form.status_code == 200 and "Melanocytic naevus" in form.content.decode()
+    assert form.status_code == 302 and form["Location"] == f"/referrals/{referral.pk}/#outcome"
+    page = client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert 'id="outcome"' in page and "Melanocytic naevus" in page and "db-viewer" in page
+    assert page.index("db-viewer") < page.index('id="outcome"') < page.index('id="question"')
     response = client.post(f"/referrals/{referral.pk}/outcome/", OUTCOME)
     assert response.status_code == 302
     referral.refresh_from_db()
@@ -160,17 +164,21 @@ def test_it_shows_the_ai_panel_to_the_service_only(client: Client, world: World)
         image=image,
         model_version="test-1",
         input_sha256="0" * 64,
-        probabilities={"melanoma": 0.7, "naevus": 0.3},
+        probabilities={"mel": 0.55, "bcc": 0.15, "nv": 0.3},
         malignant_probability=0.7,
         malignant_interval=[0.55, 0.82],
         band="high",
     )
     client.force_login(world.derek)
     page = client.get(f"/referrals/{referral.pk}/").content.decode()
-    assert "AI suggestions are for a clinician to confirm." in page
-    assert "0.55 to 0.82" in page and "melanoma: 0.70" in page
+    assert "For a clinician to confirm." in page
+    assert "70%</span> chance of cancer or pre-cancer, likely between 55% and 82%" in page
+    # Plain clinical names, never the dataset codes; malignant classes say so in words.
+    assert "Melanoma <strong class=\"db-ai__cancer\">(cancer or pre-cancer)</strong>" in page
+    assert "Melanocytic naevus (mole)" in page and ">mel<" not in page and "nv:" not in page
+    assert 'nhsuk-tag--red">High risk</strong>' in page and "High: scored above 9 in 10" in page
     client.force_login(world.alice)
-    assert "AI assessment" not in client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert "AI reading" not in client.get(f"/referrals/{referral.pk}/").content.decode()
 
 
 def test_it_filters_the_worklist_by_pathway_and_target(client: Client, world: World) -> None:
@@ -189,10 +197,11 @@ def test_it_filters_the_worklist_by_pathway_and_target(client: Client, world: Wo
     Referral.objects.filter(pk=routine.pk).update(ai_band="high", ai_risk=0.62)
     high = client.get("/worklist/?ai_band=high").content.decode()
     assert routine.reference in high and usc.reference not in high
-    assert 'nhsuk-tag--red">High</strong>' in high and "62% chance of malignancy" in high
+    assert 'nhsuk-tag--red">High risk</strong>' in high
+    assert "62% chance of cancer or pre-cancer" in high
     unassessed = client.get("/worklist/?ai_band=none").content.decode()
     assert usc.reference in unassessed and routine.reference not in unassessed
-    assert "No AI assessment" in unassessed
+    assert 'nhsuk-tag--grey">No dermoscopic photo</strong>' in unassessed
 
 
 def test_it_keeps_the_worklist_query_count_flat(

@@ -19,11 +19,12 @@ from django.views.decorators.http import require_POST
 from dermbridge.accounts.models import User
 from dermbridge.audit.services import record
 from dermbridge.imaging import services as imaging
-from dermbridge.imaging.models import ImageStatus, LesionImage
+from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
 from dermbridge.interop import services as interop_services
-from dermbridge.referrals import services, workflow
-from dermbridge.referrals.errors import ReferralError
+from dermbridge.referrals import outcomes, permissions, services, workflow
+from dermbridge.referrals.errors import NotPermitted, ReferralError
 from dermbridge.referrals.models import Referral, ReferralKind, State
+from dermbridge.triage import display as ai_display
 from dermbridge.triage.services import assessments_for
 from dermbridge.web.forms import (
     ConvertForm,
@@ -106,10 +107,13 @@ LEAD_ORDER = {"outcome": 0, "claim": 1, "edit": 1, "reply_info": 1, "release": 8
 
 
 def _action_links(user: User, referral: Referral) -> list[dict[str, str]]:
-    """Buttons for what this user may do now, from the workflow table (never decided here)."""
+    """Buttons for what this user may do now, from the rule table (never decided here)."""
     links = []
-    for transition in workflow.available_actions(user, referral):
+    can = permissions.can(user, referral)
+    for transition in workflow.TRANSITIONS.values():
         action = transition.action
+        if not can[action]:
+            continue
         if action in BUTTON_ACTIONS:
             url = reverse("referral-act", args=[referral.pk, action])
             links.append({"label": transition.label, "url": url, "method": "post"})
@@ -122,25 +126,21 @@ def _action_links(user: User, referral: Referral) -> list[dict[str, str]]:
         elif action == "submit":
             url = reverse("referral-edit", args=[referral.pk])
             links.append({"label": "Continue the draft", "url": url, "method": "get"})
+    if not can["submit"] and not can["reply_info"] and (can["add_photo"] or can["record_consent"]):
+        # A photographer: the draft's page shows the photos still needed.
+        url = reverse("referral-edit", args=[referral.pk])
+        label = "Add photos" if referral.state == State.DRAFT else "Add the photos asked for"
+        links.append({"label": label, "url": url, "method": "get"})
     # One obvious primary action (the first button): answering the case comes before
     # anything else; returning it to the worklist never leads.
     links.sort(key=lambda link: LEAD_ORDER.get(link["url"].rstrip("/").rsplit("/", 1)[-1], 9))
-    if workflow.may_downgrade_usc(user, referral):
+    if can["downgrade"]:
         url = reverse("referral-form", args=[referral.pk, "downgrade"])
         links.append({"label": "Downgrade referral", "url": url, "method": "get"})
-    if _may_record_told(user, referral):
+    if can["record_patient_told"] and referral.patient_told_at is None:
         url = reverse("referral-form", args=[referral.pk, "patient_told"])
         links.append({"label": "Record when the patient was told", "url": url, "method": "get"})
     return links
-
-
-def _may_record_told(user: User, referral: Referral) -> bool:
-    return (
-        referral.is_usc
-        and referral.patient_told_at is None
-        and referral.state not in (State.DRAFT, State.WITHDRAWN, State.CLOSED)
-        and workflow.is_service_staff(user, referral)
-    )
 
 
 def _earlier_images(user: User, referral: Referral, lesions: list[Any]) -> dict[int, list[Any]]:
@@ -159,11 +159,22 @@ def _earlier_images(user: User, referral: Referral, lesions: list[Any]) -> dict[
     return found
 
 
-@login_required
-def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """Everything about one referral for whoever may see it; actions for what they may do."""
-    user = acting_user(request)
-    referral = visible_referral(request, pk)
+def _answer_action(user: User, referral: Referral) -> str | None:
+    """'give_advice' or 'triage' when this user may record the answer now, else None."""
+    action = "give_advice" if referral.kind == ReferralKind.ADVICE else "triage"
+    allowed = {t.action for t in workflow.available_actions(user, referral)}
+    return action if action in allowed else None
+
+
+def _review_context(
+    request: HttpRequest,
+    referral: Referral,
+    user: User,
+    outcome_form: OutcomeForm | None = None,
+    extra_errors: list[str] | None = None,
+) -> dict[str, Any]:
+    """The review page: the case, its photos with the AI's reading, and (for the reviewing
+    dermatologist) the outcome form beside the photos."""
     services.view_referral(referral, user=user)
     ready = Prefetch(
         "images", queryset=LesionImage.objects.filter(status=ImageStatus.READY).order_by("id")
@@ -173,36 +184,59 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
     assessments = assessments_for(referral) if service_side else []
     ai_by_lesion: dict[int, list[Any]] = {}
     for assessment in assessments:
-        ai_by_lesion.setdefault(assessment.image.lesion_id, []).append(assessment)
+        ai_by_lesion.setdefault(assessment.image.lesion_id, []).append(ai_display.view(assessment))
     earlier = _earlier_images(user, referral, lesions) if service_side else {}
-    can_message = (
-        referral.state != State.DRAFT and services.acting_org_id(user, referral) is not None
-    )
-    return render(
-        request,
-        "web/referral_detail.html",
-        {
-            "referral": referral,
-            "patient": referral.patient,
-            "history": getattr(referral, "history", None),
-            "outcome": getattr(referral, "outcome", None),
-            "lesions": [
-                (lesion, ai_by_lesion.get(lesion.pk, []), earlier.get(lesion.pk, []))
-                for lesion in lesions
-            ],
-            "state_changes": referral.state_changes.select_related("actor"),
-            "thread": referral.messages.select_related("author", "organisation"),
-            "actions": _action_links(user, referral),
-            "service_side": service_side,
-            "breach": referral.breach_status(),
-            "message_form": TextForm(label="Message") if can_message else None,
-            "is_capturer": workflow.is_capturer(user, referral),
-            # Service staff archive a sent referral's images to the hospital PACS.
-            "pacs": interop_services.pacs_status(referral)
-            if service_side and referral.state != State.DRAFT
-            else None,
-        },
-    )
+    can = permissions.can(user, referral)
+    answer = _answer_action(user, referral)
+    actions = _action_links(user, referral)
+    if answer and outcome_form is None:
+        outcome_form = OutcomeForm(advice_only=answer == "give_advice")
+    if answer:
+        # The form is on this page, beside the photos: no button leads away to it.
+        outcome_url = reverse("referral-outcome", args=[referral.pk])
+        actions = [a for a in actions if a["url"] != outcome_url]
+    if outcome_form is not None and hasattr(outcome_form, "mark_errors"):
+        outcome_form.mark_errors()
+    return {
+        "referral": referral,
+        "patient": referral.patient,
+        "history": getattr(referral, "history", None),
+        "outcome": getattr(referral, "outcome", None),
+        "lesions": [
+            (
+                lesion,
+                ai_by_lesion.get(lesion.pk, []),
+                earlier.get(lesion.pk, []),
+                any(i.image_type == ImageType.DERMOSCOPIC for i in lesion.images.all()),
+            )
+            for lesion in lesions
+        ],
+        "ai_bands": ai_display.BANDS,
+        "state_changes": referral.state_changes.select_related("actor"),
+        "thread": referral.messages.select_related("author", "organisation"),
+        "actions": actions,
+        "service_side": service_side,
+        "breach": referral.breach_status(),
+        "message_form": TextForm(label="Message") if can["send_message"] else None,
+        "is_capturer": workflow.is_capturer(user, referral),
+        "can": can,
+        # Service staff archive a sent referral's images to the hospital PACS.
+        "pacs": interop_services.pacs_status(referral) if can["send_to_pacs"] else None,
+        "outcome_form": outcome_form if answer else None,
+        "answer_action": answer,
+        "explanation_templates": outcomes.templates_for(referral) if answer else [],
+        "error_list": error_items(outcome_form, extra=extra_errors or [])
+        if answer and outcome_form is not None
+        else [],
+    }
+
+
+@login_required
+def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Everything about one referral for whoever may see it; actions for what they may do."""
+    user = acting_user(request)
+    referral = visible_referral(request, pk)
+    return render(request, "web/referral_detail.html", _review_context(request, referral, user))
 
 
 @login_required
@@ -215,6 +249,8 @@ def referral_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         raise Http404("Unknown action.")
     try:
         perform(referral, user=acting_user(request))
+    except NotPermitted as exc:
+        raise PermissionDenied(exc.message) from None
     except ReferralError as exc:
         messages.error(request, exc.message)
     else:
@@ -286,37 +322,73 @@ def referral_form_action(request: HttpRequest, pk: int, action: str) -> HttpResp
     )
 
 
+OUTCOME_FIELDS = (
+    "diagnosis_code",
+    "pathway_decision",
+    "advice_to_referrer",
+    "management_plan",
+    "patient_explanation",
+)
+
+
 @login_required
 def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
-    """The dermatologist's answer: diagnosis, plan, advice, patient explanation, pathway."""
+    """The dermatologist's answer, from the form beside the photos on the review page:
+    diagnosis, plan, advice, patient explanation, pathway. "Save and next case" then claims
+    the next case of the worklist and opens it; "Use this explanation" fills the patient
+    explanation from one of the service's templates (saving nothing) for editing."""
     user = acting_user(request)
     referral = visible_referral(request, pk)
-    action = "give_advice" if referral.kind == ReferralKind.ADVICE else "triage"
-    if action not in {t.action for t in workflow.available_actions(user, referral)}:
+    action = _answer_action(user, referral)
+    if action is None:
         messages.error(request, "Start the review before recording an outcome.")
         return redirect("referral-detail", pk=referral.pk)
+    if request.method != "POST":
+        return redirect(reverse("referral-detail", args=[referral.pk]) + "#outcome")
     advice_only = action == "give_advice"
-    form = OutcomeForm(request.POST if request.method == "POST" else None, advice_only=advice_only)
+    if "use_template" in request.POST:
+        chosen = next(
+            (
+                t
+                for t in outcomes.templates_for(referral)
+                if str(t.pk) == request.POST.get("template")
+            ),
+            None,
+        )
+        initial = {name: request.POST.get(name, "") for name in OUTCOME_FIELDS}
+        problems: list[str] = []
+        if chosen is None:
+            problems = ["Patient explanation template: choose one of the service's explanations."]
+        else:
+            initial["patient_explanation"] = chosen.text
+        form = OutcomeForm(initial=initial, advice_only=advice_only)
+        context = _review_context(request, referral, user, form, problems)
+        status = 400 if problems else 200
+        return render(request, "web/referral_detail.html", context, status=status)
+    form = OutcomeForm(request.POST, advice_only=advice_only)
     extra: list[str] = []
     status = 200
-    if request.method == "POST" and form.is_valid():
+    if form.is_valid():
         try:
             services.record_outcome(referral, user=user, action=action, **form.cleaned_data)
         except ReferralError as exc:
             extra = apply_service_errors([("", form)], exc.field_errors) or [exc.message]
             status = exc.status_code
         else:
-            messages.success(request, "Outcome recorded; the referrer and patient will be told.")
-            return redirect("referral-detail", pk=referral.pk)
-    return _render_form(
-        request,
-        referral,
-        "web/outcome.html",
-        form,
-        extra,
-        status,
-        history=getattr(referral, "history", None),
-    )
+            done = (
+                f"Outcome recorded for {referral.reference}; the referrer and patient will be told."
+            )
+            if request.POST.get("then") != "next":
+                messages.success(request, done)
+                return redirect("referral-detail", pk=referral.pk)
+            following = outcomes.next_case(user, referral.service_id, after=referral)
+            if following is None:
+                messages.success(request, f"{done} No more cases are waiting for review.")
+                return redirect("worklist")
+            messages.success(request, f"{done} Next case: {following.reference}, now yours.")
+            return redirect("referral-detail", pk=following.pk)
+    context = _review_context(request, referral, user, form, extra)
+    return render(request, "web/referral_detail.html", context, status=status)
 
 
 @login_required
@@ -324,11 +396,15 @@ def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
 def post_message(request: HttpRequest, pk: int) -> HttpResponse:
     referral = visible_referral(request, pk)
     form = TextForm(request.POST, label="Message")
+    if not permissions.may_role(acting_user(request), "send_message", referral):
+        raise PermissionDenied("Only the referrer and the dermatology service can message here.")
     if not form.is_valid():
         messages.error(request, "Write a message before sending.")
         return redirect("referral-detail", pk=referral.pk)
     try:
         services.post_message(referral, user=acting_user(request), body=form.cleaned_data["text"])
+    except NotPermitted as exc:
+        raise PermissionDenied(exc.message) from None
     except ReferralError as exc:
         messages.error(request, exc.message)
     else:
@@ -342,10 +418,11 @@ def send_to_pacs(request: HttpRequest, pk: int) -> HttpResponse:
     """Service staff archive a sent referral's images to the hospital PACS (sent by the worker)."""
     referral = visible_referral(request, pk)
     user = acting_user(request)
-    if not workflow.is_service_staff(user, referral):
-        raise PermissionDenied("Only the dermatology service sends images to its PACS.")
     try:
+        permissions.check(user, "send_to_pacs", referral)
         interop_services.queue_send_to_pacs(referral, user=user)
+    except NotPermitted as exc:
+        raise PermissionDenied(exc.message) from None
     except ReferralError as exc:
         messages.error(request, exc.message)
     else:

@@ -1,19 +1,25 @@
-"""The dermatology service's worklist: urgent suspected cancer first, then AI risk, then target."""
+"""The dermatology service's worklist (urgent suspected cancer first, then AI risk, then target)
+and the service administrator's patient-explanation templates."""
 
 from __future__ import annotations
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from dermbridge.accounts.models import Organisation, Role, User
 from dermbridge.audit.services import record
-from dermbridge.referrals import workflow
-from dermbridge.referrals.models import Referral
-from dermbridge.web.forms import WorklistFilterForm
-from dermbridge.web.views.common import acting_user
+from dermbridge.referrals import outcomes, workflow
+from dermbridge.referrals.errors import ReferralError
+from dermbridge.referrals.models import ExplanationTemplate, Referral
+from dermbridge.triage import display as ai_display
+from dermbridge.web.forms import NhsForm, WorklistFilterForm, apply_service_errors
+from dermbridge.web.views.common import acting_user, error_items
 
 PAGE_SIZE = 25
 REVIEW_ROLES = (Role.DERMATOLOGIST, Role.SERVICE_ADMIN)
@@ -55,7 +61,10 @@ def worklist(request: HttpRequest) -> HttpResponse:
         queryset = queryset.filter(claimed_by=user)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
-    rows = [(r, r.breach_status(now), _quick_action(user, r)) for r in page.object_list]
+    rows = [
+        (r, r.breach_status(now), _quick_action(user, r), ai_display.band(r.ai_band))
+        for r in page.object_list
+    ]
     record(
         user,
         "referral.list",
@@ -75,5 +84,89 @@ def worklist(request: HttpRequest) -> HttpResponse:
             "page": page,
             "rows": rows,
             "query": query.urlencode(),
+            "manages_explanations": service.pk in user.organisation_ids(Role.SERVICE_ADMIN),
         },
     )
+
+
+class ExplanationTemplateForm(NhsForm):
+    title = forms.CharField(
+        label="Title", max_length=80, help_text="What it is for, such as 'Benign mole: discharge'."
+    )
+    text = forms.CharField(
+        label="Explanation for the patient",
+        widget=forms.Textarea(attrs={"rows": 6}),
+        max_length=4000,
+        help_text="Plain English. Say 'likely' or 'suspected' until a biopsy confirms a diagnosis.",
+    )
+
+
+def _admin_service(user: User) -> Organisation:
+    services = list(Organisation.objects.filter(pk__in=user.organisation_ids(Role.SERVICE_ADMIN)))
+    if not services:
+        raise Http404("You do not administer a dermatology service.")
+    return services[0]
+
+
+def _render_templates(
+    request: HttpRequest,
+    service: Organisation,
+    form: ExplanationTemplateForm,
+    editing: ExplanationTemplate | None = None,
+    extra: list[str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    form.mark_errors()
+    return render(
+        request,
+        "web/explanations.html",
+        {
+            "service": service,
+            "templates": ExplanationTemplate.objects.filter(service=service, active=True),
+            "form": form,
+            "editing": editing,
+            "error_list": error_items(form, extra=extra or []),
+        },
+        status=status,
+    )
+
+
+@login_required
+def explanation_templates(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """The service administrator's list of reusable patient explanations: add one, or change
+    one (``pk``). Dermatologists of the service pick them on the review page."""
+    user = acting_user(request)
+    service = _admin_service(user)
+    editing = None
+    if pk is not None:
+        editing = ExplanationTemplate.objects.filter(pk=pk, service=service, active=True).first()
+        if editing is None:
+            raise Http404("No such explanation in your service.")
+    if request.method != "POST":
+        initial = {"title": editing.title, "text": editing.text} if editing else None
+        return _render_templates(
+            request, service, ExplanationTemplateForm(initial=initial), editing
+        )
+    form = ExplanationTemplateForm(request.POST)
+    if not form.is_valid():
+        return _render_templates(request, service, form, editing, status=400)
+    try:
+        saved = outcomes.save_template(user, service.pk, template=editing, **form.cleaned_data)
+    except ReferralError as exc:
+        extra = apply_service_errors([("", form)], exc.field_errors) or [exc.message]
+        return _render_templates(request, service, form, editing, extra, exc.status_code)
+    messages.success(request, f"Saved “{saved.title}”. Dermatologists can use it now.")
+    return redirect("explanation-templates")
+
+
+@login_required
+@require_POST
+def retire_explanation_template(request: HttpRequest, pk: int) -> HttpResponse:
+    user = acting_user(request)
+    service = _admin_service(user)
+    template = ExplanationTemplate.objects.filter(pk=pk, service=service, active=True).first()
+    if template is None:
+        raise Http404("No such explanation in your service.")
+    outcomes.retire_template(user, template)
+    messages.success(request, f"Removed “{template.title}” from the dermatologists' list.")
+    return redirect("explanation-templates")

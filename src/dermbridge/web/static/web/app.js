@@ -13,6 +13,7 @@ const enhancements = [
   ["table[data-keyboard-rows]", "./rows.js"],
   ["[data-viewer]", "./viewer.js"],
   ["select[data-filterable]", "./filter-select.js"],
+  ["[data-explanation-templates]", "./explain.js"],
 ];
 for (const [selector, module] of enhancements) {
   const elements = document.querySelectorAll(selector);
