@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from dermbridge.accounts.authentication import API_AUTHENTICATION
 from dermbridge.audit.services import record
-from dermbridge.imaging import services
+from dermbridge.imaging import quality_review, services
 from dermbridge.imaging.models import LesionImage
 from dermbridge.referrals.api import (
     JsonView,
@@ -105,4 +105,21 @@ class ImageDetailView(JsonView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-__all__ = ["ImageDetailView", "ImageUploadView"]
+class ImageKeepView(JsonView):
+    @extend_schema(
+        operation_id="images_keep",
+        parameters=[IMAGE_ID],
+        request=None,
+        responses={200: ImageSerializer, **error_responses(400, 403, 404, 409)},
+        summary="Keep a photo despite its quality warnings (else retake it before sending)",
+        description="A ready photo with quality warnings stops the referral being sent until "
+        "the photographer keeps it (this call, recorded and audited) or removes it and uploads "
+        "another. A photo with a blocking problem cannot be kept (400).",
+    )
+    def post(self, request: Request, image_id: int) -> Response:
+        image = visible_image(request, image_id)
+        kept = quality_review.keep_photo(image, user=acting_user(request))
+        return Response(ImageSerializer(kept).data)
+
+
+__all__ = ["ImageDetailView", "ImageKeepView", "ImageUploadView"]

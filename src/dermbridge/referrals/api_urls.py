@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 
 from dermbridge.accounts.api import ObtainTokenView
-from dermbridge.imaging.api import ImageDetailView, ImageUploadView
+from dermbridge.imaging.api import ImageDetailView, ImageKeepView, ImageUploadView
 from dermbridge.interop.api import DicomUploadView
 from dermbridge.patients.api import ConsentCreateView, PatientDetailView, PatientListView
 from dermbridge.referrals.api import (
@@ -59,5 +59,6 @@ urlpatterns = [
         for name, view in ACTIONS.items()
     ],
     path("images/<int:image_id>/", ImageDetailView.as_view(), name="api-image"),
+    path("images/<int:image_id>/keep/", ImageKeepView.as_view(), name="api-image-keep"),
     re_path(r"^(?P<unmatched>[\s\S]*)$", not_found),  # [\s\S]: a newline too
 ]

@@ -225,6 +225,17 @@ class ImageSerializer(serializers.ModelSerializer[LesionImage]):
     blocking_problems = serializers.SerializerMethodField(
         help_text="Quality failures the service treats as blocking: retake before sending."
     )
+    quality_kept_at = serializers.DateTimeField(
+        source="quality_acknowledged_at",
+        read_only=True,
+        allow_null=True,
+        help_text="When the photographer kept the photo despite its quality warnings (POST "
+        "/api/images/{id}/keep/); null while a warning still needs keeping or retaking.",
+    )
+    ai_note = serializers.SerializerMethodField(
+        help_text="The AI's own note when it could not assess this dermoscopic photo (empty "
+        "otherwise). Not a quality problem: it never stops sending."
+    )
 
     class Meta:
         model = LesionImage
@@ -238,6 +249,8 @@ class ImageSerializer(serializers.ModelSerializer[LesionImage]):
             "failure_reason",
             "quality_warnings",
             "blocking_problems",
+            "quality_kept_at",
+            "ai_note",
             "width",
             "height",
             "uploaded_at",
@@ -245,6 +258,11 @@ class ImageSerializer(serializers.ModelSerializer[LesionImage]):
             "informed_decision",
         ]
         read_only_fields = fields
+
+    def get_ai_note(self, image: LesionImage) -> str:
+        from dermbridge.imaging.quality_review import ai_note
+
+        return ai_note(image)
 
     def get_blocking_problems(self, image: LesionImage) -> list[str]:
         return [

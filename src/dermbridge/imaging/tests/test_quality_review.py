@@ -172,3 +172,25 @@ def test_migration_0004_takes_the_ai_abstention_out_of_quality(world: World) -> 
     migration.drop_ai_abstention_from_quality(django_apps, None)
     image.refresh_from_db()
     assert image.quality == {"blur": SHARP}
+
+
+def test_a_capture_app_keeps_a_photo_over_the_api(world: World) -> None:
+    """GIVEN a draft whose close-up has a warning
+    THEN the API shows it (not yet kept) and submitting is refused naming it
+    WHEN the app keeps the photo THEN the image says when, and the referral can be sent."""
+    from dermbridge.referrals.tests.api_support import api_client
+
+    referral = make_referral(world)
+    image = _set_quality(_close_up(referral), blur=BLUR)
+    gp = api_client(world.alice)
+    shown = gp.get(f"/api/images/{image.pk}/").json()
+    assert shown["quality_kept_at"] is None and shown["ai_note"] == ""
+    assert shown["quality_warnings"] == [BLUR["message"]]
+    refused = gp.post(f"/api/referrals/{referral.reference}/submit/", {}, format="json")
+    assert refused.status_code == 400 and "keep or retake" in refused.content.decode()
+
+    assert api_client(world.bob).post(f"/api/images/{image.pk}/keep/").status_code == 404
+    kept = gp.post(f"/api/images/{image.pk}/keep/")
+    assert kept.status_code == 200 and kept.json()["quality_kept_at"]
+    sent = gp.post(f"/api/referrals/{referral.reference}/submit/", {}, format="json")
+    assert sent.status_code == 200, sent.content

@@ -49,6 +49,7 @@ def requests_for(draft: Referral, sent: Referral) -> list[tuple[str, str, Any]]:
         ("post", f"/api/patients/{patient}/consents/", {"scope": "research", "granted": False}),
         ("get", f"/api/images/{image.pk}/", None),
         ("delete", f"/api/images/{image.pk}/", None),
+        ("post", f"/api/images/{image.pk}/keep/", None),
     ]
     for ref in (draft.reference, sent.reference):
         calls += [
