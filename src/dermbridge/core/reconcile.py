@@ -273,6 +273,7 @@ def _image_blob_findings(
                 Finding(
                     kind=f"{state}_blob",
                     subject=f"image {pk}",
+                    ref=address,
                     detail=f"{what}: blob {address[:12]}... {info}",
                     action=action,
                     repairable=repairable,
@@ -455,6 +456,7 @@ def _blob_store_findings(report: Report) -> list[Finding]:
         Finding(
             kind="unreadable_key_record",
             subject=f"blob {address[:12]}...",
+            ref=address,
             detail="its key record cannot be opened with the configured master keys",
             action="put the missing master key back in DERMBRIDGE_BLOB_KEYS (from the key "
             "escrow) or restore the record from a backup",
@@ -492,7 +494,13 @@ def run(
     report.findings += _stuck_image_findings(stale, live, lost_uploads)
     report.findings += _stuck_referral_findings(stale, live)
     report.findings += task_findings
-    report.findings += _blob_store_findings(report)
+    # A referenced blob whose key record cannot be opened is already an unreadable_blob finding.
+    already = {f.ref for f in blob_findings}
+    report.findings += [
+        f
+        for f in _blob_store_findings(report)
+        if not (f.kind == "unreadable_key_record" and f.ref in already)
+    ]
     report.checked["submitted referrals"] = Referral.objects.filter(state=State.SUBMITTED).count()
 
     if repair:

@@ -31,6 +31,16 @@ from dermbridge.testing import World, make_referral
 pytestmark = pytest.mark.django_db(transaction=True)
 DERMBRIDGE = str(Path(sys.executable).with_name("dermbridge"))
 
+
+@pytest.fixture(autouse=True)
+def own_blob_store(settings: Any, tmp_path: Path) -> Iterator[None]:
+    """A blob store of this test's own: what other tests leave in the shared one is not ours."""
+    settings.BLOB_ROOT = tmp_path / "own-blobs"
+    blob_store.cache_clear()
+    yield
+    blob_store.cache_clear()
+
+
 VERIFY = """
 import hashlib, json, os, sys
 import django

@@ -7,7 +7,9 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +28,15 @@ from dermbridge.testing import World, make_referral
 
 pytestmark = pytest.mark.django_db
 LONG_AGO = timezone.now() - timedelta(hours=2)
+
+
+@pytest.fixture(autouse=True)
+def own_blob_store(settings: Any, tmp_path: Path) -> Iterator[None]:
+    """A blob store of this test's own: what other tests leave in the shared one is not ours."""
+    settings.BLOB_ROOT = tmp_path / "own-blobs"
+    blob_store.cache_clear()
+    yield
+    blob_store.cache_clear()
 
 
 def _kinds(report: reconcile.Report) -> dict[str, int]:
@@ -227,3 +238,21 @@ def test_the_dashboard_shows_the_last_check(world: World, client: Any) -> None:
     reconcile.run()
     body = client.get("/dashboard/").content.decode()
     assert "Data integrity: last check" in body and ": 1 problem (1 needs a person" in body
+
+
+def test_a_key_record_the_keyring_cannot_open_is_reported_once(world: World) -> None:
+    """GIVEN a ready image whose thumbnail's key record is damaged (as with a missing master key)
+    WHEN reconcile runs THEN the full check reports the unreadable blob once, and the quick check
+    (which does not decrypt) still finds the key record it cannot open."""
+    referral = make_referral(world)
+    image = LesionImage.objects.filter(lesion__referral=referral).order_by("pk").first()
+    assert image is not None
+    # A thumbnail of its own, so the damage touches no other version.
+    address = blob_store().put(b"a thumbnail" + secrets.token_bytes(8))
+    image.derivatives["thumbnail"] = {**image.derivatives["thumbnail"], "address": address}
+    image.derivatives["thumbnail"]["sha256"] = ""
+    image.save()
+    root = blob_store().backend.root  # type: ignore[attr-defined]
+    (root / address[:2] / address[2:4] / f"{address}.key").write_bytes(b"DBK2garbage")
+    assert _kinds(reconcile.run()) == {"unreadable_blob": 1}
+    assert _kinds(reconcile.run(quick=True)) == {"unreadable_key_record": 1}
