@@ -31,9 +31,11 @@ run: install
 	$(BIN)/dermbridge collectstatic --noinput -v0
 	@$(BIN)/dermbridge demo --print-logins
 	@echo "Starting web server and task worker on http://$(HOST):$(PORT) (Ctrl-C stops both)"
+	@# The worker and the scheduler are restarted if they ever exit (they ride out a database
+	@# outage by themselves; this covers a crash or a kill).
 	@trap 'kill 0' INT TERM EXIT; \
-	  $(BIN)/dermbridge worker --queue-name '*' & \
-	  $(BIN)/dermbridge scheduler & \
+	  (while :; do $(BIN)/dermbridge worker --queue-name '*'; echo "worker exited ($$?); restarting in 2 s"; sleep 2; done) & \
+	  (while :; do $(BIN)/dermbridge scheduler; echo "scheduler exited ($$?); restarting in 2 s"; sleep 2; done) & \
 	  $(BIN)/dermbridge runserver --noreload $(HOST):$(PORT)
 
 ## make test: lint, type check, the test suite (fast tests; slow/bench/browser-heavy work is in make bench)

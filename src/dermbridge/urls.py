@@ -19,3 +19,7 @@ urlpatterns = [
     path("letters/", include("dermbridge.notifications.letter_urls")),
     path("", include("dermbridge.web.urls")),
 ]
+
+# A database, blob store or disk that is down answers 503 (styled page, or JSON for the API and
+# FHIR, with Retry-After), never Django's bare "Server Error (500)".
+handler500 = "dermbridge.core.availability.server_error"

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dermbridge.audit.services import latest_event, record
+from dermbridge.core.queue import enqueue_atomic
 from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.imaging.services import accept_upload, accept_uploads, read_derivative
 from dermbridge.interop import dicom, fhir
@@ -386,4 +387,4 @@ def queue_send_to_pacs(referral: Referral, *, user: User) -> None:
     from dermbridge.interop.tasks import send_referral_to_pacs
 
     audit_event(user, "interop.pacs_send_queued", referral)
-    transaction.on_commit(lambda: send_referral_to_pacs.enqueue(referral.pk, user.pk))
+    enqueue_atomic(send_referral_to_pacs, referral.pk, user.pk)  # commits with the request

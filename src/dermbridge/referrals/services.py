@@ -3,8 +3,9 @@ written in the same transaction, notifications and tasks queued to run on commit
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -50,6 +51,8 @@ from dermbridge.referrals.transitions import (
 )
 
 # ---------------------------------------------------------------- submission
+
+log = logging.getLogger(__name__)
 
 
 def exclusions_for(referral: Referral) -> list[str]:
@@ -106,10 +109,35 @@ def submit_referral(referral: Referral, *, user: User) -> Referral:
     _set_clock(referral, service, now)
     apply_transition(referral, "submit", user)
     notify_referral_event(referral, "submitted")
+    from dermbridge.core.queue import enqueue_atomic
     from dermbridge.referrals.tasks import prepare_for_review
 
-    transaction.on_commit(lambda: prepare_for_review.enqueue(referral.pk))
+    # Committed with the submission (database task backend): a sent referral always reaches
+    # the worklist; requeue_stuck_submissions covers backends that cannot join the transaction.
+    enqueue_atomic(prepare_for_review, referral.pk)
     return referral
+
+
+# A submitted referral still not on the worklist this long after sending has lost its task.
+STUCK_SUBMISSION_AFTER = timedelta(minutes=5)
+
+
+def requeue_stuck_submissions(*, older_than: timedelta = STUCK_SUBMISSION_AFTER) -> int:
+    """Queue prepare_for_review again for referrals left 'submitted' (periodic; idempotent:
+    queue_for_review does nothing to a referral that has moved on). Returns how many."""
+    from dermbridge.referrals.tasks import prepare_for_review
+
+    cutoff = timezone.now() - older_than
+    stuck = list(
+        Referral.objects.filter(state=State.SUBMITTED, submitted_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )[:500]
+    )
+    for pk in stuck:
+        prepare_for_review.enqueue(pk)
+    if stuck:
+        log.warning("%s submitted referrals had no review task: queued again", len(stuck))
+    return len(stuck)
 
 
 def _set_clock(referral: Referral, service: Organisation, start: datetime) -> None:
@@ -217,9 +245,10 @@ def record_outcome(referral: Referral, *, user: User, action: str, **data: Any) 
 
 
 def _queue_agreement(referral: Referral) -> None:
+    from dermbridge.core.queue import enqueue_atomic
     from dermbridge.triage.tasks import record_agreement
 
-    transaction.on_commit(lambda: record_agreement.enqueue(referral.pk))
+    enqueue_atomic(record_agreement, referral.pk)
 
 
 @transaction.atomic

@@ -11,3 +11,9 @@ from dermbridge.referrals import services
 def prepare_for_review(referral_id: int) -> bool:
     """After submission: put the case on the service's worklist."""
     return services.queue_for_review(referral_id)
+
+
+@task()
+def requeue_stuck_submissions() -> int:
+    """Periodic (the scheduler): submitted referrals whose review task was lost."""
+    return services.requeue_stuck_submissions()

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from django.utils.module_loading import import_string
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
@@ -26,6 +26,10 @@ PERIODIC_TASKS = (
     "dermbridge.core.idempotency.purge_idempotency_keys",
     # Runs `reconcile --repair` when the last run is more than a day old (else returns at once).
     "dermbridge.core.tasks.reconcile_daily",
+    # Work a crash or an outage left behind: images still processing with no task, submitted
+    # referrals that never reached the worklist.
+    "dermbridge.imaging.tasks.requeue_stuck_images",
+    "dermbridge.referrals.tasks.requeue_stuck_submissions",
 )
 
 
@@ -70,13 +74,22 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopped.set())
         self.stdout.write(f"Scheduler: queueing periodic tasks every {seconds}s")
+        delay = 0.0
         while not stopped.is_set():
             try:
                 self._report(queue_periodic_tasks())
+                delay = 0.0
             except DatabaseError as exc:
-                # The database is busy or away; the next round tries again.
-                log.warning("could not queue periodic tasks: %s", exc.__class__.__name__)
-            stopped.wait(seconds)
+                # The database is busy or away. Drop the connection (a dead one never recovers
+                # by itself) and try again soon, backing off, rather than a whole round later.
+                delay = min(max(delay * 2, 1.0), 60.0)
+                log.warning(
+                    "could not queue periodic tasks (database unavailable: %s); retrying in %.0f s",
+                    exc.__class__.__name__,
+                    delay,
+                )
+                connections.close_all()
+            stopped.wait(delay or seconds)
 
     def _report(self, queued: list[str]) -> None:
         self.stdout.write("Queued: " + (", ".join(queued) or "nothing (all still waiting)"))
