@@ -92,6 +92,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Audits a refused request (403/404) that its view did not record itself.
+    "dermbridge.core.middleware.DenialAuditMiddleware",
     # After authentication and messages: Idempotency-Key (API, FHIR) and one-time form tokens.
     "dermbridge.core.middleware.IdempotencyMiddleware",
 ]

@@ -23,10 +23,13 @@ from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from rest_framework.exceptions import AuthenticationFailed
 
 from dermbridge.accounts.authentication import ExpiringTokenAuthentication
+from dermbridge.audit.context import current
+from dermbridge.audit.models import AuditEvent
 from dermbridge.audit.services import record
 from dermbridge.core import idempotency
 from dermbridge.core.models import IdempotencyKey, KeyKind
@@ -207,3 +210,61 @@ class IdempotencyMiddleware:
                 {"in_flight": claimed.outcome == "in_flight", "back": back},
                 status=409,
             )
+
+
+# URL names whose 404 says nothing about an object: the API's catch-all, the icon redirect.
+NOT_OBJECT_URLS = {"not_found", "assets"}
+
+
+class DenialAuditMiddleware:
+    """Every refused request of a signed-in user is in the audit trail (OWASP ASVS 7.2.2).
+
+    Most views record `access.denied` themselves with the object they refused; this catches
+    the rest in one place: a 403 or 404 from a known address (an object, a service's dashboard,
+    an export) for which the view recorded nothing gets one generic `access.denied` event naming
+    the address and its parameters. Anonymous requests are refused before any object is looked
+    up (401, or the sign-in page) and are not recorded.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = timezone.now()
+        response = self.get_response(request)
+        if response.status_code in (403, 404):
+            self.audit(request, response, started)
+        return response
+
+    def audit(self, request: HttpRequest, response: HttpResponse, started: Any) -> None:
+        # DRF puts the token user on the Django request once a view has authenticated it.
+        user = getattr(request, "user", None)
+        match = getattr(request, "resolver_match", None)
+        if user is None or not user.is_authenticated or match is None:
+            return
+        name = match.url_name or getattr(match.func, "__name__", "")
+        if name in NOT_OBJECT_URLS or "unmatched" in match.kwargs:
+            return
+        request_id = current.get().request_id
+        # By actor and time (an index), then this request's id: did the view record it?
+        already = AuditEvent.objects.filter(
+            actor_id=user.pk, at__gte=started, action="access.denied", request_id=request_id
+        )
+        if already.exists():
+            return
+        detail: dict[str, Any] = {
+            "path": request.path[:200],
+            "method": request.method,
+            "status": response.status_code,
+            "url": match.view_name,
+        }
+        if request.GET:
+            detail["query"] = {k: v[:40] for k, v in list(request.GET.items())[:5]}
+        values = [str(v)[:40] for v in match.kwargs.values()]
+        record(
+            user,
+            "access.denied",
+            object_type=f"url:{match.view_name}"[:64],
+            object_id=",".join(values)[:64],
+            detail=detail,
+        )
