@@ -504,7 +504,7 @@ def run(
     report.checked["submitted referrals"] = Referral.objects.filter(state=State.SUBMITTED).count()
 
     if repair:
-        _repair(report, lost_uploads)
+        _repair(report, lost_uploads, stale_minutes)
     report.finished_at = timezone.now()
     if record_run:
         record(None, RUN_ACTION, object_type="core.reconcile", detail=report.summary())
@@ -540,7 +540,51 @@ def _repair_expired_leases(findings: list[Finding]) -> None:
     )
 
 
-def _repair(report: Report, lost_uploads: dict[int, str]) -> None:
+def _requeue_stuck_images(report: Report, older_than: timedelta) -> None:
+    """Stuck images, and processing images whose upload is gone, through the imaging sweep
+    (``imaging.processing.requeue_stuck_images``: counts attempts, fails a lost upload with a
+    reason the photographer can act on, audits each image); then mark what it settled."""
+    from dermbridge.imaging.processing import requeue_stuck_images
+
+    findings = [
+        f
+        for f in report.findings
+        if f.kind == "image_stuck_processing"
+        or (f.kind in ("missing_blob", "unreadable_blob") and f.repairable)
+    ]
+    if not findings:
+        return
+    before = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    counts = requeue_stuck_images(older_than=older_than)
+    requeued = set(
+        AuditEvent.objects.filter(
+            seq__gt=before, action="image.requeued", object_type="imaging.lesionimage"
+        ).values_list("object_id", flat=True)
+    )
+    record(
+        None,
+        REPAIR_ACTION,
+        object_type="imaging.lesionimage",
+        detail={"finding": "image_stuck_processing", **counts},
+    )
+    live = _live_tasks()
+    for finding in findings:
+        pk = int(finding.subject.removeprefix("image "))
+        image = LesionImage.objects.filter(pk=pk).values_list("status", "failure_reason").first()
+        if image is None:
+            finding.repaired, finding.repair_note = True, "the image was deleted"
+        elif image[0] != ImageStatus.PROCESSING:
+            finding.repaired = True
+            finding.repair_note = f"now {image[0]}" + (f": {image[1]}" if image[1] else "")
+        elif (PROCESS_TASK, pk) in live or str(pk) in requeued:
+            finding.repaired, finding.repair_note = True, "processing task queued again"
+
+
+def _repair(report: Report, lost_uploads: dict[int, str], stale_minutes: float) -> None:
+    try:
+        _requeue_stuck_images(report, timedelta(minutes=stale_minutes))
+    except (BlobStoreError, OSError) as exc:
+        log.warning("reconcile: the stuck-image sweep failed: %s", exc)
     swept = False
     for finding in report.findings:
         if finding.repaired or not finding.repairable:

@@ -133,12 +133,13 @@ def test_repair_requeues_or_fails_stuck_images(
     for image in (stuck, lost, young):
         image.refresh_from_db()
     assert stuck.status == ImageStatus.READY, stuck.failure_reason
-    assert lost.status == ImageStatus.FAILED and "upload it again" in lost.failure_reason
+    assert lost.status == ImageStatus.FAILED and "upload the photo again" in lost.failure_reason
     assert young.status == ImageStatus.PROCESSING
-    repairs = AuditEvent.objects.filter(
-        action="reconcile.repair", object_type="imaging.lesionimage"
-    )
-    assert {e.object_id for e in repairs} == {str(stuck.pk), str(lost.pk)}
+    events = AuditEvent.objects.filter(object_type="imaging.lesionimage")
+    assert events.filter(action="image.requeued", object_id=str(stuck.pk)).exists()
+    assert events.filter(action="image.failed", object_id=str(lost.pk)).exists()
+    summary = events.filter(action="reconcile.repair").latest("seq").detail
+    assert summary == {"finding": "image_stuck_processing", "requeued": 1, "failed": 1}
     assert reconcile.run().ok
     assert verify_chain().ok
 
