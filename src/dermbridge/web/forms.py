@@ -248,9 +248,8 @@ class OutcomeForm(NhsForm):
     management_plan = forms.CharField(label="Management plan", widget=forms.Textarea)
     advice_to_referrer = forms.CharField(label="Advice to the referrer", widget=forms.Textarea)
     patient_explanation = forms.CharField(
-        label="Explanation for the patient",
+        label="Explanation for the patient, in plain English",
         widget=forms.Textarea,
-        help_text="Plain English: the patient reads this.",
     )
     pathway_decision = forms.ChoiceField(
         label="Where the patient goes next",

@@ -189,7 +189,7 @@ def test_the_service_admin_manages_explanations_and_the_dermatologist_uses_one(
     referral = make_referral(world, state=State.IN_REVIEW)
     client.force_login(world.derek)
     page = client.get(f"/referrals/{referral.pk}/").content.decode()
-    assert "Start from one of the service's explanations" in page and "Benign mole" in page
+    assert "Start from a saved explanation" in page and "Benign mole" in page
     used = client.post(
         f"/referrals/{referral.pk}/outcome/",
         {**OUTCOME, "patient_explanation": "", "template": template.pk, "use_template": "1"},

@@ -9,7 +9,7 @@ export function enhance(picker) {
   const status = document.createElement("p");
   status.className = "nhsuk-body-s";
   status.setAttribute("aria-live", "polite");
-  picker.append(status);
+  picker.after(status);
   button.addEventListener("click", (event) => {
     event.preventDefault();
     const option = select.options[select.selectedIndex];
