@@ -73,6 +73,13 @@ def test_it_carries_a_referral_from_capture_to_outcome(world, django_capture_on_
     detail = gp.get(f"/api/referrals/{ref}/").json()
     assert detail["lesions"][0]["image_set"]["failed"] == 1
     assert gp.delete(f"/api/images/{small_id}/").status_code == 204
+    # Each photo's warning (resolution) is kept by the photographer, or sending waits (issue #9).
+    detail = gp.get(f"/api/referrals/{ref}/").json()
+    assert len(detail["problems"]) == 3
+    assert all("keep or retake" in p for p in detail["problems"])
+    for image_id in image_ids:
+        kept = gp.post(f"/api/images/{image_id}/keep/")
+        assert kept.status_code == 200 and kept.json()["quality_kept_at"]
     detail = gp.get(f"/api/referrals/{ref}/").json()
     assert detail["problems"] == []
     assert detail["lesions"][0]["image_set"]["missing"] == []
