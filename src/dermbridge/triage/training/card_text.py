@@ -205,9 +205,11 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   this bound is somewhat optimistic.
 - **High band:** malignant probability ≥ {card["high_band_cutoff"]:.4f}
   ({card["bands"]["high_cutoff_rule"]}).
-- **Uncertainty shown to the dermatologist:** normalised predictive entropy, and an interval for
-  the malignancy probability: the exact 95% interval of the malignant rate among calibration
-  images whose probability fell in the same decile bin.
+- **Uncertainty shown to the dermatologist:** an interval for the malignancy probability that
+  always contains it: the Wilson 95% interval around the probability given the calibration
+  images in its decile bin, widened to cover the exact 95% interval of the malignant rate
+  observed among them (so a bin whose observed rate sits below or above the probability widens
+  the range rather than excluding the estimate: 33% shows as "likely between 16% and 43%").
 - **Abstention:** (1) an image-statistics gate declines blank, under-/over-exposed, saturated,
   blurred and very noisy frames (cut-offs {ab["gate"]}); (2) a Gaussian on twelve colour and
   texture statistics of the frame, fitted on the training split, declines frames whose squared
