@@ -61,6 +61,9 @@ test-pg: install
 bench: install
 	@bash scripts/ensure-chromium.sh
 	$(BIN)/pytest -q -s -m "slow or bench" -p no:cacheprovider
+	@# Fault injection, five times longer than in make test; figures in docs/benchmarks/faults.json
+	DERMBRIDGE_FAULT_SCALE=5 DERMBRIDGE_FAULT_RESULTS=$(CURDIR)/docs/benchmarks/faults.json \
+	  $(BIN)/pytest -q -s -p no:cacheprovider src/dermbridge/core/tests/test_faults.py
 	$(BIN)/python -m dermbridge.triage.bench --out var/triage-bench.json
 	$(BIN)/python -m dermbridge.imaging.bench
 	@if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \

@@ -1,0 +1,352 @@
+"""A real DermBridge deployment in processes, for fault-injection tests: web server, task workers
+and scheduler as separate processes over one database (the embedded SQLite or a private
+PostgreSQL cluster this harness initialises under the test's temp dir — never the machine's own
+server), killed and restarted with real signals. Loopback only; every wait is bounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dermbridge.imaging.synthetic import lesion_photo
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], seconds: float, what: str, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+        return str(candidate)
+    return None
+
+
+class PrivateCluster:
+    """A PostgreSQL cluster of the test's own (initdb under ``root``), on a free port."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "pgdata"
+        self.port = free_port()
+        self.initdb, self.pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        self._as_postgres: list[str] = []
+
+    @property
+    def available(self) -> str | None:
+        """None when a cluster can be made here, else why not."""
+        if not (self.initdb and self.pg_ctl):
+            return "initdb/pg_ctl not found (PostgreSQL server binaries are not installed)"
+        return None
+
+    def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self._as_postgres, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def init(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres user
+            shutil.chown(self.root, "postgres")
+            self._as_postgres = ["runuser", "-u", "postgres", "--"]
+        done = self._run(
+            self.initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+        )
+        if done.returncode:
+            raise RuntimeError(f"initdb failed: {done.stderr[-1500:]}")
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.root}'\nfsync = on\n"
+                "max_connections = 60\nshared_buffers = 32MB\n"
+            )
+
+    def start(self) -> None:
+        done = self._run(
+            self.pg_ctl, "-D", str(self.data), "-l", str(self.root / "pg.log"), "-w", "start"
+        )
+        if done.returncode:
+            raise RuntimeError(f"pg_ctl start failed: {done.stderr[-1500:]}{self.log()}")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(self.pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def log(self) -> str:
+        path = self.root / "pg.log"
+        return path.read_text()[-1500:] if path.exists() else ""
+
+    def url(self, db: str = "dermbridge") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
+
+    def createdb(self, name: str = "dermbridge") -> None:
+        psql = _pg_bin("psql") or "psql"
+        done = subprocess.run(
+            [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c",
+             f"CREATE DATABASE {name}"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if done.returncode:
+            raise RuntimeError(f"createdb failed: {done.stderr}")
+
+
+@dataclass
+class Response:
+    status: int  # 0: no answer (connection refused or reset, time-out)
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Deployment:
+    """DermBridge's processes over one data directory and database."""
+
+    def __init__(self, root: Path, *, database_url: str = "", lease_seconds: int = 5) -> None:
+        self.root = root
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DERMBRIDGE_", "DJANGO_")) and k != "PYTEST_CURRENT_TEST"
+        }
+        env.update(
+            DJANGO_SETTINGS_MODULE="dermbridge.settings",
+            DERMBRIDGE_DATA_DIR=str(root / "data"),
+            DERMBRIDGE_REQUIRE_TWO_FACTOR="false",
+            DERMBRIDGE_EMAIL_CHANNEL="file",
+            DERMBRIDGE_TASK_LEASE_SECONDS=str(lease_seconds),
+            DERMBRIDGE_SCHEDULER_SECONDS="2",
+            PYTHONUNBUFFERED="1",
+        )
+        if database_url:
+            env["DERMBRIDGE_DATABASE_URL"] = database_url
+        self.env = env
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.token = ""
+
+    # ---------------------------------------------------------------- commands
+    def cli(self, *args: str, timeout: float = 300, check: bool = True) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "dermbridge.manage", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and done.returncode:
+            raise AssertionError(f"dermbridge {' '.join(args)}: {done.stderr[-2000:]}")
+        return done.stdout
+
+    def python(self, code: str, timeout: float = 120) -> Any:
+        """Run ``code`` in a Django shell of this deployment; it prints one JSON value."""
+        return json.loads(self.cli("shell", "-c", code, timeout=timeout).strip().splitlines()[-1])
+
+    def setup(self) -> None:
+        self.cli("migrate", "--noinput", "-v0")
+        self.cli("shell", "-c", "from dermbridge.testing import make_world; make_world()")
+        self.token = self.cli("issue-token", "alice").strip().split()[-1]
+
+    # ---------------------------------------------------------------- processes
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.root / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dermbridge.manage", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.procs[name] = proc
+        return proc
+
+    def start_web(self) -> None:
+        self._spawn("web", "runserver", "--noreload", "--nothreading", f"127.0.0.1:{self.port}")
+        self._spawn_wait_ready()
+
+    def _spawn_wait_ready(self) -> None:
+        def ready() -> bool:
+            if self.procs["web"].poll() is not None:
+                raise AssertionError(f"web server exited: {self.log('web', 3000)}")
+            return self.get("/login/").status == 200
+
+        wait_for(ready, 90, "the web server to answer")
+
+    def start_threaded_web(self) -> None:
+        self._spawn("web", "runserver", "--noreload", f"127.0.0.1:{self.port}")
+        self._spawn_wait_ready()
+
+    def start_worker(self, name: str = "worker") -> None:
+        self._spawn(name, "worker", "--queue-name", "*", "--interval", "0.2", "--worker-id", name)
+
+    def start_scheduler(self) -> None:
+        self._spawn("scheduler", "scheduler", "--interval", "2")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.get(name)
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=30)
+
+    def alive(self, name: str) -> bool:
+        proc = self.procs.get(name)
+        return proc is not None and proc.poll() is None
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.kill(name, signal.SIGTERM)
+
+    def log(self, name: str, tail: int = 0) -> str:
+        path = self.root / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return text[-tail:] if tail else text
+
+    # ---------------------------------------------------------------- HTTP
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> Response:
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if self.token:
+            all_headers["Authorization"] = f"Token {self.token}"
+        data: bytes | None = None
+        if json_body is not None:
+            data = json.dumps(json_body).encode()
+            all_headers["Content-Type"] = "application/json"
+        elif files is not None:
+            boundary = uuid.uuid4().hex
+            parts: list[bytes] = []
+            for key, value in (fields or {}).items():
+                parts.append(
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'
+                    f"{value}\r\n".encode()
+                )
+            for key, (filename, content, media_type) in files.items():
+                parts.append(
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"; '
+                    f'filename="{filename}"\r\nContent-Type: {media_type}\r\n\r\n'.encode()
+                    + content
+                    + b"\r\n"
+                )
+            parts.append(f"--{boundary}--\r\n".encode())
+            data = b"".join(parts)
+            all_headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+        request = urllib.request.Request(  # noqa: S310 - loopback, our own server
+            self.base + path, method=method, data=data, headers=all_headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+                raw = answer.read()
+                return Response(answer.status, _decode(raw), dict(answer.headers))
+        except urllib.error.HTTPError as exc:
+            return Response(exc.code, _decode(exc.read()), dict(exc.headers))
+        except (OSError, urllib.error.URLError):
+            return Response(0)
+
+    def get(self, path: str) -> Response:
+        return self.request("GET", path, timeout=10)
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+def photo(seed: int) -> bytes:
+    """A distinct, acceptable lesion photo per seed (the pipeline refuses repeats in a referral)."""
+    return lesion_photo(800, 640, seed=seed)
+
+
+def referral_body(seed: int) -> dict[str, Any]:
+    """A draft referral for a new patient whose NHS number follows from ``seed``."""
+    from dermbridge.testing import DEFAULT_HISTORY, DEFAULT_LESION, nhs_number_for
+
+    return {
+        "patient_details": {
+            "nhs_number": nhs_number_for(seed),
+            "given_name": "Test",
+            "family_name": f"Patient{seed}",
+            "date_of_birth": "1961-12-10",
+            "sex": "female",
+            "email": f"patient{seed}@example.org",
+            "contact_preference": "email",
+        },
+        "kind": "ras",
+        "service": "RXX01",
+        "referring_org": "A81001",
+        "clinical_question": "Changing pigmented lesion: melanoma?",
+        "history": dict(DEFAULT_HISTORY),
+        "lesions": [dict(DEFAULT_LESION)],
+    }
+
+
+VERIFY_ACKNOWLEDGED = """
+import json
+from dermbridge.imaging.models import LesionImage, BlobRef
+from dermbridge.imaging.storage import blob_store
+from dermbridge.imaging import blobrefs
+from dermbridge.referrals.models import Referral
+refs = %(refs)s
+images = %(images)s
+store = blob_store()
+missing_referrals = [r for r in refs if not Referral.objects.filter(reference=r).exists()]
+missing_images, missing_blobs, statuses = [], [], {}
+for key in images:
+    image = LesionImage.objects.filter(pk=key).first()
+    if image is None:
+        missing_images.append(key); continue
+    statuses[image.status] = statuses.get(image.status, 0) + 1
+    for address in blobrefs.image_addresses(image):
+        if not store.exists(address):
+            missing_blobs.append(key)
+print(json.dumps({"missing_referrals": missing_referrals, "missing_images": missing_images,
+                  "missing_blobs": missing_blobs, "statuses": statuses,
+                  "images": LesionImage.objects.count()}))
+"""
+
+
+def verify(deployment: Deployment, refs: list[str], images: list[int]) -> dict[str, Any]:
+    result: dict[str, Any] = deployment.python(
+        VERIFY_ACKNOWLEDGED % {"refs": json.dumps(refs), "images": json.dumps(images)}
+    )
+    return result
