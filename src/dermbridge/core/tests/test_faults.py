@@ -381,3 +381,76 @@ def test_the_blob_store_filling_up_is_a_clear_error_and_recovers(
     finally:
         storage.blob_store.cache_clear()
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_the_s3_server_stopping_mid_upload_is_a_clear_503_with_nothing_half_stored(
+    world, settings, monkeypatch
+) -> None:
+    """GIVEN the blob store on an S3-compatible server (moto's, a real HTTP server)
+    WHEN the server stops in the middle of an upload (after the request arrived, before the blob
+    is written) THEN the client gets a JSON 503 saying the store is unavailable and nothing was
+    saved, no image row exists; WHEN the server is back THEN the same upload is accepted."""
+    moto_server = pytest.importorskip(
+        "moto.server", reason="moto[server] is not installed: no local S3-compatible server"
+    )
+    boto3 = pytest.importorskip("boto3")
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client as DjangoClient
+
+    from dermbridge.imaging import storage
+    from dermbridge.imaging.blobstore import S3Backend
+    from dermbridge.imaging.models import LesionImage
+    from dermbridge.testing import make_referral
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="dermbridge-faults")
+    settings.BLOB_BACKEND, settings.S3_BUCKET = "s3", "dermbridge-faults"
+    settings.S3_ENDPOINT_URL = endpoint
+    storage.blob_store.cache_clear()
+    real_write = S3Backend.write
+    stopped = {"done": False}
+
+    def stop_mid_upload(self, name: str, data: bytes) -> None:
+        if not stopped["done"]:
+            stopped["done"] = True
+            server.stop()
+        real_write(self, name, data)
+
+    try:
+        referral = make_referral(world, images=False)
+        client = DjangoClient(raise_request_exception=False)
+        client.force_login(world.alice)
+        path = f"/api/referrals/{referral.reference}/lesions/1/images/"
+        data = photo(5151)
+
+        def upload():
+            file = SimpleUploadedFile("l.jpg", data, "image/jpeg")
+            return client.post(path, {"image_type": "overview", "file": file})
+
+        monkeypatch.setattr(S3Backend, "write", stop_mid_upload)
+        down = upload()
+        assert down.status_code == 503, down.content[:300]
+        assert down.json()["error"] == "storage_unavailable" and down["Retry-After"]
+        assert "Nothing you sent" in down.json()["detail"]
+        assert LesionImage.objects.count() == 0
+        # Back: a new server on the same address (moto keeps its objects in memory).
+        server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+        server.start()
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="dermbridge-faults")
+        storage.blob_store.cache_clear()
+        ok = upload()
+        assert ok.status_code == 202, ok.content[:300]
+        image = LesionImage.objects.get()
+        assert storage.blob_store().exists(image.upload_address) or image.status == "ready"
+    finally:
+        storage.blob_store.cache_clear()
+        server.stop()
