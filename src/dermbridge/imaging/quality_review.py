@@ -53,7 +53,8 @@ AI_OTHER_NOTE = (
 
 class Verdict:
     CHECKING = "checking"
-    RETAKE = "retake"  # could not be used, or a blocking check failed: never green
+    FAILED = "failed"  # could not be used at all (not a photo, too small…): red
+    RETAKE = "retake"  # a check the service made blocking failed: red, never green
     WARNING = "warning"  # amber: keep or retake before sending
     KEPT = "kept"  # warnings seen, photographer chose to keep it
     PASSED = "passed"
@@ -61,6 +62,7 @@ class Verdict:
 
 TAGS = {
     Verdict.CHECKING: ("Being checked", "blue"),
+    Verdict.FAILED: ("Could not be used", "red"),
     Verdict.RETAKE: ("Retake this photo", "red"),
     Verdict.WARNING: ("Check this photo", "orange"),
     Verdict.KEPT: ("Kept with a warning", "yellow"),
@@ -87,7 +89,7 @@ class PhotoReview:
 
     @property
     def needs_action(self) -> bool:
-        return self.verdict in (Verdict.RETAKE, Verdict.WARNING)
+        return self.verdict in (Verdict.FAILED, Verdict.RETAKE, Verdict.WARNING)
 
     @property
     def usable(self) -> bool:
@@ -133,7 +135,7 @@ def review(image: LesionImage) -> PhotoReview:
         return PhotoReview(Verdict.CHECKING)
     if image.status == ImageStatus.FAILED:
         reason = image.failure_reason or "This photo could not be used."
-        return PhotoReview(Verdict.RETAKE, blocking=[reason])
+        return PhotoReview(Verdict.FAILED, blocking=[reason])
     blocking, warned, note = blocking_problems(image), warnings(image), ai_note(image)
     if blocking:
         return PhotoReview(Verdict.RETAKE, blocking, warned, note)

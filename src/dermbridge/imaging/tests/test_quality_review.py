@@ -84,7 +84,9 @@ def test_a_failed_photo_is_red_and_a_clean_one_green(world: World) -> None:
     assert quality_review.review(image).verdict == Verdict.PASSED
     assert quality_review.review(image).colour == "green"
     image.status, image.failure_reason = "failed", "Too dark: turn on more light."
-    assert quality_review.review(image).verdict == Verdict.RETAKE
+    assert quality_review.review(image).verdict == Verdict.FAILED
+    assert quality_review.review(image).tag == "Could not be used"
+    assert quality_review.review(image).colour == "red"
     assert quality_review.review(image).blocking == ["Too dark: turn on more light."]
 
 
