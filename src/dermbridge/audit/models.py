@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -56,8 +57,12 @@ class AuditEvent(models.Model):
         }
         return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
 
-    def compute_hash(self) -> str:
-        return hashlib.sha256(self.canonical()).hexdigest()
+    def compute_hash(self, key: bytes | None = None) -> str:
+        """HMAC-SHA256 under the audit key (events from `AuditHead.keyed_from` on); a plain
+        sha256 without a key (events written before the chain was keyed)."""
+        if key is None:
+            return hashlib.sha256(self.canonical()).hexdigest()
+        return hmac.new(key, self.canonical(), hashlib.sha256).hexdigest()
 
 
 class AuditHead(models.Model):
@@ -67,6 +72,9 @@ class AuditHead(models.Model):
     last_seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
     count = models.BigIntegerField(default=0)
+    # The first event hashed with the audit key (HMAC); earlier ones are plain sha256. Set by the
+    # first keyed append; seals repeat it, so moving it (a downgrade) is noticed.
+    keyed_from = models.BigIntegerField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"audit head at #{self.last_seq}"

@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING
 from django.conf import settings
 from django.db import transaction
 
-from dermbridge.audit.services import record
+from dermbridge.audit.services import batched, record
 from dermbridge.core.queue import enqueue_atomic
 from dermbridge.imaging import blobrefs
 from dermbridge.imaging.blobstore import SweepReport
@@ -174,10 +174,15 @@ def accept_uploads(
     refuses the lot, so the photographer re-chooses a clean set). ``accept_one`` (same keyword
     arguments as ``accept_upload``) lets a caller route some files differently, e.g. DICOM."""
     accept = accept_one or accept_upload
-    images = [
-        accept(lesion, user=user, fileobj=f, image_type=image_type, dermoscopy_mode=dermoscopy_mode)
-        for f in files
-    ]
+    # The audit events are appended after the last blob is written: the chain's lock is never
+    # held across a blob write (docs/adr/0008-audit-chain.md).
+    with batched():
+        images = [
+            accept(
+                lesion, user=user, fileobj=f, image_type=image_type, dermoscopy_mode=dermoscopy_mode
+            )
+            for f in files
+        ]
     if not images:
         raise InvalidReferral("Choose at least one photo to upload.")
     return images

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from dermbridge.audit.services import record
+from dermbridge.audit.services import batched, record
 from dermbridge.imaging.services import accept_upload
 from dermbridge.interop import codes, fhir
 from dermbridge.interop.fhir.resources import rest_service_request_resource
@@ -38,12 +38,21 @@ def import_referral_bundle(data: Any, *, user: User) -> Referral:
     a draft at the referring practice until its images are processed and a referrer sends it.
     Raises ``BundleProblems`` for a bundle that cannot be read, ``ReferralError`` otherwise.
     """
+    from dermbridge.interop.fhir.importer import plan_from_bundle
+
+    plan = plan_from_bundle(data)
+    # Every event of the import is appended at the end, after the images' blob writes: the audit
+    # chain's lock is held only from then until the commit (docs/adr/0008-audit-chain.md).
+    with batched():
+        return _import_plan(plan, user=user)
+
+
+def _import_plan(plan: Any, *, user: User) -> Referral:
     from dermbridge.accounts.models import Organisation
-    from dermbridge.interop.fhir.importer import BundleProblems, plan_from_bundle
+    from dermbridge.interop.fhir.importer import BundleProblems
     from dermbridge.patients.services import record_consent, register_patient
     from dermbridge.referrals.services import create_referral
 
-    plan = plan_from_bundle(data)
     orgs = {
         o.ods_code: o
         for o in Organisation.objects.filter(ods_code__in=[plan.referring_ods, plan.service_ods])

@@ -30,6 +30,7 @@ PERIODIC_TASKS = (
     # referrals that never reached the worklist.
     "dermbridge.imaging.tasks.requeue_stuck_images",
     "dermbridge.referrals.tasks.requeue_stuck_submissions",
+    "dermbridge.audit.tasks.seal_audit_chain",  # signed checkpoint of the audit chain (ADR 0008)
 )
 
 
