@@ -60,6 +60,12 @@ class Rule:
     states: frozenset[str] = ALL_STATES
     kinds: frozenset[str] = workflow.ALL_KINDS
     transition: bool = False
+    # For the few rules whose `who` also depends on the case (who claimed it): the role that
+    # may ever do it. Without it the user is refused (403) in any state.
+    role: Callable[[User | None, Referral], bool] | None = None
+
+    def has_role(self, user: User | None, referral: Referral) -> bool:
+        return (self.role or self.who)(user, referral)
 
 
 def _rules() -> dict[str, Rule]:
@@ -134,7 +140,16 @@ def _rules() -> dict[str, Rule]:
     ]
     for t in workflow.TRANSITIONS.values():
         rules.append(
-            Rule(t.action, t.label.lower(), t.may, t.who, t.sources, t.kinds, transition=True)
+            Rule(
+                t.action,
+                t.label.lower(),
+                t.may,
+                t.who,
+                t.sources,
+                t.kinds,
+                transition=True,
+                role=t.role,
+            )
         )
     return {rule.action: rule for rule in rules}
 
@@ -152,7 +167,7 @@ def _rule(action: str) -> Rule:
 
 def may_role(user: User | None, action: str, referral: Referral) -> bool:
     """Whether `user` has the role for `action` on this referral, whatever its state now."""
-    return _rule(action).who(user, referral)
+    return _rule(action).has_role(user, referral)
 
 
 def may(user: User | None, action: str, referral: Referral) -> bool:
@@ -167,7 +182,7 @@ def check(user: User | None, action: str, referral: Referral) -> Rule:
     """Return the rule if `user` may do `action` now; raise NotPermitted (403) when their role
     may not, TransitionNotAllowed (409) when nobody may in the referral's state."""
     rule = _rule(action)
-    if not rule.who(user, referral):
+    if not rule.has_role(user, referral):
         raise NotPermitted(f"Only {rule.who_text} can {rule.label}.")
     if rule.transition:
         workflow.check(action, user, referral)

@@ -58,6 +58,10 @@ def is_claimer_or_admin(user: User | None, r: Referral) -> bool:
     )
 
 
+def is_referrer_or_service_staff(user: User | None, r: Referral) -> bool:
+    return is_referrer(user, r) or is_service_staff(user, r)
+
+
 def is_system(user: User | None, r: Referral) -> bool:
     return user is None
 
@@ -92,6 +96,13 @@ class Transition:
     may: Callable[[User | None, Referral], bool]
     who: str
     kinds: frozenset[str] = ALL_KINDS
+    # The role that may ever make this move (when `may` also depends on the case, such as who
+    # claimed it): someone without it is refused (403) whatever the state; someone with it is
+    # told first when the state is wrong (409).
+    role: Callable[[User | None, Referral], bool] | None = None
+
+    def has_role(self, user: User | None, referral: Referral) -> bool:
+        return (self.role or self.may)(user, referral)
 
 
 TRANSITIONS: dict[str, Transition] = {
@@ -128,6 +139,7 @@ TRANSITIONS: dict[str, Transition] = {
             State.AWAITING_REVIEW,
             is_claimer_or_admin,
             "the reviewing dermatologist or a service administrator",
+            role=is_service_staff,
         ),
         Transition(
             "give_advice",
@@ -137,6 +149,7 @@ TRANSITIONS: dict[str, Transition] = {
             is_reviewer,
             "the reviewing dermatologist",
             frozenset({ReferralKind.ADVICE}),
+            role=is_dermatologist,
         ),
         Transition(
             "request_info",
@@ -145,6 +158,7 @@ TRANSITIONS: dict[str, Transition] = {
             State.MORE_INFO_REQUESTED,
             is_reviewer,
             "the reviewing dermatologist",
+            role=is_dermatologist,
         ),
         Transition(
             "reply_info",
@@ -162,6 +176,7 @@ TRANSITIONS: dict[str, Transition] = {
             is_reviewer,
             "the reviewing dermatologist",
             frozenset({ReferralKind.ADVICE}),
+            role=is_dermatologist,
         ),
         Transition(
             "triage",
@@ -171,6 +186,7 @@ TRANSITIONS: dict[str, Transition] = {
             is_reviewer,
             "the reviewing dermatologist",
             frozenset({ReferralKind.TRIAGE, ReferralKind.URGENT_CANCER}),
+            role=is_dermatologist,
         ),
         Transition(
             "withdraw",
@@ -187,6 +203,7 @@ TRANSITIONS: dict[str, Transition] = {
             State.CLOSED,
             may_close,
             "the referrer or the service",
+            role=is_referrer_or_service_staff,
         ),
     ]
 }
@@ -197,6 +214,9 @@ def check(action: str, user: User | None, referral: Referral) -> Transition:
     transition = TRANSITIONS.get(action)
     if transition is None:
         raise TransitionNotAllowed(f"Unknown action {action!r}.")
+    # Who first: a role that may never do this is told so (403) whatever the state.
+    if not transition.has_role(user, referral):
+        raise NotPermitted(f"Only {transition.who} can {transition.label.lower()}.")
     if referral.state not in transition.sources:
         raise TransitionNotAllowed(
             f"Cannot {transition.label.lower()}: referral {referral.reference} is "

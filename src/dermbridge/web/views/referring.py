@@ -316,8 +316,6 @@ def _page_forms(
         # After a request for more information the question and pathway are not on the page
         # (nor can they change): not bound, so they cannot report errors. Only the role is
         # still checked below.
-        if not permissions.may_role(acting_user(request), "edit_question", referral):
-            raise NotPermitted("Only the referrer can change the clinical question.")
         posted_question = False
     referral_form = ReferralForm(data if posted_question else None, **_referral_targets(request))
     referral_form.fields["service"].required = False
@@ -329,30 +327,33 @@ def _page_forms(
     )
     wants_lesion = data is not None and (op == "add_lesion" or _lesion_posted(data))
     lesion_form = LesionForm(data if wants_lesion else None, prefix="lesion")
-    if data is not None:
-        # The rule table first: a part this user may not change is refused (403), whether or
-        # not what was typed is valid.
-        user = acting_user(request)
-        asked = [
-            ("edit_question", posted_question),
-            ("edit_pathway", posted_question and "kind" in data),
-            ("edit_history", posted_history),
-            ("add_lesion", wants_lesion),
-            ("record_consent", data.get("consent_direct_care") == "on"),
-        ]
-        for action, wanted in asked:
-            if wanted and not permissions.may_role(user, action, referral):
-                raise NotPermitted(
-                    f"Only {permissions.RULES[action].who_text} can "
-                    f"{permissions.RULES[action].label}."
-                )
     return referral_form, history_form, lesion_form
+
+
+def _check_posted_roles(request: HttpRequest, referral: Referral, data: QueryDict, op: str) -> None:
+    """The rule table first: a part of the page this user may not change is refused (403),
+    whatever the state and whether or not what was typed is valid."""
+    user = acting_user(request)
+    asked = [
+        ("edit_question", "clinical_question" in data),
+        ("edit_pathway", "kind" in data),
+        ("edit_history", any(k.startswith("history-") for k in data)),
+        ("add_lesion", op == "add_lesion" or _lesion_posted(data)),
+        ("record_consent", data.get("consent_direct_care") == "on"),
+        ("submit", op == "send"),
+    ]
+    for action, wanted in asked:
+        if wanted and not permissions.may_role(user, action, referral):
+            rule = permissions.RULES[action]
+            raise NotPermitted(f"Only {rule.who_text} can {rule.label}.")
 
 
 def _save_page(request: HttpRequest, referral: Referral, data: QueryDict, op: str) -> HttpResponse:
     """Save everything typed on the draft page, then do what the pressed button asks: save,
     add the lesion, or send. Nothing typed is lost: invalid answers are shown again."""
     user = acting_user(request)
+    if op != "restore":
+        _check_posted_roles(request, referral, data, op)
     referral_form, history_form, lesion_form = _page_forms(request, referral, data, op)
     bound = [f for f in (referral_form, history_form, lesion_form) if f.is_bound]
     consent = data.get("consent_direct_care") == "on"
@@ -436,6 +437,11 @@ def edit_referral(request: HttpRequest, pk: int) -> HttpResponse:
     """The draft page (or answering a request for more information). Every button on it
     posts the whole page here: what was typed is saved first, then the button's step runs."""
     referral = _editable_referral(request, pk)
+    op = request.POST.get("op", "save") if request.method == "POST" else "restore"
+    if op not in ("save", "send", "add_lesion", "restore"):
+        op = "save"
+    if request.method == "POST":
+        _check_posted_roles(request, referral, request.POST, op)
     if referral.state not in (State.DRAFT, State.MORE_INFO_REQUESTED):
         return redirect("referral-detail", pk=referral.pk)
     if request.method != "POST":
@@ -443,9 +449,6 @@ def edit_referral(request: HttpRequest, pk: int) -> HttpResponse:
         if kept is None:
             return _render_edit(request, referral)
         return _save_page(request, referral, kept, "restore")
-    op = request.POST.get("op", "save")
-    if op not in ("save", "send", "add_lesion"):
-        op = "save"
     return _save_page(request, referral, request.POST, op)
 
 
