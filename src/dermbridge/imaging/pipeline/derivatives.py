@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, ImageOps
+from PIL import Image
 
+from .aperture import frame_for_ai, orient_like
 from .base import ImageWork, Step
 from .types import Derivative
 
@@ -144,11 +145,7 @@ def ai_orientation(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     landscape dermoscopy frames: turning loses nothing, cropping a portrait frame to
     landscape would cut off most of it (matches ``triage.preprocessing.to_rgb_array``).
     """
-    portrait_image = image.height > image.width
-    portrait_input = size[1] > size[0]
-    if portrait_image != portrait_input and image.width != image.height:
-        return image.transpose(Image.Transpose.ROTATE_90)
-    return image
+    return orient_like(image, size)
 
 
 class MakeViewer(Step):
@@ -205,7 +202,10 @@ class MakeDerivatives(Step):
             thumbnail.size,
             master.sha256,
         )
-        ai_input = ImageOps.fit(ai_orientation(small, cfg.ai_input_size), cfg.ai_input_size)
+        # The dermatoscope's field of view when the photo has one (round or square aperture in a
+        # dark surround), cropped from the viewer copy so that a small aperture keeps its detail;
+        # otherwise the whole frame, as before (aperture.py).
+        ai_input, _aperture = frame_for_ai(small, cfg.ai_input_size, detail=viewer)
         out["ai_input"] = Derivative.build(
             "ai_input", encode_png(ai_input), "image/png", ai_input.size, master.sha256
         )

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH, to_rgb_array
+
+if TYPE_CHECKING:
+    from dermbridge.triage.inference import TriageModel
 
 SAMPLE_PHOTOS = (
     "astronaut",
@@ -147,6 +151,84 @@ def degraded(real: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+# Folders of installed packages that ship sample photographs or pictures (all their image files
+# are measured, except what the detectors are fitted on: nothing here is, they are fitted on
+# HAM10000 training images only). Relative to site-packages; a missing folder is skipped.
+PACKAGE_PICTURE_DIRS = (
+    "skimage/data",
+    "matplotlib/mpl-data/sample_data",
+    "scipy/ndimage/tests",
+    "networkx/drawing/tests/baseline",
+    "sympy/plotting/tests",
+    "rest_framework/static/rest_framework/img",
+    "playwright/driver/package/lib",
+)
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".bmp", ".webp")
+
+
+def package_pictures(min_side: int = 32) -> Iterator[tuple[str, Image.Image]]:
+    """Every picture file at least ``min_side`` pixels a side that the installed packages ship
+    in :data:`PACKAGE_PICTURE_DIRS` (first frame of multi-frame files), with its relative path."""
+    import sysconfig
+    from pathlib import Path
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    for folder in PACKAGE_PICTURE_DIRS:
+        root = site / folder
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*")):
+            if path.suffix.lower() not in PICTURE_SUFFIXES or path.stat().st_size < 2000:
+                continue
+            try:
+                with Image.open(path) as img:
+                    img.seek(0)
+                    rgb = img.convert("RGB")
+            except Exception:  # noqa: S112  (an unreadable or odd file is not a photo to measure)
+                continue
+            if min(rgb.size) >= min_side:
+                yield str(path.relative_to(site)), rgb
+
+
+def documents_and_screens(rng: np.random.Generator, n: int = 20) -> Iterator[Image.Image]:
+    """Generated non-photos at phone resolution: text documents, app screenshots, flat colours."""
+    for i in range(n):
+        # A printed letter: dark lines of "text" on white or cream paper.
+        paper = tuple(int(v) for v in rng.integers([235, 230, 215], [256, 256, 250]))
+        page = Image.new("RGB", (1240, 1754), paper)
+        draw = ImageDraw.Draw(page)
+        y = int(rng.integers(80, 200))
+        while y < 1650:
+            x = 100
+            while x < 1100:
+                word = int(rng.integers(20, 120))
+                draw.rectangle((x, y, x + word, y + 14), fill=(30, 30, 40))
+                x += word + 14
+            y += int(rng.integers(28, 40))
+        if i % 2:
+            draw.text((100, 40), "DISCHARGE LETTER", fill=(0, 0, 0))
+        yield page
+        # A phone screenshot: status bar, coloured header, list rows, buttons.
+        shot = Image.new("RGB", (1080, 2340), (250, 250, 250) if i % 3 else (24, 24, 28))
+        draw = ImageDraw.Draw(shot)
+        accent = tuple(int(v) for v in rng.integers(0, 256, 3))
+        draw.rectangle((0, 0, 1080, 90), fill=(0, 0, 0))
+        draw.rectangle((0, 90, 1080, 300), fill=accent)
+        for row in range(300, 2200, int(rng.integers(140, 220))):
+            draw.rectangle((40, row + 20, 160, row + 120), fill=accent)
+            draw.rectangle((200, row + 40, 900, row + 70), fill=(90, 90, 90))
+            draw.line((0, row, 1080, row), fill=(200, 200, 200), width=2)
+        draw.rounded_rectangle((300, 2200, 780, 2300), radius=40, fill=accent)
+        yield shot
+        # A flat colour, sometimes skin-like.
+        colour = (
+            tuple(int(v) for v in rng.integers([180, 120, 100], [250, 200, 180]))
+            if i % 2
+            else tuple(int(v) for v in rng.integers(0, 256, 3))
+        )
+        yield Image.new("RGB", (4000, 3000), colour)
+
+
 def assemble(real_test_frames: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
     """All out-of-distribution categories; deterministic for a seed."""
     rng = np.random.default_rng(seed)
@@ -158,3 +240,51 @@ def assemble(real_test_frames: np.ndarray, seed: int = 0) -> dict[str, np.ndarra
         "blank": blank(rng),
         **degraded(real_test_frames[np.sort(pick)]),
     }
+
+
+def non_skin_measurement(model: TriageModel, seed: int = 0, crops: int = 3) -> dict[str, Any]:
+    """Decline rate on non-skin pictures, framed for the AI exactly as an upload is.
+
+    Every picture the installed packages ship (:func:`package_pictures`), each also as ``crops``
+    random crops (40-80% a side), plus generated documents, screenshots and flat colours. Each
+    goes through ``imaging.pipeline.aperture.frame_for_ai`` (the AI input derivative's framing,
+    which may crop to a detected field of view) and then the model. Returns counts per source
+    and the assessed (not declined) pictures by name, so that failures can be looked at.
+    """
+    from dermbridge.imaging.pipeline import PipelineConfig
+    from dermbridge.imaging.pipeline.aperture import frame_for_ai
+
+    size = PipelineConfig().ai_input_size
+    rng = np.random.default_rng(seed)
+    counts: dict[str, list[int]] = {}
+    assessed: list[dict[str, Any]] = []
+
+    def judge(source: str, name: str, img: Image.Image) -> None:
+        framed, _ = frame_for_ai(img, size)
+        result = model.assess(framed)
+        tally = counts.setdefault(source, [0, 0])
+        tally[0] += 1
+        tally[1] += int(result.abstained)
+        if not result.abstained:
+            assessed.append(
+                {"picture": name, "band": result.band, "p_malignant": result.malignant_probability}
+            )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, img in package_pictures():
+            source = "package_pictures:" + name.split("/")[0]
+            judge(source, name, img)
+            for k in range(crops):
+                judge(source, f"{name} (crop {k + 1})", _random_crop(img, rng))
+        kinds = ("document", "screenshot", "flat_colour")
+        for i, img in enumerate(documents_and_screens(rng)):
+            judge("generated:" + kinds[i % 3], f"generated {kinds[i % 3]} {i // 3 + 1}", img)
+    out: dict[str, Any] = {
+        source: {"n": n, "declined": d, "rate": d / n} for source, (n, d) in sorted(counts.items())
+    }
+    total = sum(n for n, _ in counts.values())
+    declined = sum(d for _, d in counts.values())
+    out["all"] = {"n": total, "declined": declined, "rate": declined / max(1, total)}
+    out["assessed"] = assessed
+    return out

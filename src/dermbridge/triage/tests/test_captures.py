@@ -1,0 +1,129 @@
+"""Phone-dermatoscope captures: the field of view is found and framed like the training data.
+
+Fast: a few generated captures (the full measurement over the test split is
+``python -m dermbridge.triage.capture_bench``, reported in the model card).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+from dermbridge.imaging.pipeline import process_image
+from dermbridge.imaging.pipeline.aperture import find_aperture, frame_for_ai
+from dermbridge.triage.captures import CaptureSpec, capture_jpeg, phone_capture
+from dermbridge.triage.training.data import shared_dir
+
+
+def skin_frame(seed: int = 0) -> Image.Image:
+    """A 200x150 dermoscopy-like frame: textured pink skin with a brown lesion."""
+    rng = np.random.default_rng(seed)
+    base = np.array([215, 160, 150], np.float32) + rng.normal(0, 12, (150, 200, 3))
+    img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8)).filter(ImageFilter.BoxBlur(1))
+    ImageDraw.Draw(img).ellipse((70, 45, 130, 105), fill=(110, 60, 45))
+    return img.filter(ImageFilter.GaussianBlur(2))
+
+
+def spec(**kw: object) -> CaptureSpec:
+    base: dict[str, object] = {
+        "zoom": 1.0,
+        "disc_fraction": 0.6,
+        "offset": (0.08, -0.05),
+        "angle": 30.0,
+        "gains": (1.08, 1.0, 0.92),
+        "surround": 10,
+    }
+    base.update(kw)
+    return CaptureSpec(**base)  # type: ignore[arg-type]
+
+
+def dark_share(img: Image.Image) -> float:
+    grey = np.asarray(img.convert("L"), np.float32)
+    return float((grey < 40).mean())
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"zoom": 0.8, "disc_fraction": 0.45, "offset": (-0.12, 0.1)},
+        {"zoom": 1.2, "disc_fraction": 0.9, "offset": (0.1, 0.12), "angle": 200.0},
+    ],
+)
+def test_round_field_of_view_is_found_and_cropped(kw: dict[str, object]) -> None:
+    s = spec(**kw)
+    photo = phone_capture(skin_frame(), s, size=(1600, 1200))
+    aperture = find_aperture(photo)
+    assert aperture is not None and aperture.shape == "circle"
+    cx = 800 + s.offset[0] * 1600
+    cy = 600 + s.offset[1] * 1200
+    radius = s.disc_fraction * 1200 / 2
+    assert abs(aperture.centre[0] - cx) < 0.05 * radius
+    assert abs(aperture.centre[1] - cy) < 0.05 * radius
+    assert abs(aperture.radius - radius) < 0.08 * radius
+    framed, _ = frame_for_ai(photo, (200, 150))
+    assert framed.size == (200, 150)
+    assert dark_share(framed) < 0.01  # no surround left in the AI input
+
+
+def test_square_aperture_is_cropped() -> None:
+    photo = Image.new("RGB", (1600, 1200), (8, 8, 8))
+    photo.paste(skin_frame().resize((700, 600)), (300, 250))
+    aperture = find_aperture(photo)
+    assert aperture is not None and aperture.shape == "rectangle"
+    framed, _ = frame_for_ai(photo, (200, 150))
+    assert dark_share(framed) < 0.01
+
+
+def test_zoomed_in_photo_without_surround_is_framed_as_before() -> None:
+    photo = skin_frame().resize((4000, 3000))
+    framed, aperture = frame_for_ai(photo, (200, 150))
+    assert aperture is None
+    assert framed.tobytes() == ImageOps.fit(photo, (200, 150)).tobytes()
+
+
+def test_dark_corners_alone_are_not_a_field_of_view() -> None:
+    """Like some HAM10000 frames: a vignette circle larger than the frame darkens the corners."""
+    frame = skin_frame().resize((800, 600))
+    mask = Image.new("L", (800, 600), 0)
+    ImageDraw.Draw(mask).ellipse((-60, -120, 860, 720), fill=255)
+    vignetted = Image.composite(frame, Image.new("RGB", (800, 600), (5, 5, 5)), mask)
+    assert find_aperture(vignetted) is None
+
+
+def test_12_megapixel_capture_through_the_real_pipeline() -> None:
+    jpeg = capture_jpeg(skin_frame(), spec(disc_fraction=0.5))
+    processed = process_image(io.BytesIO(jpeg), declared_type="dermoscopic")
+    assert processed.width * processed.height == 12_000_000
+    ai = Image.open(io.BytesIO(processed.derivatives["ai_input"].data)).convert("RGB")
+    assert ai.size == (200, 150)
+    assert dark_share(ai) < 0.2  # the lesion, never the black surround (the old input: ~80%)
+    old = ImageOps.fit(Image.open(io.BytesIO(jpeg)).reduce(8), (200, 150))
+    assert dark_share(old) > 0.6
+
+
+HAM = shared_dir() / "data" / "ham10000"
+
+
+@pytest.mark.skipif(not (HAM / "images").is_dir(), reason="HAM10000 not in ../shared/data")
+def test_shipped_model_assesses_real_lesions_captured_by_phone() -> None:
+    from dermbridge.triage.inference import load_model
+
+    model = load_model()
+    ids = ["ISIC_0024306", "ISIC_0024308", "ISIC_0024309"]
+    rng = np.random.default_rng(1)
+    declined = 0
+    for i, image_id in enumerate(ids):
+        path = HAM / "images" / f"{image_id}.jpg"
+        if not path.exists():
+            pytest.skip(f"{image_id} not in the data folder")
+        with Image.open(path) as frame:
+            s = spec(zoom=(0.8, 1.0, 1.2)[i], angle=float(rng.uniform(0, 360)))
+            photo = phone_capture(frame, s, size=(1600, 1200))
+        framed, aperture = frame_for_ai(photo, (200, 150))
+        assert aperture is not None
+        declined += model.assess(framed).abstained
+    assert declined == 0
