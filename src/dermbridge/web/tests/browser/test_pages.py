@@ -92,7 +92,9 @@ def test_every_page_at_phone_and_desktop_sizes(
             assert "/account/two-factor/" in clinician.url
             check(clinician, browser_run, f"pages-{size}-two-factor")
 
-        # Five wrong passwords lock the account (django-axes): the lock-out page.
+        # Five wrong passwords lock the account (django-axes): the lock-out page, answered 429
+        # (which the browser logs as a failed resource: expected here).
+        browser_run.expected_console.append("status of 429 (Too Many Requests)")
         locked = new_page(viewport, phone=phone)
         for _ in range(5):
             locked.goto(f"{base}/login/")
