@@ -18,7 +18,7 @@ ORDER = {"high": 4, "declined": 3, "intermediate": 2, "low": 1, "": 0}
 def recompute_ai_sort(apps, schema_editor):
     Referral = apps.get_model("referrals", "Referral")
     Assessment = apps.get_model("triage", "Assessment")
-    per_referral = {}
+    per_referral: dict[int, dict] = {}
     rows = Assessment.objects.values_list(
         "image__lesion__referral_id", "abstained", "band", "malignant_probability"
     )

@@ -90,7 +90,7 @@ def test_review_screen_at_desktop_and_phone(
     _sign_in(page, base, "derek")
     page.goto(f"{base}/referrals/{first.pk}/")
     page.wait_for_selector("[data-explanation-templates] + [aria-live]", state="attached")
-    record = _in_view(page, RECORD, WIDE)
+    _in_view(page, RECORD, WIDE)
     _in_view(page, NEXT, WIDE)
     case, answer = _box(page, ".db-review__case"), _box(page, ".db-review__answer")
     assert answer["x"] >= case["x"] + case["width"] - 1, "the form is not beside the photos"
@@ -115,6 +115,13 @@ def test_review_screen_at_desktop_and_phone(
         ".db-ai__meter", "m => [m.value, Number(m.low), Number(m.high), Number(m.optimum)]"
     )
     assert meter[3] == 0 and meter[1] <= meter[0] < meter[2], meter
+    for width in (1440, 1366, 1024):  # wide desktops down to the side-by-side breakpoint
+        page.set_viewport_size({"width": width, "height": 900})
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"the review page scrolls sideways by {overflow} px at {width}"
+    page.set_viewport_size(WIDE)
     check_page(page, browser_run, "review-1440-answering", full_page=False)
     check_page(page, browser_run, "review-1440-answering-full")
 
@@ -131,7 +138,8 @@ def test_review_screen_at_desktop_and_phone(
     page.check("input[name=pathway_decision][value=urgent_clinic]")
     page.fill("#id_advice_to_referrer", "Suspected melanoma: urgent clinic booked.")
     page.fill("#id_management_plan", "Excision biopsy in clinic.")
-    assert record == _box(page, RECORD)  # filling the form moved nothing
+    page.evaluate("() => window.scrollTo(0, 0)")
+    _in_view(page, RECORD, WIDE)  # filled in (and the template announced), still in view
     with page.expect_navigation():
         page.click(NEXT)  # one click: saved, and the next case claimed and opened
     assert page.url.endswith(f"/referrals/{following.pk}/"), page.url
