@@ -8,7 +8,7 @@ export DERMBRIDGE_DATA_DIR ?= $(CURDIR)/var
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck pytest test-pg bench train clean demo worker calibrate-quality
+.PHONY: install run serve test lint typecheck pytest test-pg bench train clean demo worker calibrate-quality
 
 # The train extra is installed too: the training smoke test runs in make test
 # (torch==2.13.0 is the CPU build that lies on disk; never a CUDA build).
@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml requirements/constraints.txt package-lock.json
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[test,train]'
 	npm ci --no-audit --no-fund
+	@# The NHS.UK and panzoom assets the pages load, copied into the package (shipped in a wheel)
+	$(BIN)/python scripts/vendor_static.py
 	@rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP)
@@ -37,6 +39,16 @@ run: install
 	  (while :; do $(BIN)/dermbridge worker --queue-name '*'; echo "worker exited ($$?); restarting in 2 s"; sleep 2; done) & \
 	  (while :; do $(BIN)/dermbridge scheduler; echo "scheduler exited ($$?); restarting in 2 s"; sleep 2; done) & \
 	  $(BIN)/dermbridge runserver --noreload $(HOST):$(PORT)
+
+## make serve: the production web server (gunicorn, threaded workers; DERMBRIDGE_BIND,
+## DERMBRIDGE_WEB_WORKERS, DERMBRIDGE_WEB_THREADS) with a task worker and the scheduler, on the
+## embedded database; docs/deploy.md for a real deployment. Not demo mode unless you set it.
+serve: install
+	$(BIN)/dermbridge migrate --noinput
+	@trap 'kill 0' INT TERM EXIT; \
+	  (while :; do $(BIN)/dermbridge worker --queue-name '*'; echo "worker exited ($$?); restarting in 2 s"; sleep 2; done) & \
+	  (while :; do $(BIN)/dermbridge scheduler; echo "scheduler exited ($$?); restarting in 2 s"; sleep 2; done) & \
+	  $(BIN)/dermbridge serve
 
 ## make test: lint, type check, the test suite (fast tests; slow/bench/browser-heavy work is in make bench)
 test: install lint typecheck pytest

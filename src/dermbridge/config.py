@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
+
+import dj_database_url
 
 PREFIX = "DERMBRIDGE_"
 
@@ -24,6 +26,37 @@ def _raw(name: str) -> str | None:
 
 def env_str(name: str, default: str) -> str:
     return _raw(name) or default
+
+
+def env_secret(name: str, default: str = "") -> tuple[str, str]:
+    """A secret from ``DERMBRIDGE_<NAME>`` or from the file ``DERMBRIDGE_<NAME>_FILE`` names.
+
+    The ``_FILE`` form suits systemd credentials (``LoadCredential=`` and
+    ``$CREDENTIALS_DIRECTORY``) and Kubernetes secrets mounted as files: the value never sits in
+    the process environment. Returns ``(value, source)`` where source is ``"env"``, ``"file"`` or
+    ``""`` (neither set: ``default`` is returned). Surrounding whitespace is stripped.
+    """
+    direct, file_name = _raw(name), _raw(name + "_FILE")
+    if direct is not None and file_name is not None:
+        raise ConfigurationError(
+            f"Both {PREFIX}{name} and {PREFIX}{name}_FILE are set: keep only one of them."
+        )
+    if file_name is not None:
+        path = Path(file_name).expanduser()
+        try:
+            value = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"{PREFIX}{name}_FILE={file_name!r} cannot be read ({exc.strerror}): point it at "
+                "a file the service user can read, or set the value itself in "
+                f"{PREFIX}{name}."
+            ) from None
+        if not value:
+            raise ConfigurationError(f"{PREFIX}{name}_FILE={file_name!r} is empty.")
+        return value, "file"
+    if direct is not None:
+        return direct, "env"
+    return default, ""
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -63,27 +96,40 @@ def env_path(name: str, default: Path) -> Path:
     return Path(raw).expanduser().resolve() if raw else default
 
 
-def database_from_url(url: str) -> dict[str, object]:
-    """Turn postgres://user:pass@host:port/name or sqlite:///path into a Django DATABASES entry."""
-    parsed = urlparse(url)
-    if parsed.scheme in {"postgres", "postgresql"}:
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parsed.path.lstrip("/")) or "dermbridge",
-            "USER": unquote(parsed.username or ""),
-            "PASSWORD": unquote(parsed.password or ""),
-            "HOST": parsed.hostname or "",
-            "PORT": str(parsed.port or ""),
-            "CONN_MAX_AGE": 60,
-            "TEST": {"NAME": (unquote(parsed.path.lstrip("/")) or "dermbridge") + "_test"},
-        }
-    if parsed.scheme == "sqlite":
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": unquote(parsed.path) or ":memory:",
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
-        }
+def database_from_url(
+    url: str,
+    *,
+    conn_max_age: int = 60,
+    conn_health_checks: bool = True,
+    disable_server_side_cursors: bool = False,
+) -> dict[str, object]:
+    """A Django DATABASES entry from ``postgres://user:pass@host:port/name?sslmode=require`` or
+    ``sqlite:////absolute/path.db`` (dj-database-url: query options such as ``sslmode``,
+    ``sslrootcert``, ``connect_timeout``, ``application_name`` or ``options`` are kept in
+    OPTIONS)."""
+    scheme = urlparse(url).scheme
+    if scheme in {"postgres", "postgresql", "pgsql"}:
+        config: dict[str, object] = dict(
+            dj_database_url.parse(
+                url,
+                conn_max_age=conn_max_age,
+                conn_health_checks=conn_health_checks,
+                disable_server_side_cursors=disable_server_side_cursors,
+            )
+        )
+        config["NAME"] = config.get("NAME") or "dermbridge"
+        config["TEST"] = {"NAME": f"{config['NAME']}_test"}
+        return config
+    if scheme == "sqlite":
+        config = dict(dj_database_url.parse(url))
+        config["NAME"] = config.get("NAME") or ":memory:"
+        # One writer at a time, taken at BEGIN (no upgrade deadlocks); wait up to 20 s for it.
+        options = dict(config.get("OPTIONS") or {})  # type: ignore[call-overload]
+        options.update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+        config["OPTIONS"] = options
+        return config
     raise ConfigurationError(
-        f"{PREFIX}DATABASE_URL scheme {parsed.scheme!r} is not supported: "
-        "use postgres://user:password@host:5432/name or sqlite:////absolute/path.db"
+        f"{PREFIX}DATABASE_URL scheme {scheme!r} is not supported: "
+        "use postgres://user:password@host:5432/name?sslmode=require or "
+        "sqlite:////absolute/path.db"
     )

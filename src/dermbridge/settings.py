@@ -7,6 +7,7 @@ default (SQLite database, encrypted file store, keys) lives under DERMBRIDGE_DAT
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from dermbridge.config import (
     env_int,
     env_list,
     env_path,
+    env_secret,
     env_str,
 )
 
@@ -31,18 +33,41 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 SHARED_DIR = env_path("SHARED_DIR", REPO_DIR.parent / "shared")
 
 
-def _persistent_secret(filename: str, nbytes: int = 48) -> str:
-    """A secret generated once and kept in DATA_DIR, so a fresh checkout needs no setup."""
+def _persistent_secret(
+    filename: str, nbytes: int = 48, *, generate: bool = True
+) -> tuple[str, str]:
+    """A secret generated once and kept in DATA_DIR, so a fresh checkout needs no setup.
+
+    Returns (value, source): "data-dir" (read from an earlier run), "generated" (written now), or
+    "ephemeral" (not allowed to generate here: a throw-away value, never written, so the system
+    check dermbridge.E101 can say what to set; dermbridge.core.checks)."""
     path = DATA_DIR / filename
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(nbytes))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    if path.exists():
+        return path.read_text().strip(), "data-dir"
+    if not generate:
+        return secrets.token_urlsafe(nbytes), "ephemeral"
+    path.write_text(secrets.token_urlsafe(nbytes))
+    path.chmod(0o600)
+    return path.read_text().strip(), "generated"
 
 
 DEBUG = env_bool("DEBUG", False)
 DEMO_MODE = env_bool("DEMO_MODE", False)
-SECRET_KEY = env_str("SECRET_KEY", "") or _persistent_secret("secret_key")
+# Per-host secrets (generated into DATA_DIR) only for the embedded default — SQLite and encrypted
+# files on this host — or a demo. With PostgreSQL or S3 several hosts share the data, so every host
+# must be given the same secret key and blob master keys (system checks E101, E102).
+DATABASE_URL, _DATABASE_URL_SOURCE = env_secret(
+    "DATABASE_URL", f"sqlite:///{DATA_DIR / 'dermbridge.sqlite3'}"
+)
+SHARED_DEPLOYMENT = not DATABASE_URL.startswith("sqlite:") or env_str("BLOB_BACKEND", "") == "s3"
+PER_HOST_SECRETS_ALLOWED = DEMO_MODE or not SHARED_DEPLOYMENT
+SECRET_KEY, SECRET_KEY_SOURCE = env_secret("SECRET_KEY")
+if not SECRET_KEY:
+    SECRET_KEY, SECRET_KEY_SOURCE = _persistent_secret(
+        "secret_key", generate=PER_HOST_SECRETS_ALLOWED
+    )
+# Old keys still accepted for signed links and sessions while a new SECRET_KEY is rolled out.
+SECRET_KEY_FALLBACKS = [k for k in env_secret("SECRET_KEY_FALLBACKS")[0].split(",") if k.strip()]
 if len(SECRET_KEY) < 32:
     raise ConfigurationError("DERMBRIDGE_SECRET_KEY must be at least 32 characters long.")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
@@ -78,6 +103,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: forwarded headers from peers not in TRUSTED_PROXIES are dropped.
+    "dermbridge.core.proxy.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "dermbridge.audit.middleware.RequestContextMiddleware",
@@ -121,7 +148,11 @@ TEMPLATES = [
 
 DATABASES = {
     "default": database_from_url(
-        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'dermbridge.sqlite3'}")
+        DATABASE_URL,
+        # PgBouncer in transaction pooling: DB_CONN_MAX_AGE=0, DB_DISABLE_SERVER_SIDE_CURSORS=true.
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", True),
+        disable_server_side_cursors=env_bool("DB_DISABLE_SERVER_SIDE_CURSORS", False),
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -198,18 +229,34 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = env_path("STATIC_ROOT", DATA_DIR / "static")
+# Content-hashed names (app.3f9c2a.js) served by whitenoise with a ten-year immutable
+# Cache-Control, gzip and brotli copies; `dermbridge serve` collects them before it starts. The
+# NHS.UK design system and @panzoom/panzoom (npm, package-lock.json) are copied into the package
+# (dermbridge/core/static/, scripts/vendor_static.py, run by make install), so an installed wheel
+# needs no node_modules. An asset not collected yet falls back to its plain name.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "dermbridge.core.staticfiles.HashedStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = True
-# The NHS.UK design system's compiled CSS, JS and icons, installed by `npm ci` (package-lock.json).
-# @panzoom/panzoom (the review page's image viewer) likewise.
-STATICFILES_DIRS = [
-    ("nhsuk", REPO_DIR / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk"),
-    ("panzoom", REPO_DIR / "node_modules" / "@panzoom" / "panzoom" / "dist"),
-]
+# Production serves only what collectstatic wrote; the demo (and the tests) also find files in place.
+WHITENOISE_USE_FINDERS = DEBUG or DEMO_MODE
+
+# Behind a reverse proxy: the peers (addresses, networks, or "unix" for a Unix socket) whose
+# X-Forwarded-For, X-Forwarded-Proto and X-Request-ID are believed (dermbridge.core.proxy);
+# these headers from anyone else are dropped before any other middleware sees them.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+# HSTS on HTTPS responses once the site is served over TLS (DERMBRIDGE_SECURE_COOKIES=true).
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000 if SECURE_COOKIES else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = False
+# `dermbridge serve` (gunicorn, threaded workers; docs/adr/0009-production-server.md).
+WEB_BIND = env_list("BIND", ["127.0.0.1:8000"])
+# Default: one process per CPU this process may use (at least 2), four threads each.
+WEB_WORKERS = env_int("WEB_WORKERS", max(2, len(os.sched_getaffinity(0))), minimum=1)
+WEB_THREADS = env_int("WEB_THREADS", 4, minimum=1)
+WEB_TIMEOUT_SECONDS = env_int("WEB_TIMEOUT_SECONDS", 120, minimum=10)
 
 # Uploads: never spool an image to disk unencrypted (see dermbridge.imaging.upload).
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_MB", 40, minimum=1) * 1024 * 1024
@@ -220,10 +267,21 @@ BLOB_ROOT = env_path("BLOB_ROOT", DATA_DIR / "blobs")
 BLOB_BACKEND = env_str("BLOB_BACKEND", "filesystem")
 if BLOB_BACKEND not in {"filesystem", "s3"}:
     raise ConfigurationError("DERMBRIDGE_BLOB_BACKEND must be 'filesystem' or 's3'.")
-BLOB_KEYS = env_str("BLOB_KEYS", "")
+# The master keys: DERMBRIDGE_BLOB_KEYS, or DERMBRIDGE_BLOB_KEYS_FILE (re-read when the file
+# changes: dermbridge.imaging.storage), or generated under DATA_DIR/keys (embedded default only).
+BLOB_KEYS, BLOB_KEYS_SOURCE = env_secret("BLOB_KEYS")
+BLOB_KEYS_FILE = env_str("BLOB_KEYS_FILE", "")
 BLOB_ACTIVE_KEY = env_str("BLOB_ACTIVE_KEY", "")
 S3_BUCKET = env_str("S3_BUCKET", "")
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "")
+S3_REGION = env_str("S3_REGION", "")
+S3_PREFIX = env_str("S3_PREFIX", "")
+S3_ADDRESSING_STYLE = env_str("S3_ADDRESSING_STYLE", "auto")
+if S3_ADDRESSING_STYLE not in {"auto", "virtual", "path"}:
+    raise ConfigurationError(
+        "DERMBRIDGE_S3_ADDRESSING_STYLE must be 'auto', 'virtual' or 'path' "
+        "(path for most on-premises S3-compatible stores: MinIO, SeaweedFS, Ceph RGW)."
+    )
 # The audit chain's HMAC key, held outside the database (dermbridge.audit.keys; ADR 0008), and
 # where signed seals of the chain are appended (one JSON line each; make the file append-only).
 AUDIT_KEY = env_str("AUDIT_KEY", "")
@@ -273,7 +331,7 @@ EMAIL_FILE_PATH = DATA_DIR / "mail"
 EMAIL_HOST = env_str("SMTP_HOST", "127.0.0.1")
 EMAIL_PORT = env_int("SMTP_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("SMTP_USER", "")
-EMAIL_HOST_PASSWORD = env_str("SMTP_PASSWORD", "")
+EMAIL_HOST_PASSWORD = env_secret("SMTP_PASSWORD")[0]
 EMAIL_USE_TLS = env_bool("SMTP_STARTTLS", False)
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env_str("FROM_EMAIL", "DermBridge <no-reply@dermbridge.invalid>")

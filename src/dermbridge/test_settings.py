@@ -13,3 +13,5 @@ from dermbridge.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 - whitenoise warns when it is missing
+# Static files are not collected for the tests: whitenoise finds them in place (as in the demo).
+WHITENOISE_USE_FINDERS = True

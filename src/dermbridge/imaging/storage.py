@@ -1,17 +1,30 @@
-"""The deployment's encrypted blob store, built once from settings."""
+"""The deployment's encrypted blob store, built from settings once per process.
+
+Master keys come from DERMBRIDGE_BLOB_KEYS, from the file DERMBRIDGE_BLOB_KEYS_FILE names, or (the
+embedded default only) from DATA_DIR/keys/blob-keys.json. A key file is read again when it
+changes (its size, time or inode: one stat per use), so a rotation written to the file — a
+Kubernetes secret update, a file replaced on each host — reaches every running process at its
+next request without a restart; keys in the environment need a restart (README, "Keys").
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
-from functools import lru_cache
+import threading
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
-from dermbridge.imaging.blobstore import BlobStore, FileSystemBackend, Keyring, S3Backend
+from dermbridge.imaging.blobstore import (
+    BlobStore,
+    BlobStoreError,
+    FileSystemBackend,
+    Keyring,
+    S3Backend,
+)
 
 
 def _generated_keys_path() -> Path:
@@ -51,17 +64,98 @@ def add_generated_key(key_id: str | None = None) -> str:
     return key_id
 
 
+def _parse_keys(text: str) -> tuple[str, str | None]:
+    """``k1:<b64>,k2:<b64>`` or the JSON of a generated key file (``{"keys": .., "active": ..}``)."""
+    text = text.strip()
+    if not text.startswith("{"):
+        return text, None
+    try:
+        data = json.loads(text)
+        spec = ",".join(f"{k}:{v}" for k, v in data["keys"].items())
+    except (ValueError, KeyError, AttributeError, TypeError):
+        raise BlobStoreError(
+            "DERMBRIDGE_BLOB_KEYS(_FILE) holds JSON that is not a key file: use "
+            '{"keys": {"k1": "<base64 32 bytes>"}, "active": "k1"} or k1:<base64>,k2:<base64>.'
+        ) from None
+    active = data.get("active")
+    return spec, str(active) if active else None
+
+
 def keyring() -> Keyring:
+    if settings.BLOB_KEYS_SOURCE == "file" and settings.BLOB_KEYS_FILE:
+        try:
+            text = Path(settings.BLOB_KEYS_FILE).read_text()  # now, not at start: rotations
+        except OSError as exc:
+            raise BlobStoreError(
+                f"DERMBRIDGE_BLOB_KEYS_FILE={settings.BLOB_KEYS_FILE!r} cannot be read "
+                f"({exc.strerror})."
+            ) from None
+        spec, active = _parse_keys(text)
+        return Keyring.from_config(spec, settings.BLOB_ACTIVE_KEY or active)
     if settings.BLOB_KEYS:
-        return Keyring.from_config(settings.BLOB_KEYS, settings.BLOB_ACTIVE_KEY or None)
+        spec, active = _parse_keys(settings.BLOB_KEYS)
+        return Keyring.from_config(spec, settings.BLOB_ACTIVE_KEY or active)
     data = _generated_keys()
     spec = ",".join(f"{k}:{v}" for k, v in data["keys"].items())
     return Keyring.from_config(spec, data["active"])
 
 
-@lru_cache(maxsize=1)
-def blob_store() -> BlobStore:
+def _key_file_version() -> tuple[int, int, int] | None:
+    """What identifies the current contents of the key file in use (None: keys in the env)."""
+    if settings.BLOB_KEYS_SOURCE == "file" and settings.BLOB_KEYS_FILE:
+        path = Path(settings.BLOB_KEYS_FILE)
+    elif settings.BLOB_KEYS:
+        return None
+    else:
+        path = _generated_keys_path()
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _s3_backend() -> S3Backend:
+    client_kwargs: dict[str, Any] = {"endpoint_url": settings.S3_ENDPOINT_URL or None}
+    if settings.S3_REGION:
+        client_kwargs["region_name"] = settings.S3_REGION
+    if settings.S3_ADDRESSING_STYLE != "auto":
+        from botocore.config import Config  # type: ignore[import-not-found]
+
+        client_kwargs["config"] = Config(s3={"addressing_style": settings.S3_ADDRESSING_STYLE})
+    return S3Backend(settings.S3_BUCKET, prefix=settings.S3_PREFIX, **client_kwargs)
+
+
+def _build() -> BlobStore:
     if settings.BLOB_BACKEND == "s3":
-        backend = S3Backend(settings.S3_BUCKET, endpoint_url=settings.S3_ENDPOINT_URL or None)
-        return BlobStore(backend, keyring())
+        return BlobStore(_s3_backend(), keyring())
     return BlobStore(FileSystemBackend(settings.BLOB_ROOT), keyring())
+
+
+class _BlobStoreCache:
+    """``blob_store()``: one BlobStore per process, rebuilt when the key file changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._store: BlobStore | None = None
+        self._version: tuple[int, int, int] | None = None
+
+    def __call__(self) -> BlobStore:
+        version = _key_file_version()
+        store = self._store
+        if store is not None and version == self._version:
+            return store
+        with self._lock:
+            version = _key_file_version()
+            if self._store is None or version != self._version:
+                # The version seen before reading the keys: a file changed while they are read
+                # (or first written by _build) only causes one more rebuild, never a stale ring.
+                self._store, self._version = _build(), version
+            return self._store
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._store, self._version = None, None
+
+
+blob_store = _BlobStoreCache()

@@ -5,8 +5,10 @@ server), killed and restarted with real signals. Loopback only; every wait is bo
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -150,6 +152,9 @@ class Deployment:
         )
         if database_url:
             env["DERMBRIDGE_DATABASE_URL"] = database_url
+            # Shared by design: every process is given the same keys (system checks E101, E102).
+            env["DERMBRIDGE_SECRET_KEY"] = secrets.token_urlsafe(48)
+            env["DERMBRIDGE_BLOB_KEYS"] = "k1:" + base64.b64encode(os.urandom(32)).decode()
         self.env = env
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.token = ""
