@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from dermbridge.interop import codes as c
 from dermbridge.interop.fhir.resources import AI_CAVEAT, _iso, _ref, urn, validated
 from dermbridge.referrals.models import PRESENCE_FIELDS
+from dermbridge.triage.display import shown_interval
+from dermbridge.triage.labels import class_name
 
 if TYPE_CHECKING:
     from dermbridge.patients.models import Consent
@@ -78,7 +80,7 @@ def assessment_observation(assessment: Assessment, referral: Referral) -> dict[s
     image = assessment.image
     components: list[dict[str, Any]] = [
         {
-            "code": {"text": f"Probability: {label}"},
+            "code": {"text": f"Probability: {class_name(label)}"},
             "valueQuantity": {
                 "value": round(float(p), 4),
                 "unit": "probability",
@@ -88,7 +90,8 @@ def assessment_observation(assessment: Assessment, referral: Referral) -> dict[s
         }
         for label, p in sorted(assessment.probabilities.items())
     ]
-    interval = assessment.malignant_interval or []
+    # The range as clinicians see it: it always holds the estimate (triage.display).
+    interval = shown_interval(assessment) or ()
     if len(interval) == 2:
         components.append(
             {
@@ -151,9 +154,9 @@ def assessment_observation(assessment: Assessment, referral: Referral) -> dict[s
 
 def outcome_observations(outcome: Outcome, referral: Referral) -> list[dict[str, Any]]:
     """The dermatologist's diagnosis (and later histology) as final Observations."""
-    from dermbridge.referrals.terminology import DIAGNOSES
+    from dermbridge.referrals.terminology import DIAGNOSES, working_diagnosis
 
-    def observation(key: str, text: str, code: str) -> dict[str, Any]:
+    def observation(key: str, text: str, code: str, wording: str) -> dict[str, Any]:
         concept = DIAGNOSES.get(code)
         return validated(
             {
@@ -183,7 +186,9 @@ def outcome_observations(outcome: Outcome, referral: Referral) -> list[dict[str,
                             "code": code,
                             "display": concept.label if concept else code,
                         }
-                    ]
+                    ],
+                    # As the GP is told it: "Suspected …" / "Likely …" until histology.
+                    "text": wording,
                 },
                 "note": [
                     {
@@ -194,9 +199,23 @@ def outcome_observations(outcome: Outcome, referral: Referral) -> list[dict[str,
             }
         )
 
-    found = [observation("diagnosis", "Dermatologist's diagnosis", outcome.diagnosis_code)]
+    found = [
+        observation(
+            "diagnosis",
+            "Dermatologist's diagnosis",
+            outcome.diagnosis_code,
+            working_diagnosis(outcome.diagnosis_code, outcome.histology_code),
+        )
+    ]
     if outcome.histology_code:
-        found.append(observation("histology", "Histology diagnosis", outcome.histology_code))
+        found.append(
+            observation(
+                "histology",
+                "Histology diagnosis",
+                outcome.histology_code,
+                working_diagnosis(outcome.histology_code, outcome.histology_code),
+            )
+        )
     return found
 
 

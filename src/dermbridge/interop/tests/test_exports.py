@@ -92,7 +92,7 @@ def test_it_writes_an_ers_pack_with_a_text_letter_and_small_images(
         "Is this lesion",
         "not a diagnosis",
         "Urgent suspected cancer",
-        "Malignant melanoma",
+        "Suspected malignant melanoma",  # until histology confirms it (issue #9)
     ):
         assert expected in text, expected
     assert sum(len(page.images) for page in reader.pages) == 3
