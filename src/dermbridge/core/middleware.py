@@ -142,10 +142,9 @@ class IdempotencyMiddleware:
             ),
         )
         row = claimed.row
-        assert row is not None
-        if claimed.outcome == "claimed":
+        if row is not None and claimed.outcome == "claimed":
             return self.run(request, row)
-        if claimed.outcome == "replay":
+        if row is not None and claimed.outcome == "replay":
             record(
                 user,
                 "request.replayed",
@@ -154,7 +153,7 @@ class IdempotencyMiddleware:
                 detail={"method": method, "path": path[:200], "status": row.status_code},
             )
             return idempotency.replay(row)
-        if claimed.outcome == "mismatch":
+        if row is not None and claimed.outcome == "mismatch":
             return api_error(
                 request,
                 422,
@@ -189,10 +188,9 @@ class IdempotencyMiddleware:
                 kind=KeyKind.FORM,
             )
             row = claimed.row
-            assert row is not None
-            if claimed.outcome == "claimed":
+            if row is not None and claimed.outcome == "claimed":
                 return self.run(request, row)
-            if claimed.outcome == "replay":
+            if row is not None and claimed.outcome == "replay":
                 # A double click or a resent page: go where the first POST went.
                 messages.info(request, "You sent this form twice; it was acted on once.")
                 location = (row.response_headers or {}).get("Location") or path

@@ -44,7 +44,7 @@ from dermbridge.patients.models import Consent, Patient
 from dermbridge.patients.services import patients_visible_to
 from dermbridge.referrals.models import Lesion, Message, Referral, State
 from dermbridge.referrals.tests.test_api_isolation import ACTION_BODIES
-from dermbridge.referrals.workflow import TRANSITIONS, available_actions
+from dermbridge.referrals.workflow import TRANSITIONS, available_actions, may_downgrade_usc
 from dermbridge.testing import World, make_referral, make_user
 from dermbridge.web.views.referral import BUTTON_ACTIONS, FORM_ACTIONS
 
@@ -80,6 +80,7 @@ class Target:
     path: str
     kind: str  # "page", "api", "fhir"
     owner: str  # "referral", "patient", "service"
+    route: str = ""
     action: str = ""
     multipart: bool = False
     binary: bool = False
@@ -133,13 +134,15 @@ def targets(objs: Objects, *, all_versions: bool = False) -> list[Target]:
                 filled = PARAM.sub(value.replace("\\", "\\\\"), filled, count=1)
             assert "<" not in filled and "(?P" not in filled, route
             action = dict(zip(names, combo, strict=True)).get("action", "")
-            if kind == "api":
-                action = action or filled.rstrip("/").rsplit("/", 1)[-1]
+            last = filled.rstrip("/").rsplit("/", 1)[-1]
+            if kind == "api" and last in ACTION_BODIES:
+                action = last
             out.append(
                 Target(
                     "/" + filled,
                     kind,
                     owner,
+                    route=route,
                     action=action,
                     multipart=filled.endswith(("/images/", "/dicom/", "/photos/")),
                     binary="Binary/" in filled or filled.startswith("images/"),
@@ -250,11 +253,9 @@ class Caller:
 
 
 def snapshot(referral: Referral) -> tuple[Any, ...]:
-    fresh = Referral.objects.get(pk=referral.pk)
+    row = Referral.objects.filter(pk=referral.pk)
     return (
-        fresh.state,
-        fresh.clinical_question,
-        fresh.claimed_by_id,
+        row.values_list("state", "clinical_question", "claimed_by_id").first(),  # None: deleted
         Referral.objects.count(),
         Lesion.objects.count(),
         LesionImage.objects.count(),
@@ -297,26 +298,39 @@ def owner_may(user: User, target: Target, objs: Objects) -> bool:
     return Referral.objects.visible_to(user).filter(pk=objs.referral.pk).exists()
 
 
+ACTION_NAMES = {"advice": "give_advice"}
+
+
 def action_open(user: User, target: Target, referral: Referral) -> bool:
-    """A workflow action's 2xx is authorised only when the workflow offers it to this user."""
+    """A workflow action's success is authorised only when the workflow offers it to this user."""
     name = target.action.replace("-", "_")
+    name = ACTION_NAMES.get(name, name)
+    if name == "downgrade":
+        return may_downgrade_usc(user, referral)
     if name not in TRANSITIONS:
         return True  # not a workflow transition (a message, an edit, an upload)
     return name in {t.action for t in available_actions(user, referral)}
 
 
-def check_insider(caller: Caller, target: Target, method: str, objs: Objects) -> None:
+def check_insider(caller: Caller, target: Target, method: str, objs: Objects) -> bool:
+    """The owning side: a 2xx, or any change at all, only where the rules allow it.
+    True when something changed (the caller then starts again on a fresh referral)."""
     assert caller.user is not None
-    referral = Referral.objects.get(pk=objs.referral.pk)
+    referral = Referral.objects.filter(pk=objs.referral.pk).first() or objs.referral
     allowed = owner_may(caller.user, target, objs) and (
         method == "get" or action_open(caller.user, target, referral)
     )
+    before = snapshot(referral) if method != "get" else ()
     response = caller.send(target, method)
+    changed = method != "get" and snapshot(referral) != before
     where = (caller.user, method.upper(), target.path, response.status_code)
-    if 200 <= response.status_code < 300:
-        assert allowed, ("unauthorised 2xx", *where)
+    # A page answers PATCH and DELETE by showing itself; only a change counts as success there.
+    succeeded = changed or (target.kind != "page" and 200 <= response.status_code < 300)
+    if succeeded:
+        assert allowed, ("unauthorised success", *where)
     if response.status_code in DENIED:
         assert audited(response, caller.user), ("refusal not audited", *where)
+    return changed
 
 
 # ---------------------------------------------------------------------------- fast version
@@ -340,26 +354,30 @@ def test_no_outsider_gets_anything_from_any_object_address(world: World) -> None
             assert not any(s in response.content for s in objs.secrets()), (caller.user, path)
 
 
-def owning_side_reads(world: World, state: str) -> None:
+def owning_side_reads(world: World, state: str, *, every_role: bool) -> None:
     objs = make_objects(world, state)
-    for persona in personas(world).values():
-        caller = Caller(persona["own"])
-        for target in targets(objs):
+    callers = [Caller(persona["own"]) for persona in personas(world).values()]
+    turn = itertools.cycle(callers)
+    for target in targets(objs):
+        for caller in callers if every_role else [next(turn)]:
             check_insider(caller, target, "get", objs)
 
 
 def test_the_owning_side_reads_only_what_its_role_may(world: World) -> None:
     """GET of every address by each role of the owning side, on a draft: the referrer and the
-    hub read it, the dermatology service (not sent to it yet) gets nothing."""
-    owning_side_reads(world, State.DRAFT)
+    hub read it, the dermatology service (not sent to it yet) gets nothing. The roles take the
+    addresses in turn here; the slow version below gives every role every address."""
+    owning_side_reads(world, State.DRAFT, every_role=False)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("state", [State.AWAITING_REVIEW, State.IN_REVIEW, State.CLOSED])
+@pytest.mark.parametrize(
+    "state", [State.DRAFT, State.AWAITING_REVIEW, State.IN_REVIEW, State.CLOSED]
+)
 def test_the_owning_side_reads_only_what_its_role_may_in_every_state(
     world: World, state: str
 ) -> None:
-    owning_side_reads(world, state)
+    owning_side_reads(world, state, every_role=True)
 
 
 def test_ids_and_references_cannot_be_enumerated(world: World) -> None:
@@ -427,16 +445,16 @@ def test_full_matrix_for_outsiders(world: World, state: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("state", [State.DRAFT, State.AWAITING_REVIEW, State.IN_REVIEW])
+@pytest.mark.parametrize("state", [State.DRAFT, State.IN_REVIEW])
 def test_full_matrix_for_the_owning_side_writes(world: World, state: str) -> None:
-    """POST, PATCH and DELETE by each owning role, each on a fresh referral in `state`."""
-    roles = personas(world)
-    template = targets(make_objects(world, state))
-    for index, target in enumerate(template):
-        for persona in roles.values():
-            objs = make_objects(world, state)
-            # The same route, filled in with the fresh referral's objects.
-            match = targets(objs)[index]
-            assert match.action == target.action
+    """POST, PATCH and DELETE of every address by each owning role, on a referral in `state`
+    (a fresh one after any write that succeeded, so each request meets `state`)."""
+    callers = [Caller(persona["own"]) for persona in personas(world).values()]
+    objs = make_objects(world, state)
+    current = targets(objs)
+    for index in range(len(current)):
+        for caller in callers:
             for method in ("post", "patch", "delete"):
-                check_insider(Caller(persona["own"]), match, method, objs)
+                if check_insider(caller, current[index], method, objs):
+                    objs = make_objects(world, state)
+                    current = targets(objs)
