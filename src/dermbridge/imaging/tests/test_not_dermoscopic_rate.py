@@ -40,7 +40,7 @@ def test_it_measures_a_few_test_split_images(ham10000) -> None:  # type: ignore[
 
 @pytest.mark.slow
 def test_false_positive_rate_on_every_ham10000_image(ham10000, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """All 8,553 images (about 3 minutes on one core); writes docs/benchmarks/not-dermoscopic.json."""
+    """All 8,553 images (several minutes on one core); writes docs/benchmarks/not-dermoscopic.json."""
     report = not_dermoscopic_rate.measure(ham10000)
     not_dermoscopic_rate.DEFAULT_OUT.write_text(json.dumps(report, indent=2) + "\n")
     test = report["groups"]["test"]
