@@ -15,7 +15,7 @@ from dermbridge.accounts.models import Organisation, Role, User
 from dermbridge.imaging.models import LesionImage
 from dermbridge.imaging.services import accept_upload, process_lesion_image
 from dermbridge.imaging.synthetic import lesion_photo
-from dermbridge.referrals.models import Lesion, Referral, ReferralKind, State
+from dermbridge.referrals.models import ExplanationTemplate, Lesion, Referral, ReferralKind, State
 from dermbridge.testing import World, make_patient, make_referral, make_user, make_world
 
 DEMO_PASSWORD = "dermbridge-demo"  # noqa: S105 - printed for the demo; never used outside demo mode
@@ -139,10 +139,38 @@ def _demo_world() -> World:
     return world
 
 
+# The service's saved patient explanations (managed by its administrator at /service/explanations/).
+EXPLANATIONS = (
+    (
+        "Likely harmless mole: discharge",
+        "The photos show what is very likely a harmless mole. You do not need a hospital "
+        "appointment. If it changes in size, shape or colour, bleeds or itches, see your GP.",
+    ),
+    (
+        "Suspected skin cancer: urgent clinic",
+        "The photos show a mark we would like to look at more closely, soon. You will be offered "
+        "an appointment within 2 weeks. Most marks seen this way turn out not to be cancer.",
+    ),
+    (
+        "Likely seborrhoeic keratosis: reassurance",
+        "The photos show what is very likely a seborrhoeic keratosis, a common harmless growth "
+        "that comes with age. It needs no treatment unless it catches or bothers you.",
+    ),
+)
+
+
+def _demo_explanations(world: World) -> None:
+    for title, text in EXPLANATIONS:
+        ExplanationTemplate.objects.get_or_create(
+            service=world.service, title=title, defaults={"text": text}
+        )
+
+
 def load_demo(*, with_referrals: bool = True) -> tuple[int, bool]:
     """Create the demo organisations, logins and referrals. Idempotent: returns (count, created)."""
     with transaction.atomic():
         world = _demo_world()
+        _demo_explanations(world)
         demo_practices = [world.practice_a.pk, world.practice_b.pk]
         existing = Referral.objects.filter(referring_org_id__in=demo_practices).count()
         if existing or not with_referrals:

@@ -42,6 +42,11 @@ def test_demo_loads_every_role_and_the_whole_workflow_once(settings, tmp_path) -
     }
     assert set(Referral.objects.values_list("kind", flat=True)) == set(ReferralKind.values)
     assert not LesionImage.objects.exclude(status=ImageStatus.READY).exists()
+    # The service's saved patient explanations, once however often the demo runs.
+    from dermbridge.demo import EXPLANATIONS
+    from dermbridge.referrals.models import ExplanationTemplate
+
+    assert ExplanationTemplate.objects.count() == len(EXPLANATIONS)
 
     users = get_user_model().objects
     for login in DEMO_LOGINS:
