@@ -94,13 +94,15 @@ def image_set_problems(referral: Referral, lesions: Iterable[Lesion]) -> list[st
 
 def _check_can_add_images(lesion: Lesion, user: User) -> Referral:
     referral = lesion.referral
+    # Who first (referrals.permissions): a role that may never add photos is refused (403)
+    # whatever the state.
+    if not permissions.may_role(user, "add_photo", referral):
+        raise NotPermitted("Only the referring practice or its imaging hub can add images.")
     if referral.state not in EDITABLE_STATES:
         raise TransitionNotAllowed(
             f"Referral {referral.reference} has been sent: images can only be added when the "
             "dermatologist asks for more information."
         )
-    if not permissions.may_role(user, "add_photo", referral):
-        raise NotPermitted("Only the referring practice or its imaging hub can add images.")
     return referral
 
 
