@@ -62,7 +62,10 @@ def test_it_shows_the_reviewer_earlier_photos_of_the_same_lesion_and_audits_it(
     assert "Earlier photos of this lesion" in page
     assert f"referral {first.reference}" in page
     assert "data-compare-src" in page and "data-viewer" in page
-    assert page.index("/outcome/") < page.index("/act/release/")
+    # The answer is the page's primary action: the form beside the photos (issue #9); returning
+    # the case to the worklist is secondary.
+    assert f'action="/referrals/{latest.pk}/outcome/"' in page
+    assert 'nhsuk-button--secondary" type="submit">Return to worklist' in page
     event = AuditEvent.objects.filter(action="referral.compare_view").get()
     assert event.detail["earlier_referrals"] == [first.pk]
 
@@ -86,8 +89,8 @@ def test_it_marks_the_worklist_and_diagnosis_list_for_keyboard_enhancement(
     referral = make_referral(world, state=State.IN_REVIEW)
     client.force_login(world.derek)
     assert "data-keyboard-rows" in client.get("/worklist/").content.decode()
-    outcome = client.get(f"/referrals/{referral.pk}/outcome/").content.decode()
-    assert 'data-filterable="true"' in outcome
+    outcome = client.get(f"/referrals/{referral.pk}/", follow=True).content.decode()
+    assert 'data-filterable="true"' in outcome  # the outcome form is on the review page
 
 
 def test_it_serves_the_viewer_library_and_a_local_font_stack(client: Client, db: None) -> None:
