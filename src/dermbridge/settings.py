@@ -105,6 +105,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: forwarded headers from peers not in TRUSTED_PROXIES are dropped.
     "dermbridge.core.proxy.TrustedProxyMiddleware",
+    # /healthz, /readyz and /metrics before the rest; request latency by route; access log.
+    "dermbridge.core.observability.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "dermbridge.audit.middleware.RequestContextMiddleware",
@@ -287,6 +289,8 @@ if S3_ADDRESSING_STYLE not in {"auto", "virtual", "path"}:
 AUDIT_KEY = env_str("AUDIT_KEY", "")
 AUDIT_KEY_FILE = env_str("AUDIT_KEY_FILE", "")
 AUDIT_SEAL_DIR = env_path("AUDIT_SEAL_DIR", DATA_DIR / "audit-seals")
+# Independent chains appended in parallel (PostgreSQL); each seal covers them all.
+AUDIT_SHARDS = env_int("AUDIT_SHARDS", 16, minimum=1)
 # Health and metrics (dermbridge.core.health, dermbridge.core.metrics; docs/deploy.md).
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_ADDRESSES = env_list("METRICS_ALLOWED_ADDRESSES", [])
@@ -383,11 +387,18 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ConfigurationError("DERMBRIDGE_LOG_FORMAT must be 'json' or 'plain'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # One JSON object a line, with the request id; NHS-number-shaped digits masked.
+        "json": {"()": "dermbridge.core.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }

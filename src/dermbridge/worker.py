@@ -205,10 +205,17 @@ class LeasedWorker(Worker):
 
     def _recover(self) -> None:
         try:
+            self._heartbeat()
             requeue_abandoned(self.backend_name, self.lease_seconds)
         except DatabaseError as exc:
             # A busy SQLite file or a lost connection: the next beat tries again.
             log.warning("could not check for abandoned tasks: %s", exc.__class__.__name__)
+
+    def _heartbeat(self) -> None:
+        """This worker's sign of life for /readyz and the metrics (dermbridge.core.health)."""
+        from dermbridge.core.health import record_heartbeat
+
+        record_heartbeat(self.worker_id, ",".join(self.queue_names))
 
     def _beat(self) -> None:
         """Renew the running task's lease and recover abandoned tasks, every third of a lease."""
@@ -216,6 +223,7 @@ class LeasedWorker(Worker):
             while not self._stopped.wait(self.lease_seconds / 3):
                 task_id = self._current_task_id
                 try:
+                    self._heartbeat()
                     if task_id is not None and not extend_lease(
                         task_id, self.lease_seconds, self.worker_id
                     ):

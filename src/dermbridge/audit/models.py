@@ -28,9 +28,16 @@ class AuditEvent(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # The chain (shard) this event belongs to and its position there (ADR 0008): appends to
+    # different shards never wait for each other. Events from before sharding are shard 1.
+    shard = models.PositiveSmallIntegerField(default=1)
+    shard_seq = models.BigIntegerField()
 
     class Meta:
         ordering = ["seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["shard", "shard_seq"], name="audit_shard_position")
+        ]
         indexes = [
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
             models.Index(fields=["actor_id", "at"], name="audit_actor_idx"),
@@ -39,10 +46,14 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
 
-    def canonical(self) -> bytes:
-        """The bytes the hash covers: every field but the hash itself, in a fixed order."""
+    def canonical(self, keyed: bool = False) -> bytes:
+        """The bytes the hash covers: every field but the hash itself, in a fixed order. A keyed
+        event is placed by its shard and position (its row id `seq` comes from the database)."""
+        position: dict[str, Any] = (
+            {"shard": self.shard, "shard_seq": self.shard_seq} if keyed else {"seq": self.seq}
+        )
         payload: dict[str, Any] = {
-            "seq": self.seq,
+            **position,
             "at": self.at.isoformat(),
             "actor_id": self.actor_id,
             "actor_label": self.actor_label,
@@ -62,11 +73,12 @@ class AuditEvent(models.Model):
         sha256 without a key (events written before the chain was keyed)."""
         if key is None:
             return hashlib.sha256(self.canonical()).hexdigest()
-        return hmac.new(key, self.canonical(), hashlib.sha256).hexdigest()
+        return hmac.new(key, self.canonical(keyed=True), hashlib.sha256).hexdigest()
 
 
 class AuditHead(models.Model):
-    """The chain's tip (one row): lets verification notice rows removed from the end."""
+    """One shard's tip (`id` is the shard): lets verification notice rows removed from the end.
+    `last_seq` is the shard's last `shard_seq`."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_seq = models.BigIntegerField(default=0)

@@ -1,8 +1,8 @@
 """Signed checkpoints of the audit chain, kept where the database's administrator cannot rewrite them.
 
-A seal is one JSON line appended to `AUDIT_SEAL_DIR/seals.jsonl`: the chain's newest event (seq and
-hash), the number of events, where keyed events begin, when, on which host, and an HMAC-SHA256
-signature under a key derived from the audit key. Someone with full database access but neither
+A seal is one JSON line appended to `AUDIT_SEAL_DIR/seals.jsonl`: for each shard of the chain its
+newest event (position and hash), its number of events and where its keyed events begin; when,
+on which host, and an HMAC-SHA256 signature under a key derived from the audit key. Someone with full database access but neither
 the key nor write access to this file cannot move the chain back past a seal (truncation), nor
 rewrite a sealed event, nor move the start of the keyed events (a downgrade to plain sha256).
 
@@ -32,11 +32,10 @@ SEAL_FILE = "seals.jsonl"
 
 @dataclass(frozen=True)
 class Seal:
+    """One seal line: for each shard, (last shard_seq, its hash, event count, keyed_from)."""
+
     line: int
-    seq: int
-    hash: str
-    count: int
-    keyed_from: int | None
+    heads: dict[int, tuple[int, str, int, int | None]]
     at: str
 
 
@@ -61,27 +60,21 @@ def _last_line(path: Path) -> str:
     return tail[-1] if tail else ""
 
 
-def append_seal(seq: int, hash_: str, count: int, keyed_from: int | None) -> bool:
-    """Append one signed seal; False (nothing written) when the newest seal already says this."""
+def append_seal(heads: dict[int, tuple[int, str, int, int | None]]) -> bool:
+    """Append one signed seal of every shard's tip; False (nothing written) when the newest
+    seal already says exactly this."""
     path = seal_path()
+    listed = [[shard, *heads[shard]] for shard in sorted(heads)]
     last = _last_line(path)
     if last:
         try:
-            prev = json.loads(last)
-            if (prev.get("seq"), prev.get("hash"), prev.get("keyed_from")) == (
-                seq,
-                hash_,
-                keyed_from,
-            ):
+            if json.loads(last).get("heads") == listed:
                 return False
-        except ValueError:
+        except (ValueError, AttributeError):
             pass  # a damaged last line: append a good one; verification reports the bad one
     fields: dict[str, Any] = {
-        "v": 1,
-        "seq": seq,
-        "hash": hash_,
-        "count": count,
-        "keyed_from": keyed_from,
+        "v": 2,
+        "heads": listed,
         "at": timezone.now().isoformat(),
         "host": socket.gethostname(),
     }
@@ -89,7 +82,7 @@ def append_seal(seq: int, hash_: str, count: int, keyed_from: int | None) -> boo
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(fields, sort_keys=True, separators=(",", ":")) + "\n").encode()
     # O_APPEND: concurrent sealers (several hosts' schedulers, audit-verify) never interleave
-    # within a line this short; fsync so a power cut cannot lose a seal already reported.
+    # within one write; fsync so a power cut cannot lose a seal already reported.
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, line)
@@ -115,13 +108,18 @@ def read_seals() -> tuple[list[Seal], list[str]]:
             sig = fields.pop("sig")
             seal = Seal(
                 number,
-                int(fields["seq"]),
-                str(fields["hash"]),
-                int(fields["count"]),
-                None if fields.get("keyed_from") is None else int(fields["keyed_from"]),
+                {
+                    int(h[0]): (
+                        int(h[1]),
+                        str(h[2]),
+                        int(h[3]),
+                        None if h[4] is None else int(h[4]),
+                    )
+                    for h in fields["heads"]
+                },
                 str(fields["at"]),
             )
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
             problems.append(f"seal line {number} is not a seal")
             continue
         if not hmac.compare_digest(str(sig), _sign(fields)):

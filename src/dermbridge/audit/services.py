@@ -15,12 +15,15 @@ database (dermbridge.audit.seals); `verify_chain()` checks every event and every
 from __future__ import annotations
 
 import contextvars
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from dermbridge.audit import seals
@@ -93,41 +96,79 @@ def batched() -> Iterator[None]:
         _append(events)
 
 
-def _lock_head(cursor: Any) -> tuple[int, str, int, int | None]:
-    sql = "SELECT last_seq, last_hash, count, keyed_from FROM audit_audithead WHERE id = 1"
-    if connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
-    cursor.execute(sql)
-    row = cursor.fetchone()
-    if row is None:
-        AuditHead.objects.get_or_create(id=1)
-        cursor.execute(sql)
+_HEAD_COLUMNS = "id, last_seq, last_hash, count, keyed_from"
+_shards_ensured = 0  # the shard count whose heads this process has made sure exist
+
+
+def _ensure_shards(shards: int) -> None:
+    existing = set(AuditHead.objects.values_list("id", flat=True))
+    missing = [AuditHead(id=i) for i in range(1, shards + 1) if i not in existing]
+    if missing:
+        AuditHead.objects.bulk_create(missing, ignore_conflicts=True)
+
+
+def _lock_a_shard(cursor: Any) -> tuple[int, int, str, int, int | None]:
+    """Lock one shard's head: one no other transaction holds (PostgreSQL's SKIP LOCKED), the
+    one this transaction already holds first; wait for one only when every shard is busy."""
+    shards = max(1, int(settings.AUDIT_SHARDS))
+    hint = getattr(connection, "_dermbridge_audit_shard", 0)
+    row = None
+    global _shards_ensured
+    if _shards_ensured != shards:
+        _ensure_shards(shards)
+        _shards_ensured = shards
+    if connection.features.has_select_for_update_skip_locked:
+        cursor.execute(
+            f"SELECT {_HEAD_COLUMNS} FROM audit_audithead WHERE id <= %s "  # noqa: S608 - constant
+            "ORDER BY (id = %s) DESC, random() LIMIT 1 FOR UPDATE SKIP LOCKED",
+            [shards, hint],
+        )
         row = cursor.fetchone()
-    return int(row[0]), str(row[1]), int(row[2]), None if row[3] is None else int(row[3])
+    if row is None:
+        # SQLite serialises every writer anyway: one shard unless this transaction holds another.
+        busy = connection.features.has_select_for_update_skip_locked
+        wanted = hint if 1 <= hint <= shards else (random.randint(1, shards) if busy else 1)
+        sql = f"SELECT {_HEAD_COLUMNS} FROM audit_audithead WHERE id = %s"  # noqa: S608
+        if connection.features.has_select_for_update:
+            sql += " FOR UPDATE"
+        cursor.execute(sql, [wanted])
+        row = cursor.fetchone()
+        if row is None:
+            _ensure_shards(shards)
+            cursor.execute(sql, [wanted])
+            row = cursor.fetchone()
+    connection._dermbridge_audit_shard = int(row[0])  # type: ignore[attr-defined]
+    return (
+        int(row[0]),
+        int(row[1]),
+        str(row[2]),
+        int(row[3]),
+        None if row[4] is None else int(row[4]),
+    )
 
 
 def _append(events: list[AuditEvent]) -> None:
-    """Chain and insert `events` under the head's lock: one locking read, one insert, one update."""
+    """Chain and insert `events` on one shard under its head's lock: a locking read, an insert,
+    an update. Other shards stay free for other transactions."""
     key = audit_key()
     with transaction.atomic(), connection.cursor() as cursor:
-        last_seq, last_hash, count, keyed_from = _lock_head(cursor)
+        shard, last_seq, last_hash, count, keyed_from = _lock_a_shard(cursor)
         switched = keyed_from is None
         start = last_seq + 1 if keyed_from is None else keyed_from
         for event in events:
             last_seq += 1
-            event.seq, event.prev_hash = last_seq, last_hash
+            event.shard, event.shard_seq, event.prev_hash = shard, last_seq, last_hash
             event.hash = last_hash = event.compute_hash(key)
         AuditEvent.objects.bulk_create(events)
         cursor.execute(
             "UPDATE audit_audithead SET last_seq = %s, last_hash = %s, count = %s, "
-            "keyed_from = %s WHERE id = 1",
-            [last_seq, last_hash, count + len(events), start],
+            "keyed_from = %s WHERE id = %s",
+            [last_seq, last_hash, count + len(events), start, shard],
         )
         if switched:
-            # Pin where keyed events begin outside the database at once: otherwise someone who
-            # moved `keyed_from` forward could re-hash the early keyed events with plain sha256.
-            pin = (start - 1, events[0].prev_hash, count, start)
-            transaction.on_commit(lambda: seals.append_seal(*pin))
+            # Pin where this shard's keyed events begin outside the database at once: otherwise
+            # someone who moved `keyed_from` could re-hash the early keyed events with sha256.
+            transaction.on_commit(seal_chain)
 
 
 def latest_event(obj: models.Model, actions: list[str] | tuple[str, ...]) -> AuditEvent | None:
@@ -142,11 +183,13 @@ def latest_event(obj: models.Model, actions: list[str] | tuple[str, ...]) -> Aud
 
 
 def seal_chain() -> bool:
-    """Append a signed seal of the chain's committed tip; False when the last seal says the same."""
-    head = AuditHead.objects.filter(id=1).first()
-    if head is None:
+    """Append a signed seal of every shard's committed tip; False when the last seal says the same."""
+    heads = {
+        h.id: (h.last_seq, h.last_hash, h.count, h.keyed_from) for h in AuditHead.objects.all()
+    }
+    if not heads:
         return False
-    return seals.append_seal(head.last_seq, head.last_hash, head.count, head.keyed_from)
+    return seals.append_seal(heads)
 
 
 @dataclass(frozen=True)
@@ -156,76 +199,103 @@ class Verification:
     first_bad_seq: int | None = None
     problem: str = ""
     seals: int = 0
+    shards: int = 0
 
 
 def verify_chain(batch_size: int = 5000) -> Verification:
-    """Walk the chain in order and report the first event that was altered, inserted or removed,
-    then hold the chain to every seal: a sealed event rewritten, or events removed from the end
-    (the newest seal names an event the database no longer has), or keyed events downgraded."""
-    head = AuditHead.objects.filter(id=1).first()
-    last_seq_at_start = head.last_seq if head is not None else 0
-    keyed_from = head.keyed_from if head is not None else None
+    """Walk each shard's chain in order and report the first event that was altered, inserted or
+    removed, then hold the chain to every seal: a sealed event rewritten, events removed from a
+    shard's end (a seal names an event the database no longer has), keyed events downgraded.
+    `first_bad_seq` is the event's position in its shard (shard 1 holds every event written
+    before sharding, where position and row id are the same)."""
+    heads = {h.id: h for h in AuditHead.objects.all()}
     sealed, seal_problems = seals.read_seals()
+    n_seals = len(sealed)
     if seal_problems:
-        return Verification(False, 0, None, seal_problems[0], len(sealed))
-    sealed_starts = {s.keyed_from for s in sealed if s.keyed_from is not None}
-    if len(sealed_starts) > 1 or (sealed_starts and sealed_starts != {keyed_from}):
-        first = min(sealed_starts)
+        return Verification(False, 0, None, seal_problems[0], n_seals)
+    key = audit_key()
+    checked = 0
+    for shard in sorted(set(heads) | {s for seal in sealed for s in seal.heads}):
+        head = heads.get(shard)
+        sealed_here = [(seal, seal.heads[shard]) for seal in sealed if shard in seal.heads]
+        result = _verify_shard(shard, head, sealed_here, key, batch_size)
+        if isinstance(result, Verification):
+            return Verification(
+                False, checked + result.checked, result.first_bad_seq, result.problem, n_seals
+            )
+        checked += result
+    beyond = _events_beyond_heads()
+    if beyond is not None:
+        return Verification(False, checked, beyond[1], beyond[0], n_seals)
+    return Verification(True, checked, None, "", n_seals, len(heads))
+
+
+def _where(shard: int) -> str:
+    return "" if shard == 1 else f" of shard {shard}"
+
+
+def _verify_shard(
+    shard: int,
+    head: AuditHead | None,
+    sealed: list[tuple[seals.Seal, tuple[int, str, int, int | None]]],
+    key: bytes,
+    batch_size: int,
+) -> int | Verification:
+    where = _where(shard)
+    keyed_from = head.keyed_from if head is not None else None
+    starts = {s[3] for _, s in sealed if s[3] is not None}
+    if len(starts) > 1 or (starts and starts != {keyed_from}):
+        first = min(starts)
         return Verification(
             False,
             0,
             first,
-            f"the chain is keyed from event #{first} according to the seals, but the head says "
-            f"{'#' + str(keyed_from) if keyed_from else 'it is not keyed'}",
-            len(sealed),
+            f"the chain{where} is keyed from event #{first} according to the seals, but the head "
+            f"says {'#' + str(keyed_from) if keyed_from else 'it is not keyed'}",
         )
-    sealed_hash = {s.seq: s.hash for s in sealed}
-    key = audit_key()
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
-    checked = 0
-    last_seq = 0
-    qs = AuditEvent.objects.filter(seq__lte=last_seq_at_start).order_by("seq")
+    sealed_hash = {s[0]: s[1] for _, s in sealed}
+    last_at_start = head.last_seq if head is not None else 0
+    expected_prev, expected_seq, checked, last_seq = GENESIS_HASH, 1, 0, 0
+    qs = AuditEvent.objects.filter(shard=shard, shard_seq__lte=last_at_start).order_by("shard_seq")
     for event in qs.iterator(chunk_size=batch_size):
-        bad = _check_event(event, expected_seq, expected_prev, keyed_from, key, sealed_hash)
+        bad = _check_event(event, expected_seq, expected_prev, keyed_from, key, sealed_hash, where)
         if bad is not None:
-            return Verification(False, checked, bad[0], bad[1], len(sealed))
-        expected_prev, expected_seq, last_seq = event.hash, event.seq + 1, event.seq
+            return Verification(False, checked, bad[0], bad[1])
+        expected_prev, expected_seq, last_seq = event.hash, event.shard_seq + 1, event.shard_seq
         checked += 1
     if head is not None and (head.last_seq != last_seq or head.last_hash != expected_prev):
         return Verification(
             False,
             checked,
             last_seq + 1,
-            f"events after #{last_seq} were removed (the chain head records #{head.last_seq})",
-            len(sealed),
+            f"events{where} after #{last_seq} were removed (the chain head records "
+            f"#{head.last_seq})",
         )
     if head is not None and head.count != checked:
-        return Verification(
-            False, checked, None, "the number of events does not match the head", len(sealed)
-        )
-    newest = max(sealed, key=lambda s: s.seq, default=None)
-    if newest is not None and newest.seq > last_seq:
+        return Verification(False, checked, None, f"the number of events{where} does not match")
+    newest = max(sealed, key=lambda pair: pair[1][0], default=None)
+    if newest is not None and newest[1][0] > last_seq:
         return Verification(
             False,
             checked,
             last_seq + 1,
-            f"events after #{last_seq} were removed: the seal of {newest.at} "
-            f"(line {newest.line}) records #{newest.seq}",
-            len(sealed),
+            f"events{where} after #{last_seq} were removed: the seal of {newest[0].at} "
+            f"(line {newest[0].line}) records #{newest[1][0]}",
         )
-    beyond = AuditEvent.objects.filter(seq__gt=last_seq).values_list("seq", flat=True).first()
-    if beyond is not None:
-        fresh = AuditHead.objects.filter(id=1).values_list("last_seq", flat=True).first() or 0
-        if beyond > fresh:
-            return Verification(
-                False,
-                checked,
-                beyond,
-                f"event #{beyond} was inserted beyond the chain head (#{fresh})",
-                len(sealed),
-            )
-    return Verification(True, checked, None, "", len(sealed))
+    return checked
+
+
+def _events_beyond_heads() -> tuple[str, int] | None:
+    """An event placed after its shard's head (and not by an append committed meanwhile)."""
+    fresh = dict(AuditHead.objects.values_list("id", "last_seq"))
+    for shard, top in (
+        AuditEvent.objects.values("shard")
+        .annotate(top=Max("shard_seq"))
+        .values_list("shard", "top")
+    ):
+        if top > fresh.get(shard, 0):
+            return f"event #{top}{_where(shard)} was inserted beyond the chain head", top
+    return None
 
 
 def _check_event(
@@ -235,16 +305,18 @@ def _check_event(
     keyed_from: int | None,
     key: bytes,
     sealed_hash: dict[int, str],
+    where: str = "",
 ) -> tuple[int, str] | None:
-    if event.seq != expected_seq:
-        return expected_seq, f"event #{expected_seq} is missing (next is #{event.seq})"
+    n = event.shard_seq
+    if n != expected_seq:
+        return expected_seq, f"event #{expected_seq}{where} is missing (next is #{n})"
     if event.prev_hash != expected_prev:
-        return event.seq, f"event #{event.seq} does not follow the previous event"
-    keyed = keyed_from is not None and event.seq >= keyed_from
+        return n, f"event #{n}{where} does not follow the previous event"
+    keyed = keyed_from is not None and n >= keyed_from
     if event.compute_hash(key if keyed else None) != event.hash:
-        return event.seq, f"event #{event.seq} was altered" + (
+        return n, f"event #{n}{where} was altered" + (
             " (or the audit key is not the one it was written with)" if keyed else ""
         )
-    if event.seq in sealed_hash and sealed_hash[event.seq] != event.hash:
-        return event.seq, f"event #{event.seq} is not the event that was sealed"
+    if n in sealed_hash and sealed_hash[n] != event.hash:
+        return n, f"event #{n}{where} is not the event that was sealed"
     return None

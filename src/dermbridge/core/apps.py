@@ -7,5 +7,5 @@ class CoreConfig(AppConfig):
     verbose_name = "DermBridge core"
 
     def ready(self) -> None:
-        from dermbridge.core import checks  # noqa: F401  (registers the system checks)
-        from dermbridge.core import metrics  # noqa: F401  (task metrics from django-tasks' signals)
+        # checks: the system checks; metrics: task metrics from django-tasks' signals.
+        from dermbridge.core import checks, metrics  # noqa: F401

@@ -48,3 +48,18 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} [{self.key}] {self.state}"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last sign of life of one task worker, written by its lease heartbeat thread
+    (dermbridge.worker) every third of a lease; `/readyz` wants one younger than a lease."""
+
+    worker_id = models.CharField(max_length=64, primary_key=True)
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(default=0)
+    queues = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    beat_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"worker {self.worker_id} on {self.host} at {self.beat_at:%Y-%m-%d %H:%M:%S}"

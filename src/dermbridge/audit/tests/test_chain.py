@@ -92,9 +92,16 @@ def test_it_notices_the_last_events_removed(chain):
 def test_it_names_an_inserted_event(chain):
     forged = chain[4]
     with connection.cursor() as cur:
-        cur.execute("UPDATE audit_auditevent SET seq = seq + 1000 WHERE seq > %s", [forged.seq])
+        cur.execute(
+            "UPDATE audit_auditevent SET shard_seq = shard_seq + 1000 WHERE shard_seq > %s",
+            [forged.shard_seq],
+        )
     AuditEvent.objects.create(
-        seq=forged.seq + 1, at=forged.at, action="forged", prev_hash=forged.hash, hash="f" * 64
+        shard_seq=forged.shard_seq + 1,
+        at=forged.at,
+        action="forged",
+        prev_hash=forged.hash,
+        hash="f" * 64,
     )
     result = verify_chain()
     assert not result.ok and result.first_bad_seq == forged.seq + 1

@@ -33,8 +33,10 @@ def _events(n: int = 12) -> list[AuditEvent]:
 def _rewrite_from(seq: int, *, key: bytes | None = None, action: str = "nothing") -> None:
     """What an attacker with database access does: change one event, then recompute the hash of
     it and of every later event (with the model's own compute_hash) and move the head along."""
-    events = list(AuditEvent.objects.filter(seq__gte=seq).order_by("seq"))
-    prev = AuditEvent.objects.filter(seq=seq - 1).values_list("hash", flat=True).first()
+    events = list(AuditEvent.objects.filter(shard=1, shard_seq__gte=seq).order_by("shard_seq"))
+    prev = (
+        AuditEvent.objects.filter(shard=1, shard_seq=seq - 1).values_list("hash", flat=True).first()
+    )
     prev = prev or GENESIS_HASH
     events[0].action = action
     with connection.cursor() as cur:
@@ -43,7 +45,7 @@ def _rewrite_from(seq: int, *, key: bytes | None = None, action: str = "nothing"
             event.hash = prev = event.compute_hash(key)
             cur.execute(
                 "UPDATE audit_auditevent SET action = %s, prev_hash = %s, hash = %s WHERE seq = %s",
-                [event.action, event.prev_hash, event.hash, event.seq],
+                [event.action, event.prev_hash, event.hash, event.pk],
             )
         cur.execute("UPDATE audit_audithead SET last_hash = %s WHERE id = 1", [prev])
 
@@ -52,7 +54,7 @@ def _rewrite_from(seq: int, *, key: bytes | None = None, action: str = "nothing"
 def test_events_are_keyed_and_the_generated_key_is_private(settings):
     events = _events(3)
     assert verify_chain().ok
-    head = AuditHead.objects.get()
+    head = AuditHead.objects.get(id=1)
     assert head.keyed_from == 1
     assert all(e.hash == e.compute_hash(keys.audit_key()) != e.compute_hash() for e in events)
     path = keys.generated_key_path()
@@ -83,13 +85,21 @@ def test_an_inserted_event_with_recomputed_hashes_is_caught():
     events = _events()
     at = events[5]
     with connection.cursor() as cur:
-        cur.execute("UPDATE audit_auditevent SET seq = seq + 1000 WHERE seq > %s", [at.seq])
-        cur.execute("UPDATE audit_auditevent SET seq = seq - 999 WHERE seq > %s", [at.seq + 999])
-    forged = AuditEvent(seq=at.seq + 1, at=at.at, action="forged", prev_hash=at.hash)
+        cur.execute(
+            "UPDATE audit_auditevent SET shard_seq = shard_seq + 1000 WHERE shard_seq > %s",
+            [at.seq],
+        )
+        cur.execute(
+            "UPDATE audit_auditevent SET shard_seq = shard_seq - 999 WHERE shard_seq > %s",
+            [at.seq + 999],
+        )
+    forged = AuditEvent(shard=1, shard_seq=at.seq + 1, at=at.at, action="forged", prev_hash=at.hash)
     forged.hash = forged.compute_hash()
     forged.save(force_insert=True)
     with connection.cursor() as cur:
-        cur.execute("UPDATE audit_audithead SET last_seq = last_seq + 1, count = count + 1")
+        cur.execute(
+            "UPDATE audit_audithead SET last_seq = last_seq + 1, count = count + 1 WHERE id = 1"
+        )
     _rewrite_from(at.seq + 1, action="forged")
     result = verify_chain()
     assert not result.ok and result.first_bad_seq == at.seq + 1
@@ -154,7 +164,7 @@ def test_audit_verify_seals_an_intact_chain_and_the_periodic_task_too(capsys):
     out = capsys.readouterr()
     assert "4 events verified against 0 seals" in out.out and "no seals" in out.err
     lines = seals.seal_path().read_text().splitlines()
-    assert len(lines) == 1 and json.loads(lines[0])["seq"] == 4
+    assert len(lines) == 1 and json.loads(lines[0])["heads"][0][:2] == [1, 4]
     assert stat.S_IMODE(seals.seal_path().stat().st_mode) == 0o600
     assert seal_audit_chain.call() == "unchanged"  # nothing new since
     record(None, "test.event")
@@ -172,13 +182,13 @@ def test_unkeyed_events_from_before_the_key_still_verify():
     no keyed_from. The next append keys the chain from there on; both parts verify."""
     prev = GENESIS_HASH
     for seq in range(1, 4):
-        old = AuditEvent(seq=seq, at=timezone.now(), action="old", prev_hash=prev)
+        old = AuditEvent(seq=seq, shard_seq=seq, at=timezone.now(), action="old", prev_hash=prev)
         old.hash = prev = old.compute_hash()
         old.save(force_insert=True)
     AuditHead.objects.create(id=1, last_seq=3, last_hash=prev, count=3, keyed_from=None)
     assert verify_chain().ok
     new = record(None, "test.event")
-    assert new.seq == 4 and AuditHead.objects.get().keyed_from == 4
+    assert new.seq == 4 and AuditHead.objects.get(id=1).keyed_from == 4
     assert new.hash == new.compute_hash(keys.audit_key())
     assert verify_chain().ok
     # Rewriting the old, unkeyed part is still caught by the chain through the keyed part.
@@ -236,15 +246,15 @@ def test_no_blob_is_written_while_the_upload_holds_the_chain(world, monkeypatch)
     real_put = BlobStore.put
 
     def put(self, data, *args, **kwargs):  # type: ignore[no-untyped-def]
-        head_at_put.append(AuditHead.objects.get().last_seq)
+        head_at_put.append(AuditHead.objects.get(id=1).last_seq)
         return real_put(self, data, *args, **kwargs)
 
     monkeypatch.setattr(BlobStore, "put", put)
-    before = AuditHead.objects.get().last_seq
+    before = AuditHead.objects.get(id=1).last_seq
     files = [io.BytesIO(lesion_photo(640, 480, seed=s, kind="overview")) for s in (1, 2, 3)]
     accept_uploads(lesion, user=world.alice, files=files, image_type="overview")
     assert head_at_put[:3] == [before, before, before]
-    assert AuditHead.objects.get().last_seq >= before + 3
+    assert AuditHead.objects.get(id=1).last_seq >= before + 3
     assert verify_chain().ok
 
 
@@ -252,5 +262,28 @@ def test_seal_lines_carry_no_patient_data(world):
     make_referral(world, state=State.AWAITING_REVIEW)
     assert seal_chain()
     line = json.loads(seals.seal_path().read_text())
-    assert set(line) == {"v", "seq", "hash", "count", "keyed_from", "at", "host", "sig"}
-    assert len(hashlib.sha256(b"").hexdigest()) == len(line["hash"])
+    assert set(line) == {"v", "heads", "at", "host", "sig"}
+    assert all(
+        len(h) == 5 and len(h[2]) == len(hashlib.sha256().hexdigest()) for h in line["heads"]
+    )
+
+
+@pytest.mark.django_db
+def test_every_shard_is_verified_and_sealed():
+    """Appends on several shards (as concurrent PostgreSQL transactions make them): each shard is
+    its own chain; a rewrite or a truncation on any one of them is caught."""
+    for shard in (1, 2, 3, 2, 3, 3):
+        connection._dermbridge_audit_shard = shard  # type: ignore[attr-defined]  # the shard held
+        record(None, "test.event", object_type="x", object_id=shard)
+    connection._dermbridge_audit_shard = 0  # type: ignore[attr-defined]
+    counts = dict(AuditHead.objects.filter(count__gt=0).values_list("id", "count"))
+    assert counts == {1: 1, 2: 2, 3: 3}
+    assert verify_chain().ok and verify_chain().checked == 6
+    assert seal_chain()
+    victim = AuditEvent.objects.get(shard=3, shard_seq=3)
+    victim.delete()
+    AuditHead.objects.filter(id=3).update(
+        last_seq=2, count=2, last_hash=AuditEvent.objects.get(shard=3, shard_seq=2).hash
+    )
+    result = verify_chain()
+    assert not result.ok and "shard 3 after #2 were removed" in result.problem
