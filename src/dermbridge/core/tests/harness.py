@@ -83,7 +83,7 @@ class PrivateCluster:
             shutil.chown(self.root, "postgres")
             self._as_postgres = ["runuser", "-u", "postgres", "--"]
         done = self._run(
-            self.initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+            str(self.initdb), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
         )
         if done.returncode:
             raise RuntimeError(f"initdb failed: {done.stderr[-1500:]}")
@@ -96,13 +96,13 @@ class PrivateCluster:
 
     def start(self) -> None:
         done = self._run(
-            self.pg_ctl, "-D", str(self.data), "-l", str(self.root / "pg.log"), "-w", "start"
+            str(self.pg_ctl), "-D", str(self.data), "-l", str(self.root / "pg.log"), "-w", "start"
         )
         if done.returncode:
             raise RuntimeError(f"pg_ctl start failed: {done.stderr[-1500:]}{self.log()}")
 
     def stop(self, mode: str = "fast") -> None:
-        self._run(self.pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop")
+        self._run(str(self.pg_ctl), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def log(self) -> str:
         path = self.root / "pg.log"
