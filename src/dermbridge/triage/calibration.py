@@ -162,6 +162,48 @@ def risk_band(malignant_probability: float, rule_out: float, high: float) -> Ban
     return "low"
 
 
+# The worst-plausible-class rule (triage-v3 on): the malignant classes from most to least severe.
+# HAM10000's "akiec" merges actinic keratosis with intraepidermal carcinoma (Bowen's, an SCC in
+# situ); it cannot be split, so it is ranked with melanoma in the urgent tier (the safe side).
+SEVERITY: tuple[str, ...] = ("mel", "akiec", "bcc")
+URGENT_CLASSES: tuple[str, ...] = ("mel", "akiec")
+
+
+def worst_plausible(probabilities: dict[str, float], thresholds: dict[str, float]) -> str | None:
+    """The most severe class whose probability reaches its own threshold, or None (benign)."""
+    for code in SEVERITY:
+        if code in thresholds and probabilities.get(code, 0.0) >= thresholds[code]:
+            return code
+    return None
+
+
+def plausible_band(
+    probabilities: dict[str, float],
+    malignant_probability: float,
+    thresholds: dict[str, float],
+    rule_out: float,
+) -> Band:
+    """Band by the worst plausible class, not the arg-max: high when melanoma or SCC/IEC
+    (``akiec``) reaches its threshold; intermediate when BCC does, or when the summed malignancy
+    probability reaches the rule-out threshold; low otherwise. The low band therefore never
+    holds more than the rule-out threshold lets through, so its sensitivity guarantee stands."""
+    worst = worst_plausible(probabilities, thresholds)
+    if worst in URGENT_CLASSES:
+        return "high"
+    if worst is not None or malignant_probability >= rule_out:
+        return "intermediate"
+    return "low"
+
+
+def class_threshold(is_class: np.ndarray, scores: np.ndarray, sensitivity: float) -> float:
+    """Highest threshold on a class's probability that still catches ``sensitivity`` of it."""
+    pos = np.sort(np.asarray(scores, dtype=np.float64)[np.asarray(is_class, dtype=bool)])
+    if len(pos) == 0:
+        return 1.0
+    missed = int(np.floor((1.0 - sensitivity) * len(pos) + 1e-9))
+    return float(pos[min(missed, len(pos) - 1)])
+
+
 @dataclass(frozen=True)
 class MahalanobisDetector:
     """Feature-space novelty detector (Lee et al. 2018): distance to the nearest class mean under a

@@ -21,6 +21,7 @@ from dermbridge.triage import metrics
 from dermbridge.triage.dataset import Record
 from dermbridge.triage.inference import Assessment, TriageModel
 from dermbridge.triage.labels import CLASSES, MALIGNANT
+from dermbridge.triage.metadata import LesionMetadata
 
 
 @dataclass
@@ -33,29 +34,60 @@ class Scored:
 
 
 def assess_images(
-    model: TriageModel, records: Sequence[Record], images_dir: Path, progress: bool = True
+    model: TriageModel,
+    records: Sequence[Record],
+    images_dir: Path,
+    progress: bool = True,
+    use_metadata: bool = True,
 ) -> Scored:
-    """Run the model on ``images_dir/<image_id>.jpg`` one image at a time, timing each call."""
+    """Run the model on ``images_dir/<image_id>.jpg`` one image at a time, timing each call.
+
+    With ``use_metadata`` the record's age, sex and site are handed to the model (used by models
+    with a metadata fusion); without, the model sees the image alone.
+    """
     assessments, latencies = [], []
     for rec in tqdm(records, desc="assess", disable=not progress, mininterval=5):
+        meta = (
+            LesionMetadata(age=rec.age, sex=rec.sex, site=rec.localization)
+            if use_metadata
+            else None
+        )
         with Image.open(images_dir / f"{rec.image_id}.jpg") as img:
             img.load()
             t0 = time.perf_counter()
-            assessments.append(model.assess(img))
+            assessments.append(model.assess(img, meta))
             latencies.append((time.perf_counter() - t0) * 1000.0)
     return Scored(list(records), assessments, latencies)
 
 
 def _ci_metrics(
-    labels: np.ndarray, probs: np.ndarray, threshold: float
+    labels: np.ndarray,
+    probs: np.ndarray,
+    threshold: float,
+    bands: np.ndarray | None = None,
 ) -> dict[str, Callable[[np.ndarray], float]]:
-    """Each headline metric as a function of row indices (so it can be bootstrapped)."""
+    """Each headline metric as a function of row indices (so it can be bootstrapped).
+
+    "Possibly malignant" is the shipped operating point: any band but low when ``bands`` are
+    given (the worst-plausible-class rule can flag a lesion whose summed probability is below
+    the rule-out threshold), else malignancy probability >= ``threshold``.
+    """
     mal_idx = [CLASSES.index(c) for c in MALIGNANT]
     p_mal = probs[:, mal_idx].sum(axis=1)
     is_mal = np.isin(labels, mal_idx)
+    is_mel = labels == CLASSES.index("mel")
     pred = probs.argmax(axis=1)
-    flagged = p_mal >= threshold
+    flagged = bands != "low" if bands is not None else p_mal >= threshold
+    urgent = bands == "high" if bands is not None else np.zeros(len(labels), dtype=bool)
     k = len(CLASSES)
+
+    def mel_sens(r: np.ndarray) -> float:
+        m = is_mel[r]
+        return float(flagged[r][m].mean()) if m.any() else float("nan")
+
+    def mel_high(r: np.ndarray) -> float:
+        m = is_mel[r]
+        return float(urgent[r][m].mean()) if m.any() else float("nan")
 
     def sens(r: np.ndarray) -> float:
         m = is_mal[r]
@@ -73,6 +105,8 @@ def _ci_metrics(
         "sensitivity": sens,
         "specificity": spec,
         "ece": lambda r: metrics.ece(labels[r], probs[r]),
+        "melanoma_sensitivity": mel_sens,
+        "melanoma_high_band": mel_high,
     }
 
 
@@ -101,7 +135,8 @@ def summarise(
         "threshold": threshold,
     }
     all_rows = np.arange(len(kept))
-    for name, fn in _ci_metrics(labels, probs, threshold).items():
+    bands = np.array([scored.assessments[i].band for i in kept], dtype=object)
+    for name, fn in _ci_metrics(labels, probs, threshold, bands).items():
         if len(kept) == 0:
             out[name], out[f"{name}_ci"] = float("nan"), [float("nan"), float("nan")]
             continue
@@ -116,8 +151,7 @@ def summarise(
     confusion = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
     np.add.at(confusion, (labels, pred), 1)
     out["confusion_matrix"] = {"rows_true_cols_pred": list(CLASSES), "counts": confusion.tolist()}
-    bands = [scored.assessments[i].band for i in kept]
-    out["band_counts"] = {b: bands.count(b) for b in ("high", "intermediate", "low")}
+    out["band_counts"] = {b: int((bands == b).sum()) for b in ("high", "intermediate", "low")}
     lat = np.array(scored.latencies_ms) if scored.latencies_ms else np.array([np.nan])
     out["latency_ms_p50"] = float(np.median(lat))
     out["latency_ms_p95"] = float(np.quantile(lat, 0.95))

@@ -26,8 +26,15 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from dermbridge.triage.calibration import MahalanobisDetector, interval_for, risk_band
+from dermbridge.triage.calibration import (
+    MahalanobisDetector,
+    interval_for,
+    plausible_band,
+    risk_band,
+    worst_plausible,
+)
 from dermbridge.triage.labels import CLASSES
+from dermbridge.triage.metadata import Fusion, LesionMetadata, encode
 from dermbridge.triage.metrics import softmax
 from dermbridge.triage.preprocessing import (
     GateThresholds,
@@ -51,6 +58,12 @@ COLOUR_REASON = (
     "example a greyscale, non-skin or heavily processed photo); it cannot be assessed."
 )
 
+UNCERTAIN_REASON = (
+    "The model cannot place this image among the seven lesion types it knows (no type reaches "
+    "the confidence almost every training-like dermoscopic image reaches); this happens with "
+    "non-skin photos and with lesions unlike its training images, so it gives no assessment."
+)
+
 
 class ModelUnavailable(Exception):
     """No AI assessment can be given: the model file or its card is missing, corrupt or invalid."""
@@ -71,7 +84,10 @@ class Assessment:
     (``calibration.interval_for``): the Wilson 95% interval around the probability given the
     calibration images in its decile bin, widened to cover the exact 95% interval of the
     malignant rate observed among them; it always contains ``malignant_probability``. None
-    when abstained.
+    when abstained. ``worst_plausible``: the most severe malignant class whose probability
+    reaches its own validation-chosen threshold (models whose card has ``class_thresholds``,
+    triage-v3 on; the band then follows it, ``calibration.plausible_band``); None when no
+    malignant class does, when abstained, or for older models.
     """
 
     probabilities: dict[str, float]
@@ -84,6 +100,7 @@ class Assessment:
     entropy: float | None = None
     ood_distance: float | None = None
     malignant_probability_interval: tuple[float, float] | None = None
+    worst_plausible: str | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -111,6 +128,12 @@ class TriageModel:
         self.class_bias = np.asarray(card.get("class_bias", [0.0] * len(CLASSES)), np.float64)
         self.rule_out = float(card["rule_out_threshold"])
         self.high_cutoff = float(card["high_band_cutoff"])
+        # Worst-plausible-class rule (triage-v3 on); older cards band by the summed probability.
+        self.class_thresholds: dict[str, float] | None = (
+            {str(k): float(v) for k, v in card["class_thresholds"].items()}
+            if card.get("class_thresholds")
+            else None
+        )
         bins = card.get("malignant_rate_bins")
         self.rate_bins: (
             tuple[list[float], list[tuple[float, float]], list[list[int]] | None] | None
@@ -123,8 +146,13 @@ class TriageModel:
             if bins
             else None
         )
+        # Post-hoc fusion with age, sex and body site (triage-v3 on, when the card has it).
+        fusion = card.get("metadata_fusion")
+        self.fusion: Fusion | None = Fusion.from_card(fusion) if fusion else None
         abst = card["abstention"]
         self.gate = GateThresholds(**abst["gate"])
+        # Decline when even the most probable class is this unlikely (triage-v3 on; 0 = off).
+        self.min_top_probability = float(abst.get("min_top_probability", 0.0))
         with np.load(ood_path) as arrays:
             self.detector = MahalanobisDetector(
                 means=arrays["means"],
@@ -154,8 +182,12 @@ class TriageModel:
         logits, feats = self.session.run(None, {self.input_name: normalise(rgb_batch)})
         return np.asarray(logits), np.asarray(feats)
 
-    def assess_rgb(self, rgb: np.ndarray) -> Assessment:
-        """Assess a frame already at model input size (uint8 120x160x3)."""
+    def assess_rgb(self, rgb: np.ndarray, metadata: LesionMetadata | None = None) -> Assessment:
+        """Assess a frame already at model input size (uint8 120x160x3).
+
+        ``metadata`` (age, sex, body site; any of them may be missing) is used by models whose
+        card has a metadata fusion; other models ignore it.
+        """
         digest = hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()
         reason = quality_gate(rgb, self.gate)
         if reason is not None:
@@ -169,12 +201,23 @@ class TriageModel:
         if not math.isfinite(distance) or distance > self.detector.threshold:
             return self._declined(OOD_REASON, digest, ood_distance=distance)
         probs = softmax(logits / self.temperature + self.class_bias)[0]
+        if float(probs.max()) < self.min_top_probability:
+            return self._declined(UNCERTAIN_REASON, digest, ood_distance=distance)
+        if self.fusion is not None:
+            log_probs = np.log(np.clip(probs, 1e-12, 1.0))[None]
+            probs = softmax(self.fusion.logits(log_probs, encode(metadata)[None]))[0]
         p_mal = float(probs[self.malignant_idx].sum())
         entropy = float(-(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum() / math.log(len(probs)))
-        band = risk_band(p_mal, self.rule_out, self.high_cutoff)
+        by_class = {c: float(p) for c, p in zip(self.classes, probs, strict=True)}
+        worst = None
+        if self.class_thresholds is not None:
+            worst = worst_plausible(by_class, self.class_thresholds)
+            band = plausible_band(by_class, p_mal, self.class_thresholds, self.rule_out)
+        else:
+            band = risk_band(p_mal, self.rule_out, self.high_cutoff)
         interval = interval_for(p_mal, *self.rate_bins) if self.rate_bins else None
         return Assessment(
-            probabilities={c: float(p) for c, p in zip(self.classes, probs, strict=True)},
+            probabilities=by_class,
             malignant_probability=p_mal,
             band=band,  # type: ignore[arg-type]
             abstained=False,
@@ -184,11 +227,12 @@ class TriageModel:
             entropy=entropy,
             ood_distance=distance,
             malignant_probability_interval=interval,
+            worst_plausible=worst,
         )
 
-    def assess(self, image: Image.Image) -> Assessment:
+    def assess(self, image: Image.Image, metadata: LesionMetadata | None = None) -> Assessment:
         """Assess one dermoscopic image (any size; resized to the model's frame)."""
-        return self.assess_rgb(to_rgb_array(image))
+        return self.assess_rgb(to_rgb_array(image), metadata)
 
     def _declined(self, reason: str, digest: str, ood_distance: float | None = None) -> Assessment:
         return Assessment(

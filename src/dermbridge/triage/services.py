@@ -19,6 +19,7 @@ from dermbridge.imaging.storage import blob_store
 from dermbridge.referrals.models import Outcome, Referral
 from dermbridge.triage.display import DECLINED
 from dermbridge.triage.inference import COLOUR_REASON, OOD_REASON, get_model
+from dermbridge.triage.metadata import SNOMED_TO_SITE, LesionMetadata
 from dermbridge.triage.models import Agreement, Assessment
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,23 @@ log = logging.getLogger(__name__)
 NOT_DERMOSCOPIC_REASONS = frozenset({COLOUR_REASON, OOD_REASON})
 
 
+def lesion_metadata(image: LesionImage) -> LesionMetadata:
+    """Age (at the referral), sex and body site of the lesion in ``image``, as the model reads
+    them; whatever is not recorded stays missing (models with metadata fusion accept that)."""
+    lesion = image.lesion
+    referral = lesion.referral
+    patient = referral.patient
+    day = (referral.submitted_at or referral.created_at).date()
+    age = patient.age_on(day) if patient.date_of_birth else None
+    sex = patient.sex if patient.sex in ("male", "female") else None
+    return LesionMetadata(age=age, sex=sex, site=SNOMED_TO_SITE.get(lesion.body_site_code))
+
+
 def assess_image(image_id: int) -> Assessment | None:
     """Assess one processed dermoscopic image with the shipped model. Safe to run twice."""
-    image = LesionImage.objects.select_related("lesion__referral").filter(pk=image_id).first()
+    image = (
+        LesionImage.objects.select_related("lesion__referral__patient").filter(pk=image_id).first()
+    )
     if (
         image is None
         or image.status != ImageStatus.READY
@@ -50,7 +65,7 @@ def assess_image(image_id: int) -> Assessment | None:
     if address is None:
         return None
     with Image.open(BytesIO(blob_store().get(address))) as pil:
-        result = model.assess(pil.convert("RGB"))
+        result = model.assess(pil.convert("RGB"), lesion_metadata(image))
     with transaction.atomic():
         assessment, created = Assessment.objects.get_or_create(
             image=image,
