@@ -13,6 +13,12 @@ from dermbridge.referrals.models import State
 from dermbridge.testing import make_referral
 
 
+@pytest.fixture(autouse=True)
+def _one_shard(settings):
+    """One chain (shard 1), so that the tests know where each event sits (ADR 0008)."""
+    settings.AUDIT_SHARDS = 1
+
+
 @pytest.fixture
 def chain(world):
     make_referral(world, state=State.AWAITING_REVIEW)
@@ -55,13 +61,13 @@ def test_it_records_the_request_id_and_client_address_of_a_page_view(world, clie
 
 def test_audit_verify_names_a_removed_or_inserted_event(chain):
     """The command (not only the function) fails on a removed row and on a forged insertion."""
-    AuditEvent.objects.filter(seq=chain[2].seq).delete()
-    with pytest.raises(CommandError, match=f"#{chain[2].seq}"):
+    AuditEvent.objects.filter(pk=chain[2].pk).delete()
+    with pytest.raises(CommandError, match=f"#{chain[2].shard_seq}"):
         call_command("audit-verify")
     forged = chain[2]
     forged.action = "forged"
     forged.save(force_insert=True)  # the same seq back, but not the event that was there
-    with pytest.raises(CommandError, match=f"#{chain[2].seq}"):
+    with pytest.raises(CommandError, match=f"#{chain[2].shard_seq}"):
         call_command("audit-verify")
 
 
@@ -69,22 +75,22 @@ def test_it_names_an_altered_event(chain):
     victim = chain[3]
     # Bypass the ORM as an attacker with database access would.
     with connection.cursor() as cur:
-        cur.execute("UPDATE audit_auditevent SET action = 'nothing' WHERE seq = %s", [victim.seq])
+        cur.execute("UPDATE audit_auditevent SET action = 'nothing' WHERE seq = %s", [victim.pk])
     result = verify_chain()
-    assert not result.ok and result.first_bad_seq == victim.seq
-    with pytest.raises(CommandError, match=f"#{victim.seq}"):
+    assert not result.ok and result.first_bad_seq == victim.shard_seq
+    with pytest.raises(CommandError, match=f"#{victim.shard_seq}"):
         call_command("audit-verify")
 
 
 def test_it_names_a_removed_event(chain):
     victim = chain[2]
-    AuditEvent.objects.filter(seq=victim.seq).delete()
+    AuditEvent.objects.filter(pk=victim.pk).delete()
     result = verify_chain()
-    assert not result.ok and result.first_bad_seq == victim.seq
+    assert not result.ok and result.first_bad_seq == victim.shard_seq
 
 
 def test_it_notices_the_last_events_removed(chain):
-    AuditEvent.objects.filter(seq=chain[-1].seq).delete()
+    AuditEvent.objects.filter(pk=chain[-1].pk).delete()
     result = verify_chain()
     assert not result.ok and "removed" in result.problem
 
@@ -104,4 +110,4 @@ def test_it_names_an_inserted_event(chain):
         hash="f" * 64,
     )
     result = verify_chain()
-    assert not result.ok and result.first_bad_seq == forged.seq + 1
+    assert not result.ok and result.first_bad_seq == forged.shard_seq + 1
