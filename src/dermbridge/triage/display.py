@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 # Referral-level AI states beyond the model's three risk bands (Referral.ai_band).
 DECLINED = "declined"  # the AI looked at a dermoscopic photo and declined to assess it
-NO_PHOTO = ""  # nothing to assess: no dermoscopic photo (or not assessed yet)
+NO_PHOTO = ""  # stored ai_band when nothing was assessed: no dermoscopic photo, or not yet
+PENDING = "pending"  # shown only: a dermoscopic photo the AI has not assessed (yet)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ BANDS: dict[str, Band] = {
         "The AI looked and declined: the photo is unlike the dermoscopic photos it knows, or "
         "too poor to read. Judge it without the AI; it is never treated as low risk.",
     ),
+    PENDING: Band(
+        PENDING,
+        "Not assessed by the AI yet",
+        "white",
+        "A dermoscopic photo is waiting for the AI (or the AI is unavailable): judge it yourself.",
+    ),
     "none": Band(
         "none",
         "No dermoscopic photo",
@@ -73,9 +80,12 @@ BANDS: dict[str, Band] = {
 }
 
 
-def band(key: str) -> Band:
-    """The shown form of a band or referral AI state ("" means no dermoscopic photo)."""
-    return BANDS.get(key or "none", BANDS["none"])
+def band(key: str, *, has_dermoscopic: bool = False) -> Band:
+    """The shown form of a band or referral AI state. "" (nothing assessed) is "No dermoscopic
+    photo", or "Not assessed by the AI yet" when the case has a dermoscopic photo."""
+    if not key:
+        return BANDS[PENDING] if has_dermoscopic else BANDS["none"]
+    return BANDS.get(key, BANDS["none"])
 
 
 def worklist_band_choices() -> list[tuple[str, str]]:

@@ -134,6 +134,7 @@ def test_colours_follow_risk_and_every_state_says_what_it_means() -> None:
     assert display.band("low").tag == "green"
     assert display.band("declined").label == "AI declined to assess"
     assert display.band("").label == "No dermoscopic photo"
+    assert display.band("", has_dermoscopic=True).label == "Not assessed by the AI yet"
     assert display.band("declined").tag != display.band("").tag
     for b in display.BANDS.values():
         assert b.meaning and "\n" not in b.meaning and len(b.meaning) < 160  # one line

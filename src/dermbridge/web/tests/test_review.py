@@ -199,9 +199,10 @@ def test_it_filters_the_worklist_by_pathway_and_target(client: Client, world: Wo
     assert routine.reference in high and usc.reference not in high
     assert 'nhsuk-tag--red">High risk</strong>' in high
     assert "62% chance of cancer or pre-cancer" in high
-    unassessed = client.get("/worklist/?ai_band=none").content.decode()
+    # Its dermoscopic photo not read by the AI yet: not "no dermoscopic photo".
+    unassessed = client.get("/worklist/?ai_band=pending").content.decode()
     assert usc.reference in unassessed and routine.reference not in unassessed
-    assert 'nhsuk-tag--grey">No dermoscopic photo</strong>' in unassessed
+    assert 'nhsuk-tag--white">Not assessed by the AI yet</strong>' in unassessed
 
 
 def test_it_keeps_the_worklist_query_count_flat(

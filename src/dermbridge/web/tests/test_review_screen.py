@@ -136,6 +136,15 @@ def test_declined_and_no_photo_are_told_apart_and_declined_sorts_above_low(
     assert "AI declined to assess" in review and "unlike the dermoscopic photos" in review
     review = client.get(f"/referrals/{no_photo.pk}/").content.decode()
     assert 'nhsuk-tag--grey">No dermoscopic photo</strong>' in review
+    # A dermoscopic photo the AI has not read (yet, or the model is unavailable) is neither.
+    pending = make_referral(world, state=State.AWAITING_REVIEW)
+    listed = client.get("/worklist/?ai_band=pending").content.decode()
+    assert pending.reference in listed and no_photo.reference not in listed
+    assert 'nhsuk-tag--white">Not assessed by the AI yet</strong>' in listed
+    none = client.get("/worklist/?ai_band=none").content.decode()
+    assert no_photo.reference in none and pending.reference not in none
+    review = client.get(f"/referrals/{pending.pk}/").content.decode()
+    assert 'nhsuk-tag--white">Not assessed by the AI yet</strong>' in review
     assert "AI declined to assess</strong>" not in review.split("What each AI result means")[0]
 
 

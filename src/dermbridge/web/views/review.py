@@ -3,10 +3,13 @@ and the service administrator's patient-explanation templates."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -14,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from dermbridge.accounts.models import Organisation, Role, User
 from dermbridge.audit.services import record
+from dermbridge.imaging.models import ImageType, LesionImage
 from dermbridge.referrals import outcomes, workflow
 from dermbridge.referrals.errors import ReferralError
 from dermbridge.referrals.models import ExplanationTemplate, Referral
@@ -47,7 +51,16 @@ def worklist(request: HttpRequest) -> HttpResponse:
         raise Http404("You do not review for that service.")
     form = WorklistFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    queryset = Referral.objects.worklist(service.pk).select_related("patient", "claimed_by")
+    # Whether each case has a dermoscopic photo: a case the AI has not assessed is "No
+    # dermoscopic photo" only when it has none (still one query: an EXISTS per row shown).
+    dermoscopic = LesionImage.objects.filter(
+        lesion__referral=OuterRef("pk"), image_type=ImageType.DERMOSCOPIC
+    )
+    queryset: Any = (
+        Referral.objects.worklist(service.pk)
+        .select_related("patient", "claimed_by")
+        .annotate(has_dermoscopic=Exists(dermoscopic))
+    )
     if filters.get("kind"):
         queryset = queryset.filter(kind=filters["kind"])
     if filters.get("state"):
@@ -56,13 +69,23 @@ def worklist(request: HttpRequest) -> HttpResponse:
         queryset = queryset.breach(filters["breach"])
     if filters.get("ai_band"):
         band = filters["ai_band"]
-        queryset = queryset.filter(ai_band="" if band == "none" else band)
+        if band == "none":
+            queryset = queryset.filter(ai_band="", has_dermoscopic=False)
+        elif band == ai_display.PENDING:
+            queryset = queryset.filter(ai_band="", has_dermoscopic=True)
+        else:
+            queryset = queryset.filter(ai_band=band)
     if filters.get("mine"):
         queryset = queryset.filter(claimed_by=user)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
     rows = [
-        (r, r.breach_status(now), _quick_action(user, r), ai_display.band(r.ai_band))
+        (
+            r,
+            r.breach_status(now),
+            _quick_action(user, r),
+            ai_display.band(r.ai_band, has_dermoscopic=r.has_dermoscopic),
+        )
         for r in page.object_list
     ]
     record(
