@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -172,10 +174,10 @@ WEB: dict[str, Request] = {
     "withdraw": web_form("withdraw", {"text": "Patient choice"}),
     "convert": web_form("convert", {"to_kind": ReferralKind.URGENT_CANCER, "text": ""}),
     "downgrade": web_form("downgrade", {"to_kind": ReferralKind.TRIAGE, "text": "Benign look"}),
-    "record_patient_told": web_form(
+    "record_patient_told": lambda c: web_form(
         "patient_told",
         {"told_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"), "method": "letter"},
-    ),
+    )(c),
 }
 API: dict[str, Request] = {
     "edit_question": api("patch", "", {"clinical_question": "A different question"}),
@@ -256,6 +258,11 @@ def build(kind: str, state: str, role: str, action: str = "") -> Case:
         services.withdraw(referral, user=world.alice, reason="Patient choice")
     # Northgate Photo Hub takes the photos: pat is the hub's photographer on this referral.
     Referral.objects.filter(pk=referral.pk).update(imaging_hub=world.hub)
+    # Sent a few minutes ago: the page's "when the patient was told" has minute precision and
+    # must not fall before the sending.
+    Referral.objects.filter(pk=referral.pk, submitted_at__isnull=False).update(
+        submitted_at=F("submitted_at") - timedelta(minutes=5)
+    )
     if action == "record_consent":
         # Consent not yet given, so that recording it is an action that can be seen to happen.
         record_consent(
