@@ -313,11 +313,12 @@ TASKS = {
 }
 # A running task whose worker stopped renewing its lease this long ago is run again by another
 # worker (dermbridge.worker; `dermbridge worker`). Longer than any task's longest pause.
-TASK_LEASE_SECONDS = env_int("TASK_LEASE_SECONDS", 300, minimum=1)
+# 60 s: a killed worker's task runs again within about 80 s (a lease, plus up to a third of one
+# for another worker's heartbeat to notice); renewals are every 20 s from their own thread.
+TASK_LEASE_SECONDS = env_int("TASK_LEASE_SECONDS", 60, minimum=1)
 # Idempotency-Key answers (and one-time form tokens) are kept this long, at least 24 hours (the
-# IETF draft's advice); a claim older than IDEMPOTENCY_LOCK_SECONDS is a dead request's.
+# IETF draft's advice). A claim nobody holds the row lock of is a dead request's: taken over.
 IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=24)
-IDEMPOTENCY_LOCK_SECONDS = env_int("IDEMPOTENCY_LOCK_SECONDS", 300, minimum=10)
 # A double-clicked form's second POST waits this long for the first one to finish.
 IDEMPOTENCY_FORM_WAIT_SECONDS = 10
 # How often `dermbridge scheduler` queues the periodic tasks (near-breach scan, message retries).

@@ -10,9 +10,14 @@ Two ways in, one store (`core.IdempotencyKey`, unique per user and key):
   with the same token goes where the first one went instead of acting again.
 
 The key is claimed in its own committed transaction before the view runs, so a concurrent
-duplicate sees it in flight, and the answer is stored after. Only 2xx and 4xx answers other
-than 409 and 429 are kept (for forms: the redirect after a successful POST); anything else
-releases the key so that the client may try again. See docs/adr/0006-idempotency-keys.md.
+duplicate sees it in flight. The view then runs in one transaction with the stored answer, holding
+the key's row lock: the work and the answer commit together or not at all. A process killed
+mid-request therefore leaves a claim with no work done, and since a live request holds the row
+lock for as long as it works, a retry that can take that lock knows the claim's owner is gone and
+takes it over at once (no waiting for a time-out); one that cannot gets 409. Only 2xx and 4xx
+answers other than 409 and 429 are kept (for forms: the redirect after a successful POST);
+anything else rolls the request's work back and releases the key so that the client may try
+again. See docs/adr/0006-idempotency-keys.md.
 """
 
 from __future__ import annotations
@@ -113,11 +118,6 @@ def retention() -> timedelta:
     return timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
 
 
-def stale_after() -> timedelta:
-    """A claim older than this belongs to a request whose process died: it may be taken over."""
-    return timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS)
-
-
 @dataclass
 class Claim:
     """What a request may do with its key: `claimed` (run the view), `replay` (answer the
@@ -160,16 +160,35 @@ def claim(
             return Claim("mismatch", row)
         if row.state == KeyState.DONE:
             return Claim("replay", row)
-        if row.locked_at < now - stale_after():
-            taken = IdempotencyKey.objects.filter(
-                pk=row.pk, state=KeyState.IN_FLIGHT, locked_at=row.locked_at
-            ).update(locked_at=now)
-            if taken:
-                row.locked_at = now
-                return Claim("claimed", row)
-            continue
-        return Claim("in_flight", row)
+        state = owner_state(row)
+        if state == "gone":
+            # Nobody is working on it (its process died, or it has not begun yet): run it. The
+            # work re-checks the state under the row lock, so two runners cannot both act.
+            IdempotencyKey.objects.filter(pk=row.pk, state=KeyState.IN_FLIGHT).update(locked_at=now)
+            return Claim("claimed", row)
+        if state == "busy":
+            return Claim("in_flight", row)
+        # Finished or released while we looked: read it again.
     return Claim("in_flight", row)
+
+
+def owner_state(row: IdempotencyKey) -> str:
+    """'busy' while a request holds the claim's row lock (it is running its view), 'gone' when
+    the claim is in flight but nobody holds it, 'changed' when it is no longer in flight.
+
+    PostgreSQL: a NOWAIT row lock tells at once. SQLite: transactions are IMMEDIATE, so this one
+    begins only when no other write transaction (a running view) is open; it then sees the
+    claim as that request left it."""
+    try:
+        with transaction.atomic():
+            locked = (
+                IdempotencyKey.objects.select_for_update(nowait=True)
+                .filter(pk=row.pk, state=KeyState.IN_FLIGHT)
+                .exists()
+            )
+    except DatabaseError:  # the row is locked: its request is running
+        return "busy"
+    return "gone" if locked else "changed"
 
 
 def should_store(status_code: int, kind: str) -> bool:
@@ -180,23 +199,19 @@ def should_store(status_code: int, kind: str) -> bool:
     return 400 <= status_code < 500 and status_code not in NOT_STORED
 
 
-def finish(row: IdempotencyKey, response: HttpResponse) -> None:
-    """Keep the answer for replays, or release the key so that the client may retry."""
-    try:
-        if not response.streaming and should_store(response.status_code, row.kind):
-            headers = {h: response[h] for h in REPLAYED_HEADERS if h in response}
-            IdempotencyKey.objects.filter(pk=row.pk).update(
-                state=KeyState.DONE,
-                completed_at=timezone.now(),
-                status_code=response.status_code,
-                response_headers=headers,
-                response_body=bytes(response.content) if row.kind == KeyKind.API else b"",
-            )
-        else:
-            release(row)
-    except DatabaseError:
-        # The claim stays in flight until IDEMPOTENCY_LOCK_SECONDS pass; then a retry takes it.
-        log.warning("could not store the answer for idempotency key %s", row.pk, exc_info=True)
+def store(row: IdempotencyKey, response: HttpResponse) -> bool:
+    """Keep the answer (inside the view's transaction); False when it is not to be kept."""
+    if response.streaming or not should_store(response.status_code, row.kind):
+        return False
+    headers = {h: response[h] for h in REPLAYED_HEADERS if h in response}
+    IdempotencyKey.objects.filter(pk=row.pk).update(
+        state=KeyState.DONE,
+        completed_at=timezone.now(),
+        status_code=response.status_code,
+        response_headers=headers,
+        response_body=bytes(response.content) if row.kind == KeyKind.API else b"",
+    )
+    return True
 
 
 def release(row: IdempotencyKey) -> None:

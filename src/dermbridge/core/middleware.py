@@ -10,6 +10,7 @@ session user that passed two-factor (as VerifiedSessionAuthentication requires).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -20,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import BadRequest, SuspiciousOperation
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
@@ -32,7 +34,7 @@ from dermbridge.audit.context import current
 from dermbridge.audit.models import AuditEvent
 from dermbridge.audit.services import record
 from dermbridge.core import idempotency
-from dermbridge.core.models import IdempotencyKey, KeyKind
+from dermbridge.core.models import IdempotencyKey, KeyKind, KeyState
 
 API_METHODS = {"POST", "PATCH"}
 FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -113,12 +115,26 @@ class IdempotencyMiddleware:
         return self.get_response(request)
 
     def run(self, request: HttpRequest, row: IdempotencyKey) -> HttpResponse:
+        """The view and its stored answer in one transaction, under the key's row lock: a
+        process killed mid-request leaves neither, so the retry runs it afresh. A 5xx rolls the
+        request's work back; any answer that is not kept (5xx, 409, 429, a form page shown again)
+        releases the key so that the client may try again."""
+        kept = False
         try:
-            response = self.get_response(request)
-        except BaseException:
-            idempotency.release(row)
-            raise
-        idempotency.finish(row, response)
+            with transaction.atomic():
+                current = IdempotencyKey.objects.select_for_update().filter(pk=row.pk).first()
+                if current is not None and current.state == KeyState.DONE:
+                    # Another runner finished it while this one waited for the lock.
+                    kept = True
+                    return idempotency.replay(current)
+                response = self.get_response(request)
+                kept = current is not None and idempotency.store(current, response)
+                if response.status_code >= 500:
+                    transaction.set_rollback(True)
+        finally:
+            if not kept:
+                with contextlib.suppress(DatabaseError):
+                    idempotency.release(row)
         return response
 
     def api_request(self, request: HttpRequest) -> HttpResponse:

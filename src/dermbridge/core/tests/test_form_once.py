@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from django.test import Client, override_settings
 
 from dermbridge.core.models import IdempotencyKey, KeyKind, KeyState
@@ -81,16 +82,30 @@ def test_a_double_clicked_workflow_button_acts_once(client: Client, world: World
 
 
 @override_settings(IDEMPOTENCY_FORM_WAIT_SECONDS=0)
+@pytest.mark.django_db(transaction=True)
 def test_a_second_post_while_the_first_is_running_gets_a_page_saying_so(
-    client: Client, world: World
+    client: Client, settings
 ) -> None:
+    """The first POST is running its view (it holds its claim's row lock, in another connection)
+    for longer than a double click waits: the second gets a page saying so. PostgreSQL only."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a second connection holding a row lock (make test-pg)")
+    import threading
+
+    from dermbridge.core.models import IdempotencyKey
+    from dermbridge.testing import make_world
+
+    settings.IDEMPOTENCY_FORM_WAIT_SECONDS = 1
+    world = make_world()
     referral = make_referral(world, state=State.AWAITING_REVIEW)
     client.force_login(world.derek)
     url = f"/referrals/{referral.pk}/act/claim/"
     token = "running-token-0123456789"
     from dermbridge.core import idempotency
 
-    idempotency.claim(
+    claimed = idempotency.claim(
         world.derek,
         f"form:{token}",
         method="POST",
@@ -98,7 +113,29 @@ def test_a_second_post_while_the_first_is_running_gets_a_page_saying_so(
         fingerprint=idempotency.fingerprint("POST", url, "", b""),
         kind=KeyKind.FORM,
     )
-    response = client.post(url, {"_once": token}, HTTP_REFERER="http://testserver/worklist/")
+    assert claimed.row is not None
+    pk = claimed.row.pk
+    locked, release = threading.Event(), threading.Event()
+
+    def first_post_running() -> None:
+        from django.db import connections, transaction
+
+        try:
+            with transaction.atomic():
+                IdempotencyKey.objects.select_for_update().get(pk=pk)
+                locked.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=first_post_running)
+    holder.start()
+    try:
+        assert locked.wait(30)
+        response = client.post(url, {"_once": token}, HTTP_REFERER="http://testserver/worklist/")
+    finally:
+        release.set()
+        holder.join(30)
     assert response.status_code == 409
     body = response.content.decode()
     assert "still being dealt with" in body and 'href="http://testserver/worklist/"' in body
