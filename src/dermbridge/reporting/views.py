@@ -20,6 +20,7 @@ from dermbridge.audit.services import record
 from dermbridge.core.reconcile import last_run
 from dermbridge.reporting import charts, services
 from dermbridge.reporting.services import MAX_PERIOD_DAYS, Period
+from dermbridge.triage.monitoring import drift
 from dermbridge.web.forms import NhsForm
 from dermbridge.web.views.common import acting_user, error_items
 
@@ -107,6 +108,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "error_list": error_items(form),
             "weekly_chart": charts.weekly_referrals_chart(board.weeks),
             "fds_chart": charts.fds_bullet_chart(board.fds),
+            # The triage AI's inputs and outputs per referring organisation and week.
+            "ai_drift": drift(service.pk, *period.bounds),
             "export_query": _query_string(service, period),
             # The last `dermbridge reconcile` (database against blob store): counts only.
             "integrity": last_run(),
