@@ -56,6 +56,8 @@ test: install lint typecheck pytest
 lint: install
 	$(BIN)/ruff check src
 	$(BIN)/ruff format --check src
+	@# Import-direction contracts between the apps (.importlinter, docs/adr/0010-boundaries.md)
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy src

@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from dermbridge.audit.services import verify_chain
     from dermbridge.imaging import services as imaging_services
     from dermbridge.imaging.models import LesionImage
+    from dermbridge.personas import make_referral, make_world
     from dermbridge.referrals.models import State
-    from dermbridge.testing import make_referral, make_world
 
     try:
         call_command("migrate", verbosity=0)
