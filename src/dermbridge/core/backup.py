@@ -53,11 +53,13 @@ KEY_ESCROW = (
     "This backup holds encrypted photos only. To read them, the restored service needs the blob "
     "master keys (DERMBRIDGE_BLOB_KEYS, or the generated file <DATA_DIR>/keys/blob-keys.json) "
     "and the secret key (DERMBRIDGE_SECRET_KEY, or <DATA_DIR>/secret_key: patient links, "
-    "sessions and password resets depend on it). Keep them in key escrow, never beside the "
+    "sessions and password resets depend on it), and the audit key (DERMBRIDGE_AUDIT_KEY, or "
+    "<DATA_DIR>/keys/audit-key: without it `audit-verify` cannot check the keyed audit chain). "
+    "Keep them in key escrow, never beside the "
     "backups: e.g. a password manager or HSM controlled by two named people, or sealed paper "
     "copies in two places. Escrow them again whenever a key is added (dermbridge rotate-keys). "
-    "To restore: put blob-keys.json in <DATA_DIR>/keys/ (mode 600) and secret_key in "
-    "<DATA_DIR>/ (or set the two environment variables) before or after `dermbridge restore`."
+    "To restore: put blob-keys.json and audit-key in <DATA_DIR>/keys/ (mode 600) and secret_key "
+    "in <DATA_DIR>/ (or set the environment variables) before or after `dermbridge restore`."
 )
 
 
@@ -344,6 +346,10 @@ def _copy_keys(dest: Path) -> list[str]:
         written.append("blob-keys.json")
     (keys_dir / "secret_key").write_text(settings.SECRET_KEY)
     written.append("secret_key")
+    audit_key = Path(settings.DATA_DIR) / "keys" / "audit-key"
+    if not (settings.AUDIT_KEY or settings.AUDIT_KEY_FILE) and audit_key.exists():
+        shutil.copyfile(audit_key, keys_dir / "audit-key")
+        written.append("audit-key")
     for name in written:
         (keys_dir / name).chmod(0o600)
     return [f"{KEYS_DIR}/{name}" for name in written]
@@ -579,6 +585,11 @@ def _restore_keys(src: Path, manifest: dict[str, Any], warnings: list[str]) -> N
             f"The blob keys were set in the environment: set the variables in "
             f"{keys_dir / 'blob-keys.env'} for the restored service."
         )
+    if (keys_dir / "audit-key").exists() and not (settings.AUDIT_KEY or settings.AUDIT_KEY_FILE):
+        target = data_dir / "keys" / "audit-key"
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copyfile(keys_dir / "audit-key", target)
+        target.chmod(0o600)
     if (keys_dir / "secret_key").exists():
         if os.environ.get("DERMBRIDGE_SECRET_KEY"):
             warnings.append("DERMBRIDGE_SECRET_KEY is set: the backup's secret key was not used.")

@@ -168,6 +168,7 @@ def test_backup_then_restore_into_a_fresh_instance(
     data_dir = tmp_path / "restored"
     (data_dir / "keys").mkdir(parents=True)
     shutil.copy(Path(settings.DATA_DIR) / "keys" / "blob-keys.json", data_dir / "keys")
+    shutil.copy(Path(settings.DATA_DIR) / "keys" / "audit-key", data_dir / "keys")  # escrowed too
     (data_dir / "secret_key").write_text(settings.SECRET_KEY)
     env = _env(data_dir, target_db)
     restored = _run([DERMBRIDGE, "restore", str(dest)], env)
@@ -264,6 +265,7 @@ def test_backup_and_restore_time_per_gigabyte(world: World, tmp_path: Path) -> N
     data_dir = tmp_path / "restored"
     (data_dir / "keys").mkdir(parents=True)
     shutil.copy(Path(settings.DATA_DIR) / "keys" / "blob-keys.json", data_dir / "keys")
+    shutil.copy(Path(settings.DATA_DIR) / "keys" / "audit-key", data_dir / "keys")  # escrowed too
     env = _env(data_dir, "")
     started = time.monotonic()
     restored = _run([DERMBRIDGE, "restore", str(dest)], env)
