@@ -71,6 +71,34 @@ def exclusions_for(referral: Referral) -> list[str]:
     return reasons
 
 
+# The history questions whose "Not known" is not clinically acceptable, by pathway. For an
+# urgent suspected cancer referral the change in size, shape and colour (the major features of
+# the weighted 7-point checklist, NICE NG12 1.7) is what makes the referral urgent, so each must
+# be answered Yes or No. Every other question, and every question of the other pathways, accepts
+# "Not known" (the dermatologist can ask for more information).
+USC_REQUIRED_HISTORY = ("changed_size", "changed_shape", "changed_colour")
+
+
+def history_problems(referral: Referral) -> list[str]:
+    """The history answers this pathway cannot do without, each named as the page asks it."""
+    if referral.kind != ReferralKind.URGENT_CANCER:
+        return []
+    from dermbridge.referrals.models import ClinicalHistory, Presence
+
+    history = getattr(referral, "history", None) or ClinicalHistory(referral=referral)
+    labels = {
+        "changed_size": "Changed in size?",
+        "changed_shape": "Changed in shape?",
+        "changed_colour": "Changed in colour?",
+    }
+    return [
+        f"Answer '{labels[name]}' with Yes or No: 'Not known' is not accepted for an urgent "
+        "suspected cancer referral (change in size, shape or colour is what makes it urgent)."
+        for name in USC_REQUIRED_HISTORY
+        if getattr(history, name) == Presence.UNKNOWN
+    ]
+
+
 def submission_problems(referral: Referral) -> list[str]:
     """Everything that stops this draft being sent, in words the referrer can act on."""
     from dermbridge.imaging.services import image_set_problems
@@ -78,10 +106,7 @@ def submission_problems(referral: Referral) -> list[str]:
     problems = []
     if not referral.clinical_question.strip():
         problems.append("Add the question you want the dermatologist to answer.")
-    history = getattr(referral, "history", None)
-    missing = history.missing_fields() if history else ["all clinical history"]
-    if missing:
-        problems.append("Complete the clinical history: " + ", ".join(missing) + ".")
+    problems.extend(history_problems(referral))
     if not referral.patient.consent_for(ConsentScope.DIRECT_CARE):
         problems.append("Record the patient's consent to share images for their care.")
     lesions = list(referral.lesions.all())

@@ -36,6 +36,9 @@ class Concept:
 DICOM_4031 = "DICOM PS3.16 CID 4031 Common Anatomic Regions"
 BE_BODY_SITE = "Belgian eHealth FHIR ValueSet be-vs-body-site"
 DICOM_4405 = "DICOM PS3.16 CID 4405 Skin Disorders"
+# The 'skin of' concepts dermatology photographs use (searched 2026-11-30 in the FHIR rendering
+# of the DICOM value set, bvdh/dicom-terminology-in-fhir, version 20240913).
+DICOM_4029 = "DICOM PS3.16 CID 4029 Dermatology Anatomic Site"
 OHDSI = "OHDSI standard vocabulary (SNOMED, valid)"
 # Found paired with the same term in two or more independent public code listings (HL7 FHIR
 # examples and implementation guides, OpenSAFELY codelists, UMLS/OHDSI mappings, ICD-10 to
@@ -80,6 +83,31 @@ BODY_SITES: dict[str, Concept] = {
         Concept("30021000", "Lower leg", source=DICOM_4031),
         Concept("56459004", "Foot", source=DICOM_4031),
         Concept("29707007", "Toe", source=DICOM_4031),
+        # Added 2026-11-30 for the body map's face, back and backs of limbs (issue #9): each
+        # a 'skin of' concept, found with this meaning in DICOM CID 4029.
+        Concept("23747009", "Chin", source=DICOM_4029),
+        Concept("362916000", "Around the eye", source=DICOM_4029),
+        Concept("4658004", "Back of neck", source=DICOM_4029),
+        Concept(
+            "699893008",
+            "Upper back",
+            source=DICOM_4029,
+            caution="CID 4029 term is 'Skin of back of upper thoracic region'",
+        ),
+        Concept("113182001", "Lower back", source=DICOM_4029),
+        Concept("72939005", "Back of upper arm", source=DICOM_4029),
+        Concept("41550009", "Back of forearm", source=DICOM_4029),
+        Concept(
+            "281642007",
+            "Back of hand",
+            source=DICOM_4029,
+            caution="CID 4029 term is 'Skin of part of dorsal surface of hand'",
+        ),
+        Concept("70887009", "Palm", source=DICOM_4029),
+        Concept("4578000", "Back of thigh", source=DICOM_4029),
+        Concept("84507004", "Back of knee", source=DICOM_4029),
+        Concept("47224004", "Calf", source=DICOM_4029),
+        Concept("84607009", "Heel", source=DICOM_4029),
     ]
 }
 

@@ -5,9 +5,12 @@ Every widget gets the NHS.UK design system classes here, so templates only lay f
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.utils import ErrorList
 
 from dermbridge.imaging.models import DermoscopyMode, ImageType
 from dermbridge.patients.models import ContactPreference, Fitzpatrick, Sex
@@ -24,6 +27,28 @@ from dermbridge.triage.display import worklist_band_choices
 BLANK = [("", "Choose…")]
 
 
+def field_name(field: forms.Field, name: str) -> str:
+    """The field's name as the page shows it (its label), without a trailing question mark."""
+    label = str(field.label or name.replace("_", " ").capitalize())
+    return label.rstrip("?:").strip()
+
+
+def mentions(message: str, label: str) -> bool:
+    """Whether an error message already says which field it is about."""
+    words = [w for w in label.lower().replace("(", " ").replace(")", " ").split() if len(w) > 3]
+    text = message.lower()
+    return label.lower() in text or (bool(words) and all(w in text for w in words[:2]))
+
+
+def required_message(field: forms.Field, name: str) -> str:
+    """The NHS pattern: 'Enter …' for what is typed, 'Choose …' for what is picked."""
+    label = field_name(field, name)
+    lowered = label[0].lower() + label[1:] if label[:2] != label[:2].upper() else label
+    if isinstance(field, forms.ChoiceField | forms.BooleanField):
+        return f"Choose {lowered}" if not label.endswith("?") else f"Answer '{label}'"
+    return f"Enter {lowered}"
+
+
 def _choices(field: forms.ChoiceField) -> list[tuple[str, str]]:
     return [(str(value), str(label)) for value, label in field.choices]  # type: ignore[union-attr, misc]
 
@@ -34,8 +59,13 @@ class NhsFormMixin:
     fields: dict[str, forms.Field]
 
     def style_widgets(self) -> None:
-        for field in self.fields.values():
+        for name, field in self.fields.items():
+            field.error_messages["required"] = getattr(self, "required_messages", {}).get(
+                name, required_message(field, name)
+            )
             widget = field.widget
+            if isinstance(widget, DateOfBirthWidget):
+                continue  # draws its own three inputs
             if isinstance(widget, forms.RadioSelect):
                 widget.attrs["class"] = "nhsuk-radios__input"
             elif isinstance(widget, forms.CheckboxInput):
@@ -50,9 +80,29 @@ class NhsFormMixin:
             else:
                 widget.attrs["class"] = "nhsuk-input"
 
+    def name_errors(self) -> None:
+        """Every error names its field and appears once: a message that does not already say
+        which field it is about is prefixed with the field's label (the error summary is read
+        on its own), and a message repeated for one field (a form's check and the service's
+        own) is kept once."""
+        errors = getattr(self, "_errors", None) or {}
+        for name in list(errors):
+            if name not in self.fields:
+                continue
+            label = field_name(self.fields[name], name)
+            kept: list[str] = []
+            for message in errors[name]:
+                text = str(message)
+                if not mentions(text, label):
+                    text = f"{label}: {text[0].lower()}{text[1:]}" if text else label
+                if text not in kept:
+                    kept.append(text)
+            errors[name] = ErrorList(kept)
+
     def mark_errors(self) -> None:
         """Error classes on fields in error, and each error message tied to its field for
         screen readers (after validation or after a service's field errors were added)."""
+        self.name_errors()
         for name in getattr(self, "errors", {}):
             if name not in self.fields:
                 continue
@@ -60,6 +110,8 @@ class NhsFormMixin:
             widget = field.widget
             if isinstance(widget, forms.RadioSelect | forms.CheckboxInput):
                 continue  # the fieldset / checkbox group carries the error (see field.html)
+            if isinstance(widget, DateOfBirthWidget):
+                widget.attrs["class"] = "nhsuk-date-input--error"
             base = widget.attrs.get("class", "")
             error_class = f"{base.split()[0]}--error" if base else ""
             if error_class and error_class not in base.split():
@@ -69,6 +121,117 @@ class NhsFormMixin:
             widget.attrs["aria-describedby"] = " ".join([*described, f"{auto_id}-error"])
 
 
+class DateOfBirthWidget(forms.Widget):
+    """The NHS.UK date input: day, month and year in three boxes (never a browser date
+    picker, which is slow for a birth date and reads month-first in some locales). A single
+    `name` value (YYYY-MM-DD or DD/MM/YYYY) is still accepted, for API-like posts and tests."""
+
+    PARTS = (("day", "Day", 2), ("month", "Month", 2), ("year", "Year", 4))
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        parts = tuple(str(data.get(f"{name}-{p}", "")).strip() for p, _, _ in self.PARTS)
+        if any(parts):
+            return parts
+        return data.get(name)
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        return name not in data and not any(f"{name}-{p}" in data for p, _, _ in self.PARTS)
+
+    def id_for_label(self, id_: str) -> str:
+        return f"{id_}-day" if id_ else ""
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> Any:
+        from django.utils.html import format_html, format_html_join
+
+        attrs = {**self.attrs, **(attrs or {})}
+        base_id = attrs.get("id", f"id_{name}")
+        error = "--error" in str(attrs.get("class", ""))
+        values: tuple[str, ...]
+        if isinstance(value, date):
+            values = (str(value.day), str(value.month), str(value.year))
+        elif isinstance(value, tuple | list):
+            values = tuple(str(v) for v in value)
+        elif isinstance(value, str) and value:
+            parsed = _parse_date_text(value)
+            values = (
+                (str(parsed.day), str(parsed.month), str(parsed.year)) if parsed else ("", "", "")
+            )
+        else:
+            values = ("", "", "")
+        described = attrs.get("aria-describedby", "")
+        rows = []
+        for (part, label, width), current in zip(self.PARTS, values, strict=True):
+            classes = f"nhsuk-input nhsuk-date-input__input nhsuk-input--width-{width}"
+            if error:
+                classes += " nhsuk-input--error"
+            rows.append(
+                (
+                    f"{base_id}-{part}",
+                    label,
+                    classes,
+                    f"{name}-{part}",
+                    current,
+                    "bday-" + {"day": "day", "month": "month", "year": "year"}[part],
+                    described,
+                )
+            )
+        items = format_html_join(
+            "",
+            '<div class="nhsuk-date-input__item"><div class="nhsuk-form-group">'
+            '<label class="nhsuk-label nhsuk-date-input__label" for="{}">{}</label>'
+            '<input class="{}" name="{}" value="{}" type="text" inputmode="numeric" '
+            'autocomplete="{}" id="{}"{}></div></div>',
+            (
+                (i, lab, c, n, v, ac, i, format_html(' aria-describedby="{}"', d) if d else "")
+                for i, lab, c, n, v, ac, d in rows
+            ),
+        )
+        return format_html('<div class="nhsuk-date-input" id="{}">{}</div>', base_id, items)
+
+
+def _parse_date_text(value: str) -> date | None:
+    from datetime import datetime
+
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(value.strip(), fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+class DateOfBirthField(forms.Field):
+    widget = DateOfBirthWidget
+
+    def to_python(self, value: Any) -> date | None:
+        if value in (None, "", ()):
+            return None
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            parsed = _parse_date_text(value)
+            if parsed is None:
+                raise ValidationError("Date of birth must be a real date, for example 17 5 1960.")
+            return parsed
+        day, month, year = (str(v) for v in value)
+        missing = [n for n, v in zip(("a day", "a month", "a year"), value, strict=True) if not v]
+        if missing:
+            raise ValidationError(f"Date of birth must include {' and '.join(missing)}.")
+        if not (day.isdigit() and month.isdigit() and year.isdigit()) or len(year) != 4:
+            raise ValidationError("Date of birth must be a real date, with a 4-digit year.")
+        try:
+            born = date(int(year), int(month), int(day))
+        except ValueError:
+            raise ValidationError("Date of birth must be a real date.") from None
+        if born > date.today():
+            raise ValidationError("Date of birth must be in the past.")
+        if born.year < 1880:
+            raise ValidationError("Date of birth must be after 1880: check the year.")
+        return born
+
+
 class NhsForm(NhsFormMixin, forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -76,19 +239,18 @@ class NhsForm(NhsFormMixin, forms.Form):
 
 
 class PatientForm(NhsForm):
+    """The patient: found from the NHS number (patients.demographics), or typed in when the
+    practice does not hold them yet. Names, date of birth and contact are only asked then."""
+
     nhs_number = forms.CharField(
         label="NHS number", max_length=14, help_text="10 digits, for example 485 777 3456."
     )
-    given_name = forms.CharField(label="First name", max_length=100)
-    family_name = forms.CharField(label="Last name", max_length=100)
-    date_of_birth = forms.DateField(
-        label="Date of birth",
-        # Day first, never the US month-first default: 05/06/1960 is 5 June.
-        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="For example 17/05/1960.",
+    given_name = forms.CharField(label="First name", max_length=100, required=False)
+    family_name = forms.CharField(label="Last name", max_length=100, required=False)
+    date_of_birth = DateOfBirthField(
+        label="Date of birth", required=False, help_text="For example, 17 5 1960."
     )
-    sex = forms.ChoiceField(choices=Sex.choices, initial=Sex.UNKNOWN)
+    sex = forms.ChoiceField(label="Sex", choices=Sex.choices, initial=Sex.UNKNOWN, required=False)
     fitzpatrick = forms.ChoiceField(
         label="Fitzpatrick skin type", choices=BLANK + list(Fitzpatrick.choices), required=False
     )
@@ -98,13 +260,74 @@ class PatientForm(NhsForm):
         label="How the patient wants to hear about their referral",
         choices=ContactPreference.choices,
         widget=forms.RadioSelect,
-        initial=ContactPreference.EMAIL,
+        required=False,
+        help_text="If you leave this, an email address means email, a mobile number text "
+        "messages, neither a letter.",
     )
     consent_direct_care = forms.BooleanField(
         label="The patient agrees to share their photos and history with the dermatology "
         "service for their care",
         required=False,
     )
+    NEW_PATIENT_FIELDS = ("given_name", "family_name", "date_of_birth")
+    required_messages = {
+        "nhs_number": "Enter the patient's NHS number",
+        "given_name": "Enter the patient's first name",
+        "family_name": "Enter the patient's last name",
+        "date_of_birth": "Enter the patient's date of birth",
+    }
+
+    def __init__(self, *args: Any, found: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.found = found  # patients.demographics.Demographics, when looked up
+        self.fields["nhs_number"].widget.attrs.update(
+            {
+                "class": "nhsuk-input nhsuk-input--width-10",
+                "inputmode": "numeric",
+                "autocomplete": "off",
+            }
+        )
+        self.fields["mobile"].widget.attrs.update({"type": "tel", "autocomplete": "off"})
+
+    def clean_nhs_number(self) -> str:
+        from dermbridge.patients.models import normalise_nhs_number
+
+        value = self.cleaned_data.get("nhs_number", "")
+        try:
+            return normalise_nhs_number(value)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages[0]) from None
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        if self.found is not None:
+            dob = data.get("date_of_birth")
+            if dob and dob != self.found.date_of_birth:
+                self.add_error(
+                    "date_of_birth",
+                    "Date of birth does not match the NHS number. Check both.",
+                )
+            return data
+        if "nhs_number" not in data:
+            return data  # the NHS number is wrong: said once, nothing else asked yet
+        for name in self.NEW_PATIENT_FIELDS:
+            if not data.get(name) and name not in self.errors:
+                self.add_error(name, self.required_messages[name])
+        email, mobile = data.get("email", ""), data.get("mobile", "").strip()
+        if not data.get("contact_preference"):
+            from dermbridge.patients.demographics import default_contact
+
+            data["contact_preference"] = default_contact(email, mobile)
+        if not data.get("sex"):
+            data["sex"] = Sex.UNKNOWN
+        return data
+
+    def patient_details(self) -> dict[str, Any]:
+        """What start_referral needs: the NHS number and, for a new patient, the rest."""
+        data = self.cleaned_data
+        if self.found is not None:
+            return {"nhs_number": data["nhs_number"], "date_of_birth": self.found.date_of_birth}
+        return {k: v for k, v in data.items() if k != "consent_direct_care"}
 
 
 class ReferralForm(NhsForm):
@@ -173,6 +396,9 @@ class HistoryForm(NhsFormMixin, forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for name in PRESENCE_FIELDS:
+            if name in self.fields:
+                self.fields[name].required = False  # unanswered means "Not known"
         for field in self.fields.values():
             if not isinstance(field, forms.ChoiceField):
                 continue
@@ -184,7 +410,11 @@ class HistoryForm(NhsFormMixin, forms.ModelForm):
         self.style_widgets()
 
     def history_data(self) -> dict[str, Any]:
-        return {name: self.cleaned_data[name] for name in HISTORY_LABELS}
+        # A Yes / No / Not known question left unanswered is "Not known" (its default).
+        return {
+            name: self.cleaned_data[name] or ("unknown" if name in PRESENCE_FIELDS else "")
+            for name in HISTORY_LABELS
+        }
 
 
 class LesionForm(NhsForm):

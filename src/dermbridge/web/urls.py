@@ -48,6 +48,7 @@ urlpatterns = [
         name="photo-keep",
     ),
     path("referrals/<int:pk>/submit/", referring.submit_referral, name="referral-submit"),
+    path("referrals/<int:pk>/check/", referring.check_referral, name="referral-check"),
     path("referrals/<int:pk>/delete/", referring.delete_draft, name="referral-delete"),
     path("referrals/<int:pk>/act/<slug:action>/", referral.referral_act, name="referral-act"),
     path(

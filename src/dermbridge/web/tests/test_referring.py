@@ -184,7 +184,7 @@ def test_it_requires_a_body_site_for_the_lesion(client: Client, world: World) ->
         "/referrals/new/", new_referral_form(world, **{"lesion-body_site_code": "123"})
     )
     assert response.status_code == 200
-    assert "Select a valid choice" in response.content.decode()
+    assert "Body site: select a valid choice" in response.content.decode()
     assert not Referral.objects.exists()
 
 

@@ -63,8 +63,17 @@ def error_items(
             if name not in form.errors:
                 continue
             bound = form[name]
-            anchor = bound.auto_id
+            anchor = bound.id_for_label or bound.auto_id
             if isinstance(field.widget, forms.RadioSelect):
-                anchor = f"{anchor}_0"
+                anchor = f"{bound.auto_id}_0"
             items.extend(ErrorItem(str(m), anchor) for m in form.errors[name])
-    return items
+    # Each problem once: the same words from two checks (the form's and the service's) are
+    # one line; the linked one is kept.
+    unique: list[ErrorItem] = []
+    for item in items:
+        same = next((u for u in unique if u.message == item.message), None)
+        if same is None:
+            unique.append(item)
+        elif item.anchor and not same.anchor:
+            unique[unique.index(same)] = item
+    return unique

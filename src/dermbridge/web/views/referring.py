@@ -152,9 +152,40 @@ def _referral_targets(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+def _default_service(org: Organisation) -> int | None:
+    """The only dermatology service, or the one this practice referred to last."""
+    service_ids = list(
+        Organisation.objects.filter(kind=OrganisationKind.DERMATOLOGY_SERVICE).values_list(
+            "pk", flat=True
+        )[:2]
+    )
+    if len(service_ids) == 1:
+        return service_ids[0]
+    last = (
+        Referral.objects.filter(referring_org=org).order_by("-created_at").values("service_id")
+    ).first()
+    return last["service_id"] if last else None
+
+
+def _quiet(*forms_: Any) -> None:
+    """Keep what was typed but report nothing yet (the 'Find patient' step checks only the
+    NHS number; the rest is checked when the draft is saved)."""
+    from django.forms.utils import ErrorDict
+
+    for form in forms_:
+        form._errors = ErrorDict()
+        form.cleaned_data = {}
+
+
 @keep_post_through_sign_in
 def new_referral(request: HttpRequest) -> HttpResponse:
-    """Patient, consent, pathway, question, history and the first lesion on one page."""
+    """Patient (looked up from the NHS number), consent, pathway, question, the history the
+    pathway needs and the first lesion on one short page; photos come next."""
+    from django import forms
+    from django.core.exceptions import ValidationError
+
+    from dermbridge.patients import demographics
+
     user = acting_user(request)
     orgs = starting_orgs(user)
     if not orgs:
@@ -162,11 +193,24 @@ def new_referral(request: HttpRequest) -> HttpResponse:
     # A form posted after the session ended is shown again, filled in, not yet saved.
     kept = take_unsaved_post(request) if request.method != "POST" else None
     data = request.POST if request.method == "POST" else kept
-    patient_form = PatientForm(data, prefix="patient")
-    referral_form = ReferralForm(data, **_referral_targets(request))
+    op = request.POST.get("op", "save") if request.method == "POST" else ""
+    org = orgs[0]
+    if len(orgs) > 1 and data is not None:
+        org = next((o for o in orgs if str(o.pk) == data.get("referring_org")), orgs[0])
+    found = None
+    looked_up = False
+    nhs_typed = str(data.get("patient-nhs_number", "") if data is not None else "").strip()
+    if nhs_typed:
+        try:
+            found = demographics.find(user, org, nhs_typed)
+            looked_up = True
+        except ValidationError:
+            pass  # the form says what is wrong with it
+    patient_form = PatientForm(data, prefix="patient", found=found)
+    referral_form = ReferralForm(
+        data, initial={"service": _default_service(org)}, **_referral_targets(request)
+    )
     if len(orgs) > 1:
-        from django import forms
-
         referral_form.fields["referring_org"] = forms.TypedChoiceField(
             label="Referring on behalf of", coerce=int, choices=[(o.pk, o.name) for o in orgs]
         )
@@ -175,17 +219,21 @@ def new_referral(request: HttpRequest) -> HttpResponse:
     lesion_form = LesionForm(data, prefix="lesion")
     all_forms = [patient_form, referral_form, history_form, lesion_form]
     extra: list[str] = []
-    if kept is None and data is not None and all(f.is_valid() for f in all_forms):
-        p, r = patient_form.cleaned_data, referral_form.cleaned_data
-        org = next(o for o in orgs if o.pk == r.get("referring_org", orgs[0].pk))
-        details = {k: v for k, v in p.items() if k != "consent_direct_care"}
+    if op == "find":
+        patient_form.is_valid()
+        errors = patient_form.errors.get("nhs_number")
+        _quiet(patient_form, referral_form, history_form, lesion_form)
+        if errors:
+            patient_form.add_error("nhs_number", errors)
+    elif kept is None and data is not None and all(f.is_valid() for f in all_forms):
+        r = referral_form.cleaned_data
         hub_id = r.get("imaging_hub")
         try:
             referral = services.start_referral(
                 user=user,
                 referring_org=org,
-                patient_details=details,
-                consent_direct_care=p["consent_direct_care"],
+                patient_details=patient_form.patient_details(),
+                consent_direct_care=patient_form.cleaned_data["consent_direct_care"],
                 kind=r["kind"],
                 service=Organisation.objects.get(pk=r["service"]),
                 imaging_hub=Organisation.objects.get(pk=hub_id) if hub_id else None,
@@ -200,7 +248,7 @@ def new_referral(request: HttpRequest) -> HttpResponse:
                 ("history", history_form),
                 ("lesions", lesion_form),
             ]
-            extra = apply_service_errors(targets, exc.field_errors) or [exc.message]
+            extra = service_error_lines(targets, exc)
         else:
             messages.success(request, f"Draft {referral.reference} saved. Now add the photos.")
             lesion = referral.lesions.order_by("number").first()
@@ -209,6 +257,16 @@ def new_referral(request: HttpRequest) -> HttpResponse:
             return redirect("lesion-photos", pk=referral.pk, lesion_pk=lesion.pk)
     for form in all_forms:
         form.mark_errors()  # type: ignore[attr-defined]
+    has_consent = False
+    if found is not None and found.patient_id:
+        from dermbridge.patients.models import Patient
+
+        patient = Patient.objects.filter(pk=found.patient_id).first()
+        has_consent = bool(patient and patient.consent_for(ConsentScope.DIRECT_CARE))
+    new_patient_errors = any(
+        n in patient_form.errors
+        for n in ("given_name", "family_name", "date_of_birth", "email", "mobile")
+    )
     return render(
         request,
         "web/referral_new.html",
@@ -217,10 +275,24 @@ def new_referral(request: HttpRequest) -> HttpResponse:
             "referral_form": referral_form,
             "history_form": history_form,
             "lesion_form": lesion_form,
+            "found": found,
+            "not_found": looked_up and found is None,
+            "new_patient_open": (looked_up and found is None) or new_patient_errors,
+            "has_consent": has_consent,
+            "org": org,
             "error_list": error_items(*all_forms, extra=extra),
             "restored": kept is not None,
         },
     )
+
+
+def service_error_lines(targets: list[tuple[str, Any]], exc: ReferralError) -> list[str]:
+    """A service's refusal shown once: its field errors beside their fields (and in the
+    summary, linked), its message only when no field took it."""
+    unmatched = apply_service_errors(targets, exc.field_errors)
+    if exc.field_errors and not unmatched and any(f.errors for _, f in targets):
+        return []
+    return unmatched or [exc.message]
 
 
 def _editable_referral(request: HttpRequest, pk: int) -> Referral:
@@ -398,7 +470,7 @@ def _save_page(request: HttpRequest, referral: Referral, data: QueryDict, op: st
         raise
     except ReferralError as exc:
         targets = [("", referral_form), ("history", history_form), ("lesions", lesion_form)]
-        extra = apply_service_errors(targets, exc.field_errors) or [exc.message]
+        extra = service_error_lines(targets, exc)
         return _render_edit(
             request,
             referral,
@@ -465,7 +537,7 @@ def add_lesion(request: HttpRequest, pk: int) -> HttpResponse:
         except NotPermitted:
             raise
         except ReferralError as exc:
-            extra = apply_service_errors([("lesions", form)], exc.field_errors) or [exc.message]
+            extra = service_error_lines([("lesions", form)], exc)
         else:
             messages.success(request, f"Lesion {lesion.number} added. Now add its photos.")
             return redirect("lesion-photos", pk=referral.pk, lesion_pk=lesion.pk)
@@ -603,7 +675,7 @@ def edit_lesion(request: HttpRequest, pk: int, lesion_pk: int) -> HttpResponse:
         except NotPermitted:
             raise
         except ReferralError as exc:
-            extra = apply_service_errors([("lesions", form)], exc.field_errors) or [exc.message]
+            extra = service_error_lines([("lesions", form)], exc)
         else:
             messages.success(request, f"Lesion {lesion.number} saved.")
             return redirect("referral-edit", pk=referral.pk)
@@ -677,6 +749,15 @@ def _render_photos(
 
     required: list[str] = image_set["required"]  # type: ignore[assignment]
     photos, checklist = quality_review.photo_page(lesion, required)
+    next_lesion = None
+    if referral.state == State.DRAFT:
+        for other in _lesions_with_images(referral):
+            if (
+                other.pk != lesion.pk
+                and imaging.lesion_image_set(other, referral.service, referral.kind)["missing"]
+            ):
+                next_lesion = other
+                break
     return render(
         request,
         "web/lesion_photos.html",
@@ -690,6 +771,9 @@ def _render_photos(
             "image_set": image_set,
             "form": form,
             "editable": editable,
+            "next_lesion": next_lesion,
+            "can_submit": referral.state == State.DRAFT
+            and permissions.may_role(acting_user(request), "submit", referral),
             "error_list": error_items(form, extra=extra or []),
         },
     )
@@ -758,3 +842,86 @@ def keep_photo(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
     else:
         messages.success(request, f"{image.get_image_type_display()} photo kept.")
     return redirect("lesion-photos", pk=referral.pk, lesion_pk=image.lesion_id)
+
+
+def _problem_links(referral: Referral, problems: list[str]) -> list[tuple[str, str]]:
+    """Each reason the referral cannot be sent, with a link to where it is put right."""
+    edit = reverse("referral-edit", args=[referral.pk])
+    lesions = {lesion.number: lesion for lesion in referral.lesions.all()}
+    rows = []
+    for problem in problems:
+        href = edit
+        if problem.startswith("Add the question"):
+            href = f"{edit}#id_clinical_question"
+        elif "Changed in" in problem:
+            name = problem.split("Changed in ")[1].split("?")[0].strip()
+            href = f"{edit}#id_history-changed_{name}_0"
+        elif "consent" in problem.lower():
+            href = f"{edit}#consent_direct_care"
+        elif problem.startswith("Lesion "):
+            number = problem.split()[1].rstrip(":")
+            lesion = lesions.get(int(number)) if number.isdigit() else None
+            if lesion is not None:
+                href = reverse("lesion-photos", args=[referral.pk, lesion.pk])
+        rows.append((problem, href))
+    return rows
+
+
+@keep_post_through_sign_in
+@refuse_as_403
+def check_referral(request: HttpRequest, pk: int) -> HttpResponse:
+    """'Check your answers' (the NHS pattern): everything the service will receive on one
+    page, each part with a Change link, and the one button that sends it."""
+    referral = _editable_referral(request, pk)
+    user = acting_user(request)
+    if referral.state != State.DRAFT:
+        return redirect("referral-detail", pk=referral.pk)
+    if request.method == "POST":
+        try:
+            services.submit_referral(referral, user=user)
+        except NotPermitted:
+            raise
+        except ReferralError:
+            referral = Referral.objects.get(pk=referral.pk)
+        else:
+            messages.success(
+                request, f"Referral {referral.reference} sent to {referral.service.name}."
+            )
+            return redirect("referral-detail", pk=referral.pk)
+    can = permissions.can(user, referral)
+    problems = services.submission_problems(referral)
+    history = getattr(referral, "history", None)
+    history_rows: list[tuple[str, str]] = []
+    not_known: list[str] = []
+    if history is not None:
+        from dermbridge.web.forms import HISTORY_LABELS
+
+        for name, label in HISTORY_LABELS.items():
+            value = getattr(history, name)
+            shown = getattr(history, f"get_{name}_display", lambda v=value: v)()
+            if value in ("", "unknown"):
+                not_known.append(label.rstrip("?"))
+            else:
+                history_rows.append((label, str(shown)))
+    services.view_referral(referral, user=user, what="referral.check_view")
+    return render(
+        request,
+        "web/referral_check.html",
+        {
+            "referral": referral,
+            "lesion_rows": [
+                (
+                    lesion,
+                    imaging.lesion_image_set(lesion, referral.service, referral.kind),
+                    list(lesion.images.all()),
+                )
+                for lesion in _lesions_with_images(referral)
+            ],
+            "history_rows": history_rows,
+            "not_known": not_known,
+            "has_consent": referral.patient.consent_for(ConsentScope.DIRECT_CARE),
+            "can": can,
+            "problems": _problem_links(referral, problems),
+            "error_list": [],
+        },
+    )

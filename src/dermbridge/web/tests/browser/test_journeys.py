@@ -19,7 +19,7 @@ import pytest
 
 from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.notifications.services import issue_status_link
-from dermbridge.referrals.models import PRESENCE_FIELDS, Referral, State
+from dermbridge.referrals.models import Referral, State
 from dermbridge.referrals.services import submit_referral
 from dermbridge.testing import World, make_patient, make_referral, nhs_number_for
 from dermbridge.web.tests.browser.conftest import (
@@ -98,10 +98,17 @@ def gp_sends_a_referral_by_keyboard(
     check_page(page, run, "gp-phone-2-new-referral")
 
     _type_into(page, "#id_patient-nhs_number", nhs_number_for(4343))
+    # Not one of the practice's patients: "Find patient" opens the new-patient fields.
+    tab_to(page, "#find-patient")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#patient-not-found").count() == 1
     _type_into(page, "#id_patient-given_name", "Maya")
     _type_into(page, "#id_patient-family_name", "Okonkwo")
-    tab_to(page, "#id_patient-date_of_birth")
-    page.keyboard.type("02031971")
+    # The NHS date pattern: day, month and year in three boxes.
+    _type_into(page, "#id_patient-date_of_birth-day", "2")
+    _type_into(page, "#id_patient-date_of_birth-month", "3")
+    _type_into(page, "#id_patient-date_of_birth-year", "1971")
     _select(page, "#id_patient-sex", "Female")
     _type_into(page, "#id_patient-email", "maya@example.org")
     tab_to(page, "#id_patient-consent_direct_care")
@@ -109,11 +116,9 @@ def gp_sends_a_referral_by_keyboard(
     _choose_radio(page, "kind", "ag")
     _select(page, "#id_service", world.service.name)
     _type_into(page, "#id_clinical_question", "Changing mole on the back: melanoma?")
-    _select(page, "#id_history-onset", "3")
-    for name in PRESENCE_FIELDS:
+    for name in ("changed_size", "changed_shape", "changed_colour"):
         _choose_radio(page, f"history-{name}", "yes" if name == "changed_size" else "no")
     choose_body_site_by_keyboard(page)
-    _type_into(page, "#id_lesion-size_mm", "7")
     tab_to(page, "#id_lesion-pigmented")
     page.keyboard.press("Space")
     tab_to(page, "#save-draft")
@@ -159,10 +164,11 @@ def gp_sends_a_referral_by_keyboard(
     page.wait_for_selector("[data-image-set-complete='true']", timeout=20_000)
     check_page(page, run, "gp-phone-4-photos-done")
 
-    tab_to(page, "a.db-back-to-referral")
+    # Sent from the photos page, through "Check your answers" (the NHS pattern).
+    tab_to(page, "#continue-to-check")
     page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/referrals/\d+/edit/$"))
-    check_page(page, run, "gp-phone-5-draft")
+    page.wait_for_url(re.compile(r"/referrals/\d+/check/$"))
+    check_page(page, run, "gp-phone-5-check-answers")
     tab_to(page, "#send-referral")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(rf"/referrals/{referral.pk}/$"))
@@ -173,19 +179,22 @@ def gp_sends_a_referral_by_keyboard(
 
 
 def choose_body_site_by_keyboard(page: Any) -> None:
-    """The body map: Tab into it, arrow to 'Back', Enter picks it and fills the select."""
+    """The body map: Tab to the 'Back' view, Enter shows it; Tab into the map, arrow to
+    'Upper back', Enter picks it and fills the select (a region with no side clears the side)."""
     if page.locator(".db-bodymap").count() == 0:
-        _select(page, "#id_lesion-body_site_code", "Back")
+        _select(page, "#id_lesion-body_site_code", "Upper back")
         return
-    tab_to(page, ".db-bodymap [data-site-code]")
-    for _ in range(60):
+    tab_to(page, ".db-bodymap button[data-view=back]")
+    page.keyboard.press("Enter")
+    tab_to(page, ".db-bodymap svg[data-view=back] [data-site-code]")
+    for _ in range(40):
         name = page.evaluate("document.activeElement.getAttribute('aria-label') || ''")
-        if name.startswith("Back (back of body)"):
+        if name.startswith("Upper back (back of the body)"):
             break
         page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
-    assert page.locator("#id_lesion-body_site_code").input_value() == "77568009"
-    _select(page, "#id_lesion-laterality", "Left")
+    assert page.locator("#id_lesion-body_site_code").input_value() == "699893008"
+    assert page.locator("#id_lesion-laterality").input_value() == ""
 
 
 def upload_by_keyboard(page: Any, kind: str, path: Path, *, expect: str = "done") -> None:
