@@ -155,7 +155,7 @@ def test_it_shows_a_specific_error_and_saves_nothing_for_a_bad_nhs_number(
     # The message is tied to the field for screen readers, and the field is marked in error.
     assert 'id="id_patient-nhs_number-error"' in body
     assert 'aria-describedby="id_patient-nhs_number_helptext id_patient-nhs_number-error"' in body
-    assert "nhsuk-input nhsuk-input--error" in body
+    assert "nhsuk-input--error" in body
     assert (Patient.objects.count(), Referral.objects.count()) == before
 
 
