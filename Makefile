@@ -8,7 +8,7 @@ export DERMBRIDGE_DATA_DIR ?= $(CURDIR)/var
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test lint typecheck pytest test-pg bench train clean demo worker calibrate-quality
+.PHONY: install run run-scaled serve test lint typecheck pytest test-pg bench train clean demo worker calibrate-quality
 
 # The train extra is installed too: the training smoke test runs in make test
 # (torch==2.13.0 is the CPU build that lies on disk; never a CUDA build).
@@ -39,6 +39,13 @@ run: install
 	  (while :; do $(BIN)/dermbridge worker --queue-name '*'; echo "worker exited ($$?); restarting in 2 s"; sleep 2; done) & \
 	  (while :; do $(BIN)/dermbridge scheduler; echo "scheduler exited ($$?); restarting in 2 s"; sleep 2; done) & \
 	  $(BIN)/dermbridge runserver --noreload $(HOST):$(PORT)
+
+## make run-scaled: what a trust runs on several machines, on this one: PostgreSQL (a private
+## cluster under var/scaled, or DERMBRIDGE_DATABASE_URL's), SeaweedFS (S3), 2 web processes
+## (dermbridge serve) behind nginx (round robin) on http://$(HOST):$(PORT), 2 task workers, a
+## scheduler, the demo data; secrets generated once into var/scaled/secrets. Ctrl-C stops all.
+run-scaled: install
+	PORT=$(PORT) bash scripts/run-scaled.sh
 
 ## make serve: the production web server (gunicorn, threaded workers; DERMBRIDGE_BIND,
 ## DERMBRIDGE_WEB_WORKERS, DERMBRIDGE_WEB_THREADS) with a task worker and the scheduler, on the
