@@ -74,6 +74,8 @@ pytest: install
 	$(BIN)/pytest -q -m "not slow and not bench"
 
 PG_URL ?= postgres://postgres@127.0.0.1:5432/dermbridge
+LOAD_USERS ?= 50
+LOAD_SECONDS ?= 300
 ## The same suite against PostgreSQL (CI does this when 127.0.0.1:5432 answers)
 test-pg: install
 	DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -m "not slow and not bench"
@@ -93,6 +95,10 @@ bench: install
 	@if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
 	  DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -s -m bench -p no:cacheprovider src/dermbridge/referrals; \
 	else echo "PostgreSQL not reachable: the 100,000-referral benchmark was skipped"; fi
+	@# Load (Locust, loopback): make run's runserver and make run-scaled's profile side by side,
+	@# $(LOAD_USERS) users for $(LOAD_SECONDS) s each; compared with docs/benchmarks/load.json (a run more
+	@# than 25% slower is reported, not failed); LOAD_ARGS=--record makes this run the baseline
+	$(BIN)/python -m dermbridge.core.loadbench --users $(LOAD_USERS) --seconds $(LOAD_SECONDS) --ramp-seconds 60 $(LOAD_ARGS)
 
 ## make calibrate-quality: measure the image quality gate on HAM10000 (needs ../shared/data;
 ## ~10 s) and rewrite docs/imaging-quality.md

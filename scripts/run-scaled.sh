@@ -3,7 +3,7 @@
 # task workers and a scheduler on this machine, the balancer on http://127.0.0.1:${PORT:-8000}.
 # Installs nginx from Debian's packages if it is missing (root: apt-get; else it says how).
 # Everything lives under $DERMBRIDGE_DATA_DIR/scaled; Ctrl-C stops every process.
-# docs/adr/0010-scaled-profile.md, docs/deploy.md.
+# docs/adr/0011-scaled-profile-and-load-benchmark.md, docs/deploy.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}

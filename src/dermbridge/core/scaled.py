@@ -1,4 +1,4 @@
-"""`make run-scaled`: on one machine, what a trust runs on several (docs/adr/0010-scaled-profile.md).
+"""`make run-scaled`: on one machine, what a trust runs on several (docs/adr/0011-*.md).
 
 PostgreSQL (a private cluster under the run's data directory, or the machine's own when
 DERMBRIDGE_DATABASE_URL is given), a real S3-compatible object store (SeaweedFS, from the
