@@ -312,7 +312,7 @@ TASKS = {
     }
 }
 # A running task whose worker stopped renewing its lease this long ago is run again by another
-# worker (dermbridge.worker; `dermbridge worker`). Longer than any task's longest pause.
+# worker (dermbridge.core.worker; `dermbridge worker`). Longer than any task's longest pause.
 # 60 s: a killed worker's task runs again within about 80 s (a lease, plus up to a third of one
 # for another worker's heartbeat to notice); renewals are every 20 s from their own thread.
 TASK_LEASE_SECONDS = env_int("TASK_LEASE_SECONDS", 60, minimum=1)

@@ -36,7 +36,7 @@ _migrated = False  # once true, stays true for this process (migrations only mov
 
 
 def record_heartbeat(worker_id: str, queues: str = "") -> None:
-    """Called by each worker's lease heartbeat thread (dermbridge.worker), on the database clock."""
+    """Called by each worker's lease heartbeat thread (dermbridge.core.worker), on the database clock."""
     WorkerHeartbeat.objects.update_or_create(
         worker_id=worker_id[:64],
         defaults={

@@ -52,7 +52,7 @@ class IdempotencyKey(models.Model):
 
 class WorkerHeartbeat(models.Model):
     """The last sign of life of one task worker, written by its lease heartbeat thread
-    (dermbridge.worker) every third of a lease; `/readyz` wants one younger than a lease."""
+    (dermbridge.core.worker) every third of a lease; `/readyz` wants one younger than a lease."""
 
     worker_id = models.CharField(max_length=64, primary_key=True)
     host = models.CharField(max_length=255, blank=True)

@@ -515,7 +515,7 @@ def run(
 
 
 def _repair_expired_leases(findings: list[Finding]) -> None:
-    from dermbridge.worker import requeue_abandoned
+    from dermbridge.core.worker import requeue_abandoned
 
     backends = set(
         DBTaskResult.objects.filter(status="RUNNING").values_list("backend_name", flat=True)

@@ -183,7 +183,7 @@ def test_audit_verify_seals_an_intact_chain_and_the_periodic_task_too(capsys):
     assert seal_audit_chain.call() == "sealed"
     call_command("audit-verify", "--no-seal")
     assert "5 events verified against 2 seals" in capsys.readouterr().out
-    from dermbridge.notifications.management.commands.scheduler import PERIODIC_TASKS
+    from dermbridge.core.scheduler import PERIODIC_TASKS
 
     assert "dermbridge.audit.tasks.seal_audit_chain" in PERIODIC_TASKS
 

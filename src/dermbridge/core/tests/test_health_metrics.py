@@ -93,7 +93,7 @@ def test_readyz_fails_when_the_blob_store_cannot_be_written(client, settings, tm
 
 @pytest.mark.django_db
 def test_the_worker_heartbeat_thread_writes_a_heartbeat():
-    from dermbridge.worker import LeasedWorker
+    from dermbridge.core.worker import LeasedWorker
 
     worker = LeasedWorker(
         lease_seconds=60,

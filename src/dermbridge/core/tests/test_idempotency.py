@@ -14,10 +14,10 @@ from django.utils import timezone
 from dermbridge.audit.models import AuditEvent
 from dermbridge.core import idempotency
 from dermbridge.core.models import IdempotencyKey, KeyState
+from dermbridge.core.scheduler import PERIODIC_TASKS
 from dermbridge.imaging.models import LesionImage
 from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.interop.services import fhir_bundle
-from dermbridge.notifications.management.commands.scheduler import PERIODIC_TASKS
 from dermbridge.referrals.models import Message, Referral
 from dermbridge.referrals.tests.api_support import api_client, new_referral_body
 from dermbridge.testing import World, make_referral

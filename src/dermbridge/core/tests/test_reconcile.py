@@ -217,8 +217,8 @@ def test_missing_derivatives_need_a_person(world: World) -> None:
 def test_last_run_and_the_daily_task(world: World) -> None:
     """GIVEN no reconcile yet WHEN the daily task runs twice THEN it runs once (the second is
     within a day) and the last result is what the dashboard shows."""
+    from dermbridge.core.scheduler import PERIODIC_TASKS
     from dermbridge.core.tasks import reconcile_daily
-    from dermbridge.notifications.management.commands.scheduler import PERIODIC_TASKS
 
     assert "dermbridge.core.tasks.reconcile_daily" in PERIODIC_TASKS
     assert reconcile.last_run() is None

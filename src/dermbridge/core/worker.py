@@ -42,6 +42,8 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction
 
+# The logger's and WORKER_LOST's names predate the move to core (issue #11) and are kept: the
+# first is what operators filter logs on, the second is stored in failed tasks' rows.
 log = logging.getLogger("dermbridge.worker")
 
 RUNNING = "RUNNING"

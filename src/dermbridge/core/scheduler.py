@@ -1,4 +1,4 @@
-"""`dermbridge scheduler`: queue the periodic tasks every DERMBRIDGE_SCHEDULER_SECONDS.
+"""The scheduler (`dermbridge scheduler`): queue the periodic tasks every N seconds.
 
 The scheduler only queues; the task workers do the work, so one scheduler is enough for any
 number of workers. `--once` queues one round and exits (tests, or cron instead of the loop).
@@ -54,7 +54,7 @@ def queue_periodic_tasks() -> list[str]:
     return queued
 
 
-class Command(BaseCommand):
+class SchedulerCommand(BaseCommand):
     help = "Queue the periodic tasks (near-breach warnings, message retries) every N seconds."
 
     def add_arguments(self, parser: CommandParser) -> None:

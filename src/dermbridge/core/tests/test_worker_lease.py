@@ -1,4 +1,4 @@
-"""Background work survives a worker killed mid-task (dermbridge.worker: the task lease)."""
+"""Background work survives a worker killed mid-task (dermbridge.core.worker: the task lease)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from django.test import override_settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from dermbridge.core.tests.worker_tasks import send_when_released
+from dermbridge.core.worker import MAX_CLAIMS, WORKER_LOST, extend_lease, requeue_abandoned
 from dermbridge.notifications.models import OutboxMessage
 from dermbridge.notifications.tasks import retry_pending_messages
-from dermbridge.notifications.tests.worker_tasks import send_when_released
-from dermbridge.worker import MAX_CLAIMS, WORKER_LOST, extend_lease, requeue_abandoned
 
 DATABASE_TASKS = {
     "default": {

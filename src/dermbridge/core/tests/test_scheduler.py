@@ -13,7 +13,7 @@ from django.test import override_settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from dermbridge.notifications.management.commands.scheduler import PERIODIC_TASKS
+from dermbridge.core.scheduler import PERIODIC_TASKS
 from dermbridge.notifications.models import OutboxMessage, OutboxStatus
 from dermbridge.referrals.models import Referral, State
 from dermbridge.testing import World, make_referral
