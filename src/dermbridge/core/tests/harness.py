@@ -6,6 +6,7 @@ server), killed and restarted with real signals. Loopback only; every wait is bo
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -176,6 +177,14 @@ class Deployment:
     def python(self, code: str, timeout: float = 120) -> Any:
         """Run ``code`` in a Django shell of this deployment; it prints one JSON value."""
         return json.loads(self.cli("shell", "-c", code, timeout=timeout).strip().splitlines()[-1])
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Read the embedded SQLite database directly (fast enough to poll every 50 ms)."""
+        import sqlite3
+
+        path = Path(self.env["DERMBRIDGE_DATA_DIR"]) / "dermbridge.sqlite3"
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+            return list(db.execute(query, params).fetchall())
 
     def setup(self) -> None:
         self.cli("migrate", "--noinput", "-v0")

@@ -195,21 +195,34 @@ def test_a_worker_killed_mid_pipeline_has_its_tasks_run_again_within_a_lease(
             )
             assert sent.status == 202, sent.body
             ids.append(sent.body["id"])
-        running_code = (
-            "import json; from django_tasks_db.models import DBTaskResult; "
-            "print(json.dumps(DBTaskResult.objects.filter(status='RUNNING').count()))"
-        )
         d.start_worker("worker-a")
-        wait_for(lambda: d.python(running_code) > 0, 60, "a task to be running")
+
+        def running() -> list[tuple[Any, ...]]:
+            return d.sql(
+                "SELECT id FROM django_tasks_database_dbtaskresult WHERE status = 'RUNNING'"
+            )
+
+        killed_task = wait_for(running, 90, "a task to be running", every=0.05)[0][0]
         d.kill("worker-a")
         killed_at = time.monotonic()
         d.start_worker("worker-b")
 
+        def taken_again() -> bool:
+            [(worker_ids,)] = d.sql(
+                "SELECT worker_ids FROM django_tasks_database_dbtaskresult WHERE id = ?",
+                killed_task,
+            )
+            return "worker-b" in json.loads(worker_ids)
+
+        # The bound the issue sets: running again within one lease (5 s) plus 30 s. Another
+        # worker's process must start first, which on a loaded 2-core machine takes seconds too.
+        wait_for(taken_again, 5 + 30 + 15, "the killed worker's task to run again", every=0.5)
+        recovery = time.monotonic() - killed_at
+
         def done() -> bool:
             return verify(d, [reference], ids)["statuses"].get("processing", 0) == 0
 
-        wait_for(done, 5 + 30 + 20, "the killed worker's photos to be processed", every=0.5)
-        recovery = time.monotonic() - killed_at
+        wait_for(done, 120, "every photo to be processed", every=0.5)
         state = verify(d, [reference], ids)
         assert state["statuses"] == {"ready": 3}, state
         counts = d.python(
@@ -220,7 +233,7 @@ def test_a_worker_killed_mid_pipeline_has_its_tasks_run_again_within_a_lease(
         )
         assert counts == 1, "an image was processed twice"
         assert "intact" in d.cli("audit-verify").lower()
-        assert recovery < 5 + 30 + 20
+        assert recovery < 5 + 30 + 15
         record_result(
             "worker_sigkill",
             {"tasks": 3, "faults_injected": 1, "lost": 0, "recovery_seconds": round(recovery, 1)},
