@@ -226,9 +226,14 @@ class LeasedWorker(Worker):
                 task_id = self._current_task_id
                 try:
                     self._heartbeat()
-                    if task_id is not None and not extend_lease(
-                        task_id, self.lease_seconds, self.worker_id
+                    if (
+                        task_id is not None
+                        and not extend_lease(task_id, self.lease_seconds, self.worker_id)
+                        and self._current_task_id == task_id
+                        and DBTaskResult.objects.filter(pk=task_id, status=RUNNING).exists()
                     ):
+                        # Still ours to run, still running, yet another worker holds it now.
+                        # (A task that simply finished between the two reads is not news.)
                         log.warning(
                             "task %s: lease lost (another worker may be running it)", task_id
                         )
