@@ -43,6 +43,8 @@ def test_send_saves_what_was_typed_first_on_a_phone(
     page.goto(f"{live_server.url}/referrals/{referral.pk}/edit/")
     check_page(page, browser_run, "nothing-lost-1-draft-phone")
     page.fill("#id_clinical_question", "Rapidly growing nodule: melanoma?")
+    if not page.locator("#id_history-bleeding_0").is_visible():
+        page.click("text=More history")  # the rest of the history is folded away
     page.check("#id_history-bleeding_0")  # "Yes"
     send = page.locator("#send-referral")
     save = page.locator("#save-draft")
