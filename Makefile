@@ -10,7 +10,8 @@ PORT ?= 8000
 
 .PHONY: install run run-scaled serve test lint typecheck pytest test-pg bench train clean demo worker calibrate-quality
 
-# The train extra is installed too: the training smoke test runs in make test
+# The train extra is installed too: the training data tests run in make test, the training
+# smoke test in make bench
 # (torch==2.13.0 is the CPU build that lies on disk; never a CUDA build).
 $(STAMP): pyproject.toml requirements/constraints.txt package-lock.json
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -71,14 +72,14 @@ typecheck: install
 
 pytest: install
 	@bash scripts/ensure-chromium.sh
-	$(BIN)/pytest -q -m "not slow and not bench"
+	$(BIN)/pytest -q -m "not slow and not bench" --durations=15
 
 PG_URL ?= postgres://postgres@127.0.0.1:5432/dermbridge
 LOAD_USERS ?= 50
 LOAD_SECONDS ?= 300
 ## The same suite against PostgreSQL (CI does this when 127.0.0.1:5432 answers)
 test-pg: install
-	DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -m "not slow and not bench"
+	DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -m "not slow and not bench" --durations=15
 
 ## make bench: slow tests and benchmarks (SQLite, then the scale benchmarks on PostgreSQL)
 bench: install

@@ -110,6 +110,9 @@ def _deployment(tmp_path: Path, **kwargs: Any) -> Deployment:
     return deployment
 
 
+# ~2 minutes of kills and restarts: make bench. Fast siblings in make test: a retry after a
+# request died (test_idempotency.py, test_idempotency_live.py) and reconcile (test_reconcile.py).
+@pytest.mark.slow
 def test_web_server_killed_repeatedly_while_clients_create_and_upload(tmp_path: Path) -> None:
     """GIVEN three capture apps creating referrals and uploading photos
     WHEN the web server is killed with SIGKILL three times (and restarted each time)
@@ -172,6 +175,9 @@ def test_web_server_killed_repeatedly_while_clients_create_and_upload(tmp_path: 
         d.stop_all()
 
 
+# ~2 minutes: make bench. Fast siblings in make test: test_worker_lease.py (a real worker
+# killed with SIGKILL mid-task, its task run again exactly once; the lease rules in-process).
+@pytest.mark.slow
 def test_a_worker_killed_mid_pipeline_has_its_tasks_run_again_within_a_lease(
     tmp_path: Path,
 ) -> None:
@@ -262,6 +268,9 @@ def cluster(tmp_path: Path):
         shutil.rmtree(root, ignore_errors=True)
 
 
+# A private PostgreSQL cluster stopped and started: make bench. Fast siblings in make test:
+# test_outages.py (worker and scheduler back-off, in-process), test_availability.py (the 503).
+@pytest.mark.slow
 def test_web_worker_and_scheduler_ride_out_a_postgresql_outage(
     tmp_path: Path, cluster: PrivateCluster
 ) -> None:

@@ -111,6 +111,9 @@ def second(tmp_path: Path) -> Iterator[Instance]:
         log.close()
 
 
+# A second server instance (its own database and migrations, ~1.5 minutes): make bench. Fast
+# sibling in make test: test_fhir_api.py's round trip through a transaction bundle.
+@pytest.mark.slow
 def test_a_referral_round_trips_to_a_second_instance(
     world: World, photographed: Referral, second: Instance
 ) -> None:

@@ -29,6 +29,9 @@ def test_splits_are_grouped_by_lesion_and_deterministic(ham_dir: Path) -> None:
     }
 
 
+# Real torch training, checkpoint and ONNX export: make bench. The data splits (above) stay in
+# make test.
+@pytest.mark.slow
 def test_one_training_step_checkpoint_resume_and_export(ham_dir: Path, tmp_path: Path) -> None:
     from dermbridge.triage.training.export import export_onnx, load_checkpoint
     from dermbridge.triage.training.train import TrainConfig, train

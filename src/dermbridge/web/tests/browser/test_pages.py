@@ -109,6 +109,7 @@ def test_every_page_at_phone_and_desktop_sizes(
     assert not browser_run.server_errors, browser_run.server_errors
 
 
+@pytest.mark.slow  # make bench; make test keeps the every-page test and the Django-client ones
 def test_comparison_messages_and_worklist_filters_in_the_browser(
     live_server: Any, world: World, new_page: Any, browser_run: BrowserRun
 ) -> None:

@@ -17,7 +17,9 @@ from dermbridge.triage.models import Assessment
 from dermbridge.web.tests.browser.conftest import PHONE, BrowserRun, check_page
 from dermbridge.web.tests.browser.test_pages import sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# make bench; in make test: the every-page browser test opens the photo and status pages, and
+# web/tests/test_referring.py and notifications/tests/test_status_page.py check them by client.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 NO_SIDEWAYS = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 

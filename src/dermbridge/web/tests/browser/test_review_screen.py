@@ -16,7 +16,9 @@ from dermbridge.triage.models import Assessment
 from dermbridge.triage.services import update_referral_risk
 from dermbridge.web.tests.browser.conftest import PHONE, BrowserRun, check_page
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# make bench; in make test: web/tests/test_review_screen.py (the same screen through the
+# Django client), and the journey and every-page browser tests, which open it.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct-horse-battery"
 WIDE = {"width": 1440, "height": 900}
 RECORD = "form.db-outcome button[type=submit]:not([name])"
