@@ -27,7 +27,7 @@ from tqdm import tqdm
 from dermbridge.imaging.pipeline import PipelineConfig, process_image
 from dermbridge.imaging.pipeline.aperture import orient_like
 from dermbridge.triage import metrics
-from dermbridge.triage.captures import CaptureSpec, phone_capture, random_spec
+from dermbridge.triage.captures import PHOTO_SIZE, CaptureSpec, phone_capture, random_spec
 from dermbridge.triage.dataset import Record
 from dermbridge.triage.inference import TriageModel, load_model
 from dermbridge.triage.labels import MALIGNANT
@@ -72,7 +72,11 @@ def _summary(rows: list[dict[str, Any]], key: str, n_boot: int) -> dict[str, Any
 
 
 def make_frames(
-    records: list[Record], images_dir: Path, seed: int = 0, progress: bool = True
+    records: list[Record],
+    images_dir: Path,
+    seed: int = 0,
+    progress: bool = True,
+    size: tuple[int, int] = PHOTO_SIZE,
 ) -> dict[str, Any]:
     """Model-frame pixels for each record: plain, captured (new framing), captured (old)."""
     rng = np.random.default_rng(seed)
@@ -82,7 +86,7 @@ def make_frames(
         with Image.open(images_dir / f"{rec.image_id}.jpg") as frame:
             frame.load()
             plain.append(to_rgb_array(frame))
-            photo = phone_capture(frame, spec)
+            photo = phone_capture(frame, spec, size)
         a, b = capture_frames(photo)
         photo.close()
         now.append(a)
@@ -94,6 +98,7 @@ def make_frames(
         "capture": np.stack(now),
         "capture_old_framing": np.stack(old),
         "zoom": np.array(zooms),
+        "photo_size": np.array(size),
     }
 
 
@@ -169,6 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=None, help="model card (default: shipped)")
     parser.add_argument("--lesions", type=int, default=0, help="random subset of test lesions")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--width", type=int, default=PHOTO_SIZE[0], help="photo width (12 MP)")
+    parser.add_argument("--height", type=int, default=PHOTO_SIZE[1])
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/captures.json"))
     parser.add_argument(
@@ -186,10 +193,11 @@ def main(argv: list[str] | None = None) -> None:
         with np.load(args.frames) as saved:
             frames = {k: saved[k] for k in saved.files}
     else:
-        frames = make_frames(records, data / "images", args.seed)
+        frames = make_frames(records, data / "images", args.seed, size=(args.width, args.height))
         args.frames.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(args.frames, **frames)
     result = measure(model, test, frames, args.bootstrap)
+    result["photo_size"] = [int(v) for v in frames.get("photo_size", PHOTO_SIZE)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=1))

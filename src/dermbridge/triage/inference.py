@@ -1,7 +1,8 @@
 """Runtime AI assessment of one dermoscopic image, with onnxruntime only (never torch).
 
-The shipped model (``models/triage-v2.onnx`` + its card ``triage-v2.json`` and feature-space
-detector ``triage-v2-ood.npz``) is integrity-checked against the sha256 sums in the card when it is
+The shipped model (card ``models/triage-v3.json``, which names its graph — triage-v3 reuses
+``triage-v2.onnx`` unchanged — and its feature-space detector ``triage-v3-ood.npz``) is
+integrity-checked against the sha256 sums in the card when it is
 loaded. If anything is missing or does not match, :func:`load_model` raises
 :class:`ModelUnavailable` and :func:`get_model` returns ``None``: the referral then simply has no AI
 assessment, it never fails.
@@ -47,7 +48,7 @@ from dermbridge.triage.preprocessing import (
 logger = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_CARD = MODELS_DIR / "triage-v2.json"
+DEFAULT_CARD = MODELS_DIR / "triage-v3.json"
 OOD_REASON = (
     "This does not look like a dermoscopic image of a skin lesion of the kind the model was "
     "trained on (for example a clinical overview photo, a non-skin photo or a synthetic image)."
@@ -248,7 +249,7 @@ class TriageModel:
 
 
 def load_model(path: Path | None = None, threads: int = 1) -> TriageModel:
-    """Load the model described by a card (default: the shipped triage-v2), verifying sha256 sums.
+    """Load the model described by a card (default: the shipped triage-v3), verifying sha256 sums.
 
     ``path`` may be the card (.json) or the .onnx file beside its card. Raises
     :class:`ModelUnavailable` with a reason on any problem.

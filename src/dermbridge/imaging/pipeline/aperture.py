@@ -113,8 +113,11 @@ def _clip_box(
     return (max(0.0, cx - half_w), max(0.0, cy - half_h), min(w, cx + half_w), min(h, cy + half_h))
 
 
-def find_aperture(image: Image.Image) -> Aperture | None:
-    """The dermatoscope's field of view in ``image``, or None when there is no dark surround."""
+def find_aperture(image: Image.Image, inset: float = EDGE_INSET) -> Aperture | None:
+    """The dermatoscope's field of view in ``image``, or None when there is no dark surround.
+
+    ``inset`` scales the crop inside the aperture (1.0: the largest 4:3 rectangle inside it).
+    """
     grey, scale = _grey_small(image)
     h, w = grey.shape
     if h < 16 or w < 16:
@@ -144,7 +147,7 @@ def find_aperture(image: Image.Image) -> Aperture | None:
     if r > 4 and inliers >= CIRCLE_MIN_INLIERS:
         shape = "circle"
         # Largest 4:3 rectangle inside the circle: half-diagonal = r, sides 0.8 r by 0.6 r (x2).
-        box = _clip_box(cx, cy, 0.8 * r * EDGE_INSET, 0.6 * r * EDGE_INSET, w, h)
+        box = _clip_box(cx, cy, 0.8 * r * inset, 0.6 * r * inset, w, h)
     else:
         rows, cols = np.nonzero(fov)
         top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
@@ -155,7 +158,7 @@ def find_aperture(image: Image.Image) -> Aperture | None:
         cx, cy = (left + right) / 2.0, (top + bottom) / 2.0
         half_w, half_h = (right - left) / 2.0, (bottom - top) / 2.0
         r = min(half_w, half_h)
-        box = _clip_box(cx, cy, half_w * EDGE_INSET, half_h * EDGE_INSET, w, h)
+        box = _clip_box(cx, cy, half_w * inset, half_h * inset, w, h)
     left_f, top_f, right_f, bottom_f = box
     if right_f - left_f < 8 or bottom_f - top_f < 8:
         return None

@@ -40,7 +40,7 @@ def test_assess_real_dermoscopic_image(shipped_model: TriageModel, ham_dir: Path
     assert result.entropy is not None and 0.0 <= result.entropy <= 1.0
     lo, hi = result.malignant_probability_interval or (-1.0, -1.0)
     assert 0.0 <= lo <= hi <= 1.0
-    assert result.model_version == shipped_model.version == "triage-v2"
+    assert result.model_version == shipped_model.version == "triage-v3"
     assert len(result.input_sha256) == 64
 
 
@@ -51,11 +51,16 @@ def test_band_follows_shipped_thresholds(shipped_model: TriageModel, ham_dir: Pa
         if r.abstained:
             continue
         assert r.malignant_probability is not None
+        th = shipped_model.class_thresholds or {}
+        worst = next(
+            (c for c in ("mel", "akiec", "bcc") if r.probabilities[c] >= th.get(c, 2)), None
+        )
+        assert r.worst_plausible == worst
         expected = (
             "high"
-            if r.malignant_probability >= shipped_model.high_cutoff
+            if worst in ("mel", "akiec")
             else "intermediate"
-            if r.malignant_probability >= shipped_model.rule_out
+            if worst == "bcc" or r.malignant_probability >= shipped_model.rule_out
             else "low"
         )
         assert r.band == expected

