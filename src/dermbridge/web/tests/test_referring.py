@@ -123,8 +123,8 @@ def test_it_walks_a_gp_from_new_referral_to_sent(client: Client, world: World) -
     assert not LesionImage.objects.filter(pk=extra.pk).exists()
 
     # Sending waits until each warned photo is kept (or retaken).
-    refused = client.post(f"/referrals/{referral.pk}/submit/", follow=True).content.decode()
-    assert "keep or retake" in refused
+    refused_page = client.post(f"/referrals/{referral.pk}/submit/", follow=True)
+    assert "keep or retake" in refused_page.content.decode()
     for image in (images[0], images[1], images[3]):
         kept = client.post(f"/referrals/{referral.pk}/photos/{image.pk}/keep/")
         assert kept.status_code == 302

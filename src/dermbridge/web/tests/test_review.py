@@ -174,7 +174,7 @@ def test_it_shows_the_ai_panel_to_the_service_only(client: Client, world: World)
     assert "For a clinician to confirm." in page
     assert "70%</span> chance of cancer or pre-cancer, likely between 55% and 82%" in page
     # Plain clinical names, never the dataset codes; malignant classes say so in words.
-    assert "Melanoma <strong class=\"db-ai__cancer\">(cancer or pre-cancer)</strong>" in page
+    assert 'Melanoma <strong class="db-ai__cancer">(cancer or pre-cancer)</strong>' in page
     assert "Melanocytic naevus (mole)" in page and ">mel<" not in page and "nv:" not in page
     assert 'nhsuk-tag--red">High risk</strong>' in page and "High: scored above 9 in 10" in page
     client.force_login(world.alice)
