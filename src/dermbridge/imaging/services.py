@@ -15,7 +15,8 @@ from dermbridge.core.queue import enqueue_atomic
 from dermbridge.imaging import blobrefs
 from dermbridge.imaging.blobstore import SweepReport
 from dermbridge.imaging.models import DermoscopyMode, ImageStatus, ImageType, LesionImage
-from dermbridge.imaging.pipeline.types import PipelineConfig
+from dermbridge.imaging.pipeline.intake import sniff_format
+from dermbridge.imaging.pipeline.types import ImageRejected, PipelineConfig
 from dermbridge.imaging.processing import process_lesion_image, requeue_stuck_images
 from dermbridge.imaging.storage import blob_store
 from dermbridge.referrals import permissions
@@ -134,6 +135,13 @@ def accept_upload(
     if lesion.images.exclude(status=ImageStatus.FAILED).count() >= MAX_IMAGES_PER_LESION:
         raise InvalidReferral(f"A lesion can have at most {MAX_IMAGES_PER_LESION} images.")
     data = _read_limited(fileobj, settings.MAX_UPLOAD_BYTES)
+    try:
+        # What the file is, from its first bytes: a PDF, a web page or a video is refused now,
+        # with the reason, instead of being stored and failing a moment later (the photographer
+        # would see "Uploaded" and then have to remove it by hand).
+        sniff_format(data[:64])
+    except ImageRejected as exc:
+        raise InvalidReferral(exc.reason, field_errors={"file": [exc.reason]}) from None
     store = blob_store()
     # Lock the address before the blob is written or found (put deduplicates), and hold it until
     # the row naming it commits: a concurrent delete of the same bytes cannot remove it meanwhile.

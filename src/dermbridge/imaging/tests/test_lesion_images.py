@@ -129,20 +129,19 @@ def test_it_keeps_no_image_bytes_unencrypted_on_disk(
     assert plaintext_images(b"junk" + lesion_photo(64, 48, kind="close_up"))
 
 
-def test_it_rejects_a_non_image_and_keeps_nothing(
-    world, blob_root, django_capture_on_commit_callbacks
-):
+def test_it_rejects_a_non_image_and_keeps_nothing(world, blob_root):
+    """GIVEN a PDF chosen instead of a photo THEN it is refused at once, saying what it is, with
+    nothing stored: no image row to remove by hand, no blob, and the referral is unchanged."""
     referral, lesion = _draft(world)
-    image = services.accept_upload(
-        lesion, user=world.alice, fileobj=BytesIO(b"%PDF-1.4 hello"), image_type="overview"
-    )
-    with django_capture_on_commit_callbacks(execute=True):
-        assert services.process_lesion_image(image.pk) == "rejected"
-    image.refresh_from_db()
-    assert image.status == ImageStatus.FAILED and image.failure_reason
+    with pytest.raises(InvalidReferral, match="PDF document, not a photo") as refused:
+        services.accept_upload(
+            lesion, user=world.alice, fileobj=BytesIO(b"%PDF-1.4 hello"), image_type="overview"
+        )
+    assert refused.value.field_errors["file"]
+    assert not LesionImage.objects.filter(lesion=lesion).exists()
     assert _blob_files(blob_root) == []
     problems = referral_services.submission_problems(referral)
-    assert any("could not be used" in p for p in problems)
+    assert not any("could not be used" in p for p in problems)
 
 
 def test_it_leaves_no_orphan_blob_when_the_pipeline_crashes(world, blob_root, monkeypatch):
@@ -306,13 +305,23 @@ def _hostile_uploads() -> dict[str, bytes]:
 def test_a_hostile_upload_through_the_storage_path_keeps_nothing(
     world, blob_root, name, django_capture_on_commit_callbacks
 ):
-    """GIVEN a hostile file uploaded for a lesion (stored encrypted on arrival)
-    WHEN the pipeline task runs THEN the image fails with a reason the photographer can read,
-    no blob is left behind (not even the upload), and the referral cannot be sent."""
+    """GIVEN a hostile file uploaded for a lesion
+    THEN either it is refused at once, from its first bytes, with a reason and nothing stored (a
+    web page, a drawing, an animation's container), or — stored encrypted on arrival — the
+    pipeline task fails it with a reason the photographer can read; either way no blob is left
+    behind (not even the upload), and the referral cannot be sent with it."""
     referral, lesion = _draft(world)
-    image = services.accept_upload(
-        lesion, user=world.alice, fileobj=BytesIO(_hostile_uploads()[name]), image_type="close_up"
-    )
+    try:
+        image = services.accept_upload(
+            lesion,
+            user=world.alice,
+            fileobj=BytesIO(_hostile_uploads()[name]),
+            image_type="close_up",
+        )
+    except InvalidReferral as exc:
+        assert len(str(exc)) > 10 and exc.field_errors["file"]
+        assert _blob_files(blob_root) == [] and not LesionImage.objects.exists()
+        return
     assert _blob_files(blob_root)  # the encrypted upload (data and wrapped key), until the task
     with django_capture_on_commit_callbacks(execute=True):  # the upload is removed on commit
         assert services.process_lesion_image(image.pk) == "rejected"

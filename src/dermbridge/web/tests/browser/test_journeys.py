@@ -129,15 +129,14 @@ def gp_sends_a_referral_by_keyboard(
 
     # Intercept the file dialog from the start: enabling it lazily can miss the first dialog.
     page.on("filechooser", lambda chooser: None)
-    # A file that is not a photo is checked and marked unusable, with the reason; removing it
-    # (the replace step) leaves the lesion with no photo.
+    # A file that is not a photo is refused at once, saying what it is: "Not uploaded", never
+    # "Uploaded", and nothing is left on the lesion to remove by hand (issue #9).
     bad = photos["overview"].with_name("not-a-photo.jpg")
     bad.write_bytes(b"this is not an image")
-    upload_by_keyboard(page, "overview", bad)
-    assert "Could not be used" in page.locator("#db-photo-status").text_content()
-    tab_to(page, "#db-photo-status form button")
-    with page.expect_navigation():
-        page.keyboard.press("Enter")
+    upload_by_keyboard(page, "close_up", bad, expect="failed")
+    refused = page.locator("[data-upload-state='failed'][data-image-type='close_up']")
+    said = refused.text_content()
+    assert "Not uploaded:" in said and "this is a text file, not a photo" in said.lower()
     assert referral.lesions.get().images.count() == 0
 
     # The connection drops during an upload: the photo is marked, and Retry (focused) sends it.
