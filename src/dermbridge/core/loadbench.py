@@ -47,6 +47,8 @@ from dermbridge.notifications.services import issue_status_link
 from dermbridge.referrals.models import Referral
 from dermbridge.accounts.tokens import issue_api_token
 from django.contrib.auth import get_user_model
+from dermbridge.demo import DEMO_PASSWORD
+from dermbridge.testing import DEFAULT_HISTORY, DEFAULT_LESION
 users = get_user_model().objects
 refs = list(Referral.objects.exclude(state="draft").order_by("pk")[:30])
 links = [issue_status_link(r) for r in refs]
@@ -54,7 +56,10 @@ print(json.dumps({
     "gp_token": issue_api_token(users.get(username="gp"), issued_by=None).key,
     "api_token": issue_api_token(users.get(username="manager"), issued_by=None).key,
     "status_paths": ["/" + l.split("/", 3)[3] for l in links],
-}))
+    "password": DEMO_PASSWORD,
+    "history": dict(DEFAULT_HISTORY),
+    "lesion": dict(DEFAULT_LESION),
+}, default=str))
 """
 
 
@@ -80,15 +85,11 @@ def _photos(folder: Path, count: int = 6) -> list[str]:
 
 
 def _setup_file(root: Path, prepared: dict[str, Any], photos: list[str]) -> Path:
-    from dermbridge.demo import DEMO_PASSWORD
-    from dermbridge.testing import DEFAULT_HISTORY, DEFAULT_LESION
-
     setup = {
         **prepared,
         "photos": photos,
         "dermatologist": "dermatologist",
-        "password": DEMO_PASSWORD,
-        "seed_base": int(time.time()) % 500_000,
+        "seed_base": 600_000 + int(time.time()) % 300_000,  # above the demo patients
         "referral_template": {
             "patient_details": {
                 "nhs_number": "",
@@ -103,8 +104,8 @@ def _setup_file(root: Path, prepared: dict[str, Any], photos: list[str]) -> Path
             "service": "RXX01",
             "referring_org": "A81001",
             "clinical_question": "Changing pigmented lesion: melanoma?",
-            "history": dict(DEFAULT_HISTORY),
-            "lesions": [dict(DEFAULT_LESION)],
+            "history": prepared["history"],
+            "lesions": [prepared["lesion"]],
         },
     }
     path = root / "setup.json"
@@ -261,7 +262,8 @@ def analyse(events: Path, ramp_seconds: int) -> dict[str, Any]:
                     "read_p95_ms": _pct(read_ms, 0.95),
                 }
             )
-    crossing = next((w for w in windows if w["read_p95_ms"] > READ_P95_LIMIT_MS), None)
+    # The first window is warm-up (each process's first requests, the sign-ins): not a load.
+    crossing = next((w for w in windows[1:] if w["read_p95_ms"] > READ_P95_LIMIT_MS), None)
     upstreams: dict[str, int] = {}
     for r in rows:
         if r.get("up"):
@@ -274,7 +276,7 @@ def analyse(events: Path, ramp_seconds: int) -> dict[str, Any]:
         "by_type": by_type,
         "read_p95_crosses_300ms_at_per_second": crossing["per_second"] if crossing else None,
         "max_window_per_second_below_300ms": max(
-            (w["per_second"] for w in windows if w["read_p95_ms"] <= READ_P95_LIMIT_MS),
+            (w["per_second"] for w in windows[1:] if w["read_p95_ms"] <= READ_P95_LIMIT_MS),
             default=None,
         ),
         "windows": windows,
@@ -285,12 +287,10 @@ def analyse(events: Path, ramp_seconds: int) -> dict[str, Any]:
 CPU_CODE = r"""
 import json, time
 from django.test import Client
-from django.db import connection, reset_queries
-from django.test.utils import CaptureQueriesContext
-from dermbridge.demo import DEMO_PASSWORD
+from django.contrib.auth import get_user_model
 import re
 c = Client()
-c.login(username="dermatologist", password=DEMO_PASSWORD)
+c.force_login(get_user_model().objects.get(username="dermatologist"))
 work = c.get("/worklist/").content.decode()
 pks = re.findall(r'href="/referrals/(\d+)/"', work)[:10]
 review = c.get(f"/referrals/{pks[0]}/").content.decode()
@@ -309,14 +309,11 @@ kinds = {
 out = {}
 for name, call in kinds.items():
     call(0)
-    with CaptureQueriesContext(connection) as q:
-        call(1)
     t0, c0 = time.perf_counter(), time.process_time()
     for i in range(N):
         assert call(i).status_code == 200, name
     out[name] = {"cpu_ms": round((time.process_time() - c0) / N * 1000, 1),
-                 "wall_ms": round((time.perf_counter() - t0) / N * 1000, 1),
-                 "queries": len(q.captured_queries)}
+                 "wall_ms": round((time.perf_counter() - t0) / N * 1000, 1)}
 worst = max(out, key=lambda k: out[k]["cpu_ms"])
 from pyinstrument import Profiler
 p = Profiler(interval=0.001)
@@ -422,6 +419,7 @@ def measure(
             users=args.users, seconds=args.seconds, ramp_seconds=args.ramp_seconds,
         )  # fmt: skip
         measured = analyse(events, args.ramp_seconds)
+        shutil.copy(events, args.out.parent / f"load-events-{name}.jsonl")
         if name == "runserver" and not args.no_cpu and isinstance(setup, RunserverSetup):
             measured["cpu_per_request"] = cpu_per_type(setup, prepared)
         print(f"[{name}] {json.dumps(measured.get('reads'))}", flush=True)

@@ -75,8 +75,10 @@ def login(base: str, username: str) -> requests.Session:
 def upload(stack: Stack, base: str, token: str, seed: int) -> int:
     api = {"Authorization": f"Token {token}", "Accept": "application/json"}
     from dermbridge.core.loadbench import _setup_file
+    from dermbridge.testing import DEFAULT_HISTORY, DEFAULT_LESION
 
-    body = json.loads(_setup_file(stack.root, {}, []).read_text())["referral_template"]
+    parts = {"history": dict(DEFAULT_HISTORY), "lesion": dict(DEFAULT_LESION)}
+    body = json.loads(_setup_file(stack.root, parts, []).read_text())["referral_template"]
     body["patient_details"].update(nhs_number=_nhs(seed), family_name=f"Scaled{seed}")
     made = requests.post(f"{base}/api/referrals/", json=body, headers=api, timeout=60)
     assert made.status_code == 201, made.text
