@@ -445,7 +445,7 @@ class MessageListView(JsonView):
     @extend_schema(
         operation_id="referrals_messages_create",
         request=MessageCreateSerializer,
-        responses={201: MessageSerializer, **error_responses(400, 403, 404, 415)},
+        responses={201: MessageSerializer, **error_responses(400, 403, 404, 409, 415)},
         summary="Send a message about the referral to the other side",
     )
     def post(self, request: Request, reference: str) -> Response:

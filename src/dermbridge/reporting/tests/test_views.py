@@ -147,7 +147,9 @@ def test_it_explains_a_bad_period_and_exports_nothing(client: Client, clinic: Cl
     page = client.get("/dashboard/?start=2026-11-18&end=2026-10-05")
     assert page.status_code == 200
     body = page.content.decode()
-    assert "There is a problem" in body and "The end date must be the same as or after" in body
+    # Every error names its field (issue #9): "End date: the end date must be ...".
+    assert "There is a problem" in body
+    assert "the end date must be the same as or after" in body.lower()
     export = client.get("/dashboard/referrals.csv?start=2026-11-18&end=2026-10-05")
     assert export.status_code == 400
     assert not AuditEvent.objects.filter(action="report.export").exists()

@@ -106,7 +106,10 @@ def test_it_asks_for_more_information_and_the_gp_replies(client: Client, world: 
     referral = make_referral(world, state=State.IN_REVIEW)
     client.force_login(world.derek)
     empty = client.post(f"/referrals/{referral.pk}/do/request_info/", {"text": ""})
-    assert empty.status_code == 200 and "This field is required" in empty.content.decode()
+    # The error names its field and says what to do (issue #9), not "This field is required".
+    assert empty.status_code == 200 and "What do you need to know: enter text" in (
+        empty.content.decode()
+    )
     client.post(f"/referrals/{referral.pk}/do/request_info/", {"text": "Any bleeding?"})
     referral.refresh_from_db()
     assert referral.state == State.MORE_INFO_REQUESTED
