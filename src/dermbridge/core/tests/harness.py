@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,13 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dermbridge.core.scaled import free_port, pg_bin
 from dermbridge.imaging.synthetic import lesion_photo
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], Any], seconds: float, what: str, every: float = 0.2) -> Any:
@@ -43,15 +37,6 @@ def wait_for(condition: Callable[[], Any], seconds: float, what: str, every: flo
     raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
 
 
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
-        return str(candidate)
-    return None
-
-
 class PrivateCluster:
     """A PostgreSQL cluster of the test's own (initdb under ``root``), on a free port."""
 
@@ -59,7 +44,7 @@ class PrivateCluster:
         self.root = root
         self.data = root / "pgdata"
         self.port = free_port()
-        self.initdb, self.pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        self.initdb, self.pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
         self._as_postgres: list[str] = []
 
     @property
@@ -113,7 +98,7 @@ class PrivateCluster:
         return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
 
     def createdb(self, name: str = "dermbridge") -> None:
-        psql = _pg_bin("psql") or "psql"
+        psql = pg_bin("psql") or "psql"
         done = subprocess.run(
             [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c",
              f"CREATE DATABASE {name}"],
