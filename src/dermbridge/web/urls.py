@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from dermbridge.web.views import account, referral, referring, review
+from dermbridge.web.views import account, photos, referral, referring, review
 
 urlpatterns = [
     path("", account.home, name="home"),
@@ -34,17 +34,17 @@ urlpatterns = [
     ),
     path(
         "referrals/<int:pk>/lesions/<int:lesion_pk>/photos/",
-        referring.lesion_photos,
+        photos.lesion_photos,
         name="lesion-photos",
     ),
     path(
         "referrals/<int:pk>/photos/<int:image_pk>/delete/",
-        referring.delete_photo,
+        photos.delete_photo,
         name="photo-delete",
     ),
     path(
         "referrals/<int:pk>/photos/<int:image_pk>/keep/",
-        referring.keep_photo,
+        photos.keep_photo,
         name="photo-keep",
     ),
     path("referrals/<int:pk>/submit/", referring.submit_referral, name="referral-submit"),

@@ -21,14 +21,12 @@ from dermbridge.accounts.models import Organisation, OrganisationKind, Role, Use
 from dermbridge.audit.services import record
 from dermbridge.imaging import services as imaging
 from dermbridge.imaging.models import ImageType, LesionImage
-from dermbridge.interop import services as interop_services
 from dermbridge.patients.models import ConsentScope
 from dermbridge.referrals import permissions, services, workflow
 from dermbridge.referrals.errors import NotPermitted, ReferralError
 from dermbridge.referrals.models import Lesion, Referral, State
 from dermbridge.web.forms import (
     HistoryForm,
-    ImageUploadForm,
     LesionForm,
     PatientForm,
     ReferralForm,
@@ -728,120 +726,6 @@ def remove_lesion(request: HttpRequest, pk: int, lesion_pk: int) -> HttpResponse
         return redirect("referral-detail", pk=referral.pk)
     messages.success(request, f"Lesion {lesion.number} removed.")
     return redirect("referral-edit", pk=referral.pk)
-
-
-def _render_photos(
-    request: HttpRequest,
-    referral: Referral,
-    lesion: Lesion,
-    form: ImageUploadForm,
-    extra: list[str] | None = None,
-) -> HttpResponse:
-    lesion = next(x for x in _lesions_with_images(referral) if x.pk == lesion.pk)
-    editable = referral.state in (State.DRAFT, State.MORE_INFO_REQUESTED)
-    image_set = imaging.lesion_image_set(lesion, referral.service, referral.kind)
-    missing: list[str] = image_set["missing"]  # type: ignore[assignment]
-    if not form.is_bound and missing:
-        form.initial["image_type"] = missing[0]  # guide the photographer to the next photo
-    form.mark_errors()
-    services.view_referral(referral, user=acting_user(request), what="referral.photos_view")
-    from dermbridge.imaging import quality_review
-
-    required: list[str] = image_set["required"]  # type: ignore[assignment]
-    photos, checklist = quality_review.photo_page(lesion, required)
-    next_lesion = None
-    if referral.state == State.DRAFT:
-        for other in _lesions_with_images(referral):
-            if (
-                other.pk != lesion.pk
-                and imaging.lesion_image_set(other, referral.service, referral.kind)["missing"]
-            ):
-                next_lesion = other
-                break
-    return render(
-        request,
-        "web/lesion_photos.html",
-        {
-            "referral": referral,
-            "lesion": lesion,
-            "images": list(lesion.images.all()),
-            "photos": photos,
-            "checklist": checklist,
-            "must_act": sum(1 for _, r in photos if r.needs_action),
-            "image_set": image_set,
-            "form": form,
-            "editable": editable,
-            "next_lesion": next_lesion,
-            "can_submit": referral.state == State.DRAFT
-            and permissions.may_role(acting_user(request), "submit", referral),
-            "error_list": error_items(form, extra=extra or []),
-        },
-    )
-
-
-@login_required
-def lesion_photos(request: HttpRequest, pk: int, lesion_pk: int) -> HttpResponse:
-    """Upload photos of one lesion and see each one's checks and the set still needed."""
-    referral = _editable_referral(request, pk)
-    lesion = get_object_or_404(Lesion, pk=lesion_pk, referral=referral)
-    if request.method != "POST":
-        return _render_photos(request, referral, lesion, ImageUploadForm())
-    form = ImageUploadForm(request.POST, request.FILES)
-    extra: list[str] = []
-    if form.is_valid():
-        try:
-            # A hospital camera's DICOM object is accepted beside photos (content decides).
-            uploaded = interop_services.accept_photos_or_dicom(
-                lesion,
-                user=acting_user(request),
-                files=form.cleaned_data["photos"],
-                image_type=form.cleaned_data["image_type"],
-                dermoscopy_mode=form.cleaned_data["dermoscopy_mode"],
-            )
-        except ReferralError as exc:
-            form.add_error("photos", exc.message)
-        else:
-            count = len(uploaded)
-            messages.success(
-                request,
-                f"{count} photo{'s' if count > 1 else ''} uploaded. Each is being checked; "
-                "refresh this page to see the result.",
-            )
-            return redirect("lesion-photos", pk=referral.pk, lesion_pk=lesion.pk)
-    return _render_photos(request, referral, lesion, form, extra)
-
-
-@login_required
-@require_POST
-def delete_photo(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
-    referral = _editable_referral(request, pk)
-    image = get_object_or_404(LesionImage, pk=image_pk, lesion__referral=referral)
-    try:
-        imaging.delete_image(image, user=acting_user(request))
-    except NotPermitted as exc:
-        raise PermissionDenied(exc.message) from None
-    except ReferralError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Photo removed.")
-    return redirect("lesion-photos", pk=referral.pk, lesion_pk=image.lesion_id)
-
-
-@login_required
-@require_POST
-def keep_photo(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
-    """'Keep this photo': the photographer has read its quality warnings and sends it anyway."""
-    from dermbridge.imaging import quality_review
-
-    referral = _editable_referral(request, pk)
-    image = get_object_or_404(LesionImage, pk=image_pk, lesion__referral=referral)
-    try:
-        quality_review.keep_photo(image, user=acting_user(request))
-    except ReferralError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"{image.get_image_type_display()} photo kept.")
-    return redirect("lesion-photos", pk=referral.pk, lesion_pk=image.lesion_id)
 
 
 def _problem_links(referral: Referral, problems: list[str]) -> list[tuple[str, str]]:
