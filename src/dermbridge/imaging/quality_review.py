@@ -24,9 +24,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from dermbridge.audit.services import record
+from dermbridge.core.errors import InvalidImage, NotPermitted, TransitionNotAllowed
 from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
 from dermbridge.referrals import workflow
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
 from dermbridge.referrals.models import Lesion, State
 from dermbridge.referrals.transitions import acting_org_id
 
@@ -177,10 +177,10 @@ def keep_photo(image: LesionImage, *, user: User) -> LesionImage:
     if not workflow.is_capturer(user, referral):
         raise NotPermitted("Only the referring practice or its imaging hub can keep a photo.")
     if image.status != ImageStatus.READY or blocking_problems(image):
-        raise InvalidReferral("This photo cannot be kept: retake it.")
+        raise InvalidImage("This photo cannot be kept: retake it.")
     warned = warnings(image)
     if not warned:
-        raise InvalidReferral("This photo has no quality warning to keep it despite.")
+        raise InvalidImage("This photo has no quality warning to keep it despite.")
     if image.quality_acknowledged_at is not None:
         return image
     image.quality_acknowledged_at = timezone.now()

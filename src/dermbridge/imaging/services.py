@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from dermbridge.audit.services import batched, record
+from dermbridge.core.errors import InvalidImage, NotPermitted, TransitionNotAllowed
 from dermbridge.core.queue import enqueue_atomic
 from dermbridge.imaging import blobrefs
 from dermbridge.imaging.blobstore import SweepReport
@@ -20,7 +21,6 @@ from dermbridge.imaging.pipeline.types import ImageRejected, PipelineConfig
 from dermbridge.imaging.processing import process_lesion_image, requeue_stuck_images
 from dermbridge.imaging.storage import blob_store
 from dermbridge.referrals import permissions
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
 from dermbridge.referrals.models import Lesion, Referral, ReferralKind, State
 
 if TYPE_CHECKING:
@@ -112,12 +112,12 @@ def _read_limited(fileobj: IO[bytes], limit: int) -> bytes:
     while chunk := fileobj.read(1024 * 1024):
         buf.write(chunk)
         if buf.tell() > limit:
-            raise InvalidReferral(
+            raise InvalidImage(
                 f"The file is larger than the {limit // (1024 * 1024)} MB upload limit."
             )
     data = buf.getvalue()
     if not data:
-        raise InvalidReferral("The file is empty.")
+        raise InvalidImage("The file is empty.")
     return data
 
 
@@ -129,11 +129,11 @@ def accept_upload(
     lesion = Lesion.objects.select_related("referral").select_for_update().get(pk=lesion.pk)
     referral = _check_can_add_images(lesion, user)
     if image_type not in ImageType.values:
-        raise InvalidReferral(f"Image type must be one of {', '.join(ImageType.values)}.")
+        raise InvalidImage(f"Image type must be one of {', '.join(ImageType.values)}.")
     if dermoscopy_mode and dermoscopy_mode not in DermoscopyMode.values:
-        raise InvalidReferral(f"Dermoscopy mode must be one of {', '.join(DermoscopyMode.values)}.")
+        raise InvalidImage(f"Dermoscopy mode must be one of {', '.join(DermoscopyMode.values)}.")
     if lesion.images.exclude(status=ImageStatus.FAILED).count() >= MAX_IMAGES_PER_LESION:
-        raise InvalidReferral(f"A lesion can have at most {MAX_IMAGES_PER_LESION} images.")
+        raise InvalidImage(f"A lesion can have at most {MAX_IMAGES_PER_LESION} images.")
     data = _read_limited(fileobj, settings.MAX_UPLOAD_BYTES)
     try:
         # What the file is, from its first bytes: a PDF, a web page or a video is refused now,
@@ -141,7 +141,7 @@ def accept_upload(
         # would see "Uploaded" and then have to remove it by hand).
         sniff_format(data[:64])
     except ImageRejected as exc:
-        raise InvalidReferral(exc.reason, field_errors={"file": [exc.reason]}) from None
+        raise InvalidImage(exc.reason, field_errors={"file": [exc.reason]}) from None
     store = blob_store()
     # Lock the address before the blob is written or found (put deduplicates), and hold it until
     # the row naming it commits: a concurrent delete of the same bytes cannot remove it meanwhile.
@@ -194,7 +194,7 @@ def accept_uploads(
             for f in files
         ]
     if not images:
-        raise InvalidReferral("Choose at least one photo to upload.")
+        raise InvalidImage("Choose at least one photo to upload.")
     return images
 
 
@@ -280,10 +280,10 @@ VIEWABLE = ("thumbnail", "viewer", "master", "ers")
 def read_derivative(image: LesionImage, name: str, *, user: User) -> tuple[bytes, str]:
     """Decrypt one derivative for an authorised viewer; every view is audited."""
     if name not in VIEWABLE:
-        raise InvalidReferral(f"Unknown image version {name!r}.")
+        raise InvalidImage(f"Unknown image version {name!r}.")
     entry = image.derivatives.get(name)
     if image.status != ImageStatus.READY or not entry:
-        raise InvalidReferral("This image is not available.")
+        raise InvalidImage("This image is not available.")
     data = blob_store().get(entry["address"])
     record(
         user,

@@ -6,8 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 
 from dermbridge.audit.services import record
+from dermbridge.core.errors import DomainError
 from dermbridge.imaging import services
-from dermbridge.referrals.errors import ReferralError
 
 
 @login_required
@@ -34,7 +34,7 @@ def image_version(request: HttpRequest, key: str, version: str) -> HttpResponse:
         raise Http404("No such image.")
     try:
         data, media_type = services.read_derivative(image, version, user=request.user)  # type: ignore[arg-type]
-    except ReferralError as exc:
+    except DomainError as exc:
         raise Http404(exc.message) from None
     response = HttpResponse(data, content_type=media_type)
     extension = {"image/jpeg": "jpg", "image/png": "png"}.get(media_type, "bin")

@@ -36,7 +36,7 @@ def import_referral_bundle(data: Any, *, user: User) -> Referral:
     All or nothing: one transaction; any problem (bundle, patient, permissions, images) rolls
     everything back. Images go through the imaging pipeline like any upload; the referral stays
     a draft at the referring practice until its images are processed and a referrer sends it.
-    Raises ``BundleProblems`` for a bundle that cannot be read, ``ReferralError`` otherwise.
+    Raises ``BundleProblems`` for a bundle that cannot be read, ``DomainError`` otherwise.
     """
     from dermbridge.interop.fhir.importer import plan_from_bundle
 

@@ -18,12 +18,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from dermbridge.audit.services import latest_event, record
+from dermbridge.core.errors import (
+    ExternalSystemFailed,
+    InvalidImage,
+    InvalidReferral,
+    NotConfigured,
+    NotFound,
+    NotPermitted,
+)
 from dermbridge.core.queue import enqueue_atomic
 from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.imaging.services import accept_upload, accept_uploads, read_derivative
 from dermbridge.interop import dicom, fhir
 from dermbridge.interop.pacs import PacsError, PacsTarget, c_store, stow_rs
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted, ReferralError
 from dermbridge.referrals.models import Lesion, Referral, State
 from dermbridge.referrals.services import acting_org_id
 
@@ -31,12 +38,6 @@ if TYPE_CHECKING:
     from dermbridge.accounts.models import User
 
 FORMATS = ("fhir", "ers", "dicom")
-
-
-class ReferralNotFound(ReferralError):
-    """No referral with that reference that this user may see (the same answer for both)."""
-
-    status_code = 404
 
 
 def find_referral(reference: str, *, user: User | None) -> Referral:
@@ -51,7 +52,7 @@ def find_referral(reference: str, *, user: User | None) -> Referral:
         .first()
     )
     if referral is None:
-        raise ReferralNotFound(f"No referral {reference or '(blank)'} that you can see.")
+        raise NotFound(f"No referral {reference or '(blank)'} that you can see.")
     return referral
 
 
@@ -223,11 +224,11 @@ def send_to_pacs(
     """
     target = target or pacs_target()
     if not target.configured:
-        raise InvalidReferral(
+        raise NotConfigured(
             "No PACS is configured: set DERMBRIDGE_PACS_HOST or DERMBRIDGE_PACS_STOW_URL."
         )
     if user is not None and not Referral.objects.visible_to(user).filter(pk=referral.pk).exists():
-        raise ReferralNotFound("No such referral that you can see.")
+        raise NotFound("No such referral that you can see.")
     if referral.state == State.DRAFT:
         raise InvalidReferral(
             f"Referral {referral.reference} is a draft: send it before archiving images."
@@ -243,7 +244,7 @@ def send_to_pacs(
             stow_rs(target, [dicom.to_bytes(ds) for ds in datasets])
     except PacsError as exc:
         audit_event(user, "interop.pacs_send_failed", referral, problem=str(exc)[:300])
-        raise InvalidReferral(str(exc)) from None
+        raise ExternalSystemFailed(str(exc)) from None
     study_uid = str(datasets[0].StudyInstanceUID)
     audit_event(
         user,
@@ -273,14 +274,14 @@ def import_dicom(
     import io
 
     if not Referral.objects.visible_to(user).filter(pk=lesion.referral_id).exists():
-        raise ReferralNotFound("No such lesion that you can see.")
+        raise NotFound("No such lesion that you can see.")
     data = fileobj.read(settings.MAX_UPLOAD_BYTES + 1)
     if len(data) > settings.MAX_UPLOAD_BYTES:
-        raise InvalidReferral("The DICOM file is larger than the upload limit.")
+        raise InvalidImage("The DICOM file is larger than the upload limit.")
     try:
         photo = dicom.photo_from_dicom(data)
     except dicom.DicomImportError as exc:
-        raise InvalidReferral(str(exc)) from None
+        raise InvalidImage(str(exc)) from None
     patient = lesion.referral.patient
     pid = "".join(ch for ch in photo.patient_id if ch in "0123456789")
     if len(pid) == 10 and pid != patient.nhs_number:
@@ -373,11 +374,11 @@ def queue_send_to_pacs(referral: Referral, *, user: User) -> None:
     """Check now what can be checked (a PACS configured, a sent referral with images) and send
     in the background: a PACS may take minutes, a page must not."""
     if not pacs_target().configured:
-        raise InvalidReferral(
+        raise NotConfigured(
             "No PACS is configured: set DERMBRIDGE_PACS_HOST or DERMBRIDGE_PACS_STOW_URL."
         )
     if not Referral.objects.visible_to(user).filter(pk=referral.pk).exists():
-        raise ReferralNotFound("No such referral that you can see.")
+        raise NotFound("No such referral that you can see.")
     if referral.state == State.DRAFT:
         raise InvalidReferral(
             f"Referral {referral.reference} is a draft: send it before archiving images."

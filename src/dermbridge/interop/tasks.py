@@ -6,8 +6,8 @@ from __future__ import annotations
 from django_tasks import task
 
 from dermbridge.accounts.models import User
+from dermbridge.core.errors import DomainError
 from dermbridge.interop import services
-from dermbridge.referrals.errors import ReferralError
 from dermbridge.referrals.models import Referral
 
 
@@ -20,6 +20,6 @@ def send_referral_to_pacs(referral_id: int, user_id: int | None = None) -> str:
     user = User.objects.filter(pk=user_id).first() if user_id else None
     try:
         result = services.send_to_pacs(referral, user)
-    except ReferralError as exc:
+    except DomainError as exc:
         return f"failed: {exc.message}"
     return f"sent {result.images} images"

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dermbridge.core.errors import DomainError, NotFound, NotPermitted
 from dermbridge.imaging.services import VIEWABLE, images_visible_to, read_derivative
 from dermbridge.interop import fhir_services, services
 from dermbridge.interop.fhir import FHIR_JSON, operation_outcome
@@ -27,7 +28,6 @@ from dermbridge.interop.fhir.importer import BundleProblems
 from dermbridge.interop.fhir.resources import rest_patient_resource, rest_service_request_resource
 from dermbridge.patients.services import patients_visible_to
 from dermbridge.referrals.api import record_access_denied
-from dermbridge.referrals.errors import NotPermitted, ReferralError
 from dermbridge.referrals.models import Referral
 from dermbridge.referrals.services import view_referral
 
@@ -76,11 +76,11 @@ class FhirView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, BundleProblems):
             return outcome_response(400, [f"{where}: {what}" for where, what in exc.issues])
-        if isinstance(exc, NotPermitted | services.ReferralNotFound):
+        if isinstance(exc, NotPermitted | NotFound):
             # Every failed access-control check is logged (OWASP ASVS 7.2.2).
             reference = str(self.kwargs.get("reference", ""))[:40]
             record_access_denied(self.request, "referrals.referral", reference, reason=exc.message)
-        if isinstance(exc, ReferralError):
+        if isinstance(exc, DomainError):
             messages = [exc.message] + [
                 f"{field}: {m}" for field, ms in exc.field_errors.items() for m in ms
             ]
@@ -113,7 +113,7 @@ def _visible_referral(request: Request, reference: str) -> Referral:
         .first()
     )
     if referral is None:
-        raise services.ReferralNotFound(f"ServiceRequest/{reference} is not known here.")
+        raise NotFound(f"ServiceRequest/{reference} is not known here.")
     return referral
 
 
@@ -172,7 +172,7 @@ class BinaryRead(FhirView):
             return outcome_response(404, [f"Binary/{image_id}-{version} is not known here."])
         try:
             data, media_type = read_derivative(image, version, user=request.user)  # type: ignore[arg-type]
-        except ReferralError as exc:
+        except DomainError as exc:
             return outcome_response(404, [exc.message])
         accept = request.META.get("HTTP_ACCEPT", "")
         if "fhir+json" in accept or "application/json" in accept:

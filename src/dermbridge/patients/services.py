@@ -11,8 +11,8 @@ from django.db.models import Q, QuerySet
 
 from dermbridge.accounts.models import Organisation, Role, User
 from dermbridge.audit.services import record
+from dermbridge.core.errors import InvalidPatient, NotPermitted
 from dermbridge.patients.models import Consent, ConsentScope, Patient, normalise_nhs_number
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted
 
 PATIENT_FIELDS = (
     "given_name",
@@ -39,12 +39,12 @@ def patients_visible_to(user: User) -> QuerySet[Patient]:
     )
 
 
-def _validation_to_invalid(exc: ValidationError) -> InvalidReferral:
+def _validation_to_invalid(exc: ValidationError) -> InvalidPatient:
     if hasattr(exc, "error_dict"):
         fields = {k: [str(m) for m in v] for k, v in exc.message_dict.items()}
         first = next(iter(fields.values()))[0]
-        return InvalidReferral(first, field_errors=fields)
-    return InvalidReferral(" ".join(exc.messages))
+        return InvalidPatient(first, field_errors=fields)
+    return InvalidPatient(" ".join(exc.messages))
 
 
 @transaction.atomic
@@ -59,7 +59,7 @@ def register_patient(
     try:
         nhs = normalise_nhs_number(nhs_number)
     except ValidationError as exc:
-        raise InvalidReferral(exc.messages[0], field_errors={"nhs_number": exc.messages}) from None
+        raise InvalidPatient(exc.messages[0], field_errors={"nhs_number": exc.messages}) from None
     existing = Patient.objects.filter(nhs_number=nhs).first()
     if existing is not None:
         _check_same_person(existing, data)
@@ -67,7 +67,7 @@ def register_patient(
         return existing
     unknown = set(data) - set(PATIENT_FIELDS)
     if unknown:
-        raise InvalidReferral(f"Unknown patient fields: {', '.join(sorted(unknown))}.")
+        raise InvalidPatient(f"Unknown patient fields: {', '.join(sorted(unknown))}.")
     patient = Patient(nhs_number=nhs, registered_practice=practice, **data)
     try:
         patient.full_clean()
@@ -75,7 +75,7 @@ def register_patient(
     except ValidationError as exc:
         raise _validation_to_invalid(exc) from None
     except IntegrityError:
-        raise InvalidReferral(
+        raise InvalidPatient(
             f"NHS number {patient.formatted_nhs_number} is already registered."
         ) from None
     record(user, "patient.create", patient, organisation_id=practice.pk)
@@ -88,7 +88,7 @@ def _check_same_person(existing: Patient, data: dict[str, Any]) -> None:
     if isinstance(dob, str):
         dob = date.fromisoformat(dob)
     if dob and dob != existing.date_of_birth:
-        raise InvalidReferral(
+        raise InvalidPatient(
             f"NHS number {existing.formatted_nhs_number} belongs to a patient with a different "
             "date of birth. Check the NHS number.",
             field_errors={"nhs_number": ["Date of birth does not match the NHS number."]},
@@ -101,7 +101,7 @@ def record_consent(
 ) -> Consent:
     """Append a consent decision; a withdrawal takes effect from now for that scope."""
     if scope not in ConsentScope.values:
-        raise InvalidReferral(f"Consent scope must be one of {', '.join(ConsentScope.values)}.")
+        raise InvalidPatient(f"Consent scope must be one of {', '.join(ConsentScope.values)}.")
     if not patients_visible_to(user).filter(pk=patient.pk).exists():
         raise NotPermitted("You cannot record consent for this patient.")
     consent = Consent.objects.create(

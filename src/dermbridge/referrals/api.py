@@ -27,10 +27,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from dermbridge.accounts.authentication import API_AUTHENTICATION
 from dermbridge.accounts.models import Organisation, Role, User
 from dermbridge.audit.services import record
+from dermbridge.core.errors import DomainError, InvalidReferral, NotPermitted
 from dermbridge.imaging.models import LesionImage
 from dermbridge.patients.services import patients_visible_to
 from dermbridge.referrals import services
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted, ReferralError
 from dermbridge.referrals.models import (
     Lesion,
     Message,
@@ -80,7 +80,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         record_access_denied(
             context["request"], "referrals.referral", reference, reason=exc.message
         )
-    if isinstance(exc, ReferralError):
+    if isinstance(exc, DomainError):
         body: dict[str, Any] = {"detail": exc.message}
         if exc.field_errors:
             body["errors"] = exc.field_errors

@@ -11,9 +11,9 @@ from django.db import transaction
 
 from dermbridge.accounts.models import Organisation, OrganisationKind, Role, User
 from dermbridge.audit.services import record
+from dermbridge.core.errors import InvalidReferral, NotPermitted
 from dermbridge.patients.models import ConsentScope, Patient
 from dermbridge.referrals import permissions
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted
 from dermbridge.referrals.models import (
     ClinicalHistory,
     Laterality,

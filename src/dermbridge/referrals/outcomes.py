@@ -12,8 +12,8 @@ from django.db import IntegrityError, transaction
 
 from dermbridge.accounts.models import Role, User
 from dermbridge.audit.services import record
+from dermbridge.core.errors import DomainError, InvalidReferral, NotPermitted
 from dermbridge.referrals import services
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted, ReferralError
 from dermbridge.referrals.models import ExplanationTemplate, Referral, State
 
 TITLE_MAX = 80
@@ -40,7 +40,7 @@ def next_case(user: User, service_id: int, *, after: Referral | None = None) -> 
     for candidate in waiting[:10]:
         try:
             return services.claim(candidate, user=user)
-        except ReferralError:
+        except DomainError:
             continue  # taken by someone else a moment ago, or no longer waiting
     return None
 

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dermbridge.accounts.models import Role, User
+from dermbridge.core.errors import NotPermitted, TransitionNotAllowed
 from dermbridge.referrals import workflow
-from dermbridge.referrals.errors import NotPermitted, TransitionNotAllowed
 from dermbridge.referrals.models import Referral, ReferralKind, State
 
 ALL_STATES = frozenset(State.values)

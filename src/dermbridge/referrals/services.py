@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from dermbridge.accounts.models import Organisation, User
 from dermbridge.audit.services import record
+from dermbridge.core.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
 from dermbridge.notifications.services import notify_referral_event
 from dermbridge.patients.models import ConsentScope
 from dermbridge.referrals import clocks, permissions
@@ -32,7 +33,6 @@ from dermbridge.referrals.drafts import (  # noqa: F401 - re-exported
     update_draft,
     update_lesion,
 )
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
 from dermbridge.referrals.models import (
     Message,
     MessageKind,

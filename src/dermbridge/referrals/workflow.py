@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dermbridge.accounts.models import Role
-from dermbridge.referrals.errors import NotPermitted, TransitionNotAllowed
+from dermbridge.core.errors import NotPermitted, TransitionNotAllowed
 from dermbridge.referrals.models import ReferralKind, State
 
 if TYPE_CHECKING:

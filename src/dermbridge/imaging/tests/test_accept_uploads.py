@@ -6,10 +6,10 @@ from io import BytesIO
 
 import pytest
 
+from dermbridge.core.errors import InvalidImage
 from dermbridge.imaging.models import LesionImage
 from dermbridge.imaging.services import accept_uploads
 from dermbridge.imaging.synthetic import lesion_photo
-from dermbridge.referrals.errors import InvalidReferral
 from dermbridge.testing import World, make_referral
 
 
@@ -31,7 +31,7 @@ def test_it_refuses_the_lot_when_one_file_is_bad(world: World) -> None:
     THEN neither is kept and the error names the problem."""
     lesion = make_referral(world, images=False).lesions.get()
     photo = lesion_photo(320, 240, seed=6, kind="overview")
-    with pytest.raises(InvalidReferral, match="The file is empty"):
+    with pytest.raises(InvalidImage, match="The file is empty"):
         accept_uploads(
             lesion, user=world.alice, image_type="overview", files=[BytesIO(photo), BytesIO(b"")]
         )
@@ -40,5 +40,5 @@ def test_it_refuses_the_lot_when_one_file_is_bad(world: World) -> None:
 
 def test_it_needs_at_least_one_file(world: World) -> None:
     lesion = make_referral(world, images=False).lesions.get()
-    with pytest.raises(InvalidReferral, match="Choose at least one photo"):
+    with pytest.raises(InvalidImage, match="Choose at least one photo"):
         accept_uploads(lesion, user=world.alice, image_type="overview", files=[])

@@ -11,10 +11,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from dermbridge.audit.models import AuditEvent
+from dermbridge.core.errors import InvalidImage
 from dermbridge.imaging import services, storage
 from dermbridge.imaging.blobstore import BlobStore, Keyring
 from dermbridge.imaging.synthetic import lesion_photo
-from dermbridge.referrals.errors import InvalidReferral
 from dermbridge.testing import World, make_referral
 
 DAY = 24 * 3600
@@ -118,7 +118,7 @@ def test_the_command_collects_a_rolled_back_upload_and_keeps_every_image(
     THEN the rolled-back photo's blob goes, every image still reads back, and it is audited."""
     referral = make_referral(world)  # images attached and ready
     lesion = referral.lesions.get()
-    with pytest.raises(InvalidReferral):
+    with pytest.raises(InvalidImage):
         services.accept_uploads(
             lesion,
             user=world.alice,

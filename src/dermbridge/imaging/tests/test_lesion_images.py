@@ -12,11 +12,11 @@ from django.core.management import call_command
 from PIL import Image
 
 from dermbridge.audit.models import AuditEvent
+from dermbridge.core.errors import InvalidImage, InvalidReferral, NotPermitted, TransitionNotAllowed
 from dermbridge.imaging import services, storage
 from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.referrals import services as referral_services
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
 from dermbridge.referrals.models import State
 from dermbridge.testing import make_referral
 
@@ -133,7 +133,7 @@ def test_it_rejects_a_non_image_and_keeps_nothing(world, blob_root):
     """GIVEN a PDF chosen instead of a photo THEN it is refused at once, saying what it is, with
     nothing stored: no image row to remove by hand, no blob, and the referral is unchanged."""
     referral, lesion = _draft(world)
-    with pytest.raises(InvalidReferral, match="PDF document, not a photo") as refused:
+    with pytest.raises(InvalidImage, match="PDF document, not a photo") as refused:
         services.accept_upload(
             lesion, user=world.alice, fileobj=BytesIO(b"%PDF-1.4 hello"), image_type="overview"
         )
@@ -318,7 +318,7 @@ def test_a_hostile_upload_through_the_storage_path_keeps_nothing(
             fileobj=BytesIO(_hostile_uploads()[name]),
             image_type="close_up",
         )
-    except InvalidReferral as exc:
+    except InvalidImage as exc:
         assert len(str(exc)) > 10 and exc.field_errors["file"]
         assert _blob_files(blob_root) == [] and not LesionImage.objects.exists()
         return

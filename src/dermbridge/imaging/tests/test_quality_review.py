@@ -11,10 +11,10 @@ from django.apps import apps as django_apps
 from django.test import Client
 
 from dermbridge.audit.models import AuditEvent
+from dermbridge.core.errors import NotPermitted, TransitionNotAllowed
 from dermbridge.imaging import quality_review
 from dermbridge.imaging.models import ImageType, LesionImage
 from dermbridge.imaging.quality_review import Verdict
-from dermbridge.referrals.errors import NotPermitted, TransitionNotAllowed
 from dermbridge.referrals.models import State
 from dermbridge.referrals.services import submission_problems
 from dermbridge.testing import World, make_referral

@@ -13,12 +13,12 @@ from PIL import Image
 from pydicom import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
+from dermbridge.core.errors import InvalidImage, NotFound, NotPermitted
 from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.imaging.storage import blob_store
 from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.interop import dicom
-from dermbridge.interop.services import ReferralNotFound, import_dicom
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted
+from dermbridge.interop.services import import_dicom
 from dermbridge.referrals.models import Lesion
 from dermbridge.testing import World, make_referral
 
@@ -95,7 +95,7 @@ def test_it_refuses_another_patients_photograph(world: World, lesion: Lesion) ->
 
 
 def test_it_refuses_what_is_not_a_dermatology_photograph(world: World, lesion: Lesion) -> None:
-    with pytest.raises(InvalidReferral, match="not a readable DICOM"):
+    with pytest.raises(InvalidImage, match="not a readable DICOM"):
         import_dicom(lesion, world.alice, io.BytesIO(b"not dicom at all"))
     ct = Dataset()
     ct.SOPClassUID, ct.SOPInstanceUID = CTImageStorage, "1.2.3"
@@ -103,14 +103,14 @@ def test_it_refuses_what_is_not_a_dermatology_photograph(world: World, lesion: L
     ct.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     out = io.BytesIO()
     ct.save_as(out, enforce_file_format=True)
-    with pytest.raises(InvalidReferral, match="Only Dermoscopic Photography or VL Photographic"):
+    with pytest.raises(InvalidImage, match="Only Dermoscopic Photography or VL Photographic"):
         import_dicom(lesion, world.alice, io.BytesIO(out.getvalue()))
     assert not LesionImage.objects.exists()
 
 
 def test_another_practice_cannot_attach_images(world: World, lesion: Lesion) -> None:
     data, _ = camera_object(lesion.referral.patient.nhs_number, "dermoscopic")
-    with pytest.raises(ReferralNotFound):
+    with pytest.raises(NotFound):
         import_dicom(lesion, world.bob, io.BytesIO(data))
     assert not LesionImage.objects.exists()
 

@@ -17,11 +17,11 @@ import pytest
 from pydicom import dcmread
 
 from dermbridge.audit.models import AuditEvent
+from dermbridge.core.errors import ExternalSystemFailed, NotFound
 from dermbridge.interop.pacs import PacsTarget
-from dermbridge.interop.services import ReferralNotFound, dicom_objects, send_to_pacs
+from dermbridge.interop.services import dicom_objects, send_to_pacs
 from dermbridge.interop.tasks import send_referral_to_pacs
 from dermbridge.interop.tests.tools import require_tool, run_install_script
-from dermbridge.referrals.errors import InvalidReferral
 from dermbridge.referrals.models import Referral, State
 from dermbridge.testing import World, make_referral
 
@@ -173,8 +173,8 @@ def test_it_reports_an_unreachable_pacs_and_audits_the_failure(
 ) -> None:
     referral = make_referral(world, state=State.AWAITING_REVIEW)
     target = PacsTarget(host="127.0.0.1", port=free_port(), called_ae="ORTHANC", timeout=2)
-    with pytest.raises(InvalidReferral, match="did not accept the connection"):
+    with pytest.raises(ExternalSystemFailed, match="did not accept the connection"):
         send_to_pacs(referral, world.derek, target=target)
     assert AuditEvent.objects.filter(action="interop.pacs_send_failed").count() == 1
-    with pytest.raises(ReferralNotFound):
+    with pytest.raises(NotFound):
         send_to_pacs(referral, world.dora, target=orthanc.target())

@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
+from dermbridge.core.errors import InvalidPatient, InvalidReferral, NotPermitted
 from dermbridge.patients.models import ConsentScope, Patient
 from dermbridge.patients.services import patients_visible_to, record_consent, register_patient
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted
 from dermbridge.testing import make_patient, nhs_number_for
 
 DEMOGRAPHICS = {
@@ -23,11 +23,11 @@ def test_it_explains_a_failed_check_digit(world):
     """GIVEN an NHS number whose check digit is wrong
     WHEN the GP registers the patient
     THEN the message names the number as a clinician would read it, and nothing is saved."""
-    with pytest.raises(InvalidReferral, match="NHS number 943 476 5918 fails the check digit"):
+    with pytest.raises(InvalidPatient, match="NHS number 943 476 5918 fails the check digit"):
         register_patient(
             user=world.alice, practice=world.practice_a, nhs_number="943 476 5918", **DEMOGRAPHICS
         )
-    with pytest.raises(InvalidReferral, match="must be 10 digits"):
+    with pytest.raises(InvalidPatient, match="must be 10 digits"):
         register_patient(
             user=world.alice, practice=world.practice_a, nhs_number="12345", **DEMOGRAPHICS
         )
@@ -43,7 +43,7 @@ def test_it_reuses_a_known_patient_and_refuses_a_mismatched_birth_date(world):
         user=world.alice, practice=world.practice_a, nhs_number=nhs, **DEMOGRAPHICS
     )
     assert first.pk == again.pk
-    with pytest.raises(InvalidReferral, match="different date of birth"):
+    with pytest.raises(InvalidPatient, match="different date of birth"):
         register_patient(
             user=world.alice,
             practice=world.practice_a,

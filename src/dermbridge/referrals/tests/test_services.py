@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 from dermbridge.audit.models import AuditEvent
+from dermbridge.core.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
 from dermbridge.imaging.models import ImageType
 from dermbridge.referrals import clocks, services
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
 from dermbridge.referrals.models import Referral, ReferralKind, State
 from dermbridge.testing import (
     DEFAULT_HISTORY,

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from dermbridge.core.errors import InvalidReferral, NotPermitted
 from dermbridge.patients.models import ConsentScope, Patient
 from dermbridge.referrals import services
-from dermbridge.referrals.errors import InvalidReferral, NotPermitted
 from dermbridge.referrals.models import Referral, ReferralKind, State
 from dermbridge.testing import DEFAULT_HISTORY, DEFAULT_LESION, World, make_referral, nhs_number_for
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dermbridge.core.errors import DomainError
 from dermbridge.referrals import services, workflow
-from dermbridge.referrals.errors import ReferralError
 from dermbridge.referrals.models import Referral, ReferralKind, State, StateChange
 from dermbridge.testing import World, make_referral, make_world
 
@@ -140,7 +140,7 @@ def test_it_never_reaches_a_forbidden_state(
             try:
                 with transaction.atomic():
                     perform(action, who, before, choice)
-            except ReferralError as exc:
+            except DomainError as exc:
                 assert exc.message, "a refusal must say why"
                 assert snapshot(referral) == before_snap, f"refused {action} changed the referral"
                 continue
@@ -202,7 +202,7 @@ def test_it_allows_exactly_the_table(world: World, persona: str) -> None:
         try:
             workflow.check(action, who, referral)
             allowed = True
-        except ReferralError:
+        except DomainError:
             allowed = False
         assert allowed == expected, (action, state, kind, persona)
         if allowed and persona in ("bob", "dora"):
@@ -215,7 +215,7 @@ def test_it_refuses_a_usc_downgrade_by_anyone_but_the_referrer(world: World) -> 
     THEN it is refused and stays USC; the referrer can downgrade it, with a reason."""
     referral = make_referral(world, kind=ReferralKind.URGENT_CANCER, state=State.AWAITING_REVIEW)
     for who in (world.derek, world.sam, world.bob, world.pat):
-        with pytest.raises(ReferralError):
+        with pytest.raises(DomainError):
             services.downgrade_usc(referral, user=who, to_kind=ReferralKind.TRIAGE, reason="x")
     assert Referral.objects.get(pk=referral.pk).kind == ReferralKind.URGENT_CANCER
     services.downgrade_usc(

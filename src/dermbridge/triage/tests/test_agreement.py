@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from dermbridge.core.errors import NotPermitted
 from dermbridge.imaging.models import LesionImage
 from dermbridge.referrals import services
-from dermbridge.referrals.errors import NotPermitted
 from dermbridge.referrals.models import Referral, State
 from dermbridge.testing import make_referral
 from dermbridge.triage.models import Agreement, Assessment

@@ -11,11 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from dermbridge.core.errors import DomainError, NotPermitted
 from dermbridge.imaging import services as imaging
 from dermbridge.imaging.models import LesionImage
 from dermbridge.interop import services as interop_services
 from dermbridge.referrals import permissions, services
-from dermbridge.referrals.errors import NotPermitted, ReferralError
 from dermbridge.referrals.models import Lesion, Referral, State
 from dermbridge.web.forms import (
     ImageUploadForm,
@@ -92,7 +92,7 @@ def lesion_photos(request: HttpRequest, pk: int, lesion_pk: int) -> HttpResponse
                 image_type=form.cleaned_data["image_type"],
                 dermoscopy_mode=form.cleaned_data["dermoscopy_mode"],
             )
-        except ReferralError as exc:
+        except DomainError as exc:
             form.add_error("photos", exc.message)
         else:
             count = len(uploaded)
@@ -114,7 +114,7 @@ def delete_photo(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
         imaging.delete_image(image, user=acting_user(request))
     except NotPermitted as exc:
         raise PermissionDenied(exc.message) from None
-    except ReferralError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Photo removed.")
@@ -131,7 +131,7 @@ def keep_photo(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
     image = get_object_or_404(LesionImage, pk=image_pk, lesion__referral=referral)
     try:
         quality_review.keep_photo(image, user=acting_user(request))
-    except ReferralError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"{image.get_image_type_display()} photo kept.")

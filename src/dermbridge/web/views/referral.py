@@ -18,11 +18,11 @@ from django.views.decorators.http import require_POST
 
 from dermbridge.accounts.models import User
 from dermbridge.audit.services import record
+from dermbridge.core.errors import DomainError, NotPermitted
 from dermbridge.imaging import services as imaging
 from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
 from dermbridge.interop import services as interop_services
 from dermbridge.referrals import outcomes, permissions, services, workflow
-from dermbridge.referrals.errors import NotPermitted, ReferralError
 from dermbridge.referrals.models import Referral, ReferralKind, State
 from dermbridge.triage import display as ai_display
 from dermbridge.triage.services import assessments_for
@@ -251,7 +251,7 @@ def referral_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         perform(referral, user=acting_user(request))
     except NotPermitted as exc:
         raise PermissionDenied(exc.message) from None
-    except ReferralError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     else:
         done = {
@@ -304,7 +304,7 @@ def referral_form_action(request: HttpRequest, pk: int, action: str) -> HttpResp
     if request.method == "POST" and form.is_valid():
         try:
             spec.perform(referral, acting_user(request), form.cleaned_data)
-        except ReferralError as exc:
+        except DomainError as exc:
             extra = apply_service_errors([("", form)], exc.field_errors) or [exc.message]
             status = exc.status_code
         else:
@@ -371,7 +371,7 @@ def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             services.record_outcome(referral, user=user, action=action, **form.cleaned_data)
-        except ReferralError as exc:
+        except DomainError as exc:
             extra = apply_service_errors([("", form)], exc.field_errors) or [exc.message]
             status = exc.status_code
         else:
@@ -405,7 +405,7 @@ def post_message(request: HttpRequest, pk: int) -> HttpResponse:
         services.post_message(referral, user=acting_user(request), body=form.cleaned_data["text"])
     except NotPermitted as exc:
         raise PermissionDenied(exc.message) from None
-    except ReferralError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Message sent.")
@@ -423,7 +423,7 @@ def send_to_pacs(request: HttpRequest, pk: int) -> HttpResponse:
         interop_services.queue_send_to_pacs(referral, user=user)
     except NotPermitted as exc:
         raise PermissionDenied(exc.message) from None
-    except ReferralError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(

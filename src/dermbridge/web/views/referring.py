@@ -19,11 +19,11 @@ from django.views.decorators.http import require_POST
 
 from dermbridge.accounts.models import Organisation, OrganisationKind, Role, User
 from dermbridge.audit.services import record
+from dermbridge.core.errors import DomainError, NotPermitted
 from dermbridge.imaging import services as imaging
 from dermbridge.imaging.models import ImageType, LesionImage
 from dermbridge.patients.models import ConsentScope
 from dermbridge.referrals import permissions, services, workflow
-from dermbridge.referrals.errors import NotPermitted, ReferralError
 from dermbridge.referrals.models import Lesion, Referral, State
 from dermbridge.web.forms import (
     HistoryForm,
@@ -239,7 +239,7 @@ def new_referral(request: HttpRequest) -> HttpResponse:
                 history=history_form.history_data(),
                 lesions=[lesion_form.cleaned_data],
             )
-        except ReferralError as exc:
+        except DomainError as exc:
             targets = [
                 ("", patient_form),
                 ("", referral_form),
@@ -284,7 +284,7 @@ def new_referral(request: HttpRequest) -> HttpResponse:
     )
 
 
-def service_error_lines(targets: list[tuple[str, Any]], exc: ReferralError) -> list[str]:
+def service_error_lines(targets: list[tuple[str, Any]], exc: DomainError) -> list[str]:
     """A service's refusal shown once: its field errors beside their fields (and in the
     summary, linked), its message only when no field took it."""
     unmatched = apply_service_errors(targets, exc.field_errors)
@@ -466,7 +466,7 @@ def _save_page(request: HttpRequest, referral: Referral, data: QueryDict, op: st
         )
     except NotPermitted:
         raise
-    except ReferralError as exc:
+    except DomainError as exc:
         targets = [("", referral_form), ("history", history_form), ("lesions", lesion_form)]
         extra = service_error_lines(targets, exc)
         return _render_edit(
@@ -483,7 +483,7 @@ def _save_page(request: HttpRequest, referral: Referral, data: QueryDict, op: st
             services.submit_referral(referral, user=user)
         except NotPermitted:
             raise
-        except ReferralError as exc:
+        except DomainError as exc:
             problems = exc.field_errors.get("referral") or [exc.message]
             if bound or consent:
                 messages.success(request, "Your changes were saved, but it was not sent yet.")
@@ -534,7 +534,7 @@ def add_lesion(request: HttpRequest, pk: int) -> HttpResponse:
             lesion = services.add_lesion(referral, user=acting_user(request), **form.cleaned_data)
         except NotPermitted:
             raise
-        except ReferralError as exc:
+        except DomainError as exc:
             extra = service_error_lines([("lesions", form)], exc)
         else:
             messages.success(request, f"Lesion {lesion.number} added. Now add its photos.")
@@ -558,7 +558,7 @@ def record_direct_care_consent(request: HttpRequest, pk: int) -> HttpResponse:
         services.record_direct_care_consent(referral, user=acting_user(request))
     except NotPermitted:
         raise
-    except ReferralError as exc:
+    except DomainError as exc:
         return _render_edit(request, referral, extra=[exc.message])
     messages.success(request, "Consent recorded.")
     return redirect("referral-edit", pk=referral.pk)
@@ -575,7 +575,7 @@ def submit_referral(request: HttpRequest, pk: int) -> HttpResponse:
             services.submit_referral(referral, user=acting_user(request))
         except NotPermitted:
             raise
-        except ReferralError as exc:
+        except DomainError as exc:
             messages.error(request, exc.message)
         return redirect("referral-detail", pk=referral.pk)
     return _save_page(request, referral, request.POST, "send")
@@ -632,7 +632,7 @@ def delete_draft(request: HttpRequest, pk: int) -> HttpResponse:
             )
     except NotPermitted:
         raise
-    except ReferralError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("referral-detail", pk=referral.pk)
     messages.success(request, "Draft deleted.")
@@ -654,7 +654,7 @@ def edit_lesion(request: HttpRequest, pk: int, lesion_pk: int) -> HttpResponse:
         permissions.check(user, "edit_lesion", referral)
     except NotPermitted:
         raise
-    except ReferralError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("referral-detail", pk=referral.pk)
     initial = {
@@ -672,7 +672,7 @@ def edit_lesion(request: HttpRequest, pk: int, lesion_pk: int) -> HttpResponse:
             services.update_lesion(lesion, user=user, **form.cleaned_data)
         except NotPermitted:
             raise
-        except ReferralError as exc:
+        except DomainError as exc:
             extra = service_error_lines([("lesions", form)], exc)
         else:
             messages.success(request, f"Lesion {lesion.number} saved.")
@@ -721,7 +721,7 @@ def remove_lesion(request: HttpRequest, pk: int, lesion_pk: int) -> HttpResponse
             )
     except NotPermitted:
         raise
-    except ReferralError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("referral-detail", pk=referral.pk)
     messages.success(request, f"Lesion {lesion.number} removed.")
@@ -765,7 +765,7 @@ def check_referral(request: HttpRequest, pk: int) -> HttpResponse:
             services.submit_referral(referral, user=user)
         except NotPermitted:
             raise
-        except ReferralError:
+        except DomainError:
             referral = Referral.objects.get(pk=referral.pk)
         else:
             messages.success(

@@ -17,9 +17,9 @@ from django.views.decorators.http import require_POST
 
 from dermbridge.accounts.models import Organisation, Role, User
 from dermbridge.audit.services import record
+from dermbridge.core.errors import DomainError
 from dermbridge.imaging.models import ImageType, LesionImage
 from dermbridge.referrals import outcomes, workflow
-from dermbridge.referrals.errors import ReferralError
 from dermbridge.referrals.models import ExplanationTemplate, Referral
 from dermbridge.triage import display as ai_display
 from dermbridge.web.forms import NhsForm, WorklistFilterForm, apply_service_errors
@@ -175,7 +175,7 @@ def explanation_templates(request: HttpRequest, pk: int | None = None) -> HttpRe
         return _render_templates(request, service, form, editing, status=400)
     try:
         saved = outcomes.save_template(user, service.pk, template=editing, **form.cleaned_data)
-    except ReferralError as exc:
+    except DomainError as exc:
         extra = apply_service_errors([("", form)], exc.field_errors) or [exc.message]
         return _render_templates(request, service, form, editing, extra, exc.status_code)
     messages.success(request, f"Saved “{saved.title}”. Dermatologists can use it now.")

@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dermbridge.accounts.models import User
+from dermbridge.core.errors import DomainError
 from dermbridge.interop.services import FORMATS, export_referral
-from dermbridge.referrals.errors import ReferralError
 
 
 class Command(BaseCommand):
@@ -40,7 +40,7 @@ class Command(BaseCommand):
             written = export_referral(
                 options["referral"], fmt=options["fmt"], out_dir=options["out"], user=user
             )
-        except ReferralError as exc:
+        except DomainError as exc:
             raise CommandError(exc.message) from None
         for path in written:
             self.stdout.write(str(path))
