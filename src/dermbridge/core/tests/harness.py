@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dermbridge.core.scaled import free_port, pg_bin
+from dermbridge.core.scaled import free_port
 from dermbridge.imaging.synthetic import lesion_photo
 
 
@@ -37,75 +36,24 @@ def wait_for(condition: Callable[[], Any], seconds: float, what: str, every: flo
     raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
 
 
-class PrivateCluster:
-    """A PostgreSQL cluster of the test's own (initdb under ``root``), on a free port."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.data = root / "pgdata"
-        self.port = free_port()
-        self.initdb, self.pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
-        self._as_postgres: list[str] = []
-
-    @property
-    def available(self) -> str | None:
-        """None when a cluster can be made here, else why not."""
-        if not (self.initdb and self.pg_ctl):
-            return "initdb/pg_ctl not found (PostgreSQL server binaries are not installed)"
-        return None
-
-    def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*self._as_postgres, *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def init(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres user
-            shutil.chown(self.root, "postgres")
-            self._as_postgres = ["runuser", "-u", "postgres", "--"]
-        done = self._run(
-            str(self.initdb), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
-        )
-        if done.returncode:
-            raise RuntimeError(f"initdb failed: {done.stderr[-1500:]}")
-        with (self.data / "postgresql.conf").open("a") as conf:
-            conf.write(
-                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
-                f"unix_socket_directories = '{self.root}'\nfsync = on\n"
-                "max_connections = 60\nshared_buffers = 32MB\n"
-            )
-
-    def start(self) -> None:
-        done = self._run(
-            str(self.pg_ctl), "-D", str(self.data), "-l", str(self.root / "pg.log"), "-w", "start"
-        )
-        if done.returncode:
-            raise RuntimeError(f"pg_ctl start failed: {done.stderr[-1500:]}{self.log()}")
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run(str(self.pg_ctl), "-D", str(self.data), "-m", mode, "-w", "stop")
-
-    def log(self) -> str:
-        path = self.root / "pg.log"
-        return path.read_text()[-1500:] if path.exists() else ""
-
-    def url(self, db: str = "dermbridge") -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
-
-    def createdb(self, name: str = "dermbridge") -> None:
-        psql = pg_bin("psql") or "psql"
-        done = subprocess.run(
-            [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c",
-             f"CREATE DATABASE {name}"],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        if done.returncode:
-            raise RuntimeError(f"createdb failed: {done.stderr}")
+def subprocess_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a DermBridge process of a test's own: this one's, less its
+    DERMBRIDGE_/DJANGO_ settings and pytest's marker, over ``data_dir``, with two-factor off and
+    mail written to files; ``extra`` adds or overrides ``DERMBRIDGE_*`` and other variables."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DERMBRIDGE_", "DJANGO_")) and k != "PYTEST_CURRENT_TEST"
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="dermbridge.settings",
+        DERMBRIDGE_DATA_DIR=str(data_dir),
+        DERMBRIDGE_REQUIRE_TWO_FACTOR="false",
+        DERMBRIDGE_EMAIL_CHANNEL="file",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
 
 
 @dataclass
@@ -122,19 +70,10 @@ class Deployment:
         self.root = root
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("DERMBRIDGE_", "DJANGO_")) and k != "PYTEST_CURRENT_TEST"
-        }
-        env.update(
-            DJANGO_SETTINGS_MODULE="dermbridge.settings",
-            DERMBRIDGE_DATA_DIR=str(root / "data"),
-            DERMBRIDGE_REQUIRE_TWO_FACTOR="false",
-            DERMBRIDGE_EMAIL_CHANNEL="file",
+        env = subprocess_env(
+            root / "data",
             DERMBRIDGE_TASK_LEASE_SECONDS=str(lease_seconds),
             DERMBRIDGE_SCHEDULER_SECONDS="2",
-            PYTHONUNBUFFERED="1",
         )
         if database_url:
             env["DERMBRIDGE_DATABASE_URL"] = database_url

@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
+from dermbridge.core.scaled import PrivateCluster
 from dermbridge.core.tests.harness import (
     Deployment,
-    PrivateCluster,
     photo,
     referral_body,
     verify,

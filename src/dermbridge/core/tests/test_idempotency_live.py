@@ -6,8 +6,6 @@ retries. Slow (migrations and a server start); the rules themselves are in test_
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,31 +18,19 @@ from typing import Any
 
 import pytest
 
+from dermbridge.core.scaled import free_port
+from dermbridge.core.tests.harness import subprocess_env
 from dermbridge.referrals.tests.api_support import new_referral_body
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.port = free_port()
-        self.env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("DERMBRIDGE_", "DJANGO_"))
-        }
-        self.env.update(
-            DJANGO_SETTINGS_MODULE="dermbridge.settings",
-            DERMBRIDGE_DATA_DIR=str(root),
-            DERMBRIDGE_REQUIRE_TWO_FACTOR="false",
-            DERMBRIDGE_EMAIL_CHANNEL="file",
-            DERMBRIDGE_TASK_BACKEND="database",  # no worker: uploads wait, referrals do not
-        )
+        # No worker: uploads wait, referrals do not.
+        self.env = subprocess_env(root, DERMBRIDGE_TASK_BACKEND="database")
         self.proc: subprocess.Popen[bytes] | None = None
         self.command = [sys.executable, "-m", "dermbridge.manage"]
 

@@ -5,8 +5,6 @@ SQLite database and key store, its own task worker. Referral -> Bundle -> POST /
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from dermbridge.core.scaled import free_port
+from dermbridge.core.tests.harness import subprocess_env
 from dermbridge.interop.services import fhir_bundle
 from dermbridge.referrals.models import Referral
 from dermbridge.testing import World
@@ -60,26 +60,10 @@ class Instance:
             return exc.code, json.loads(exc.read() or b"null")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def second(tmp_path: Path) -> Iterator[Instance]:
     """A fresh DermBridge that knows the same organisations (by ODS code) and people."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DERMBRIDGE_", "DJANGO_")) and k != "PYTEST_CURRENT_TEST"
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="dermbridge.settings",
-        DERMBRIDGE_DATA_DIR=str(tmp_path / "second"),
-        DERMBRIDGE_REQUIRE_TWO_FACTOR="false",
-        DERMBRIDGE_EMAIL_CHANNEL="file",
-    )
+    env = subprocess_env(tmp_path / "second")
     port = free_port()
     instance = Instance(env, port)
     instance.cli("migrate", "--noinput", "-v0")
