@@ -77,9 +77,8 @@ class Organisation(models.Model):
         admin form calls this), naming what is allowed."""
         from django.core.exceptions import ValidationError
 
-        from dermbridge.imaging.models import ImageType
-        from dermbridge.imaging.pipeline.types import QUALITY_CHECKS
-        from dermbridge.referrals.models import ReferralKind
+        from dermbridge.vocabulary import QUALITY_CHECKS
+        from dermbridge.vocabulary.choices import ImageType, ReferralKind
 
         errors: dict[str, list[str]] = {}
         checks = self.blocking_quality_checks

@@ -8,16 +8,14 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+# The image-type vocabulary lives below the apps (accounts validates service rules against
+# it); re-exported here, where imaging has always imported it from.
+from dermbridge.vocabulary.choices import ImageType
+
 
 def new_media_key() -> str:
     """An unguessable name for a photo's web address (128 bits; never the database id)."""
     return secrets.token_urlsafe(16)
-
-
-class ImageType(models.TextChoices):
-    OVERVIEW = "overview", "Overview (locating)"
-    CLOSE_UP = "close_up", "Close-up"
-    DERMOSCOPIC = "dermoscopic", "Dermoscopic"
 
 
 class DermoscopyMode(models.TextChoices):

@@ -65,12 +65,19 @@ class OutboxMessage(models.Model):
         return EVENT_LABELS.get(self.event, self.event.replace("_", " ").capitalize())
 
 
-EVENT_LABELS = {
-    "submitted": "Referral received",
-    "outcome": "Outcome",
-    "converted": "Advice request converted to a referral",
-    "withdrawn": "Referral withdrawn",
-}
+class NotificationEvent(models.TextChoices):
+    """What a message is about (``OutboxMessage.event``), in words staff use."""
+
+    SUBMITTED = "submitted", "Referral received"
+    OUTCOME = "outcome", "Outcome"
+    INFO_REQUESTED = "info_requested", "Info requested"
+    CONVERTED = "converted", "Advice request converted to a referral"
+    WITHDRAWN = "withdrawn", "Referral withdrawn"
+    MESSAGE = "message", "Message"
+    NEAR_BREACH = "near_breach", "Near breach"
+
+
+EVENT_LABELS: dict[str, str] = dict(NotificationEvent.choices)
 
 
 class PatientStatusLink(models.Model):

@@ -10,14 +10,12 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+# The pathway vocabulary lives below the apps (accounts validates service rules against it);
+# re-exported here, where referrals have always imported it from.
+from dermbridge.vocabulary.choices import ReferralKind
+
 if TYPE_CHECKING:
     from dermbridge.accounts.models import User
-
-
-class ReferralKind(models.TextChoices):
-    ADVICE = "ag", "Advice & Guidance"
-    TRIAGE = "ras", "Referral triage"
-    URGENT_CANCER = "usc", "Urgent suspected cancer"
 
 
 class State(models.TextChoices):
@@ -217,6 +215,22 @@ class Referral(models.Model):
         if self.warn_at is not None and now >= self.warn_at:
             return "near"
         return "ok"
+
+
+class PatientToldMethod(models.TextChoices):
+    """How the patient was told cancer is diagnosed or ruled out (``patient_told_method``)."""
+
+    FACE_TO_FACE = "face_to_face", "Face to face"
+    TELEPHONE = "telephone", "Telephone"
+    LETTER = "letter", "Letter"
+    VIDEO = "video", "Video"
+
+
+class TargetStatus(models.TextChoices):
+    """Where a referral's target clock stands, when it needs attention (``breach_status``)."""
+
+    BREACHED = "breached", "Past target"
+    NEAR = "near", "Near target"
 
 
 class Presence(models.TextChoices):

@@ -11,20 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+# The quality check names are shared vocabulary (a service names the blocking ones, in
+# accounts): plain data with no Django, like everything here; re-exported.
+from dermbridge.vocabulary.quality import QUALITY_CHECKS
+
 DeclaredType = Literal["overview", "close_up", "dermoscopic"]
 DECLARED_TYPES: tuple[str, ...] = ("overview", "close_up", "dermoscopic")
-
-QUALITY_CHECKS: tuple[str, ...] = (
-    "blur",
-    "exposure",
-    "glare",
-    "noise",
-    "compression",
-    "resolution",
-    "framing",
-    "duplicate",
-    "image_type",
-)
 
 
 class ImageRejected(Exception):
