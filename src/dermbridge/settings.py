@@ -372,7 +372,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "dermbridge.referrals.api.exception_handler",
+    "EXCEPTION_HANDLER": "dermbridge.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "DermBridge API",

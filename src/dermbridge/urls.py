@@ -9,7 +9,7 @@ from dermbridge.interop.views import Transaction
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/", include("dermbridge.referrals.api_urls")),
+    path("api/", include("dermbridge.api.urls")),
     path("status/", include("dermbridge.notifications.urls")),
     path("images/", include("dermbridge.imaging.urls")),
     # The FHIR base is /fhir (CapabilityStatement): a transaction is POSTed to the base itself.

@@ -1,4 +1,9 @@
-"""REST API sign-in: exchange a username and password (and a two-factor code) for a token."""
+"""REST API sign-in, and who an API request acts as and for.
+
+- POST /api/auth/token/: exchange a username and password (and a two-factor code) for a token;
+- `acting_user`, `own_organisation`, `organisation_from`: the signed-in user, and the
+  organisations a request body names, for every app's API views.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,49 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dermbridge.accounts.models import User
+from dermbridge.accounts.models import Organisation, Role, User
 from dermbridge.accounts.services import has_confirmed_device, verify_second_factor
 from dermbridge.accounts.tokens import issue_api_token
-from dermbridge.referrals.api import error_responses
+from dermbridge.api.schema import MAX_ID, error_responses
+from dermbridge.core.errors import InvalidReferral
+
+
+def acting_user(request: Request) -> User:
+    """The signed-in user (every API view but sign-in requires authentication)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise NotAuthenticated()
+    return user
+
+
+def organisation_from(value: str, field: str) -> Organisation:
+    """An organisation named by ODS code (or database id) in a request body."""
+    value = value.strip()
+    org = Organisation.objects.filter(ods_code__iexact=value).first()
+    if org is None and value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID:
+        org = Organisation.objects.filter(pk=int(value)).first()
+    if org is None:
+        message = f"No organisation with ODS code {value!r}."
+        raise InvalidReferral(message, field_errors={field: [message]})
+    return org
+
+
+def own_organisation(user: User, value: str | None, field: str) -> Organisation:
+    """The practice or hub the user acts for: named, or their only one."""
+    if value:
+        return organisation_from(value, field)
+    ids = user.organisation_ids(Role.REFERRER, Role.PHOTOGRAPHER)
+    if len(ids) != 1:
+        message = "Say which practice or hub you act for (its ODS code)."
+        raise InvalidReferral(message, field_errors={field: [message]})
+    return Organisation.objects.get(pk=next(iter(ids)))
 
 
 class TokenRequestSerializer(serializers.Serializer):

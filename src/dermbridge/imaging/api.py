@@ -10,25 +10,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dermbridge.accounts.api import acting_user
 from dermbridge.accounts.authentication import API_AUTHENTICATION
-from dermbridge.audit.services import record
-from dermbridge.imaging import quality_review, services
+from dermbridge.api.errors import record_access_denied
+from dermbridge.api.schema import error_responses, id_parameter
+from dermbridge.api.views import JsonView, int_or_404
+from dermbridge.imaging import quality_review, reads, services
 from dermbridge.imaging.models import LesionImage
-from dermbridge.referrals.api import (
-    JsonView,
-    acting_user,
-    error_responses,
-    id_parameter,
-    int_or_404,
-    record_access_denied,
-    visible_lesion,
-)
+from dermbridge.referrals.api_helpers import visible_lesion
 from dermbridge.referrals.serializers import (
     ImageAcceptedSerializer,
     ImageSerializer,
     ImageUploadSerializer,
 )
-from dermbridge.referrals.services import acting_org_id
 
 IMAGE_ID = id_parameter("image_id", "The image id returned by the upload.")
 
@@ -62,16 +56,15 @@ class ImageUploadView(APIView):
         )
 
 
+def _refused(request: Request, image_id: int) -> NotFound:
+    record_access_denied(request, "imaging.lesionimage", image_id)
+    return NotFound("No image with this id that you can see.")
+
+
 def visible_image(request: Request, image_id: int) -> LesionImage:
-    image = (
-        services.images_visible_to(acting_user(request))
-        .select_related("lesion__referral")
-        .filter(pk=int_or_404(image_id))
-        .first()
-    )
+    image = reads.visible_image(acting_user(request), int_or_404(image_id))
     if image is None:
-        record_access_denied(request, "imaging.lesionimage", image_id)
-        raise NotFound("No image with this id that you can see.")
+        raise _refused(request, image_id)
     return image
 
 
@@ -83,14 +76,9 @@ class ImageDetailView(JsonView):
         summary="An uploaded photo's processing status and quality warnings",
     )
     def get(self, request: Request, image_id: int) -> Response:
-        image = visible_image(request, image_id)
-        referral = image.lesion.referral
-        record(
-            acting_user(request),
-            "image.status",
-            image,
-            organisation_id=acting_org_id(acting_user(request), referral),
-        )
+        image = reads.view_image_status(acting_user(request), int_or_404(image_id))
+        if image is None:
+            raise _refused(request, image_id)
         return Response(ImageSerializer(image).data)
 
     @extend_schema(

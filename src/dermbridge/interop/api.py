@@ -10,15 +10,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dermbridge.accounts.api import acting_user
 from dermbridge.accounts.authentication import API_AUTHENTICATION
+from dermbridge.api.schema import error_responses, id_parameter
 from dermbridge.imaging.models import ImageType
 from dermbridge.interop import services
-from dermbridge.referrals.api import (
-    acting_user,
-    error_responses,
-    id_parameter,
-    visible_lesion,
-)
+from dermbridge.referrals.api_helpers import visible_lesion
 from dermbridge.referrals.serializers import ImageAcceptedSerializer
 
 

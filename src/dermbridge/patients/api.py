@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -10,8 +9,12 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dermbridge.audit.services import record
-from dermbridge.patients.models import Consent, Patient
+from dermbridge.accounts.api import acting_user, own_organisation
+from dermbridge.api.errors import record_access_denied
+from dermbridge.api.schema import error_responses, id_parameter
+from dermbridge.api.views import JsonView, Pagination, int_or_404
+from dermbridge.patients import reads
+from dermbridge.patients.models import Patient
 from dermbridge.patients.serializers import (
     ConsentCreateSerializer,
     ConsentSerializer,
@@ -19,38 +22,14 @@ from dermbridge.patients.serializers import (
     PatientSerializer,
     PatientSummarySerializer,
 )
-from dermbridge.patients.services import patients_visible_to, record_consent, register_patient
-from dermbridge.referrals.api import (
-    JsonView,
-    Pagination,
-    acting_user,
-    error_responses,
-    id_parameter,
-    int_or_404,
-    own_organisation,
-    record_access_denied,
-)
+from dermbridge.patients.services import record_consent, register_patient
 
 PATIENT_ID = id_parameter("patient_id", "The patient's id in DermBridge.")
 
 
-def _with_details(queryset: QuerySet[Patient]) -> QuerySet[Patient]:
-    consents = Consent.objects.select_related("recorded_by").order_by("-recorded_at", "-id")
-    return queryset.select_related("registered_practice").prefetch_related(
-        Prefetch("consents", queryset=consents)
-    )
-
-
-def _visible_patient(request: Request, patient_id: int) -> Patient:
-    patient = (
-        _with_details(patients_visible_to(acting_user(request)))
-        .filter(pk=int_or_404(patient_id))
-        .first()
-    )
-    if patient is None:
-        record_access_denied(request, "patients.patient", patient_id)
-        raise NotFound("No patient with this id that you can see.")
-    return patient
+def _refused(request: Request, patient_id: int) -> NotFound:
+    record_access_denied(request, "patients.patient", patient_id)
+    return NotFound("No patient with this id that you can see.")
 
 
 class PatientListView(JsonView):
@@ -62,18 +41,10 @@ class PatientListView(JsonView):
         summary="Patients registered at your practice or referred to your service",
     )
     def get(self, request: Request) -> Response:
-        queryset = (
-            patients_visible_to(acting_user(request))
-            .select_related("registered_practice")
-            .order_by("family_name", "given_name", "id")
-        )
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queryset, request, view=self) or []
-        record(
+        page = reads.list_patients(
             acting_user(request),
-            "patient.list",
-            object_type="patients.patient",
-            detail={"ids": [p.pk for p in page]},
+            lambda queryset: paginator.paginate_queryset(queryset, request, view=self),
         )
         return paginator.get_paginated_response(PatientSummarySerializer(page, many=True).data)
 
@@ -96,7 +67,7 @@ class PatientListView(JsonView):
         started = timezone.now()
         patient = register_patient(user=acting_user(request), practice=practice, **data)
         created = patient.created_at >= started
-        patient = _with_details(Patient.objects.all()).get(pk=patient.pk)
+        patient = reads.with_details(Patient.objects.all()).get(pk=patient.pk)
         return Response(
             PatientSerializer(patient).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -111,8 +82,9 @@ class PatientDetailView(JsonView):
         summary="A patient's details and current consent decisions",
     )
     def get(self, request: Request, patient_id: int) -> Response:
-        patient = _visible_patient(request, patient_id)
-        record(acting_user(request), "patient.view", patient)
+        patient = reads.view_patient(acting_user(request), int_or_404(patient_id))
+        if patient is None:
+            raise _refused(request, patient_id)
         return Response(PatientSerializer(patient).data)
 
 
@@ -125,7 +97,9 @@ class ConsentCreateView(JsonView):
         summary="Record a consent decision (given or withdrawn) for one scope",
     )
     def post(self, request: Request, patient_id: int) -> Response:
-        patient = _visible_patient(request, patient_id)
+        patient = reads.visible_patient(acting_user(request), int_or_404(patient_id))
+        if patient is None:
+            raise _refused(request, patient_id)
         body = ConsentCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         consent = record_consent(

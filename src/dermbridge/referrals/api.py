@@ -1,46 +1,33 @@
 """REST API for referrals: create and edit drafts, lesions, reads, messages and outcomes.
 
 Views parse, check visibility (`Referral.objects.visible_to` -> 404 for anyone else), call one
-service and render. Every read of patient data is audited. Workflow actions are in
-`api_actions.py`, image endpoints in `dermbridge.imaging.api`, patients in
-`dermbridge.patients.api`, tokens in `dermbridge.accounts.api`.
+service and render. Every read of patient data goes through a service that audits it
+(`referrals.reads`, `referrals.services.view_referral`). Workflow actions are in
+`api_actions.py`, the shared lookups in `api_helpers.py`, the URLs in `api_urls.py`; image
+endpoints are in `dermbridge.imaging.api`, patients in `dermbridge.patients.api`, tokens in
+`dermbridge.accounts.api`, the framework (errors, base view, pagination) in `dermbridge.api`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view, permission_classes, schema
-from rest_framework.exceptions import NotAuthenticated, NotFound
-from rest_framework.exceptions import ValidationError as DRFValidationError
-from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import AllowAny
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
-from rest_framework.views import exception_handler as drf_exception_handler
 
-from dermbridge.accounts.authentication import API_AUTHENTICATION
-from dermbridge.accounts.models import Organisation, Role, User
-from dermbridge.audit.services import record
-from dermbridge.core.errors import DomainError, InvalidReferral, NotPermitted
-from dermbridge.imaging.models import LesionImage
+from dermbridge.accounts.api import acting_user, organisation_from, own_organisation
+from dermbridge.api.errors import record_access_denied
+from dermbridge.api.schema import error_responses, id_parameter
+from dermbridge.api.views import JsonView, Pagination
+from dermbridge.core.errors import InvalidReferral
 from dermbridge.patients.services import patients_visible_to
-from dermbridge.referrals import services
-from dermbridge.referrals.models import (
-    Lesion,
-    Message,
-    Outcome,
-    Referral,
-    ReferralKind,
-    State,
-)
+from dermbridge.referrals import reads, services
+from dermbridge.referrals.api_helpers import render_referral, visible_lesion, visible_referral
+from dermbridge.referrals.models import Lesion, Outcome, ReferralKind, State
 from dermbridge.referrals.serializers import (
-    ErrorSerializer,
     LesionInputSerializer,
     LesionSerializer,
     MessageCreateSerializer,
@@ -52,193 +39,16 @@ from dermbridge.referrals.serializers import (
     ReferralUpdateSerializer,
 )
 
-# SQLite and PostgreSQL bigint: a larger id in a URL or body cannot name a row.
-MAX_ID = 2**63 - 1
-
-
-def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested error structure as {"lesions[1].size_mm": [...]} like the services use."""
-    if isinstance(detail, dict):
-        out: dict[str, list[str]] = {}
-        for key, value in detail.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            out.update(_flatten(value, name))
-        return out
-    if isinstance(detail, list) and detail and all(isinstance(d, dict | list) for d in detail):
-        out = {}
-        for index, value in enumerate(detail, start=1):
-            out.update(_flatten(value, f"{prefix}[{index}]"))
-        return out
-    messages = [str(m) for m in detail] if isinstance(detail, list) else [str(detail)]
-    return {prefix or "request": messages} if messages else {}
-
-
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Every error as {"detail": sentence, "errors": {field: [messages]}}."""
-    if isinstance(exc, NotPermitted) and context.get("request") is not None:
-        reference = str((context.get("kwargs") or {}).get("reference", ""))[:40]
-        record_access_denied(
-            context["request"], "referrals.referral", reference, reason=exc.message
-        )
-    if isinstance(exc, DomainError):
-        body: dict[str, Any] = {"detail": exc.message}
-        if exc.field_errors:
-            body["errors"] = exc.field_errors
-        return Response(body, status=exc.status_code)
-    if isinstance(exc, DRFValidationError):
-        errors = _flatten(exc.detail)
-        field, messages = next(iter(errors.items()), ("request", ["Invalid request."]))
-        first = (
-            messages[0] if field in ("request", "non_field_errors") else f"{field}: {messages[0]}"
-        )
-        return Response({"detail": first, "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
-    return drf_exception_handler(exc, context)
-
-
-def record_access_denied(
-    request: Request, object_type: str, object_id: str | int, *, reason: str = ""
-) -> None:
-    """Every failed access-control check is logged (OWASP ASVS 7.2.2): who asked for what."""
-    detail = {"path": request.path, "method": request.method}
-    if reason:
-        detail["reason"] = reason[:200]
-    record(
-        request.user, "access.denied", object_type=object_type, object_id=object_id, detail=detail
-    )
-
-
-def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
-    """The documented error answers of an endpoint (401 applies to all of them)."""
-    words = {
-        400: "The request is incomplete or wrong; nothing was changed.",
-        401: "No valid token or session.",
-        403: "You may see this but not do this (or two-factor verification is needed).",
-        404: "Not found, or not visible to you.",
-        409: "Not possible in the referral's current state.",
-        415: "The body must be JSON (multipart/form-data for photo uploads).",
-        429: "Too many failed sign-in attempts: the account is locked for a while.",
-    }
-    return {
-        code: OpenApiResponse(ErrorSerializer, description=words[code]) for code in (401, *codes)
-    }
-
-
-class JsonView(APIView):
-    """An API view whose requests carry JSON bodies (photo uploads use multipart instead)."""
-
-    authentication_classes = API_AUTHENTICATION
-    parser_classes = [JSONParser]
-
-
-class Pagination(LimitOffsetPagination):
-    default_limit = 50
-    max_limit = 200
-
-
-def id_parameter(name: str, description: str) -> OpenApiParameter:
-    """An integer id in the path, documented with the range a row id can have."""
-    return OpenApiParameter(
-        name,
-        {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-        OpenApiParameter.PATH,
-        description=description,
-    )
-
-
-@api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
-@permission_classes([AllowAny])
-@schema(None)
-def not_found(request: Request, unmatched: str = "") -> Response:
-    """Any other /api/ address: a JSON 404 rather than the HTML page meant for people."""
-    raise NotFound("There is no such API endpoint.")
-
-
-def int_or_404(value: int) -> int:
-    if not 0 < value <= MAX_ID:
-        raise NotFound("Not found.")
-    return value
-
-
-def organisation_from(value: str, field: str) -> Organisation:
-    """An organisation named by ODS code (or database id) in a request body."""
-    value = value.strip()
-    org = Organisation.objects.filter(ods_code__iexact=value).first()
-    if org is None and value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID:
-        org = Organisation.objects.filter(pk=int(value)).first()
-    if org is None:
-        message = f"No organisation with ODS code {value!r}."
-        raise InvalidReferral(message, field_errors={field: [message]})
-    return org
-
-
-def own_organisation(user: User, value: str | None, field: str) -> Organisation:
-    """The practice or hub the user acts for: named, or their only one."""
-    if value:
-        return organisation_from(value, field)
-    ids = user.organisation_ids(Role.REFERRER, Role.PHOTOGRAPHER)
-    if len(ids) != 1:
-        message = "Say which practice or hub you act for (its ODS code)."
-        raise InvalidReferral(message, field_errors={field: [message]})
-    return Organisation.objects.get(pk=next(iter(ids)))
-
-
-def acting_user(request: Request) -> User:
-    """The signed-in user (every API view but sign-in requires authentication)."""
-    user = request.user
-    if not isinstance(user, User):
-        raise NotAuthenticated()
-    return user
-
-
-def visible_referral(request: Request, reference: str) -> Referral:
-    referral = Referral.objects.visible_to(acting_user(request)).filter(reference=reference).first()
-    if referral is None:
-        record_access_denied(request, "referrals.referral", reference[:40])
-        raise NotFound(f"No referral {reference} that you can see.")
-    return referral
-
-
-def visible_lesion(request: Request, reference: str, number: int) -> Lesion:
-    """Lesion `number` of a referral the caller may see (404 otherwise, audited)."""
-    referral = visible_referral(request, reference)
-    lesion = referral.lesions.filter(number=int_or_404(number)).first()  # type: ignore[attr-defined]
-    if lesion is None:
-        raise NotFound(f"Referral {reference} has no lesion {number}.")
-    return lesion  # type: ignore[no-any-return]
-
-
-def referral_detail_queryset(user: User) -> QuerySet[Referral]:
-    lesions = Lesion.objects.order_by("number").prefetch_related(
-        Prefetch("images", queryset=LesionImage.objects.order_by("uploaded_at", "id"))
-    )
-    return (
-        Referral.objects.visible_to(user)
-        .select_related(
-            "patient__registered_practice",
-            "service",
-            "referring_org",
-            "imaging_hub",
-            "referrer",
-            "claimed_by",
-            "history",
-            "outcome__recorded_by",
-        )
-        .prefetch_related(
-            Prefetch("lesions", queryset=lesions),
-            Prefetch("messages", queryset=Message.objects.select_related("author", "organisation")),
-        )
-    )
-
-
-def render_referral(request: Request, reference: str, *, code: int = 200) -> Response:
-    """The full referral as this user may see it; the read is audited."""
-    referral = referral_detail_queryset(acting_user(request)).filter(reference=reference).first()
-    if referral is None:
-        record_access_denied(request, "referrals.referral", reference[:40])
-        raise NotFound(f"No referral {reference} that you can see.")
-    services.view_referral(referral, user=acting_user(request))
-    data = ReferralSerializer(referral, context={"request": request}).data
-    return Response(data, status=code)
+__all__ = [
+    "LesionCreateView",
+    "LesionDetailView",
+    "MessageListView",
+    "OutcomeView",
+    "ReferralDetailView",
+    "ReferralListView",
+    # Still imported from here by dermbridge.interop.views (its home is dermbridge.api.errors).
+    "record_access_denied",
+]
 
 
 class ReferralFilterSerializer(serializers.Serializer):
@@ -258,19 +68,11 @@ class ReferralListView(JsonView):
     def get(self, request: Request) -> Response:
         filters = ReferralFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        queryset = (
-            Referral.objects.visible_to(acting_user(request))
-            .filter(**filters.validated_data)
-            .select_related("patient__registered_practice", "service", "referring_org")
-            .order_by("-created_at", "-id")
-        )
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queryset, request, view=self) or []
-        record(
+        page = reads.list_referrals(
             acting_user(request),
-            "referral.list",
-            object_type="referrals.referral",
-            detail={"references": [r.reference for r in page]},
+            lambda queryset: paginator.paginate_queryset(queryset, request, view=self),
+            **filters.validated_data,
         )
         return paginator.get_paginated_response(ReferralListSerializer(page, many=True).data)
 

@@ -15,14 +15,11 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from dermbridge.accounts.api import acting_user
+from dermbridge.api.schema import error_responses
+from dermbridge.api.views import JsonView
 from dermbridge.referrals import services
-from dermbridge.referrals.api import (
-    JsonView,
-    acting_user,
-    error_responses,
-    render_referral,
-    visible_referral,
-)
+from dermbridge.referrals.api_helpers import render_referral, visible_referral
 from dermbridge.referrals.models import Referral
 from dermbridge.referrals.serializers import (
     AdviceSerializer,

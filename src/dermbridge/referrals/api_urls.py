@@ -1,11 +1,7 @@
-"""The REST API under /api/ (schema at /api/schema/)."""
+"""The referrals app's part of the /api/ URL map (assembled in dermbridge.api.urls)."""
 
-from django.urls import path, re_path
+from django.urls import path
 
-from dermbridge.accounts.api import ObtainTokenView
-from dermbridge.imaging.api import ImageDetailView, ImageKeepView, ImageUploadView
-from dermbridge.interop.api import DicomUploadView
-from dermbridge.patients.api import ConsentCreateView, PatientDetailView, PatientListView
 from dermbridge.referrals.api import (
     LesionCreateView,
     LesionDetailView,
@@ -13,19 +9,10 @@ from dermbridge.referrals.api import (
     OutcomeView,
     ReferralDetailView,
     ReferralListView,
-    not_found,
 )
 from dermbridge.referrals.api_actions import ACTIONS
 
 urlpatterns = [
-    path("auth/token/", ObtainTokenView.as_view(), name="api-token"),
-    path("patients/", PatientListView.as_view(), name="api-patients"),
-    path("patients/<int:patient_id>/", PatientDetailView.as_view(), name="api-patient"),
-    path(
-        "patients/<int:patient_id>/consents/",
-        ConsentCreateView.as_view(),
-        name="api-patient-consents",
-    ),
     path("referrals/", ReferralListView.as_view(), name="api-referrals"),
     path("referrals/<str:reference>/", ReferralDetailView.as_view(), name="api-referral"),
     path(
@@ -39,16 +26,6 @@ urlpatterns = [
         name="api-referral-lesion",
     ),
     path(
-        "referrals/<str:reference>/lesions/<int:number>/images/",
-        ImageUploadView.as_view(),
-        name="api-lesion-images",
-    ),
-    path(
-        "referrals/<str:reference>/lesions/<int:number>/dicom/",
-        DicomUploadView.as_view(),
-        name="api-lesion-dicom",
-    ),
-    path(
         "referrals/<str:reference>/messages/",
         MessageListView.as_view(),
         name="api-referral-messages",
@@ -58,7 +35,4 @@ urlpatterns = [
         path(f"referrals/<str:reference>/{name}/", view.as_view(), name=f"api-referral-{name}")
         for name, view in ACTIONS.items()
     ],
-    path("images/<int:image_id>/", ImageDetailView.as_view(), name="api-image"),
-    path("images/<int:image_id>/keep/", ImageKeepView.as_view(), name="api-image-keep"),
-    re_path(r"^(?P<unmatched>[\s\S]*)$", not_found),  # [\s\S]: a newline too
 ]

@@ -46,18 +46,6 @@ ACTION_PATHS = {
 }
 
 
-class ErrorSerializer(serializers.Serializer):
-    """Every error answer: a sentence for the clinician, and per-field messages when known."""
-
-    detail = serializers.CharField()
-    # A declared field, not Serializer.errors: the metaclass moves it into _declared_fields.
-    errors = serializers.DictField(  # type: ignore[assignment]
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="Messages per field; nested fields are named like lesions[1].size_mm.",
-    )
-
-
 # ---------------------------------------------------------------- input
 
 
