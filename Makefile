@@ -72,19 +72,23 @@ typecheck: install
 
 pytest: install
 	@bash scripts/ensure-chromium.sh
-	$(BIN)/pytest -q -m "not slow and not bench" --durations=15
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile -m "not slow and not bench" --durations=15
 
+## Test processes: one per core of the 2-core CI machine (pytest-xdist)
+TEST_JOBS ?= 2
 PG_URL ?= postgres://postgres@127.0.0.1:5432/dermbridge
 LOAD_USERS ?= 50
 LOAD_SECONDS ?= 300
 ## The same suite against PostgreSQL (CI does this when 127.0.0.1:5432 answers)
 test-pg: install
-	DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -m "not slow and not bench" --durations=15
+	DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile -m "not slow and not bench" --durations=15
 
 ## make bench: slow tests and benchmarks (SQLite, then the scale benchmarks on PostgreSQL)
 bench: install
 	@bash scripts/ensure-chromium.sh
 	$(BIN)/pytest -q -s -m "slow or bench" -p no:cacheprovider
+	@# The GP journeys' interaction counts and estimated times, kept in docs/benchmarks/journeys.json
+	DERMBRIDGE_WRITE_JOURNEYS=1 $(BIN)/pytest -q -p no:cacheprovider src/dermbridge/web/tests/browser/test_gp_budget.py
 	@# Fault injection, five times longer than in make test; figures in docs/benchmarks/faults.json
 	DERMBRIDGE_FAULT_SCALE=5 DERMBRIDGE_FAULT_RESULTS=$(CURDIR)/docs/benchmarks/faults.json \
 	  $(BIN)/pytest -q -s -p no:cacheprovider src/dermbridge/core/tests/test_faults.py

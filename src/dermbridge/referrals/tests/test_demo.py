@@ -17,6 +17,38 @@ from dermbridge.referrals.models import Referral, ReferralKind, State
 pytestmark = pytest.mark.django_db(transaction=False)
 
 
+def test_a_small_demo_loads_once_with_every_login_and_processed_photos(
+    settings, tmp_path, monkeypatch
+) -> None:
+    """The fast sibling of the test below (make test): the same `dermbridge demo` code path with
+    three of its scenarios, so that its photos go through the real pipeline in a few seconds.
+    GIVEN an empty database WHEN `dermbridge demo` runs twice THEN each scenario is one referral
+    in its state, every photo is processed, every printed login works, and the second run adds
+    nothing."""
+    from dermbridge import demo
+
+    few = [SCENARIOS[0], SCENARIOS[2], SCENARIOS[-1]]
+    monkeypatch.setattr(demo, "SCENARIOS", few)
+    settings.BLOB_ROOT = tmp_path / "blobs"
+    from dermbridge.imaging import storage
+
+    storage.blob_store.cache_clear()
+    try:
+        call_command("demo", stdout=StringIO())
+        images = LesionImage.objects.count()
+        call_command("demo", stdout=StringIO())
+    finally:
+        storage.blob_store.cache_clear()
+    assert Referral.objects.count() == len(few)
+    assert sorted(Referral.objects.values_list("state", flat=True)) == sorted(s for s, _, _ in few)
+    assert images == LesionImage.objects.count() > 0
+    assert not LesionImage.objects.exclude(status=ImageStatus.READY).exists()
+    users = get_user_model().objects
+    for login in DEMO_LOGINS:
+        assert users.get(username=login.username).check_password(DEMO_PASSWORD), login.username
+
+
+@pytest.mark.slow  # make bench; make test runs the small demo above (the same code path)
 def test_demo_loads_every_role_and_the_whole_workflow_once(settings, tmp_path) -> None:
     """GIVEN an empty database WHEN `dermbridge demo` runs twice
     THEN every printed login works with the demo password, the referrals span the workflow,
