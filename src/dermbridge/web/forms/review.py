@@ -1,0 +1,121 @@
+"""What the dermatology service answers, and how it filters its worklist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from dermbridge.referrals.models import PathwayDecision, ReferralKind
+from dermbridge.referrals.terminology import grouped_diagnosis_choices
+from dermbridge.triage.display import worklist_band_choices
+from dermbridge.web.forms.base import BLANK, NhsForm
+
+
+class OutcomeForm(NhsForm):
+    diagnosis_code = forms.ChoiceField(label="Diagnosis", choices=())
+    management_plan = forms.CharField(label="Management plan", widget=forms.Textarea)
+    advice_to_referrer = forms.CharField(label="Advice to the referrer", widget=forms.Textarea)
+    patient_explanation = forms.CharField(
+        label="Explanation for the patient, in plain English",
+        widget=forms.Textarea,
+    )
+    pathway_decision = forms.ChoiceField(
+        label="Where the patient goes next",
+        choices=PathwayDecision.choices,
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args: Any, advice_only: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Grouped (cancer first) so the plain select is easy to scan without JavaScript.
+        self.fields["diagnosis_code"].choices = BLANK + grouped_diagnosis_choices()  # type: ignore[attr-defined]
+        # app.js adds a search box that filters this long SNOMED CT list as the user types.
+        self.fields["diagnosis_code"].widget.attrs["data-filterable"] = "true"
+        decision = self.fields["pathway_decision"]
+        if advice_only:
+            decision.choices = [(PathwayDecision.ADVICE.value, PathwayDecision.ADVICE.label)]  # type: ignore[attr-defined]
+            decision.initial = PathwayDecision.ADVICE
+        else:
+            decision.choices = [  # type: ignore[attr-defined]
+                c for c in PathwayDecision.choices if c[0] != PathwayDecision.ADVICE
+            ]
+
+
+class TextForm(NhsForm):
+    """One free-text box: a message, a question, a reason."""
+
+    text = forms.CharField(widget=forms.Textarea, max_length=10000)
+
+    def __init__(self, *args: Any, label: str = "Message", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["text"].label = label
+
+
+class ConvertForm(NhsForm):
+    to_kind = forms.ChoiceField(
+        label="Convert to",
+        widget=forms.RadioSelect,
+        choices=[
+            (ReferralKind.TRIAGE.value, ReferralKind.TRIAGE.label),
+            (ReferralKind.URGENT_CANCER.value, ReferralKind.URGENT_CANCER.label),
+        ],
+    )
+    text = forms.CharField(label="Note (optional)", widget=forms.Textarea, required=False)
+
+
+class DowngradeForm(NhsForm):
+    to_kind = forms.ChoiceField(
+        label="Downgrade to",
+        widget=forms.RadioSelect,
+        choices=[
+            (ReferralKind.TRIAGE.value, ReferralKind.TRIAGE.label),
+            (ReferralKind.ADVICE.value, ReferralKind.ADVICE.label),
+        ],
+    )
+    text = forms.CharField(label="Clinical reason", widget=forms.Textarea)
+
+
+class PatientToldForm(NhsForm):
+    told_at = forms.DateTimeField(
+        label="When the patient was told",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    method = forms.ChoiceField(
+        label="How",
+        widget=forms.RadioSelect,
+        choices=[
+            ("face_to_face", "Face to face"),
+            ("telephone", "Telephone"),
+            ("letter", "Letter"),
+            ("video", "Video"),
+        ],
+    )
+
+
+class WorklistFilterForm(NhsForm):
+    kind = forms.ChoiceField(
+        choices=[("", "All pathways"), *list(ReferralKind.choices)], required=False, label="Pathway"
+    )
+    state = forms.ChoiceField(
+        choices=[
+            ("", "All open"),
+            ("awaiting_review", "Awaiting review"),
+            ("in_review", "In review"),
+            ("converted", "Converted"),
+        ],
+        required=False,
+    )
+    breach = forms.ChoiceField(
+        label="Target",
+        choices=[("", "Any"), ("breached", "Past target"), ("near", "Near target")],
+        required=False,
+    )
+    ai_band = forms.ChoiceField(
+        label="AI risk",
+        # high, intermediate, low, "AI declined to assess", "No dermoscopic photo".
+        choices=[("", "Any"), *worklist_band_choices()],
+        required=False,
+    )
+    mine = forms.BooleanField(label="Only cases I am reviewing", required=False)
