@@ -17,12 +17,12 @@ from dermbridge.api.schema import error_responses, id_parameter
 from dermbridge.api.views import JsonView, int_or_404
 from dermbridge.imaging import quality_review, reads, services
 from dermbridge.imaging.models import LesionImage
-from dermbridge.referrals.api_helpers import visible_lesion
-from dermbridge.referrals.serializers import (
+from dermbridge.imaging.serializers import (
     ImageAcceptedSerializer,
     ImageSerializer,
     ImageUploadSerializer,
 )
+from dermbridge.referrals.api_helpers import visible_lesion
 
 IMAGE_ID = id_parameter("image_id", "The image id returned by the upload.")
 

@@ -14,9 +14,9 @@ from dermbridge.accounts.api import acting_user
 from dermbridge.accounts.authentication import API_AUTHENTICATION
 from dermbridge.api.schema import error_responses, id_parameter
 from dermbridge.imaging.models import ImageType
+from dermbridge.imaging.serializers import ImageAcceptedSerializer
 from dermbridge.interop import services
 from dermbridge.referrals.api_helpers import visible_lesion
-from dermbridge.referrals.serializers import ImageAcceptedSerializer
 
 
 class DicomUploadSerializer(serializers.Serializer):

@@ -1,4 +1,5 @@
-"""JSON shapes of referrals, lesions, images, messages and outcomes for the REST API.
+"""JSON shapes of referrals, lesions, messages and outcomes for the REST API (a lesion shows
+its images in the shape dermbridge.imaging.serializers gives them).
 
 Serializers only parse and present: every rule (what a complete lesion is, who may do what)
 lives in the services, which give the clinician-readable errors.
@@ -11,7 +12,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from dermbridge.imaging.models import DermoscopyMode, ImageType, LesionImage
+from dermbridge.imaging.serializers import ImageSerializer, ImageSetSerializer
 from dermbridge.imaging.services import lesion_image_set
 from dermbridge.patients.serializers import PatientDetailsSerializer, PatientSummarySerializer
 from dermbridge.referrals import workflow
@@ -22,6 +23,7 @@ from dermbridge.referrals.models import (
     Message,
     Outcome,
     PathwayDecision,
+    PatientToldMethod,
     Referral,
     ReferralKind,
     State,
@@ -125,14 +127,6 @@ class ReferralUpdateSerializer(serializers.Serializer):
     history = HistorySerializer(required=False)
 
 
-class ImageUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="JPEG, PNG, HEIC or TIFF photo of the lesion.")
-    image_type = serializers.ChoiceField(choices=ImageType.choices)
-    dermoscopy_mode = serializers.ChoiceField(
-        choices=DermoscopyMode.choices, required=False, allow_blank=True, default=""
-    )
-
-
 class MessageCreateSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=10000)
 
@@ -189,88 +183,10 @@ class DowngradeSerializer(serializers.Serializer):
 
 class PatientToldSerializer(serializers.Serializer):
     told_at = serializers.DateTimeField(help_text="When the patient was told (not in the future).")
-    method = serializers.ChoiceField(
-        choices=[
-            ("face_to_face", "Face to face"),
-            ("telephone", "Telephone"),
-            ("letter", "Letter"),
-            ("video", "Video"),
-        ]
-    )
+    method = serializers.ChoiceField(choices=PatientToldMethod.choices)
 
 
 # ---------------------------------------------------------------- output
-
-
-class ImageSerializer(serializers.ModelSerializer[LesionImage]):
-    lesion = serializers.IntegerField(source="lesion.number", read_only=True)
-    # Declared: read-only model fields lose allow_blank, and the schema would forbid "".
-    dermoscopy_mode = serializers.ChoiceField(
-        choices=DermoscopyMode.choices, allow_blank=True, read_only=True
-    )
-    referral = serializers.CharField(source="lesion.referral.reference", read_only=True)
-    quality_warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
-    blocking_problems = serializers.SerializerMethodField(
-        help_text="Quality failures the service treats as blocking: retake before sending."
-    )
-    quality_kept_at = serializers.DateTimeField(
-        source="quality_acknowledged_at",
-        read_only=True,
-        allow_null=True,
-        help_text="When the photographer kept the photo despite its quality warnings (POST "
-        "/api/images/{id}/keep/); null while a warning still needs keeping or retaking.",
-    )
-    ai_note = serializers.SerializerMethodField(
-        help_text="The AI's own note when it could not assess this dermoscopic photo (empty "
-        "otherwise). Not a quality problem: it never stops sending."
-    )
-
-    class Meta:
-        model = LesionImage
-        fields = [
-            "id",
-            "referral",
-            "lesion",
-            "image_type",
-            "dermoscopy_mode",
-            "status",
-            "failure_reason",
-            "quality_warnings",
-            "blocking_problems",
-            "quality_kept_at",
-            "ai_note",
-            "width",
-            "height",
-            "uploaded_at",
-            "processed_at",
-            "informed_decision",
-        ]
-        read_only_fields = fields
-
-    def get_ai_note(self, image: LesionImage) -> str:
-        from dermbridge.imaging.quality_review import ai_note
-
-        return ai_note(image)
-
-    def get_blocking_problems(self, image: LesionImage) -> list[str]:
-        return [
-            c["message"]
-            for c in image.quality.values()
-            if c.get("blocking") and not c.get("ok", True)
-        ]
-
-
-class ImageAcceptedSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    status = serializers.CharField(help_text="Always 'processing': poll GET /api/images/{id}/.")
-    url = serializers.CharField()
-
-
-class ImageSetSerializer(serializers.Serializer):
-    required = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
-    missing = serializers.ListField(child=serializers.CharField())
-    processing = serializers.IntegerField()
-    failed = serializers.IntegerField()
 
 
 class LesionSerializer(serializers.ModelSerializer[Lesion]):
