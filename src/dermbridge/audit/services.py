@@ -75,6 +75,23 @@ def record(
     return event
 
 
+def record_denial(
+    actor: Any, object_type: str, object_id: str | int, *, path: str, method: str | None
+) -> AuditEvent:
+    """A refused access-control check (OWASP ASVS 7.2.2): who asked for which object, where.
+
+    Pages call it when they refuse an object they looked up themselves (the request then ends
+    in a 404 that says nothing); refusals they do not record are caught by
+    core.middleware.DenialAuditMiddleware."""
+    return record(
+        actor,
+        "access.denied",
+        object_type=object_type,
+        object_id=object_id,
+        detail={"path": path, "method": method},
+    )
+
+
 @contextmanager
 def batched() -> Iterator[None]:
     """Hold back the events recorded in this block and append them together at its end.

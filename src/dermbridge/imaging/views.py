@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 
-from dermbridge.audit.services import record
+from dermbridge.audit.services import record_denial
 from dermbridge.core.errors import DomainError
 from dermbridge.imaging import services
 
@@ -24,12 +24,8 @@ def image_version(request: HttpRequest, key: str, version: str) -> HttpResponse:
     image = queryset.filter(media_key=key).first()
     if image is None:
         # Every failed access-control check is logged (OWASP ASVS 7.2.2).
-        record(
-            request.user,
-            "access.denied",
-            object_type="imaging.lesionimage",
-            object_id=key,
-            detail={"path": request.path, "method": request.method},
+        record_denial(
+            request.user, "imaging.lesionimage", key, path=request.path, method=request.method
         )
         raise Http404("No such image.")
     try:

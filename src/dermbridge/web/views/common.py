@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from django import forms
 from django.http import Http404, HttpRequest
 
-from dermbridge.audit.services import record
+from dermbridge.audit.services import record_denial
 from dermbridge.referrals.models import Referral
 
 if TYPE_CHECKING:
@@ -29,12 +29,8 @@ def acting_user(request: HttpRequest) -> User:
 
 def record_access_denied(request: HttpRequest, object_type: str, object_id: int) -> None:
     """Every failed access-control check is logged (OWASP ASVS 7.2.2): who asked for what."""
-    record(
-        acting_user(request),
-        "access.denied",
-        object_type=object_type,
-        object_id=object_id,
-        detail={"path": request.path, "method": request.method},
+    record_denial(
+        acting_user(request), object_type, object_id, path=request.path, method=request.method
     )
 
 
