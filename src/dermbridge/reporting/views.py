@@ -16,9 +16,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dermbridge.accounts.models import Organisation, Role
-from dermbridge.audit.services import record
 from dermbridge.core.reconcile import last_run
-from dermbridge.reporting import charts, services
+from dermbridge.reporting import charts, reads, services
 from dermbridge.reporting.services import MAX_PERIOD_DAYS, Period
 from dermbridge.triage.monitoring import drift
 from dermbridge.web.forms import NhsForm
@@ -88,15 +87,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """Referrals per week, response times, outcomes, FDS, AI agreement and open cases."""
     service, mine = _service_for(request)
     form, period = _period(request)
-    board = services.service_dashboard(service, period)
-    record(
-        acting_user(request),
-        "report.view",
-        object_type="accounts.organisation",
-        object_id=service.pk,
-        organisation_id=service.pk,
-        detail={"report": "dashboard", "start": str(period.start), "end": str(period.end)},
-    )
+    board = reads.dashboard(acting_user(request), service, period)
     return render(
         request,
         "reporting/dashboard.html",
@@ -129,20 +120,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
             status=400,
             content_type="text/plain; charset=utf-8",
         )
-    rows = services.export_rows(service.pk, period)
-    record(
-        acting_user(request),
-        "report.export",
-        object_type="accounts.organisation",
-        object_id=service.pk,
-        organisation_id=service.pk,
-        detail={
-            "report": "referrals.csv",
-            "start": str(period.start),
-            "end": str(period.end),
-            "rows": len(rows),
-        },
-    )
+    rows = reads.export_rows(acting_user(request), service, period)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(services.EXPORT_COLUMNS)
