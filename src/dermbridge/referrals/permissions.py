@@ -178,12 +178,20 @@ def may(user: User | None, action: str, referral: Referral) -> bool:
     )
 
 
-def check(user: User | None, action: str, referral: Referral) -> Rule:
-    """Return the rule if `user` may do `action` now; raise NotPermitted (403) when their role
-    may not, TransitionNotAllowed (409) when nobody may in the referral's state."""
+def check_role(user: User | None, action: str, referral: Referral) -> Rule:
+    """Return the rule if `user` has the role for `action` on this referral, whatever its state
+    now; raise NotPermitted (403) otherwise. For a page that refuses a part of a request the
+    user may never do before it looks at what was typed."""
     rule = _rule(action)
     if not rule.has_role(user, referral):
         raise NotPermitted(f"Only {rule.who_text} can {rule.label}.")
+    return rule
+
+
+def check(user: User | None, action: str, referral: Referral) -> Rule:
+    """Return the rule if `user` may do `action` now; raise NotPermitted (403) when their role
+    may not, TransitionNotAllowed (409) when nobody may in the referral's state."""
+    rule = check_role(user, action, referral)
     if rule.transition:
         workflow.check(action, user, referral)
         return rule

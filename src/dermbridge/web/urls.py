@@ -2,7 +2,18 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from dermbridge.web.views import account, photos, referral, referring, review
+from dermbridge.web.views import (
+    account,
+    check_answers,
+    draft,
+    lesions,
+    new_referral,
+    photos,
+    referral,
+    referral_steps,
+    referring,
+    review,
+)
 
 urlpatterns = [
     path("", account.home, name="home"),
@@ -15,21 +26,19 @@ urlpatterns = [
         RedirectView.as_view(url="/static/nhsuk/assets/%(path)s", permanent=True),
     ),
     path("referrals/", referring.my_referrals, name="my-referrals"),
-    path("referrals/new/", referring.new_referral, name="referral-new"),
+    path("referrals/new/", new_referral.new_referral, name="referral-new"),
     path("referrals/<int:pk>/", referral.referral_detail, name="referral-detail"),
-    path("referrals/<int:pk>/edit/", referring.edit_referral, name="referral-edit"),
-    path(
-        "referrals/<int:pk>/consent/", referring.record_direct_care_consent, name="referral-consent"
-    ),
-    path("referrals/<int:pk>/lesions/", referring.add_lesion, name="lesion-add"),
+    path("referrals/<int:pk>/edit/", draft.edit_referral, name="referral-edit"),
+    path("referrals/<int:pk>/consent/", draft.record_direct_care_consent, name="referral-consent"),
+    path("referrals/<int:pk>/lesions/", draft.add_lesion, name="lesion-add"),
     path(
         "referrals/<int:pk>/lesions/<int:lesion_pk>/change/",
-        referring.edit_lesion,
+        lesions.edit_lesion,
         name="lesion-edit",
     ),
     path(
         "referrals/<int:pk>/lesions/<int:lesion_pk>/remove/",
-        referring.remove_lesion,
+        lesions.remove_lesion,
         name="lesion-remove",
     ),
     path(
@@ -47,16 +56,18 @@ urlpatterns = [
         photos.keep_photo,
         name="photo-keep",
     ),
-    path("referrals/<int:pk>/submit/", referring.submit_referral, name="referral-submit"),
-    path("referrals/<int:pk>/check/", referring.check_referral, name="referral-check"),
-    path("referrals/<int:pk>/delete/", referring.delete_draft, name="referral-delete"),
-    path("referrals/<int:pk>/act/<slug:action>/", referral.referral_act, name="referral-act"),
+    path("referrals/<int:pk>/submit/", draft.submit_referral, name="referral-submit"),
+    path("referrals/<int:pk>/check/", check_answers.check_referral, name="referral-check"),
+    path("referrals/<int:pk>/delete/", draft.delete_draft, name="referral-delete"),
+    path("referrals/<int:pk>/act/<slug:action>/", referral_steps.referral_act, name="referral-act"),
     path(
-        "referrals/<int:pk>/do/<slug:action>/", referral.referral_form_action, name="referral-form"
+        "referrals/<int:pk>/do/<slug:action>/",
+        referral_steps.referral_form_action,
+        name="referral-form",
     ),
-    path("referrals/<int:pk>/outcome/", referral.record_outcome, name="referral-outcome"),
-    path("referrals/<int:pk>/messages/", referral.post_message, name="referral-message"),
-    path("referrals/<int:pk>/pacs/", referral.send_to_pacs, name="referral-pacs"),
+    path("referrals/<int:pk>/outcome/", referral_steps.record_outcome, name="referral-outcome"),
+    path("referrals/<int:pk>/messages/", referral_steps.post_message, name="referral-message"),
+    path("referrals/<int:pk>/pacs/", referral_steps.send_to_pacs, name="referral-pacs"),
     path("worklist/", review.worklist, name="worklist"),
     path("service/explanations/", review.explanation_templates, name="explanation-templates"),
     path(

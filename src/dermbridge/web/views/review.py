@@ -8,38 +8,48 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from dermbridge.accounts.models import Organisation, Role, User
-from dermbridge.audit.services import record
 from dermbridge.core.errors import DomainError
-from dermbridge.imaging.models import ImageType, LesionImage
-from dermbridge.referrals import outcomes, workflow
+from dermbridge.imaging.models import ImageType
+from dermbridge.referrals import outcomes, permissions, worklists
 from dermbridge.referrals.models import ExplanationTemplate, Referral
 from dermbridge.triage import display as ai_display
 from dermbridge.web.forms import NhsForm, WorklistFilterForm, apply_service_errors
 from dermbridge.web.views.common import acting_user, error_items
 
-PAGE_SIZE = 25
-REVIEW_ROLES = (Role.DERMATOLOGIST, Role.SERVICE_ADMIN)
-
 
 def _quick_action(user: User, referral: Referral) -> str:
-    """'claim' or 'release' when the workflow allows it from the list (no extra queries:
+    """'claim' or 'release' when the rule table allows it from the list (no extra queries:
     memberships are cached on the user)."""
-    allowed = {t.action for t in workflow.available_actions(user, referral)}
-    return next((a for a in ("claim", "release") if a in allowed), "")
+    return next((a for a in ("claim", "release") if permissions.may(user, a, referral)), "")
+
+
+def _filters(chosen: dict[str, Any]) -> worklists.WorklistFilters:
+    """The worklist form's choices as the worklist's filters; the AI filter's "none" and
+    "pending" are the cases the AI has not assessed, without or with a dermoscopic photo."""
+    band = chosen.get("ai_band") or None
+    has_photo = None
+    if band in ("none", ai_display.PENDING):
+        band, has_photo = "", band == ai_display.PENDING
+    return worklists.WorklistFilters(
+        kind=chosen.get("kind") or "",
+        state=chosen.get("state") or "",
+        breach=chosen.get("breach") or "",
+        ai_band=band,
+        has_photo=has_photo,
+        mine=bool(chosen.get("mine")),
+    )
 
 
 @login_required
 def worklist(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
-    services = list(Organisation.objects.filter(pk__in=user.organisation_ids(*REVIEW_ROLES)))
+    services = worklists.review_services(user)
     if not services:
         raise Http404("You do not review for a dermatology service.")
     try:
@@ -50,51 +60,25 @@ def worklist(request: HttpRequest) -> HttpResponse:
     if service is None:
         raise Http404("You do not review for that service.")
     form = WorklistFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
     # Whether each case has a dermoscopic photo: a case the AI has not assessed is "No
-    # dermoscopic photo" only when it has none (still one query: an EXISTS per row shown).
-    dermoscopic = LesionImage.objects.filter(
-        lesion__referral=OuterRef("pk"), image_type=ImageType.DERMOSCOPIC
+    # dermoscopic photo" only when it has none.
+    page = worklists.review_worklist(
+        user,
+        service,
+        _filters(form.cleaned_data if form.is_valid() else {}),
+        page=request.GET.get("page"),
+        photo_type=ImageType.DERMOSCOPIC,
     )
-    queryset: Any = (
-        Referral.objects.worklist(service.pk)
-        .select_related("patient", "claimed_by")
-        .annotate(has_dermoscopic=Exists(dermoscopic))
-    )
-    if filters.get("kind"):
-        queryset = queryset.filter(kind=filters["kind"])
-    if filters.get("state"):
-        queryset = queryset.filter(state=filters["state"])
-    if filters.get("breach"):
-        queryset = queryset.breach(filters["breach"])
-    if filters.get("ai_band"):
-        band = filters["ai_band"]
-        if band == "none":
-            queryset = queryset.filter(ai_band="", has_dermoscopic=False)
-        elif band == ai_display.PENDING:
-            queryset = queryset.filter(ai_band="", has_dermoscopic=True)
-        else:
-            queryset = queryset.filter(ai_band=band)
-    if filters.get("mine"):
-        queryset = queryset.filter(claimed_by=user)
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
     rows = [
         (
             r,
             r.breach_status(now),
             _quick_action(user, r),
-            ai_display.band(r.ai_band, has_dermoscopic=r.has_dermoscopic),
+            ai_display.band(r.ai_band, has_dermoscopic=r.has_photo),
         )
         for r in page.object_list
     ]
-    record(
-        user,
-        "referral.list",
-        object_type="referrals.referral",
-        organisation_id=service.pk,
-        detail={"page": "worklist", "shown": [row[0].pk for row in rows]},
-    )
     query = request.GET.copy()
     query.pop("page", None)
     return render(
