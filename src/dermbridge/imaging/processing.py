@@ -34,6 +34,7 @@ from dermbridge.imaging.blobstore import BlobCorrupt, BlobNotFound, BlobStoreUna
 from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
 from dermbridge.imaging.pipeline import process_image as run_pipeline
 from dermbridge.imaging.pipeline.types import ImageRejected
+from dermbridge.imaging.signals import image_ready
 from dermbridge.imaging.storage import blob_store
 
 log = logging.getLogger(__name__)
@@ -167,10 +168,9 @@ def _store_and_commit(image_id: int, processed: Any, written: list[str]) -> str:
         locked.save()
         blobrefs.release_on_commit(blobrefs.sync_refs(locked))
         record(None, "image.processed", locked)
-        if locked.image_type == ImageType.DERMOSCOPIC:
-            from dermbridge.triage.tasks import assess_image
-
-            enqueue_atomic(assess_image, locked.pk)
+        # The AI's pre-read of a dermoscopic photo is enqueued with this commit (triage receives
+        # it: imaging/signals.py).
+        image_ready.send(sender=LesionImage, image=locked)
     return "ready"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.checks import Warning, register
+from django.core.checks import Error, Warning, register
 
 from dermbridge.referrals import terminology
 
@@ -29,4 +29,23 @@ def snomed_codes_reviewed(app_configs: Any = None, **kwargs: Any) -> list[Warnin
             "before clinical use (src/dermbridge/referrals/terminology.py).",
             id="dermbridge.W001",
         )
+    ]
+
+
+@register()
+def referral_signals_received(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """The apps above the referral app must have connected their reactions (referrals/signals.py):
+    without imaging's receiver a draft with no photos could be sent, without notifications' the
+    patient would never be told. Refuse to start rather than run without them."""
+    from dermbridge.referrals.signals import REQUIRED
+
+    return [
+        Error(
+            f"No app receives the referral signal {name!r}.",
+            hint="Each of imaging, triage and notifications connects its receivers in its "
+            "AppConfig.ready (ADR 0012): check INSTALLED_APPS lists them.",
+            id="dermbridge.E110",
+        )
+        for name, signal in REQUIRED.items()
+        if not signal.has_listeners()
     ]

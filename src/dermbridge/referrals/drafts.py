@@ -13,7 +13,7 @@ from dermbridge.accounts.models import Organisation, OrganisationKind, Role, Use
 from dermbridge.audit.services import record
 from dermbridge.core.errors import InvalidReferral, NotPermitted
 from dermbridge.patients.models import ConsentScope, Patient
-from dermbridge.referrals import permissions
+from dermbridge.referrals import permissions, signals
 from dermbridge.referrals.models import (
     ClinicalHistory,
     Laterality,
@@ -240,10 +240,8 @@ def remove_lesion(lesion: Lesion, *, user: User) -> None:
     the draft reads lesion 1, 2, 3... again."""
     referral, lesion = _locked_lesion(lesion)
     permissions.check(user, "remove_lesion", referral)
-    from dermbridge.imaging.services import delete_image
-
-    for image in list(lesion.images.all()):
-        delete_image(image, user=user)
+    # Its photos go first, with their blobs (imaging receives this: referrals/signals.py).
+    signals.lesion_removing.send(sender=Lesion, lesion=lesion, user=user)
     number = lesion.number
     record(
         user,
@@ -262,9 +260,7 @@ def remove_lesion(lesion: Lesion, *, user: User) -> None:
 def delete_draft(referral: Referral, *, user: User) -> None:
     referral = lock_referral(referral)
     permissions.check(user, "delete_draft", referral)
-    from dermbridge.imaging.services import discard_draft_images
-
-    discard_draft_images(referral, user=user)
+    signals.draft_discarding.send(sender=Referral, referral=referral, user=user)
     record(user, "referral.delete_draft", referral, organisation_id=referral.referring_org_id)
     referral.delete()
 

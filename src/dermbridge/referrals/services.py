@@ -14,9 +14,8 @@ from django.utils import timezone
 from dermbridge.accounts.models import Organisation, User
 from dermbridge.audit.services import record
 from dermbridge.core.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
-from dermbridge.notifications.services import notify_referral_event
 from dermbridge.patients.models import ConsentScope
-from dermbridge.referrals import clocks, permissions
+from dermbridge.referrals import clocks, permissions, signals
 
 # Drafting lives in drafts.py and the transition mechanics in transitions.py; callers import
 # them from here, this module being the referral app's one service interface.
@@ -99,10 +98,18 @@ def history_problems(referral: Referral) -> list[str]:
     ]
 
 
+def notify_referral_event(
+    referral: Referral, event: str, *, exclude_user: User | None = None
+) -> None:
+    """Tell whoever must be told of this event (the notifications app receives it, inside this
+    transaction: see referrals/signals.py)."""
+    signals.referral_event.send(
+        sender=Referral, referral=referral, event=event, exclude_user=exclude_user
+    )
+
+
 def submission_problems(referral: Referral) -> list[str]:
     """Everything that stops this draft being sent, in words the referrer can act on."""
-    from dermbridge.imaging.services import image_set_problems
-
     problems = []
     if not referral.clinical_question.strip():
         problems.append("Add the question you want the dermatologist to answer.")
@@ -112,7 +119,7 @@ def submission_problems(referral: Referral) -> list[str]:
     lesions = list(referral.lesions.all())
     if not lesions:
         problems.append("Describe at least one lesion.")
-    problems.extend(image_set_problems(referral, lesions))
+    problems.extend(signals.problems_with_images(referral, lesions))
     return problems
 
 
@@ -261,19 +268,11 @@ def record_outcome(referral: Referral, *, user: User, action: str, **data: Any) 
     )
     referral.responded_at = referral.responded_at or timezone.now()
     apply_transition(referral, action, user)
-    from dermbridge.imaging.services import mark_images_used_for_decision
-
-    mark_images_used_for_decision(referral)
+    # The photos used for the decision are kept (imaging), the patient is told
+    # (notifications), and the AI's agreement is recorded (triage): see referrals/signals.py.
+    signals.outcome_recorded.send(sender=Referral, referral=referral)
     notify_referral_event(referral, "outcome")
-    _queue_agreement(referral)
     return outcome
-
-
-def _queue_agreement(referral: Referral) -> None:
-    from dermbridge.core.queue import enqueue_atomic
-    from dermbridge.triage.tasks import record_agreement
-
-    enqueue_atomic(record_agreement, referral.pk)
 
 
 @transaction.atomic
@@ -295,7 +294,7 @@ def record_histology(referral: Referral, *, user: User, histology_code: str) -> 
         organisation_id=referral.service_id,
         detail={"code": histology_code},
     )
-    _queue_agreement(referral)
+    signals.histology_recorded.send(sender=Referral, referral=referral)
     return outcome
 
 
@@ -322,9 +321,7 @@ def reply_with_information(referral: Referral, *, user: User, body: str) -> Mess
         raise InvalidReferral("Write a reply to the dermatologist's question.")
     referral = lock_referral(referral)
     permissions.check(user, "reply_info", referral)
-    from dermbridge.imaging.services import image_set_problems
-
-    problems = image_set_problems(referral, list(referral.lesions.all()))
+    problems = signals.problems_with_images(referral, list(referral.lesions.all()))
     if problems:
         raise InvalidReferral("The reply cannot be sent yet: " + " ".join(problems))
     referral.claimed_by, referral.claimed_at = None, None
@@ -468,6 +465,14 @@ def post_message(referral: Referral, *, user: User, body: str) -> Message:
     record(user, "message.create", message, organisation_id=org_id)
     notify_referral_event(referral, "message", exclude_user=user)
     return message
+
+
+def set_ai_state(referral_id: int, *, risk: float | None, sort: float, band: str) -> None:
+    """Record the AI's reading of a referral as a whole (its riskiest lesion): the worklist
+    orders by `sort`. The triage app computes it (triage.services.update_referral_risk) and asks
+    here, as only the referral app writes its table. No audit event: the assessments that give
+    it are audited one by one."""
+    Referral.objects.filter(pk=referral_id).update(ai_risk=risk, ai_sort=sort, ai_band=band)
 
 
 def view_referral(referral: Referral, *, user: User, what: str = "referral.view") -> None:

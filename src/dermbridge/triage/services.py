@@ -17,6 +17,7 @@ from dermbridge.audit.services import record
 from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
 from dermbridge.imaging.storage import blob_store
 from dermbridge.referrals.models import Outcome, Referral
+from dermbridge.referrals.services import set_ai_state
 from dermbridge.triage.display import DECLINED
 from dermbridge.triage.inference import COLOUR_REASON, OOD_REASON, get_model
 from dermbridge.triage.metadata import SNOMED_TO_SITE, LesionMetadata
@@ -117,7 +118,8 @@ def update_referral_risk(referral_id: int) -> None:
     bands = list(assessed.values_list("band", flat=True))
     declined = all_assessments.filter(abstained=True).count()
     band, sort = referral_ai_state(bands, declined, risk)
-    Referral.objects.filter(pk=referral_id).update(ai_risk=risk, ai_sort=sort, ai_band=band)
+    # The referral's columns are the referral app's to write (ADR 0012).
+    set_ai_state(referral_id, risk=risk, sort=sort, band=band)
 
 
 def assessments_for(referral: Referral) -> list[Assessment]:
