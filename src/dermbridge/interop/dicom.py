@@ -29,6 +29,7 @@ from pydicom.uid import (
 )
 
 from dermbridge.interop import codes as c
+from dermbridge.vocabulary.choices import ImageType
 
 # A UID root for DermBridge objects: the pydicom root with deterministic suffixes.
 UID_PREFIX = "1.2.826.0.1.3680043.8.498."
@@ -38,7 +39,9 @@ DERMOSCOPY = {
     "contact_non_polarised": ("NON_POLARIZED", "CONTACT"),
     "non_contact_polarised": ("POLARIZED", "NON_CONTACT"),
 }
-IMAGE_LABELS = {"dermoscopic": "Dermoscopic", "overview": "Overview", "close_up": "Close-up"}
+# Series descriptions name the image type as the app does, without the explanation in brackets
+# ("Overview (locating)" is the "Overview" series).
+IMAGE_LABELS = {t.value: str(t.label).split(" (")[0] for t in ImageType}
 
 
 class DicomImportError(ValueError):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from django.utils.text import capfirst
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
@@ -27,7 +28,8 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.flowables import Flowable
 
-from dermbridge.interop.fhir import AI_CAVEAT, HISTORY_TEXT, ReferralRecord
+from dermbridge.interop.fhir import AI_CAVEAT, ReferralRecord
+from dermbridge.vocabulary import HISTORY_QUESTIONS
 
 ERS_MAX_BYTES = 5_000_000
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
@@ -79,7 +81,7 @@ def letter_pdf(record: ReferralRecord, thumbnails: Mapping[int, bytes]) -> bytes
                 [_p("Date of birth", body), _p(patient.date_of_birth.strftime("%d %B %Y"), body)],
                 [_p("Sex", body), _p(patient.get_sex_display(), body)],
                 [
-                    _p("Fitzpatrick skin type", body),
+                    _p(str(capfirst(patient._meta.get_field("fitzpatrick").verbose_name)), body),
                     _p(patient.get_fitzpatrick_display() or "Not recorded", body),
                 ],
             ]
@@ -98,7 +100,7 @@ def letter_pdf(record: ReferralRecord, thumbnails: Mapping[int, bytes]) -> bytes
     history = getattr(referral, "history", None)
     if history is not None:
         rows = []
-        for name, text in HISTORY_TEXT.items():
+        for name, text in HISTORY_QUESTIONS.items():
             value = getattr(history, name, "")
             if value in ("", None):
                 continue

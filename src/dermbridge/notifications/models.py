@@ -7,10 +7,14 @@ import hashlib
 from django.db import models
 from django.utils import timezone
 
+from dermbridge.patients.models import ContactPreference
+from dermbridge.referrals.models import MessageKind
+
 
 class Channel(models.TextChoices):
-    EMAIL = "email", "Email"
-    SMS = "sms", "Text message"
+    # The channels a patient may prefer, in the words the patient's record uses.
+    EMAIL = ContactPreference.EMAIL.value, ContactPreference.EMAIL.label
+    SMS = ContactPreference.SMS.value, ContactPreference.SMS.label
     # Printed and posted by the service's staff (Letters to post); never handed to the worker.
     LETTER = "letter", "Letter"
 
@@ -73,7 +77,7 @@ class NotificationEvent(models.TextChoices):
     INFO_REQUESTED = "info_requested", "Info requested"
     CONVERTED = "converted", "Advice request converted to a referral"
     WITHDRAWN = "withdrawn", "Referral withdrawn"
-    MESSAGE = "message", "Message"
+    MESSAGE = MessageKind.MESSAGE.value, MessageKind.MESSAGE.label
     NEAR_BREACH = "near_breach", "Near breach"
 
 

@@ -12,7 +12,6 @@ from dermbridge.interop.fhir.bundle import (
     referral_bundle,
     unresolved_references,
 )
-from dermbridge.interop.fhir.clinical import HISTORY_TEXT
 from dermbridge.interop.fhir.resources import (
     AI_CAVEAT,
     FHIR_JSON,
@@ -24,7 +23,6 @@ from dermbridge.interop.fhir.resources import (
 __all__ = [
     "AI_CAVEAT",
     "FHIR_JSON",
-    "HISTORY_TEXT",
     "ReferralRecord",
     "attachment_hash",
     "operation_outcome",

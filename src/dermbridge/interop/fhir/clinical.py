@@ -10,41 +10,21 @@ from dermbridge.interop.fhir.resources import AI_CAVEAT, _iso, _ref, urn, valida
 from dermbridge.referrals.models import PRESENCE_FIELDS
 from dermbridge.triage.display import shown_interval
 from dermbridge.triage.labels import class_name
+from dermbridge.vocabulary import HISTORY_QUESTIONS
 
 if TYPE_CHECKING:
     from dermbridge.patients.models import Consent
     from dermbridge.referrals.models import Outcome, Referral
     from dermbridge.triage.models import Assessment
 
-HISTORY_TEXT = {
-    "onset": "When did it start?",
-    "duration_detail": "Duration (details)",
-    "multiple_lesions": "More than one lesion?",
-    "changed_size": "Changed in size?",
-    "changed_shape": "Changed in shape?",
-    "changed_colour": "Changed in colour?",
-    "bleeding": "Bleeding?",
-    "itch": "Itch?",
-    "ulceration": "Ulceration?",
-    "pain": "Pain?",
-    "elevation": "Raised?",
-    "personal_history_skin_cancer": "Personal history of skin cancer?",
-    "family_history_skin_cancer": "Family history of skin cancer?",
-    "immunosuppressed": "Immunosuppressed?",
-    "sun_exposure": "Sun exposure",
-    "medications": "Medications",
-    "allergies": "Allergies",
-    "treatments_tried": "Treatments tried",
-    "treatment_effect": "Effect of treatments",
-    "other_notes": "Other notes",
-}
 CODED_HISTORY = {"onset", "sun_exposure", *PRESENCE_FIELDS}
 
 
 def questionnaire_response_resource(referral: Referral, history: Any) -> dict[str, Any]:
     """The minimum dataset history; coded answers keep DermBridge's codes, free text stays text."""
     items = []
-    for name, text in HISTORY_TEXT.items():
+    # item.text: the question as the referrer was asked it (dermbridge.vocabulary).
+    for name, text in HISTORY_QUESTIONS.items():
         value = getattr(history, name, "")
         if value in ("", None):
             continue

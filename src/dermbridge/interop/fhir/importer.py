@@ -24,8 +24,8 @@ from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
 from dermbridge.interop import codes as c
-from dermbridge.interop.fhir.clinical import HISTORY_TEXT
 from dermbridge.interop.fhir.resources import attachment_hash
+from dermbridge.vocabulary import HISTORY_QUESTIONS
 
 PRIORITY_TO_KIND = {"asap": "usc", "routine": "ras"}
 CONSENT_FROM_FHIR = {code: scope for scope, (code, _, _) in c.CONSENT_SCOPE.items()}
@@ -238,7 +238,7 @@ def _read_history(reader: _Reader, plan: ReferralPlan) -> None:
             continue
         for k, item in enumerate(qr.get("item", [])):
             link = item.get("linkId", "")
-            if link not in HISTORY_TEXT:
+            if link not in HISTORY_QUESTIONS:
                 reader.problem(
                     f"Bundle.entry[{i}].resource.item[{k}]", f"Unknown history question {link!r}."
                 )

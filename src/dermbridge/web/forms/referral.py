@@ -6,9 +6,10 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.text import capfirst
 
 from dermbridge.imaging.models import DermoscopyMode, ImageType
-from dermbridge.patients.models import ContactPreference, Fitzpatrick, Sex
+from dermbridge.patients.models import ContactPreference, Fitzpatrick, Patient, Sex
 from dermbridge.referrals.models import (
     PRESENCE_FIELDS,
     ClinicalHistory,
@@ -16,6 +17,7 @@ from dermbridge.referrals.models import (
     ReferralKind,
 )
 from dermbridge.referrals.terminology import body_site_choices
+from dermbridge.vocabulary import HISTORY_QUESTIONS
 from dermbridge.web.forms.base import (
     BLANK,
     DateOfBirthField,
@@ -39,7 +41,9 @@ class PatientForm(NhsForm):
     )
     sex = forms.ChoiceField(label="Sex", choices=Sex.choices, initial=Sex.UNKNOWN, required=False)
     fitzpatrick = forms.ChoiceField(
-        label="Fitzpatrick skin type", choices=BLANK + list(Fitzpatrick.choices), required=False
+        label=capfirst(Patient._meta.get_field("fitzpatrick").verbose_name),
+        choices=BLANK + list(Fitzpatrick.choices),
+        required=False,
     )
     email = forms.EmailField(label="Email address", required=False)
     mobile = forms.CharField(label="Mobile phone number", max_length=20, required=False)
@@ -148,27 +152,11 @@ class ReferralForm(NhsForm):
         self.fields["imaging_hub"].choices = [("", "None"), *hubs]  # type: ignore[attr-defined]
 
 
-HISTORY_LABELS = {
-    "onset": "When did the patient first notice it?",
-    "duration_detail": "More about the onset (optional)",
-    "multiple_lesions": "More than one lesion?",
-    "changed_size": "Changed in size?",
-    "changed_shape": "Changed in shape?",
-    "changed_colour": "Changed in colour?",
-    "bleeding": "Bleeding?",
-    "itch": "Itch?",
-    "ulceration": "Ulceration?",
-    "pain": "Pain?",
-    "elevation": "Raised?",
-    "personal_history_skin_cancer": "Previous skin cancer?",
-    "family_history_skin_cancer": "Family history of skin cancer?",
-    "immunosuppressed": "Immunosuppressed?",
-    "sun_exposure": "Sun exposure",
-    "medications": "Current medicines",
-    "allergies": "Allergies",
-    "treatments_tried": "Treatments tried",
-    "treatment_effect": "Effect of those treatments",
-    "other_notes": "Anything else the dermatologist should know",
+# The questions as dermbridge.vocabulary words them (the FHIR QuestionnaireResponse and the
+# letter use the same); the form marks the one optional free-text detail as optional.
+HISTORY_LABELS: dict[str, str] = {
+    **HISTORY_QUESTIONS,
+    "duration_detail": f"{HISTORY_QUESTIONS['duration_detail']} (optional)",
 }
 
 

@@ -6,7 +6,13 @@ from typing import Any
 
 from django import forms
 
-from dermbridge.referrals.models import PathwayDecision, ReferralKind
+from dermbridge.referrals.models import (
+    WORKLIST_STATES,
+    PathwayDecision,
+    PatientToldMethod,
+    ReferralKind,
+    TargetStatus,
+)
 from dermbridge.referrals.terminology import grouped_diagnosis_choices
 from dermbridge.triage.display import worklist_band_choices
 from dermbridge.web.forms.base import BLANK, NhsForm
@@ -85,12 +91,7 @@ class PatientToldForm(NhsForm):
     method = forms.ChoiceField(
         label="How",
         widget=forms.RadioSelect,
-        choices=[
-            ("face_to_face", "Face to face"),
-            ("telephone", "Telephone"),
-            ("letter", "Letter"),
-            ("video", "Video"),
-        ],
+        choices=PatientToldMethod.choices,
     )
 
 
@@ -99,17 +100,12 @@ class WorklistFilterForm(NhsForm):
         choices=[("", "All pathways"), *list(ReferralKind.choices)], required=False, label="Pathway"
     )
     state = forms.ChoiceField(
-        choices=[
-            ("", "All open"),
-            ("awaiting_review", "Awaiting review"),
-            ("in_review", "In review"),
-            ("converted", "Converted"),
-        ],
+        choices=[("", "All open"), *((s.value, s.label) for s in WORKLIST_STATES)],
         required=False,
     )
     breach = forms.ChoiceField(
         label="Target",
-        choices=[("", "Any"), ("breached", "Past target"), ("near", "Near target")],
+        choices=[("", "Any"), *TargetStatus.choices],
         required=False,
     )
     ai_band = forms.ChoiceField(
