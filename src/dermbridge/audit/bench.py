@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from dermbridge.audit.models import AuditEvent
     from dermbridge.audit.services import verify_chain
-    from dermbridge.imaging import services as imaging_services
+    from dermbridge.imaging import reads as imaging_services
     from dermbridge.imaging.models import LesionImage
     from dermbridge.personas import make_referral, make_world
     from dermbridge.referrals.models import State
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "goal_ratio": 0.8,
             "goal_met": audited / unaudited >= 0.8,
             "service_level": {
-                "what": "imaging.services.read_derivative alone (decrypt + audit), same clients",
+                "what": "imaging.reads.read_derivative alone (decrypt + audit), same clients",
                 "audited_per_s": s_audited,
                 "unaudited_per_s": s_unaudited,
                 "ratio": round(s_audited / s_unaudited, 3),

@@ -43,7 +43,8 @@ class ImageUploadView(APIView):
         body = ImageUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        image = services.accept_upload(
+        # The one way in for images (imaging/intake.py): a DICOM object is taken here too.
+        image = services.accept_photo(
             lesion,
             user=acting_user(request),
             fileobj=data["file"],

@@ -91,7 +91,7 @@ def _process(image_id: int) -> str:
     )
     if image is None or image.status != ImageStatus.PROCESSING:
         return "skipped"
-    from dermbridge.imaging.services import pipeline_config
+    from dermbridge.imaging.image_sets import pipeline_config
 
     referral = image.lesion.referral
     # The referral's other photos in the order its pages list them, named as the photographer

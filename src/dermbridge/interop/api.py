@@ -13,9 +13,9 @@ from rest_framework.views import APIView
 from dermbridge.accounts.api import acting_user
 from dermbridge.accounts.authentication import API_AUTHENTICATION
 from dermbridge.api.schema import error_responses, id_parameter
+from dermbridge.imaging.intake import accept_photo
 from dermbridge.imaging.models import ImageType
 from dermbridge.imaging.serializers import ImageAcceptedSerializer
-from dermbridge.interop import services
 from dermbridge.referrals.api_helpers import visible_lesion
 
 
@@ -50,8 +50,13 @@ class DicomUploadView(APIView):
         body = DicomUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        image = services.import_dicom(
-            lesion, acting_user(request), data["file"], image_type=data["image_type"]
+        # The one way in for images (imaging/intake.py), asked for DICOM only at this address.
+        image = accept_photo(
+            lesion,
+            user=acting_user(request),
+            fileobj=data["file"],
+            image_type=data["image_type"],
+            dicom_only=True,
         )
         return Response(
             {"id": image.pk, "status": image.status, "url": f"/api/images/{image.pk}/"},

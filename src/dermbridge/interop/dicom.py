@@ -15,7 +15,6 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
 from PIL import Image
 from pydicom import Dataset, FileDataset, FileMetaDataset, dcmread
 from pydicom.encaps import encapsulate
@@ -28,24 +27,23 @@ from pydicom.uid import (
     generate_uid,
 )
 
+# DICOM in (a hospital camera's photograph to pixels) is image intake, imaging's; DICOM out is
+# here. The dermoscopy-mode mapping is shared by both.
+from dermbridge.imaging.pipeline.dicom import (  # noqa: F401 - re-exported for DICOM out
+    DERMOSCOPY,
+    IMPORTABLE,
+    DicomImportError,
+    ImportedPhoto,
+    photo_from_dicom,
+)
 from dermbridge.interop import codes as c
 from dermbridge.vocabulary.choices import ImageType
 
 # A UID root for DermBridge objects: the pydicom root with deterministic suffixes.
 UID_PREFIX = "1.2.826.0.1.3680043.8.498."
-DERMOSCOPY = {
-    # mode -> (Light Source Polarization, Contact Method)
-    "contact_polarised": ("POLARIZED", "CONTACT"),
-    "contact_non_polarised": ("NON_POLARIZED", "CONTACT"),
-    "non_contact_polarised": ("POLARIZED", "NON_CONTACT"),
-}
 # Series descriptions name the image type as the app does, without the explanation in brackets
 # ("Overview (locating)" is the "Overview" series).
 IMAGE_LABELS = {t.value: str(t.label).split(" (")[0] for t in ImageType}
-
-
-class DicomImportError(ValueError):
-    """A DICOM file that cannot become a lesion photograph; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -228,70 +226,3 @@ def to_bytes(ds: FileDataset) -> bytes:
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
     return out.getvalue()
-
-
-IMPORTABLE: dict[str, str] = {
-    DermoscopicPhotographyImageStorage: "dermoscopic",
-    VLPhotographicImageStorage: "close_up",
-}
-
-
-@dataclass(frozen=True)
-class ImportedPhoto:
-    """The pixels of a hospital camera's DICOM object, ready for the image pipeline."""
-
-    png: bytes
-    image_type: str
-    dermoscopy_mode: str
-    sop_instance_uid: str
-    patient_id: str
-
-
-def photo_from_dicom(data: bytes) -> ImportedPhoto:
-    """Extract the pixels of a dermoscopic or VL photographic object as an sRGB PNG."""
-    try:
-        ds = dcmread(io.BytesIO(data))
-    except Exception as exc:
-        raise DicomImportError(f"This is not a readable DICOM file ({exc}).") from None
-    sop_class = str(ds.get("SOPClassUID", ""))
-    if sop_class not in IMPORTABLE:
-        raise DicomImportError(
-            "Only Dermoscopic Photography or VL Photographic images can be attached to a lesion "
-            f"(this object's SOP class is {sop_class or 'missing'})."
-        )
-    if "PixelData" not in ds:
-        raise DicomImportError("The DICOM object has no pixel data.")
-    try:
-        array = ds.pixel_array
-    except Exception as exc:
-        raise DicomImportError(f"The image pixels cannot be decoded ({exc}).") from None
-    photometric = str(ds.get("PhotometricInterpretation", ""))
-    if photometric.startswith("YBR") and not _decoded_to_rgb(ds):
-        from pydicom.pixels import convert_color_space
-
-        array = convert_color_space(array, photometric, "RGB")
-    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
-        array = array[0]
-    if array.dtype != np.uint8:
-        # The photographic IODs are 8-bit; scale rather than wrap anything deeper.
-        bits = int(ds.get("BitsStored", 16) or 16)
-        array = (array.astype(np.float64) * 255.0 / float(2**bits - 1)).clip(0, 255).round()
-    if array.ndim == 2:
-        pil = Image.fromarray(array.astype(np.uint8), "L").convert("RGB")
-    else:
-        pil = Image.fromarray(array.astype(np.uint8), "RGB")
-    out = io.BytesIO()
-    pil.save(out, "PNG")
-    image_type = IMPORTABLE[sop_class]
-    mode = ""
-    if image_type == "dermoscopic":
-        found = (str(ds.get("LightSourcePolarization", "")), str(ds.get("ContactMethod", "")))
-        mode = next((m for m, pair in DERMOSCOPY.items() if pair == found), "")
-    return ImportedPhoto(
-        out.getvalue(), image_type, mode, str(ds.SOPInstanceUID), str(ds.get("PatientID", ""))
-    )
-
-
-def _decoded_to_rgb(ds: Dataset) -> bool:
-    # pydicom's Pillow JPEG decoder returns RGB for YBR_FULL_422 JPEG baseline already.
-    return str(ds.file_meta.get("TransferSyntaxUID", "")) == JPEGBaseline8Bit

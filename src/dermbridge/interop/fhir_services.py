@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dermbridge.audit.services import batched, record
-from dermbridge.imaging.services import accept_upload
+from dermbridge.imaging.intake import accept_photo
 from dermbridge.interop import codes, fhir
 from dermbridge.interop.fhir.resources import rest_service_request_resource
 from dermbridge.interop.services import audit_event
@@ -92,7 +92,9 @@ def _import_plan(plan: Any, *, user: User) -> Referral:
         for (url, _), lesion in zip(plan.lesions, referral.lesions.order_by("number"), strict=True)
     }
     for image in plan.images:
-        accept_upload(
+        # The one way in for images (imaging/intake.py): a Media holding a DICOM object is
+        # decoded like one sent to the photo page.
+        accept_photo(
             lesions[image.lesion_key],
             user=user,
             fileobj=io.BytesIO(image.data),

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -20,18 +20,16 @@ from django.utils import timezone
 from dermbridge.audit.services import latest_event, record
 from dermbridge.core.errors import (
     ExternalSystemFailed,
-    InvalidImage,
     InvalidReferral,
     NotConfigured,
     NotFound,
-    NotPermitted,
 )
 from dermbridge.core.queue import enqueue_atomic
 from dermbridge.imaging.models import ImageStatus, LesionImage
-from dermbridge.imaging.services import accept_upload, accept_uploads, read_derivative
+from dermbridge.imaging.services import read_derivative
 from dermbridge.interop import dicom, fhir
 from dermbridge.interop.pacs import PacsError, PacsTarget, c_store, stow_rs
-from dermbridge.referrals.models import Lesion, Referral, State
+from dermbridge.referrals.models import Referral, State
 from dermbridge.referrals.services import acting_org_id
 
 if TYPE_CHECKING:
@@ -256,88 +254,6 @@ def send_to_pacs(
         stow_rs=bool(target.stow_url),
     )
     return PacsResult(len(datasets), bool(target.host), bool(target.stow_url), study_uid)
-
-
-# ---------------------------------------------------------------- DICOM import
-
-
-def import_dicom(
-    lesion: Lesion, user: User, fileobj: IO[bytes], *, image_type: str = ""
-) -> LesionImage:
-    """Attach a hospital camera's DICOM photograph to a lesion through the image pipeline.
-
-    Dermoscopic Photography objects become dermoscopic images (with the dermoscopy mode read
-    from the Dermoscopic Image Module); VL Photographic objects become close-ups unless
-    `image_type` says 'overview'. The object's Patient ID must be the referral patient's NHS
-    number when it is one: a photograph of someone else must never join this record.
-    """
-    import io
-
-    if not Referral.objects.visible_to(user).filter(pk=lesion.referral_id).exists():
-        raise NotFound("No such lesion that you can see.")
-    data = fileobj.read(settings.MAX_UPLOAD_BYTES + 1)
-    if len(data) > settings.MAX_UPLOAD_BYTES:
-        raise InvalidImage("The DICOM file is larger than the upload limit.")
-    try:
-        photo = dicom.photo_from_dicom(data)
-    except dicom.DicomImportError as exc:
-        raise InvalidImage(str(exc)) from None
-    patient = lesion.referral.patient
-    pid = "".join(ch for ch in photo.patient_id if ch in "0123456789")
-    if len(pid) == 10 and pid != patient.nhs_number:
-        raise NotPermitted(
-            "The DICOM image's Patient ID is another NHS number than this referral's patient: "
-            "check that the photograph is of this patient."
-        )
-    return accept_upload(
-        lesion,
-        user=user,
-        fileobj=io.BytesIO(photo.png),
-        image_type=image_type or photo.image_type,
-        dermoscopy_mode=photo.dermoscopy_mode,
-    )
-
-
-def is_dicom(fileobj: IO[bytes]) -> bool:
-    """A DICOM Part 10 file: 128-byte preamble then ``DICM`` (judged by content, not name)."""
-    position = fileobj.tell()
-    head = fileobj.read(132)
-    fileobj.seek(position)
-    return len(head) == 132 and head[128:] == b"DICM"
-
-
-def accept_photos_or_dicom(
-    lesion: Lesion,
-    *,
-    user: User,
-    files: list[IO[bytes]],
-    image_type: str,
-    dermoscopy_mode: str = "",
-) -> list[LesionImage]:
-    """Photos chosen together, any of which may be a hospital camera's DICOM object: each goes
-    through the same pipeline; one bad file refuses the lot (nothing is stored)."""
-
-    def accept_one(
-        lesion: Lesion, *, user: User, fileobj: IO[bytes], image_type: str, dermoscopy_mode: str
-    ) -> LesionImage:
-        if is_dicom(fileobj):
-            return import_dicom(lesion, user, fileobj, image_type=image_type)
-        return accept_upload(
-            lesion,
-            user=user,
-            fileobj=fileobj,
-            image_type=image_type,
-            dermoscopy_mode=dermoscopy_mode,
-        )
-
-    return accept_uploads(
-        lesion,
-        user=user,
-        files=files,
-        image_type=image_type,
-        dermoscopy_mode=dermoscopy_mode,
-        accept_one=accept_one,
-    )
 
 
 # ---------------------------------------------------------------- PACS from the UI

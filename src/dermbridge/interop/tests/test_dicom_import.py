@@ -14,11 +14,11 @@ from pydicom import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from dermbridge.core.errors import InvalidImage, NotFound, NotPermitted
+from dermbridge.imaging.intake import accept_photo
 from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.imaging.storage import blob_store
 from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.interop import dicom
-from dermbridge.interop.services import import_dicom
 from dermbridge.referrals.models import Lesion
 from dermbridge.testing import World, make_referral
 
@@ -60,7 +60,7 @@ def test_it_imports_a_dermoscopic_object_through_the_pipeline(
         lesion.referral.patient.nhs_number, "dermoscopic", "contact_non_polarised"
     )
     with django_capture_on_commit_callbacks(execute=True):
-        image = import_dicom(lesion, world.alice, io.BytesIO(data))
+        image = accept_photo(lesion, user=world.alice, fileobj=io.BytesIO(data), dicom_only=True)
     image = LesionImage.objects.get(pk=image.pk)
     assert (image.status, image.image_type, image.dermoscopy_mode) == (
         ImageStatus.READY,
@@ -78,9 +78,18 @@ def test_it_imports_a_dermoscopic_object_through_the_pipeline(
 
 def test_it_imports_a_vl_photograph_as_the_type_asked_for(world: World, lesion: Lesion) -> None:
     data, _ = camera_object(lesion.referral.patient.nhs_number, "overview")
-    assert import_dicom(lesion, world.alice, io.BytesIO(data)).image_type == "close_up"
     assert (
-        import_dicom(lesion, world.alice, io.BytesIO(data), image_type="overview").image_type
+        accept_photo(lesion, user=world.alice, fileobj=io.BytesIO(data), dicom_only=True).image_type
+        == "close_up"
+    )
+    assert (
+        accept_photo(
+            lesion,
+            user=world.alice,
+            fileobj=io.BytesIO(data),
+            image_type="overview",
+            dicom_only=True,
+        ).image_type
         == "overview"
     )
 
@@ -90,13 +99,15 @@ def test_it_refuses_another_patients_photograph(world: World, lesion: Lesion) ->
     THEN it is refused and nothing is attached: the wrong patient's image must never join a record."""
     data, _ = camera_object("9434765919", "dermoscopic", "contact_polarised")
     with pytest.raises(NotPermitted, match="another NHS number"):
-        import_dicom(lesion, world.alice, io.BytesIO(data))
+        accept_photo(lesion, user=world.alice, fileobj=io.BytesIO(data), dicom_only=True)
     assert not LesionImage.objects.exists()
 
 
 def test_it_refuses_what_is_not_a_dermatology_photograph(world: World, lesion: Lesion) -> None:
     with pytest.raises(InvalidImage, match="not a readable DICOM"):
-        import_dicom(lesion, world.alice, io.BytesIO(b"not dicom at all"))
+        accept_photo(
+            lesion, user=world.alice, fileobj=io.BytesIO(b"not dicom at all"), dicom_only=True
+        )
     ct = Dataset()
     ct.SOPClassUID, ct.SOPInstanceUID = CTImageStorage, "1.2.3"
     ct.file_meta = FileMetaDataset()
@@ -104,14 +115,14 @@ def test_it_refuses_what_is_not_a_dermatology_photograph(world: World, lesion: L
     out = io.BytesIO()
     ct.save_as(out, enforce_file_format=True)
     with pytest.raises(InvalidImage, match="Only Dermoscopic Photography or VL Photographic"):
-        import_dicom(lesion, world.alice, io.BytesIO(out.getvalue()))
+        accept_photo(lesion, user=world.alice, fileobj=io.BytesIO(out.getvalue()), dicom_only=True)
     assert not LesionImage.objects.exists()
 
 
 def test_another_practice_cannot_attach_images(world: World, lesion: Lesion) -> None:
     data, _ = camera_object(lesion.referral.patient.nhs_number, "dermoscopic")
     with pytest.raises(NotFound):
-        import_dicom(lesion, world.bob, io.BytesIO(data))
+        accept_photo(lesion, user=world.bob, fileobj=io.BytesIO(data), dicom_only=True)
     assert not LesionImage.objects.exists()
 
 

@@ -14,7 +14,6 @@ from django.views.decorators.http import require_POST
 from dermbridge.core.errors import DomainError, NotPermitted
 from dermbridge.imaging import services as imaging
 from dermbridge.imaging.models import LesionImage
-from dermbridge.interop import services as interop_services
 from dermbridge.referrals import permissions, services
 from dermbridge.referrals.models import Lesion, Referral, State
 from dermbridge.web.forms import (
@@ -84,8 +83,9 @@ def lesion_photos(request: HttpRequest, pk: int, lesion_pk: int) -> HttpResponse
     extra: list[str] = []
     if form.is_valid():
         try:
-            # A hospital camera's DICOM object is accepted beside photos (content decides).
-            uploaded = interop_services.accept_photos_or_dicom(
+            # The one way in for images: a hospital camera's DICOM object is accepted beside
+            # photos (its content decides; imaging/intake.py).
+            uploaded = imaging.accept_photos(
                 lesion,
                 user=acting_user(request),
                 files=form.cleaned_data["photos"],
