@@ -29,6 +29,7 @@ from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.imaging.services import read_derivative
 from dermbridge.interop import dicom, fhir
 from dermbridge.interop.pacs import PacsError, PacsTarget, c_store, stow_rs
+from dermbridge.referrals import permissions
 from dermbridge.referrals.models import Referral, State
 from dermbridge.referrals.services import acting_org_id
 
@@ -295,6 +296,8 @@ def queue_send_to_pacs(referral: Referral, *, user: User) -> None:
         )
     if not Referral.objects.visible_to(user).filter(pk=referral.pk).exists():
         raise NotFound("No such referral that you can see.")
+    # Who may: the rule table (the page shows the button by the same rule), whichever door.
+    permissions.check_role(user, "send_to_pacs", referral)
     if referral.state == State.DRAFT:
         raise InvalidReferral(
             f"Referral {referral.reference} is a draft: send it before archiving images."

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dermbridge.api.errors import record_access_denied
 from dermbridge.core.errors import DomainError, NotFound, NotPermitted
 from dermbridge.imaging.services import VIEWABLE, images_visible_to, read_derivative
 from dermbridge.interop import fhir_services, services
@@ -27,7 +28,6 @@ from dermbridge.interop.fhir import FHIR_JSON, operation_outcome
 from dermbridge.interop.fhir.importer import BundleProblems
 from dermbridge.interop.fhir.resources import rest_patient_resource, rest_service_request_resource
 from dermbridge.patients.services import patients_visible_to
-from dermbridge.referrals.api import record_access_denied
 from dermbridge.referrals.models import Referral
 from dermbridge.referrals.services import view_referral
 

@@ -15,7 +15,7 @@ from rest_framework import serializers
 from dermbridge.imaging.serializers import ImageSerializer, ImageSetSerializer
 from dermbridge.imaging.services import lesion_image_set
 from dermbridge.patients.serializers import PatientDetailsSerializer, PatientSummarySerializer
-from dermbridge.referrals import workflow
+from dermbridge.referrals import permissions, workflow
 from dermbridge.referrals.models import (
     ClinicalHistory,
     Laterality,
@@ -354,13 +354,10 @@ class ReferralSerializer(ReferralListSerializer):
             for t in workflow.available_actions(user, referral)
             if t.action in ACTION_PATHS
         ]
-        if workflow.may_downgrade_usc(user, referral):
+        # The actions outside the transition table, from the same rule table the pages use.
+        if permissions.may(user, "downgrade", referral):
             actions.append({"action": "downgrade", "label": "Downgrade the referral"})
-        if (
-            referral.is_usc
-            and referral.state not in (State.DRAFT, State.WITHDRAWN, State.CLOSED)
-            and workflow.is_service_staff(user, referral)
-        ):
+        if permissions.may(user, "record_patient_told", referral):
             actions.append({"action": "patient-told", "label": "Record when the patient was told"})
         return actions
 

@@ -237,24 +237,3 @@ def available_actions(user: User | None, referral: Referral) -> list[Transition]
         for t in TRANSITIONS.values()
         if referral.state in t.sources and referral.kind in t.kinds and t.may(user, referral)
     ]
-
-
-def may_downgrade_usc(user: User | None, referral: Referral) -> bool:
-    """Cancer waiting-times guidance: only the referrer may downgrade an urgent suspected cancer referral."""
-    return (
-        referral.kind == ReferralKind.URGENT_CANCER
-        and referral.state not in (State.CLOSED, State.WITHDRAWN, State.TRIAGED)
-        and is_referrer(user, referral)
-    )
-
-
-def check_downgrade(user: User | None, referral: Referral) -> None:
-    if referral.kind != ReferralKind.URGENT_CANCER:
-        raise TransitionNotAllowed("Only an urgent suspected cancer referral can be downgraded.")
-    if referral.state in (State.CLOSED, State.WITHDRAWN, State.TRIAGED):
-        raise TransitionNotAllowed(
-            f"Referral {referral.reference} is {referral.get_state_display().lower()}: "
-            "it can no longer be downgraded."
-        )
-    if not is_referrer(user, referral):
-        raise NotPermitted("Only the referrer can downgrade an urgent suspected cancer referral.")

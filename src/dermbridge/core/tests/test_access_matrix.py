@@ -42,9 +42,10 @@ from dermbridge.imaging.services import VIEWABLE
 from dermbridge.imaging.synthetic import lesion_photo
 from dermbridge.patients.models import Consent, Patient
 from dermbridge.patients.services import patients_visible_to
+from dermbridge.referrals import permissions
 from dermbridge.referrals.models import Lesion, Message, Referral, State
 from dermbridge.referrals.tests.test_api_isolation import ACTION_BODIES
-from dermbridge.referrals.workflow import TRANSITIONS, available_actions, may_downgrade_usc
+from dermbridge.referrals.workflow import TRANSITIONS, available_actions
 from dermbridge.testing import World, make_referral, make_user
 from dermbridge.web.views.referral import BUTTON_ACTIONS, FORM_ACTIONS
 
@@ -306,7 +307,7 @@ def action_open(user: User, target: Target, referral: Referral) -> bool:
     name = target.action.replace("-", "_")
     name = ACTION_NAMES.get(name, name)
     if name == "downgrade":
-        return may_downgrade_usc(user, referral)
+        return permissions.may(user, "downgrade", referral)
     if name not in TRANSITIONS:
         return True  # not a workflow transition (a message, an edit, an upload)
     return name in {t.action for t in available_actions(user, referral)}
