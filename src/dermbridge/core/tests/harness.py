@@ -10,9 +10,11 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -109,6 +111,22 @@ class Deployment:
         path = Path(self.env["DERMBRIDGE_DATA_DIR"]) / "dermbridge.sqlite3"
         with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
             return list(db.execute(query, params).fetchall())
+
+    def clone_test_database(self) -> None:
+        """Start from a copy of this test's migrated SQLite database rather than migrating
+        (seconds saved): its schema and whatever rows the test has committed."""
+        import sqlite3
+
+        from django.db import connection
+
+        connection.ensure_connection()
+        raw = connection.connection
+        if connection.vendor != "sqlite" or not isinstance(raw, sqlite3.Connection):
+            raise RuntimeError("clone_test_database needs the suite's SQLite database")
+        path = Path(self.env["DERMBRIDGE_DATA_DIR"]) / "dermbridge.sqlite3"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(path)) as target:
+            raw.backup(target)
 
     def setup(self) -> None:
         self.cli("migrate", "--noinput", "-v0")
@@ -288,3 +306,192 @@ def verify(deployment: Deployment, refs: list[str], images: list[int]) -> dict[s
         VERIFY_ACKNOWLEDGED % {"refs": json.dumps(refs), "images": json.dumps(images)}
     )
     return result
+
+
+# ---------------------------------------------------------------- a PACS that can be held
+
+
+ORTHANC_GATE = """
+-- DermBridge fault tests: record every instance received and, when asked, hold the n-th one
+-- (its association waits for the answer) until the test releases it. Bounded: 60 s.
+received = 0
+function ReceivedInstanceFilter(dicom, origin, info)
+  received = received + 1
+  local log = io.open("%(dir)s/received.txt", "a")
+  log:write(dicom.SOPInstanceUID .. "\\n")
+  log:close()
+  local hold = io.open("%(dir)s/hold-at", "r")
+  if hold then
+    local at = tonumber(hold:read("*l"))
+    hold:close()
+    if at == received then
+      io.open("%(dir)s/in-flight", "w"):close()
+      local deadline = os.time() + 60
+      while not io.open("%(dir)s/release", "r") and os.time() < deadline do
+        os.execute("sleep 0.05")
+      end
+    end
+  end
+  return true
+end
+"""
+
+
+class HeldPacs:
+    """A real DICOM peer for DermBridge's C-STORE: Orthanc where installed (a real PACS: an
+    instance sent twice is stored once), else a pynetdicom Storage SCP in this process that
+    keeps one object per SOP Instance UID as a PACS does. ``hold_at(n)`` makes it stop in the
+    middle of the n-th C-STORE received (the object arrived, no answer yet) until ``release``."""
+
+    ae_title = "FAULTPACS"
+
+    def __init__(self, root: Path, kind: str = "") -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        orthanc = shutil.which("Orthanc") or shutil.which("orthanc")
+        self.kind = kind or ("orthanc" if orthanc else "pynetdicom")
+        self.binary = orthanc or ""
+        self.port, self.http_port = free_port(), free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.scp: Any = None
+        self._received: list[str] = []
+        self._stored: dict[str, bytes] = {}
+        self._hold_at = 0
+        self._in_flight = threading.Event()
+        self._release = threading.Event()
+
+    def env(self) -> dict[str, str]:
+        """What a DermBridge process needs to send here."""
+        return {
+            "DERMBRIDGE_PACS_HOST": "127.0.0.1",
+            "DERMBRIDGE_PACS_PORT": str(self.port),
+            "DERMBRIDGE_PACS_AE_TITLE": self.ae_title,
+            "DERMBRIDGE_PACS_TIMEOUT_SECONDS": "20",
+        }
+
+    def start(self) -> None:
+        if self.kind == "orthanc":
+            self._start_orthanc()
+        else:
+            self._start_scp()
+
+    def _start_orthanc(self) -> None:
+        if not self.binary:
+            raise RuntimeError("Orthanc is not installed")
+        (self.root / "gate.lua").write_text(ORTHANC_GATE % {"dir": self.root})
+        config = {
+            "Name": "DermBridgeFaults",
+            "StorageDirectory": str(self.root / "db"),
+            "IndexDirectory": str(self.root / "db"),
+            "HttpPort": self.http_port,
+            "DicomPort": self.port,
+            "DicomAet": self.ae_title,
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False,
+            "DicomCheckCalledAet": False,
+            "UnknownSopClassAccepted": True,
+            "DicomAlwaysAllowStore": True,
+            "HttpBindAddress": "127.0.0.1",
+            "DicomScpTimeout": 30,
+            "LuaScripts": [str(self.root / "gate.lua")],
+            "Plugins": [],
+        }
+        (self.root / "orthanc.json").write_text(json.dumps(config))
+        with (self.root / "orthanc.log").open("wb") as log:
+            self.proc = subprocess.Popen(
+                [self.binary, str(self.root / "orthanc.json")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+        def up() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"Orthanc exited: {self._log()}")
+            return self._orthanc("/system") is not None
+
+        wait_for(up, 60, "Orthanc to answer")
+
+    def _log(self) -> str:
+        path = self.root / "orthanc.log"
+        return path.read_text(errors="replace")[-1500:] if path.exists() else ""
+
+    def _orthanc(self, path: str) -> Any:
+        try:
+            url = f"http://127.0.0.1:{self.http_port}{path}"
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                return json.loads(answer.read())
+        except (OSError, ValueError):
+            return None
+
+    def _start_scp(self) -> None:
+        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, StoragePresentationContexts, evt
+        from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+            DermoscopicPhotographyImageStorage,
+            VLPhotographicImageStorage,
+        )
+
+        def on_store(event: Any) -> int:
+            uid = str(event.request.AffectedSOPInstanceUID)
+            self._received.append(uid)
+            # The object has arrived: a PACS stores it (again: it replaces the one it had).
+            self._stored[uid] = event.request.DataSet.getvalue()
+            if len(self._received) == self._hold_at:
+                self._in_flight.set()
+                self._release.wait(60)
+            return 0x0000
+
+        ae = AE(ae_title=self.ae_title)
+        # Every storage class in any transfer syntax (JPEG photographs too), as a PACS takes.
+        classes = [c.abstract_syntax for c in StoragePresentationContexts]
+        for sop_class in {*classes, DermoscopicPhotographyImageStorage, VLPhotographicImageStorage}:
+            ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
+        ae.network_timeout = ae.dimse_timeout = 30
+        self.scp = ae.start_server(
+            ("127.0.0.1", self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
+        )
+
+    def hold_at(self, n: int) -> None:
+        """Hold the n-th C-STORE received (counted from the start) until ``release``."""
+        self._hold_at = n
+        if self.kind == "orthanc":
+            (self.root / "hold-at").write_text(f"{n}\n")
+
+    def in_flight(self) -> bool:
+        if self.kind == "orthanc":
+            return (self.root / "in-flight").exists()
+        return self._in_flight.is_set()
+
+    def release(self) -> None:
+        if self.kind == "orthanc":
+            (self.root / "release").touch()
+        self._release.set()
+
+    def received(self) -> list[str]:
+        """SOP Instance UIDs of every C-STORE that arrived, in order (repeats included)."""
+        if self.kind == "orthanc":
+            path = self.root / "received.txt"
+            return path.read_text().split() if path.exists() else []
+        return list(self._received)
+
+    def stored(self) -> list[str]:
+        """SOP Instance UIDs of the instances the PACS holds (one entry per instance)."""
+        if self.kind == "orthanc":
+            uids = []
+            for instance in self._orthanc("/instances") or []:
+                tags = self._orthanc(f"/instances/{instance}/simplified-tags") or {}
+                uids.append(str(tags.get("SOPInstanceUID")))
+            return uids
+        return list(self._stored)
+
+    def stop(self) -> None:
+        self.release()
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        if self.scp is not None:
+            self.scp.shutdown()
