@@ -141,6 +141,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dermbridge.web.context.navigation",
+                "dermbridge.web.context.labels",
             ],
             # {% once_token %} in any template without {% load %} (double-submission guard).
             "builtins": ["dermbridge.core.templatetags.once"],

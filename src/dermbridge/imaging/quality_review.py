@@ -62,7 +62,7 @@ class Verdict:
 
 TAGS = {
     Verdict.CHECKING: ("Being checked", "blue"),
-    Verdict.FAILED: ("Could not be used", "red"),
+    Verdict.FAILED: (str(ImageStatus.FAILED.label), "red"),
     Verdict.RETAKE: ("Retake this photo", "red"),
     Verdict.WARNING: ("Check this photo", "orange"),
     Verdict.KEPT: ("Kept with a warning", "yellow"),

@@ -160,8 +160,7 @@ class TriageSerializer(AdviceSerializer):
 class ConvertSerializer(serializers.Serializer):
     to_kind = serializers.ChoiceField(
         choices=[
-            (ReferralKind.TRIAGE, "Referral triage"),
-            (ReferralKind.URGENT_CANCER, "Urgent suspected cancer"),
+            (k, ReferralKind(k).label) for k in (ReferralKind.TRIAGE, ReferralKind.URGENT_CANCER)
         ]
     )
     note = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
@@ -173,10 +172,7 @@ class WithdrawSerializer(serializers.Serializer):
 
 class DowngradeSerializer(serializers.Serializer):
     to_kind = serializers.ChoiceField(
-        choices=[
-            (ReferralKind.TRIAGE, "Referral triage"),
-            (ReferralKind.ADVICE, "Advice & Guidance"),
-        ]
+        choices=[(k, ReferralKind(k).label) for k in (ReferralKind.TRIAGE, ReferralKind.ADVICE)]
     )
     reason = serializers.CharField(max_length=300)
 

@@ -48,6 +48,7 @@ from dermbridge.referrals.transitions import (
     apply_transition,
     lock_referral,
 )
+from dermbridge.vocabulary import HISTORY_QUESTIONS
 
 # ---------------------------------------------------------------- submission
 
@@ -85,13 +86,8 @@ def history_problems(referral: Referral) -> list[str]:
     from dermbridge.referrals.models import ClinicalHistory, Presence
 
     history = getattr(referral, "history", None) or ClinicalHistory(referral=referral)
-    labels = {
-        "changed_size": "Changed in size?",
-        "changed_shape": "Changed in shape?",
-        "changed_colour": "Changed in colour?",
-    }
     return [
-        f"Answer '{labels[name]}' with Yes or No: 'Not known' is not accepted for an urgent "
+        f"Answer '{HISTORY_QUESTIONS[name]}' with Yes or No: 'Not known' is not accepted for an urgent "
         "suspected cancer referral (change in size, shape or colour is what makes it urgent)."
         for name in USC_REQUIRED_HISTORY
         if getattr(history, name) == Presence.UNKNOWN

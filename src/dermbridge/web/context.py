@@ -8,7 +8,13 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from dermbridge.accounts.models import Role
+from dermbridge.referrals.models import TargetStatus
 from dermbridge.web.views.referring import starting_orgs
+
+
+def labels(request: HttpRequest) -> dict[str, Any]:
+    """Labels every page may show, read from their one definition (the model's choices)."""
+    return {"target_labels": dict(TargetStatus.choices)}
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:

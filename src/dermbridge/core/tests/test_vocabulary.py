@@ -37,28 +37,7 @@ DEFINITION = (Path("vocabulary/history.py"), HISTORY)
 
 # (module or template, vocabulary, label): a copy still to be removed by the module's owner,
 # who reads the label from the vocabulary instead. Remove the entry with the copy.
-KNOWN_COPIES: set[tuple[str, str, str]] = {
-    # history_problems names the three questions an urgent referral must answer:
-    # HISTORY_QUESTIONS[name] instead (referrals/services.py).
-    ("referrals/services.py", HISTORY, "*table*"),
-    ("referrals/services.py", HISTORY, "Changed in size?"),
-    ("referrals/services.py", HISTORY, "Changed in shape?"),
-    ("referrals/services.py", HISTORY, "Changed in colour?"),
-    # The API's convert / downgrade / patient-told choices: ReferralKind labels and
-    # PatientToldMethod.choices instead (referrals/serializers.py).
-    ("referrals/serializers.py", "ReferralKind", "*table*"),
-    ("referrals/serializers.py", "ReferralKind", "Referral triage"),
-    ("referrals/serializers.py", "ReferralKind", "Urgent suspected cancer"),
-    ("referrals/serializers.py", "ReferralKind", "Advice & Guidance"),
-    # A photo's verdict tag says what ImageStatus.FAILED says (imaging/quality_review.py).
-    ("imaging/quality_review.py", "ImageStatus", "Could not be used"),
-    # The target tags and the dashboard's columns need the TargetStatus label in the page's
-    # context (web/views, reporting/views).
-    ("web/templates/web/includes/state_tags.html", "TargetStatus", "Past target"),
-    ("web/templates/web/includes/state_tags.html", "TargetStatus", "Near target"),
-    ("reporting/templates/reporting/dashboard.html", "TargetStatus", "Past target"),
-    ("reporting/templates/reporting/dashboard.html", "TargetStatus", "Near target"),
-}
+KNOWN_COPIES: set[tuple[str, str, str]] = set()  # none left
 # Headings that read like a label but head something else: the review page's compact history
 # summary groups the questions under its own headings ("Changed in size / shape / colour"), one
 # of which names a single question; the check page lists the questions answered "Not known";
@@ -291,7 +270,7 @@ def test_every_history_question_is_written_once(all_copies: list[Copy]) -> None:
     headings = {label for _, vocabulary, label in HEADINGS if vocabulary == HISTORY}
     assert written - {"*table*"} <= known | headings
     tables = sorted(c.where for c in all_copies if c.vocabulary == HISTORY and c.label == "*table*")
-    assert tables == ["referrals/services.py"]
+    assert tables == []
 
 
 @pytest.mark.django_db
