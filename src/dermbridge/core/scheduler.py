@@ -21,7 +21,7 @@ from django_tasks_db.models import DBTaskResult
 log = logging.getLogger("dermbridge.scheduler")
 
 PERIODIC_TASKS = (
-    "dermbridge.notifications.tasks.warn_near_breaches",
+    "dermbridge.referrals.tasks.warn_near_breaches",
     "dermbridge.notifications.tasks.retry_pending_messages",
     "dermbridge.core.idempotency.purge_idempotency_keys",
     # Runs `reconcile --repair` when the last run is more than a day old (else returns at once).

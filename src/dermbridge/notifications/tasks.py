@@ -1,11 +1,10 @@
-"""Background sending of outbox messages and the scan for cases about to breach their target.
-
-Tasks take ids and are safe to run twice; the work is in `services` (notifications, referrals).
+"""Background sending of outbox messages. Tasks take ids and are safe to run twice; the work is
+in `services`. (The scan for cases about to breach their target is the referral app's:
+referrals/tasks.py, which tells this app through a signal.)
 """
 
 from __future__ import annotations
 
-from django.utils import timezone
 from django_tasks import task
 
 from dermbridge.notifications import services
@@ -27,15 +26,3 @@ def retry_pending_messages() -> int:
     for pk in due:
         send_outbox_message.enqueue(pk)
     return len(due)
-
-
-@task(queue_name="notifications")
-def warn_near_breaches() -> int:
-    """Tell each service about open cases past their warning time, once per case and target."""
-    from dermbridge.referrals.models import OPEN_STATES, Referral
-    from dermbridge.referrals.services import warn_near_breach
-
-    due = Referral.objects.filter(
-        state__in=OPEN_STATES, warn_at__lte=timezone.now(), breach_warned_at__isnull=True
-    ).values_list("pk", flat=True)
-    return sum(1 for pk in list(due[:1000]) if warn_near_breach(pk))

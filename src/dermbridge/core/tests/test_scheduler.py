@@ -65,5 +65,5 @@ def test_it_does_not_pile_up_copies_while_no_worker_runs(world: World) -> None:
     paths = sorted(DBTaskResult.objects.values_list("task_path", flat=True))
     # Each periodic task once (the list includes the near-breach scan and message retries).
     assert paths == sorted(PERIODIC_TASKS)
-    assert "dermbridge.notifications.tasks.warn_near_breaches" in paths
+    assert "dermbridge.referrals.tasks.warn_near_breaches" in paths
     assert set(DBTaskResult.objects.values_list("status", flat=True)) == {"READY"}

@@ -16,10 +16,11 @@ from dermbridge.audit.models import AuditEvent
 from dermbridge.notifications import services
 from dermbridge.notifications.models import OutboxMessage, OutboxStatus
 from dermbridge.notifications.services import MAX_ATTEMPTS, deliver_outbox_message
-from dermbridge.notifications.tasks import retry_pending_messages, warn_near_breaches
+from dermbridge.notifications.tasks import retry_pending_messages
 from dermbridge.notifications.tests.conftest import MailSink
 from dermbridge.referrals import services as referrals
 from dermbridge.referrals.models import Referral, ReferralKind, State
+from dermbridge.referrals.tasks import warn_near_breaches
 from dermbridge.testing import World, make_patient, make_referral
 
 pytestmark = pytest.mark.django_db
