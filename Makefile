@@ -95,7 +95,7 @@ bench: install
 	$(BIN)/python -m dermbridge.triage.bench --out var/triage-bench.json
 	$(BIN)/python -m dermbridge.imaging.bench
 	@# Audited vs unaudited image views, 16 clients on PostgreSQL; docs/benchmarks/audit.json
-	@if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then $(BIN)/python -m dermbridge.audit.bench; \
+	@if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then $(BIN)/python -m dermbridge.core.audit_bench; \
 	else echo "PostgreSQL not reachable: the audit benchmark was skipped"; fi
 	@if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
 	  DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -s -m bench -p no:cacheprovider src/dermbridge/referrals; \

@@ -16,7 +16,7 @@ urlpatterns = [
     path("fhir", Transaction.as_view(), name="fhir-base"),
     path("fhir/", include("dermbridge.interop.urls")),
     path("dashboard/", include("dermbridge.reporting.urls")),
-    path("letters/", include("dermbridge.notifications.letter_urls")),
+    path("letters/", include("dermbridge.web.letter_urls")),
     path("", include("dermbridge.web.urls")),
 ]
 

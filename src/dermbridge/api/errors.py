@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from dermbridge.audit.services import record
+from dermbridge.audit.services import record_denial
 from dermbridge.core.errors import DomainError, NotPermitted
 
 
@@ -68,9 +68,11 @@ def record_access_denied(
     so the event names the object; any other refused request of a signed-in user gets a
     generic event from core.middleware.DenialAuditMiddleware.
     """
-    detail = {"path": request.path, "method": request.method}
-    if reason:
-        detail["reason"] = reason[:200]
-    record(
-        request.user, "access.denied", object_type=object_type, object_id=object_id, detail=detail
+    record_denial(
+        request.user,
+        object_type,
+        object_id,
+        path=request.path,
+        method=request.method,
+        reason=reason,
     )

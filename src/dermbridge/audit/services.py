@@ -76,19 +76,24 @@ def record(
 
 
 def record_denial(
-    actor: Any, object_type: str, object_id: str | int, *, path: str, method: str | None
+    actor: Any,
+    object_type: str,
+    object_id: str | int,
+    *,
+    path: str,
+    method: str | None,
+    reason: str = "",
 ) -> AuditEvent:
     """A refused access-control check (OWASP ASVS 7.2.2): who asked for which object, where.
 
     Pages call it when they refuse an object they looked up themselves (the request then ends
     in a 404 that says nothing); refusals they do not record are caught by
-    core.middleware.DenialAuditMiddleware."""
+    core.middleware.DenialAuditMiddleware. `reason`, when given, says which rule refused."""
+    detail: dict[str, Any] = {"path": path, "method": method}
+    if reason:
+        detail["reason"] = reason[:200]
     return record(
-        actor,
-        "access.denied",
-        object_type=object_type,
-        object_id=object_id,
-        detail={"path": path, "method": method},
+        actor, "access.denied", object_type=object_type, object_id=object_id, detail=detail
     )
 
 

@@ -119,7 +119,7 @@ def ai_note(image: LesionImage) -> str:
     """The AI's own note on a dermoscopic photo it declined to assess ("" when it did not)."""
     if image.image_type != ImageType.DERMOSCOPIC or image.status != ImageStatus.READY:
         return ""
-    from dermbridge.triage.inference import COLOUR_REASON, OOD_REASON
+    from dermbridge.vocabulary.ai import COLOUR_REASON, OOD_REASON
 
     # Prefetched by the photo page (prefetch_related("assessments")); newest first.
     declined = [a for a in image.assessments.all() if a.abstained]

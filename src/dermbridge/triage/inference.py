@@ -45,25 +45,14 @@ from dermbridge.triage.preprocessing import (
     to_rgb_array,
 )
 
+# What the AI says when it declines a photo is written in the vocabulary (the quality review
+# shows it too): dermbridge.vocabulary.ai.
+from dermbridge.vocabulary.ai import COLOUR_REASON, OOD_REASON, UNCERTAIN_REASON
+
 logger = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_CARD = MODELS_DIR / "triage-v3.json"
-OOD_REASON = (
-    "This does not look like a dermoscopic image of a skin lesion of the kind the model was "
-    "trained on (for example a clinical overview photo, a non-skin photo or a synthetic image)."
-)
-
-COLOUR_REASON = (
-    "The colours and texture of this image are unlike dermoscopic images of skin lesions (for "
-    "example a greyscale, non-skin or heavily processed photo); it cannot be assessed."
-)
-
-UNCERTAIN_REASON = (
-    "The model cannot place this image among the seven lesion types it knows (no type reaches "
-    "the confidence almost every training-like dermoscopic image reaches); this happens with "
-    "non-skin photos and with lesions unlike its training images, so it gives no assessment."
-)
 
 
 class ModelUnavailable(Exception):

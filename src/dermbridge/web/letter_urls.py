@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dermbridge.notifications import letter_views
+from dermbridge.web.views import letters as letter_views
 
 urlpatterns = [
     path("", letter_views.letters_page, name="letters"),

@@ -5,7 +5,7 @@ The triage model declines an image whose colours or features are unlike its trai
 note's false-positive rate on HAM10000 — every image there is a real dermoscopic photo — over all
 images and over the lesion-grouped test split the model never trained on (the honest number).
 
-    python -m dermbridge.imaging.not_dermoscopic_rate [--limit N] [--out FILE.json]
+    python -m dermbridge.triage.not_dermoscopic_rate [--limit N] [--out FILE.json]
 
 Reads ``../shared/data/ham10000`` (never copied into the repository).
 """

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from dermbridge.imaging import not_dermoscopic_rate
+from dermbridge.triage import not_dermoscopic_rate
 from dermbridge.triage.inference import get_model
 from dermbridge.triage.training.data import ham10000_dir
 
