@@ -2,10 +2,12 @@
 
 Each test runs DermBridge as it runs in production — a web server, task workers and a scheduler,
 each its own process — over its own data directory and database, and breaks something for real:
-SIGKILL to the web server mid-request or to a worker mid-task, a private PostgreSQL cluster
-stopped with ``pg_ctl -m immediate``, the blob store's disk filling up. Loopback only, bounded in
-time. These are the fast versions (``make test``); ``test_faults_long.py`` runs longer ones in
-``make bench`` and writes the figures for the README's reliability section.
+SIGKILL to the web server mid-request or to a worker mid-task (the pipeline, a PACS send held
+inside a C-STORE by a real PACS), a private PostgreSQL cluster stopped with
+``pg_ctl -m immediate``, the S3 server (SeaweedFS, as ``make run-scaled`` runs it) killed
+mid-upload, the blob store's disk filling up. Loopback only, bounded in time. ``make test`` runs
+the fast ones; ``make bench`` runs them all with DERMBRIDGE_FAULT_SCALE=5 and writes the figures
+for the README's reliability section (docs/benchmarks/faults.json).
 """
 
 from __future__ import annotations
