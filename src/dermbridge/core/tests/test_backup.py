@@ -24,6 +24,8 @@ from django.db import connection
 
 from dermbridge.core import backup as backups
 from dermbridge.core import reconcile
+from dermbridge.core.backup.blobs import _check_s3
+from dermbridge.core.backup.keys import _check_keys
 from dermbridge.imaging.storage import blob_store
 from dermbridge.referrals.models import Referral, State
 from dermbridge.testing import World, make_referral
@@ -246,7 +248,7 @@ def test_restore_without_keys_says_it_is_not_ready(world: World, tmp_path: Path)
     warnings: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(settings, "DATA_DIR", tmp_path / "bare")
-        backups._check_keys(manifest, {"ab" * 32}, warnings)
+        _check_keys(manifest, {"ab" * 32}, warnings)
     assert warnings and "NOT READY" in warnings[0] and "blob-keys.json" in warnings[0]
     assert not (tmp_path / "bare" / "keys").exists()
 
@@ -314,12 +316,12 @@ def test_an_s3_blob_store_is_backed_up_as_a_manifest_of_versions(
         assert manifest["referenced_blobs"] > 0 and manifest["referenced_blobs_not_copied"] == []
         assert all(o["version_id"] and o["etag"] for o in listing["objects"])
         assert not (dest / "blobs").exists()
-        assert backups._check_s3(dest) == []
+        assert _check_s3(dest) == []
         gone = listing["objects"][0]["key"]
         client.delete_object(
             Bucket="dermbridge-photos", Key=gone, VersionId=listing["objects"][0]["version_id"]
         )
-        warnings = backups._check_s3(dest)
+        warnings = _check_s3(dest)
         assert len(warnings) == 1 and gone in warnings[0]
     finally:
         blob_store.cache_clear()
