@@ -3,6 +3,9 @@
 Every deployment setting comes from a DERMBRIDGE_* environment variable read through
 `dermbridge.config`; see docs/configuration.md for the full list. All state of the embedded
 default (SQLite database, encrypted file store, keys) lives under DERMBRIDGE_DATA_DIR.
+
+Longer than ~400 lines on purpose: Django reads one settings module, and keeping every setting
+in it (each with the reason for its value) is easier to audit than settings split across files.
 """
 
 from __future__ import annotations

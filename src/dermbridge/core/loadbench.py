@@ -1,4 +1,5 @@
 """The load benchmark (`make bench`): Locust against `make run`'s set-up and the scaled profile.
+(A tool, never imported by the service; over ~400 lines as one script with its report.)
 
 For each set-up, in the same run: start it fresh under a temporary directory (the demo data),
 ramp simulated users (GPs uploading 3 MB photos, dermatologists, patients, API clients;

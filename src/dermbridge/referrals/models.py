@@ -1,4 +1,9 @@
-"""Referrals from primary care to a dermatology service, and everything said about them."""
+"""Referrals from primary care to a dermatology service, and everything said about them.
+
+Longer than ~400 lines on purpose: the referral app's tables (Referral and its worklist query
+set, Lesion, ClinicalHistory, Outcome, Message, ExplanationTemplate) are read together in
+migrations and reviews; their logic is in the services, not here.
+"""
 
 from __future__ import annotations
 

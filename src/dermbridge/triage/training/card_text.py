@@ -1,6 +1,7 @@
 """The model card (docs/model-card.md) as a template filled from the card JSON.
 
 Generated, so every number in it comes from the pipeline run that produced the shipped model.
+Longer than ~400 lines because it is mostly the card's prose, kept in one template.
 """
 
 from __future__ import annotations

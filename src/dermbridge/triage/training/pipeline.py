@@ -1,5 +1,8 @@
 """``make train``: train, export to ONNX, calibrate, fit abstention, evaluate, write the model card.
 
+Longer than ~400 lines: one offline script whose steps share their intermediate arrays; it is
+never imported by the service (the `train` extra).
+
 Steps (each rerunnable; training resumes from its last checkpoint):
 1. fine-tune on the training split (``train.py``);
 2. export the best checkpoint to ONNX with flip test-time augmentation;
