@@ -100,6 +100,8 @@ bench: install
 	@if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
 	  DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -s -m bench -p no:cacheprovider src/dermbridge/referrals; \
 	else echo "PostgreSQL not reachable: the 100,000-referral benchmark was skipped"; fi
+	@# The worklist, review page and image views: CPU and queries per request, baseline commit vs this code
+	$(BIN)/python -m dermbridge.core.viewcost
 	@# Load (Locust, loopback): make run's runserver and make run-scaled's profile side by side,
 	@# $(LOAD_USERS) users for $(LOAD_SECONDS) s each; compared with docs/benchmarks/load.json (a run more
 	@# than 25% slower is reported, not failed); LOAD_ARGS=--record makes this run the baseline
