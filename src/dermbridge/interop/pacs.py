@@ -56,7 +56,16 @@ def c_store(target: PacsTarget, datasets: Sequence[Dataset]) -> list[int]:
     statuses: list[int] = []
     try:
         for ds in datasets:
-            status = assoc.send_c_store(ds)
+            try:
+                status = assoc.send_c_store(ds)
+            except ValueError as exc:
+                # pynetdicom's answer when the PACS accepted the connection but none of the
+                # ways we offered to send this kind of image (no accepted presentation context).
+                raise PacsError(
+                    f"The PACS at {target.host}:{target.port} accepted the connection but not "
+                    "these images (Dermoscopic Photography / VL Photographic Image Storage, JPEG "
+                    f"baseline): ask its administrator to accept them ({exc})."
+                ) from None
             code = int(status.Status) if status and "Status" in status else -1
             statuses.append(code)
     finally:
