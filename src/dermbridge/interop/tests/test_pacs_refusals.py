@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydicom.uid import JPEGBaseline8Bit
+from pydicom.uid import DermoscopicPhotographyImageStorage, JPEGBaseline8Bit
 from pynetdicom import AE
-from pynetdicom.sop_class import DermoscopicPhotographyImageStorage
 
 from dermbridge.audit.models import AuditEvent
 from dermbridge.core.errors import ExternalSystemFailed
@@ -29,6 +28,7 @@ def dermoscopy_only_pacs() -> Any:
     try:
         yield PacsTarget(host="127.0.0.1", port=port, called_ae="DERMONLY", timeout=10)
     finally:
+        assert server is not None
         server.shutdown()
 
 
