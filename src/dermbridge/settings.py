@@ -292,6 +292,9 @@ if S3_ADDRESSING_STYLE not in {"auto", "virtual", "path"}:
 # where signed seals of the chain are appended (one JSON line each; make the file append-only).
 AUDIT_KEY = env_str("AUDIT_KEY", "")
 AUDIT_KEY_FILE = env_str("AUDIT_KEY_FILE", "")
+# Where it comes from, for the start-up check dermbridge.E103 (a key only this host has cannot
+# verify a chain other hosts append to).
+AUDIT_KEY_SOURCE = "env" if AUDIT_KEY else "file" if AUDIT_KEY_FILE else "data-dir"
 AUDIT_SEAL_DIR = env_path("AUDIT_SEAL_DIR", DATA_DIR / "audit-seals")
 # Independent chains appended in parallel (PostgreSQL); each seal covers them all.
 AUDIT_SHARDS = env_int("AUDIT_SHARDS", 16, minimum=1)

@@ -17,5 +17,10 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 - whitenoise warns 
 WHITENOISE_USE_FINDERS = True
 # The suite's throw-away data directory is one host by construction, also when the suite runs
 # against PostgreSQL (make test-pg): keys generated into it are not the per-host secrets that
-# dermbridge.E101/E102 refuse in a deployment (their own tests call the checks directly).
-SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "dermbridge.E101", "dermbridge.E102"]  # noqa: F405
+# dermbridge.E101-E103 refuse in a deployment (their own tests call the checks directly).
+SILENCED_SYSTEM_CHECKS = [
+    *SILENCED_SYSTEM_CHECKS,  # noqa: F405
+    "dermbridge.E101",
+    "dermbridge.E102",
+    "dermbridge.E103",
+]

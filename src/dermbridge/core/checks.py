@@ -34,6 +34,7 @@ def secret_problems(
     secret_key_source: str,
     blob_keys_source: str,
     data_dir: Path,
+    audit_key_source: str = "env",
 ) -> list[CheckMessage]:
     """What is wrong with where the secrets come from (pure: the tests call it with each case).
 
@@ -78,6 +79,22 @@ def secret_problems(
                 id="dermbridge.E102",
             )
         )
+    if audit_key_source not in {"env", "file"}:
+        generated = data_dir / "keys" / "audit-key"
+        problems.append(
+            Error(
+                "DERMBRIDGE_AUDIT_KEY is not set, so the audit chain's key would be generated on "
+                f"this host or read only from its {generated}, but {shared}: events appended by "
+                "another host would not verify, and losing this host loses the proof that the "
+                "audit trail was not rewritten.",
+                hint=f"If {generated} exists, move it to the service's secret store and set "
+                "DERMBRIDGE_AUDIT_KEY_FILE to it; else set DERMBRIDGE_AUDIT_KEY_FILE or "
+                "DERMBRIDGE_AUDIT_KEY to base64 of 32 random bytes (python -c 'import os,base64;"
+                " print(base64.b64encode(os.urandom(32)).decode())'), the same on every host, "
+                "and escrow it (docs/operations.md).",
+                id="dermbridge.E103",
+            )
+        )
     return problems
 
 
@@ -90,6 +107,7 @@ def per_host_secrets(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
         secret_key_source=settings.SECRET_KEY_SOURCE,
         blob_keys_source=settings.BLOB_KEYS_SOURCE,
         data_dir=Path(settings.DATA_DIR),
+        audit_key_source=settings.AUDIT_KEY_SOURCE,
     )
 
 

@@ -79,9 +79,10 @@ class Deployment:
         )
         if database_url:
             env["DERMBRIDGE_DATABASE_URL"] = database_url
-            # Shared by design: every process is given the same keys (system checks E101, E102).
+            # Shared by design: every process is given the same keys (system checks E101-E103).
             env["DERMBRIDGE_SECRET_KEY"] = secrets.token_urlsafe(48)
             env["DERMBRIDGE_BLOB_KEYS"] = "k1:" + base64.b64encode(os.urandom(32)).decode()
+            env["DERMBRIDGE_AUDIT_KEY"] = base64.b64encode(os.urandom(32)).decode()
         self.env = env
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.token = ""

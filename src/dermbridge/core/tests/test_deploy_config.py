@@ -93,6 +93,39 @@ def test_per_host_secrets_are_refused_where_hosts_share_data(
         assert str(tmp_path) in problem.msg + str(problem.hint)  # where the per-host copy is
 
 
+@pytest.mark.parametrize(
+    ("engine", "blob_backend", "audit_source", "demo", "expected"),
+    [
+        (SQLITE, "filesystem", "data-dir", False, []),  # one host: its generated key is fine
+        (PG, "filesystem", "data-dir", True, []),  # a demo
+        (PG, "filesystem", "data-dir", False, ["dermbridge.E103"]),
+        (SQLITE, "s3", "data-dir", False, ["dermbridge.E103"]),
+        (PG, "s3", "file", False, []),
+        (PG, "filesystem", "env", False, []),
+    ],
+)
+def test_a_per_host_audit_key_is_refused_where_hosts_share_data(
+    tmp_path, engine, blob_backend, audit_source, demo, expected
+) -> None:
+    """GIVEN hosts that share the database or the blob store WHEN the audit chain's key would
+    be this host's own THEN the start is refused (E103), naming the variable and the host's file
+    to carry over: another host's events would not verify against it."""
+    problems = secret_problems(
+        demo_mode=demo,
+        database_engine=engine,
+        blob_backend=blob_backend,
+        secret_key_source="file",
+        blob_keys_source="file",
+        data_dir=tmp_path,
+        audit_key_source=audit_source,
+    )
+    assert [p.id for p in problems] == expected
+    for problem in problems:
+        assert "DERMBRIDGE_AUDIT_KEY" in problem.msg
+        assert "DERMBRIDGE_AUDIT_KEY_FILE" in str(problem.hint)
+        assert str(tmp_path / "keys" / "audit-key") in problem.msg + str(problem.hint)
+
+
 def _dermbridge(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DERMBRIDGE_", "DJANGO_"))}
     base.update(DJANGO_SETTINGS_MODULE="dermbridge.settings", DERMBRIDGE_DATA_DIR=str(tmp_path))
@@ -116,6 +149,7 @@ def test_a_postgresql_server_without_shared_keys_refuses_to_start(tmp_path: Path
     assert done.returncode != 0
     assert "dermbridge.E101" in done.stderr and "DERMBRIDGE_SECRET_KEY_FILE" in done.stderr
     assert "dermbridge.E102" in done.stderr and "DERMBRIDGE_BLOB_KEYS_FILE" in done.stderr
+    assert "dermbridge.E103" in done.stderr and "DERMBRIDGE_AUDIT_KEY_FILE" in done.stderr
     assert not (tmp_path / "secret_key").exists()
     assert not (tmp_path / "keys").exists()
 
@@ -125,20 +159,22 @@ def test_the_same_server_starts_with_its_secrets_in_files(tmp_path: Path) -> Non
     (tmp_path / "creds" / "secret_key").write_text("s" * 50)
     keys = {"keys": {"k1": _key()}, "active": "k1"}
     (tmp_path / "creds" / "blob-keys.json").write_text(json.dumps(keys))
+    (tmp_path / "creds" / "audit_key").write_text(_key())
     done = _dermbridge(
         tmp_path / "data",
         "shell",
         "-c",
         "from django.conf import settings; from django.core.checks import run_checks; "
         "print([m.id for m in run_checks() if m.is_serious()], settings.SECRET_KEY_SOURCE, "
-        "settings.BLOB_KEYS_SOURCE)",
+        "settings.BLOB_KEYS_SOURCE, settings.AUDIT_KEY_SOURCE)",
         DERMBRIDGE_DATABASE_URL="postgres://dermbridge@127.0.0.1:9/dermbridge",
         DERMBRIDGE_BLOB_BACKEND="filesystem",
         DERMBRIDGE_SECRET_KEY_FILE=str(tmp_path / "creds" / "secret_key"),
         DERMBRIDGE_BLOB_KEYS_FILE=str(tmp_path / "creds" / "blob-keys.json"),
+        DERMBRIDGE_AUDIT_KEY_FILE=str(tmp_path / "creds" / "audit_key"),
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "[] file file"
+    assert done.stdout.strip().splitlines()[-1] == "[] file file file"
 
 
 # ------------------------------------------------------------------ blob keys: files, rotation
