@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "dermbridge.imaging",
     "dermbridge.triage",
     "dermbridge.notifications",
+    "dermbridge.clinics",
     "dermbridge.interop",
     "dermbridge.reporting",
     "dermbridge.web",

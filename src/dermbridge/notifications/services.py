@@ -171,6 +171,32 @@ def _notify_patient(referral: Referral, event: str, occurrence: str) -> None:
         )
 
 
+def notify_patient_text(
+    referral: Referral, event: str, *, occurrence: str, subject: str, body: str, sms: str
+) -> None:
+    """Queue words another app wrote (a photography appointment booked, moved, cancelled:
+    `clinics`) to the patient by their contact preference, as `_notify_patient` does: email,
+    SMS, or a letter to post. Call inside the transaction that made the change; the same
+    (event, occurrence) queued twice is one message."""
+    patient = referral.patient
+    email, mobile = patient.email.strip(), patient.mobile.strip()
+    if patient.contact_preference == ContactPreference.EMAIL and email:
+        channel, recipient, text = Channel.EMAIL, email, body
+    elif patient.contact_preference == ContactPreference.SMS and mobile:
+        channel, recipient, text, subject = Channel.SMS, mobile, sms, ""
+    else:
+        channel, recipient, text = Channel.LETTER, f"patient-{patient.pk}", body
+    _queue(
+        referral,
+        channel=channel,
+        recipient=recipient,
+        event=event,
+        subject=subject,
+        body=text,
+        occurrence=occurrence,
+    )
+
+
 def _notify_staff(referral: Referral, event: str, recipients: list[str], occurrence: str) -> None:
     subject, body = messages.staff_message(referral, event)
     for email in sorted({e.strip().lower() for e in recipients if e and e.strip()}):
