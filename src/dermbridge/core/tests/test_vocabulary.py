@@ -177,7 +177,7 @@ def copies_in_module(path: Path, vocabs: list[Vocabulary]) -> list[Copy]:
         if id(node) in definitions:
             continue
         entries = _pairs(node)
-        for vocab in vocabs:
+        for vocab in vocabs if len(entries) >= 2 else ():
             table = {
                 t: value.value
                 for key, value in entries
@@ -204,7 +204,7 @@ def template_copies(vocabs: list[Vocabulary]) -> list[Copy]:
         where = str(path.relative_to(SRC))
         for vocab in vocabs:
             for label in vocab.labels.values():
-                if not tracked(label):
+                if not tracked(label) or label not in text:
                     continue
                 for match in re.finditer(rf">\s*{re.escape(label)}\s*<", text):
                     line = text.count("\n", 0, match.start()) + 1
