@@ -98,13 +98,9 @@ def _persona(world: World, name: str) -> Any:
     return None if name == "system" else getattr(world, name)
 
 
-@pytest.mark.django_db(transaction=False)
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    kind=st.sampled_from(ReferralKind.values),
-    start=st.sampled_from(
+SEQUENCES = {
+    "kind": st.sampled_from(ReferralKind.values),
+    "start": st.sampled_from(
         [
             State.DRAFT,
             State.AWAITING_REVIEW,
@@ -114,13 +110,41 @@ def _persona(world: World, name: str) -> Any:
             State.CLOSED,
         ]
     ),
-    steps=st.lists(
+    "steps": st.lists(
         st.tuples(st.sampled_from(ACTIONS), st.sampled_from(PERSONAS), st.integers(0, 9)),
         min_size=1,
         max_size=14,
     ),
-)
+}
+
+
+def _examples(n: int) -> Any:
+    return settings(
+        max_examples=n, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+
+
+@pytest.mark.django_db(transaction=False)
+@_examples(15)
+@given(**SEQUENCES)
 def test_it_never_reaches_a_forbidden_state(
+    kind: str, start: str, steps: list[tuple[str, str, int]]
+) -> None:
+    """make test: 15 random sequences (the slow sibling below runs 200)."""
+    never_reaches_a_forbidden_state(kind, start, steps)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=False)
+@_examples(200)
+@given(**SEQUENCES)
+def test_it_never_reaches_a_forbidden_state_thoroughly(
+    kind: str, start: str, steps: list[tuple[str, str, int]]
+) -> None:
+    never_reaches_a_forbidden_state(kind, start, steps)
+
+
+def never_reaches_a_forbidden_state(
     kind: str, start: str, steps: list[tuple[str, str, int]]
 ) -> None:
     """GIVEN a referral of any kind in any state
