@@ -31,6 +31,18 @@ def view_image_status(user: User, image_id: int) -> LesionImage | None:
 VIEWABLE = ("thumbnail", "viewer", "master", "ers")
 
 
+def viewable_image(user: User, media_key: str) -> LesionImage | None:
+    """The image at ``media_key`` (with its lesion and referral) if the user may see its
+    referral; not audited. One query by the unique key, and the visibility rule asked of the
+    row read (`Referral.is_visible_to`, the same rule as `visible_to`), instead of a query
+    that nests the visibility subquery."""
+    try:  # the key is unique: no ordering to compile, as first() would add
+        image = LesionImage.objects.select_related("lesion__referral").get(media_key=media_key)
+    except LesionImage.DoesNotExist:
+        return None
+    return image if image.lesion.referral.is_visible_to(user) else None
+
+
 def read_derivative(image: LesionImage, name: str, *, user: User) -> tuple[bytes, str]:
     """Decrypt one derivative for an authorised viewer; every view is audited."""
     if name not in VIEWABLE:
@@ -56,11 +68,14 @@ def images_visible_to(user: User):  # type: ignore[no-untyped-def]
 def earlier_images(lesion: Lesion, *, user: User, limit: int = 6) -> list[LesionImage]:
     """Ready photos of the same lesion from the patient's earlier referrals, newest first, for
     side-by-side comparison: same patient, same SNOMED CT body site and laterality, a referral
-    created before this one, and only referrals this user may see."""
+    created before this one, and only referrals this user may see.
+
+    The visibility rule is asked of each row read (`Referral.is_visible_to`, the rule of
+    `visible_to`) rather than nested in the query: one patient's earlier photos of one site
+    are few, and the nested rule cost more CPU than the rows (docs/benchmarks/view-cost.json)."""
     referral = lesion.referral
-    return list(
-        images_visible_to(user)
-        .filter(
+    candidates = (
+        LesionImage.objects.filter(
             status=ImageStatus.READY,
             lesion__referral__patient_id=referral.patient_id,
             lesion__body_site_code=lesion.body_site_code,
@@ -69,5 +84,6 @@ def earlier_images(lesion: Lesion, *, user: User, limit: int = 6) -> list[Lesion
         )
         .exclude(lesion__referral=referral)
         .select_related("lesion__referral")
-        .order_by("-lesion__referral__created_at", "id")[:limit]
+        .order_by("-lesion__referral__created_at", "id")
     )
+    return [image for image in candidates if image.lesion.referral.is_visible_to(user)][:limit]

@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from dermbridge.audit.services import record_denial
 from dermbridge.core.errors import DomainError
 from dermbridge.imaging import services
+from dermbridge.imaging.reads import viewable_image
 
 
 @login_required
@@ -20,8 +21,7 @@ def image_version(request: HttpRequest, key: str, version: str) -> HttpResponse:
     """
     if version not in services.VIEWABLE:
         raise Http404("Unknown image version.")
-    queryset = services.images_visible_to(request.user).select_related("lesion__referral")  # type: ignore[arg-type]
-    image = queryset.filter(media_key=key).first()
+    image = viewable_image(request.user, key)  # type: ignore[arg-type]
     if image is None:
         # Every failed access-control check is logged (OWASP ASVS 7.2.2).
         record_denial(

@@ -73,16 +73,35 @@ def new_reference() -> str:
     return "DB-" + "".join(secrets.choice(alphabet) for _ in range(7))
 
 
+def _visibility_ids(user: User) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
+    """The organisations where `user` refers, photographs, and reviews (dermatologist or service
+    administrator), from one query, kept on the user object (one request's, as
+    `User.organisation_ids` keeps its answers)."""
+    from dermbridge.accounts.models import Membership, Role
+
+    cached: tuple[frozenset[int], frozenset[int], frozenset[int]] | None = user.__dict__.get(
+        "_visibility_ids"
+    )
+    if cached is None:
+        rows = list(Membership.objects.filter(user=user).values_list("organisation_id", "role"))
+        cached = (
+            frozenset(org for org, role in rows if role == Role.REFERRER),
+            frozenset(org for org, role in rows if role == Role.PHOTOGRAPHER),
+            frozenset(
+                org for org, role in rows if role in (Role.DERMATOLOGIST, Role.SERVICE_ADMIN)
+            ),
+        )
+        user.__dict__["_visibility_ids"] = cached
+    return cached
+
+
 class ReferralQuerySet(models.QuerySet["Referral"]):
     def visible_to(self, user: User) -> ReferralQuerySet:
-        """The one answer to 'which referrals may this user see?'."""
-        from dermbridge.accounts.models import Role
-
+        """The one answer to 'which referrals may this user see?' (`Referral.is_visible_to`
+        asks it of one row already read)."""
         if not user.is_authenticated:
             return self.none()
-        referring = user.organisation_ids(Role.REFERRER)
-        photographing = user.organisation_ids(Role.PHOTOGRAPHER)
-        reviewing = user.organisation_ids(Role.DERMATOLOGIST, Role.SERVICE_ADMIN)
+        referring, photographing, reviewing = _visibility_ids(user)
         condition = Q(referring_org_id__in=referring)
         condition |= Q(imaging_hub_id__in=photographing) | Q(referring_org_id__in=photographing)
         condition |= Q(service_id__in=reviewing) & ~Q(state=State.DRAFT)
@@ -207,6 +226,19 @@ class Referral(models.Model):
     @property
     def clock_stopped_at(self) -> Any:
         return self.patient_told_at if self.is_usc else self.responded_at
+
+    def is_visible_to(self, user: User) -> bool:
+        """Whether `Referral.objects.visible_to(user)` holds this referral, without querying it
+        again (referrals/tests/test_visibility_rule.py checks that the two agree)."""
+        if not user.is_authenticated:
+            return False
+        referring, photographing, reviewing = _visibility_ids(user)
+        return (
+            self.referring_org_id in referring
+            or self.imaging_hub_id in photographing
+            or self.referring_org_id in photographing
+            or (self.service_id in reviewing and self.state != State.DRAFT)
+        )
 
     def breach_status(self, now: Any = None) -> str:
         """'breached', 'near' or 'ok' for the target clock; '' before submission or once met."""
