@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,9 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import SafeString
 
 from dermbridge.accounts.models import User
 from dermbridge.imaging import comparison
@@ -94,10 +97,13 @@ FORM_ACTIONS: dict[str, FormAction] = {
 LEAD_ORDER = {"outcome": 0, "claim": 1, "edit": 1, "reply_info": 1, "release": 8}
 
 
-def _action_links(user: User, referral: Referral) -> list[dict[str, str]]:
-    """Buttons for what this user may do now, from the rule table (never decided here)."""
+def _action_links(
+    user: User, referral: Referral, can: dict[str, bool] | None = None
+) -> list[dict[str, str]]:
+    """Buttons for what this user may do now, from the rule table (never decided here);
+    ``can`` is `permissions.can(user, referral)` when the caller has it already."""
     links = []
-    can = permissions.can(user, referral)
+    can = permissions.can(user, referral) if can is None else can
     for transition in workflow.TRANSITIONS.values():
         action = transition.action
         if not can[action]:
@@ -131,10 +137,34 @@ def _action_links(user: User, referral: Referral) -> list[dict[str, str]]:
     return links
 
 
-def _answer_action(user: User, referral: Referral) -> str | None:
+def _answer_action(
+    user: User, referral: Referral, can: dict[str, bool] | None = None
+) -> str | None:
     """'give_advice' or 'triage' when this user may record the answer now, else None."""
     action = "give_advice" if referral.kind == ReferralKind.ADVICE else "triage"
-    return action if permissions.may(user, action, referral) else None
+    allowed = permissions.may(user, action, referral) if can is None else can[action]
+    return action if allowed else None
+
+
+@functools.lru_cache(maxsize=2)
+def _blank_outcome_html(advice_only: bool) -> dict[str, SafeString]:
+    """The outcome form's fields unfilled, as HTML: the same for every case and every
+    dermatologist (the choices are the terminology lists in the code), so rendered once per
+    process rather than through Django's widget templates on every review page. A form with
+    data or errors is rendered as it is (outcome_form.html)."""
+    form = OutcomeForm(advice_only=advice_only)
+    form.mark_errors()
+    context = {"outcome_form": form}
+    return {
+        "decision": render_to_string("web/includes/outcome_decision.html", context),
+        "texts": render_to_string("web/includes/outcome_texts.html", context),
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def _blank_message_html() -> SafeString:
+    """The review page's empty message box, rendered once per process (as the outcome form)."""
+    return render_to_string("web/includes/field.html", {"field": TextForm(label="Message")["text"]})
 
 
 def _review_context(
@@ -158,10 +188,12 @@ def _review_context(
         ai_by_lesion.setdefault(assessment.image.lesion_id, []).append(ai_display.view(assessment))
     earlier = comparison.earlier_images_of(user, referral, lesions) if service_side else {}
     can = permissions.can(user, referral)
-    answer = _answer_action(user, referral)
-    actions = _action_links(user, referral)
+    answer = _answer_action(user, referral, can)
+    actions = _action_links(user, referral, can)
+    outcome_blank = None
     if answer and outcome_form is None:
         outcome_form = OutcomeForm(advice_only=answer == "give_advice")
+        outcome_blank = _blank_outcome_html(answer == "give_advice")
     if answer:
         # The form is on this page, beside the photos: no button leads away to it.
         outcome_url = reverse("referral-outcome", args=[referral.pk])
@@ -189,11 +221,13 @@ def _review_context(
         "service_side": service_side,
         "breach": referral.breach_status(),
         "message_form": TextForm(label="Message") if can["send_message"] else None,
+        "message_blank": _blank_message_html() if can["send_message"] else None,
         "is_capturer": workflow.is_capturer(user, referral),
         "can": can,
         # Service staff archive a sent referral's images to the hospital PACS.
         "pacs": interop_services.pacs_status(referral) if can["send_to_pacs"] else None,
         "outcome_form": outcome_form if answer else None,
+        "outcome_blank": outcome_blank,
         "answer_action": answer,
         "explanation_templates": outcomes.templates_for(referral) if answer else [],
         "error_list": error_items(outcome_form, extra=extra_errors or [])

@@ -3,6 +3,7 @@ and the service administrator's patient-explanation templates."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django import forms
@@ -10,7 +11,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.datastructures import MultiValueDict
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from dermbridge.accounts.models import Organisation, Role, User
@@ -44,6 +48,27 @@ def _filters(chosen: dict[str, Any]) -> worklists.WorklistFilters:
         has_photo=has_photo,
         mine=bool(chosen.get("mine")),
     )
+
+
+FilterValues = tuple[bool, tuple[tuple[str, tuple[str, ...]], ...]]
+
+
+def _filter_values(request: HttpRequest) -> FilterValues:
+    """What the filter form's rendering depends on: whether it is bound, and its fields'
+    values in the query string."""
+    fields = WorklistFilterForm.base_fields
+    return bool(request.GET), tuple((name, tuple(request.GET.getlist(name))) for name in fields)
+
+
+@functools.lru_cache(maxsize=64)
+def _filter_fields_html(values: FilterValues) -> SafeString:
+    """The worklist's filter fields as HTML for these values: the same for everyone (no patient
+    data; the choices are in the code), so rendered through Django's widget templates once per
+    process for each of the 64 most recent combinations rather than on every worklist."""
+    bound, data = values
+    query = MultiValueDict({name: list(given) for name, given in data if given})
+    form = WorklistFilterForm(query if bound else None)
+    return render_to_string("web/includes/worklist_filters.html", {"form": form})
 
 
 @login_required
@@ -88,6 +113,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
             "service": service,
             "services": services,
             "form": form,
+            "filter_fields": _filter_fields_html(_filter_values(request)),
             "page": page,
             "rows": rows,
             "query": query.urlencode(),
