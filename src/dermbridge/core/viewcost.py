@@ -263,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=30, help="per view, per round, per side")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--demo-data", type=Path, help="copy this demo data directory instead of building one"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--discover", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--targets", help=argparse.SUPPRESS)
@@ -282,9 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy(Path(__file__), old / "src" / "dermbridge" / "core" / "viewcost.py")
         trees = {"baseline": old, "current": ROOT}
         print(f"[viewcost] demo data (baseline {baseline[:10]}, current {head[:10]}) ...")
-        demo = work / "demo"
-        _run(ROOT, demo, "-m", "dermbridge.manage", "migrate", "--noinput", "-v0")
-        _run(ROOT, demo, "-m", "dermbridge.manage", "demo")
+        demo = args.demo_data or work / "demo"
+        if not args.demo_data:
+            _run(ROOT, demo, "-m", "dermbridge.manage", "migrate", "--noinput", "-v0")
+            _run(ROOT, demo, "-m", "dermbridge.manage", "demo")
+            # As make run: the hashed static names come from the collected manifest.
+            _run(ROOT, demo, "-m", "dermbridge.manage", "collectstatic", "--noinput", "-v0")
         data = {side: work / f"data-{side}" for side in trees}
         for path in data.values():
             shutil.copytree(demo, path)
