@@ -17,6 +17,7 @@ urlpatterns = [
     path("fhir/", include("dermbridge.interop.urls")),
     path("dashboard/", include("dermbridge.reporting.urls")),
     path("letters/", include("dermbridge.web.letter_urls")),
+    path("hubs/", include("dermbridge.clinics.urls")),
     path("", include("dermbridge.web.urls")),
 ]
 

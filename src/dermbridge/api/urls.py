@@ -8,13 +8,14 @@ from django.urls import include, path, re_path
 
 from dermbridge.accounts import api_urls as accounts
 from dermbridge.api.views import not_found
+from dermbridge.clinics import api_urls as clinics
 from dermbridge.imaging import api_urls as imaging
 from dermbridge.interop import api_urls as interop
 from dermbridge.patients import api_urls as patients
 from dermbridge.referrals import api_urls as referrals
 
 urlpatterns = [
-    *(path("", include(app)) for app in (accounts, patients, referrals, imaging, interop)),
+    *(path("", include(app)) for app in (accounts, patients, referrals, imaging, clinics, interop)),
     # Last: anything the apps do not answer. [\s\S]: a newline too.
     re_path(r"^(?P<unmatched>[\s\S]*)$", not_found),
 ]

@@ -1,0 +1,33 @@
+"""The imaging hub's pages, mounted at /hubs/ (dermbridge.urls)."""
+
+from django.urls import path
+
+from dermbridge.clinics import views
+
+urlpatterns = [
+    path("", views.hub_index, name="clinics-hubs"),
+    path("<int:hub_pk>/", views.hub_page, name="clinics-hub"),
+    path("<int:hub_pk>/sites/", views.add_site, name="clinics-site-add"),
+    path("<int:hub_pk>/sessions/", views.add_session, name="clinics-session-add"),
+    path("<int:hub_pk>/templates/", views.add_template, name="clinics-template-add"),
+    path("<int:hub_pk>/generate/", views.generate, name="clinics-generate"),
+    path("<int:hub_pk>/closures/", views.add_closure, name="clinics-closure-add"),
+    path("<int:hub_pk>/bookings/", views.booking_list, name="clinics-bookings"),
+    path("<int:hub_pk>/bookings/<int:referral_pk>/", views.book, name="clinics-book"),
+    path(
+        "<int:hub_pk>/appointments/<int:appointment_pk>/move/",
+        views.move_appointment,
+        name="clinics-move",
+    ),
+    path(
+        "<int:hub_pk>/appointments/<int:appointment_pk>/cancel/",
+        views.cancel_appointment,
+        name="clinics-cancel",
+    ),
+    path(
+        "<int:hub_pk>/appointments/<int:appointment_pk>/visit/",
+        views.record_visit,
+        name="clinics-visit",
+    ),
+    path("<int:hub_pk>/day/", views.day_list, name="clinics-day"),
+]
