@@ -1,11 +1,12 @@
 """Demo data: two GP practices, an imaging hub, a dermatology service, one login per role, and
 about twenty referrals in every workflow state, with lesion photos the project generates itself
-and runs through the real image pipeline."""
+and runs through the real image pipeline; the hub's week of clinics with a few referrals sent to
+it for photography, two of them booked."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, time
 from io import BytesIO
 from itertools import count
 
@@ -16,6 +17,7 @@ from dermbridge.imaging import quality_review
 from dermbridge.imaging.models import LesionImage
 from dermbridge.imaging.services import accept_upload, process_lesion_image
 from dermbridge.imaging.synthetic import lesion_photo
+from dermbridge.patients.models import Patient
 from dermbridge.personas import World, make_patient, make_referral, make_user, make_world
 from dermbridge.referrals.models import ExplanationTemplate, Lesion, Referral, ReferralKind, State
 
@@ -33,6 +35,7 @@ DEMO_LOGINS = [
     DemoLogin("gp", "Referrer (GP)", "Riverside Surgery"),
     DemoLogin("gp2", "Referrer (GP)", "Hillview Medical Centre"),
     DemoLogin("photographer", "Photographer", "Northgate Photo Hub"),
+    DemoLogin("hubmanager", "Service administrator", "Northgate Photo Hub"),
     DemoLogin("dermatologist", "Dermatologist", "City Hospital Dermatology"),
     DemoLogin("manager", "Service administrator", "City Hospital Dermatology"),
     DemoLogin("sysadmin", "Django admin (superuser)", "—"),
@@ -99,6 +102,63 @@ def _real_image(lesion: Lesion, image_type: str, user: User) -> LesionImage:
         # as a real one would after looking (recorded and audited like any keep).
         image = quality_review.keep_photo(image, user=user)
     return image
+
+
+# Referrals a GP sent to the imaging hub for photography (lesions named, no photos): the hub's
+# booking list. The first two are booked into next week's clinics (/hubs/), the rest wait.
+HUB_REFERRALS = [
+    (ReferralKind.URGENT_CANCER, "New pigmented lesion on the back: photographs at the hub."),
+    (ReferralKind.TRIAGE, "Slowly enlarging mole on the upper arm."),
+    (ReferralKind.URGENT_CANCER, "Darkening lesion on the shin, patient cannot attend today."),
+    (ReferralKind.ADVICE, "Scaly patch on the forehead: treat or refer?"),
+]
+
+
+def _demo_clinics(world: World, patients: list[Patient]) -> None:
+    """The hub's weekday morning clinics for the coming week (bank holidays skipped), its
+    administrator's login, and the first hub referrals booked: a few booked and free slots."""
+    from dermbridge.clinics import services as clinics
+    from dermbridge.personas import DEFAULT_HISTORY, DEFAULT_LESION
+    from dermbridge.referrals.services import create_referral
+
+    manager = make_user("hubmanager", world.hub, Role.SERVICE_ADMIN, password=DEMO_PASSWORD)
+    manager.set_password(DEMO_PASSWORD)
+    manager.save()
+    world.hub.patient_phone = world.hub.patient_phone or "0161 496 0100"
+    world.hub.save(update_fields=["patient_phone"])
+    site = clinics.create_site(
+        manager,
+        world.hub,
+        name="Northgate Health Centre",
+        address="12 Market Street\nNorthgate\nNG1 2AB",
+    )
+    for weekday in range(5):
+        clinics.create_template(
+            manager,
+            site,
+            weekday=weekday,
+            start=time(9, 0),
+            end=time(12, 0),
+            slot_minutes=20,
+            capacity=1,
+            photographers=[world.pat],
+        )
+    clinics.generate_sessions(manager, world.hub, weeks=1)
+    practice_patients = [p for p in patients if p.registered_practice_id == world.practice_a.pk]
+    for i, (kind, question) in enumerate(HUB_REFERRALS):
+        referral = create_referral(
+            user=world.alice,
+            patient=practice_patients[i % len(practice_patients)],
+            kind=kind,
+            service=world.service,
+            referring_org=world.practice_a,
+            clinical_question=question,
+            history=DEFAULT_HISTORY,
+            lesions=[DEFAULT_LESION],
+            imaging_hub=world.hub,
+        )
+        if i < 2:
+            clinics.book(world.pat, referral, hub=world.hub, site=site)
 
 
 def _assess_all() -> None:
@@ -210,6 +270,7 @@ def load_demo(*, with_referrals: bool = True) -> tuple[int, bool]:
                 practice=world.practice_b if bob_patient else world.practice_a,
                 add_image=_real_image,
             )
+        _demo_clinics(world, patients)
     _assess_all()
     return len(SCENARIOS), True
 

@@ -30,4 +30,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         or (Role.PHOTOGRAPHER in roles and bool(starting_orgs(user))),  # type: ignore[arg-type]
         "nav_reviews": bool(roles & {Role.DERMATOLOGIST, Role.SERVICE_ADMIN}),
         "nav_admin": Role.SERVICE_ADMIN in roles,
+        # A hub's clinics, booking list and day list (/hubs/); no query beyond the roles.
+        "nav_hub": Role.PHOTOGRAPHER in roles,
     }

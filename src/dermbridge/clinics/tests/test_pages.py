@@ -118,6 +118,7 @@ def test_the_day_list_shows_the_lesions_to_photograph_and_records_the_visit(
     response = client.get(f"/hubs/{h.hub.pk}/day/")
     page = response.content.decode()
     assert 'name="viewport"' in page and "width=device-width" in page
+    assert 'href="/hubs/">Clinics</a>' in page  # the menu names the hub's pages
     assert referral.patient.nhs_number in page and lesion.body_site_label in page
     assert reverse("lesion-photos", args=[referral.pk, lesion.pk]) in page
     event = AuditEvent.objects.filter(action="clinics.day_list.view").get()

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
-from dermbridge.demo import DEMO_LOGINS, DEMO_PASSWORD, SCENARIOS
+from dermbridge.demo import DEMO_LOGINS, DEMO_PASSWORD, HUB_REFERRALS, SCENARIOS
 from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.notifications.models import Channel, OutboxMessage
 from dermbridge.referrals.models import Referral, ReferralKind, State
@@ -39,8 +39,14 @@ def test_a_small_demo_loads_once_with_every_login_and_processed_photos(
         call_command("demo", stdout=StringIO())
     finally:
         storage.blob_store.cache_clear()
-    assert Referral.objects.count() == len(few)
-    assert sorted(Referral.objects.values_list("state", flat=True)) == sorted(s for s, _, _ in few)
+    assert Referral.objects.count() == len(few) + len(HUB_REFERRALS)
+    sent = Referral.objects.filter(imaging_hub__isnull=True)
+    assert sorted(sent.values_list("state", flat=True)) == sorted(s for s, _, _ in few)
+    # The hub: a week of clinics, two referrals booked, the others on its booking list.
+    from dermbridge.clinics.models import Appointment, Slot
+
+    assert Appointment.objects.filter(status="booked").count() == 2
+    assert Slot.objects.count() > 2 * 9
     assert images == LesionImage.objects.count() > 0
     assert not LesionImage.objects.exclude(status=ImageStatus.READY).exists()
     users = get_user_model().objects
@@ -65,7 +71,7 @@ def test_demo_loads_every_role_and_the_whole_workflow_once(settings, tmp_path) -
         call_command("demo", stdout=StringIO())
     finally:
         storage.blob_store.cache_clear()
-    assert referrals == len(SCENARIOS) == Referral.objects.count()
+    assert referrals == len(SCENARIOS) + len(HUB_REFERRALS) == Referral.objects.count()
     assert images == LesionImage.objects.count() > 0
     assert {s for s, _, _ in SCENARIOS} == set(Referral.objects.values_list("state", flat=True))
     # Every state a case rests in; "submitted" lasts only until the worker queues it for review.
