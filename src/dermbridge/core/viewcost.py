@@ -262,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", default=BASELINE_COMMIT)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=30, help="per view, per round, per side")
+    parser.add_argument(
+        "--current",
+        help="measure this commit (checked out like the baseline) instead of the working tree",
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument(
         "--demo-data", type=Path, help="copy this demo data directory instead of building one"
@@ -276,14 +280,18 @@ def main(argv: list[str] | None = None) -> int:
     if not (1 <= args.rounds <= 20 and 1 <= args.requests <= 500):
         parser.error("--rounds 1-20 and --requests 1-500")
     baseline = _git("rev-parse", args.baseline)
-    head = _git("rev-parse", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    head = _git("rev-parse", args.current or "HEAD")
+    dirty = not args.current and bool(_git("status", "--porcelain", "--untracked-files=no"))
     work = Path(tempfile.mkdtemp(prefix="dermbridge-viewcost-"))
     old = work / "baseline"
+    trees = {"baseline": old, "current": work / "current" if args.current else ROOT}
     try:
-        _git("worktree", "add", "--detach", str(old), baseline)
-        shutil.copy(Path(__file__), old / "src" / "dermbridge" / "core" / "viewcost.py")
-        trees = {"baseline": old, "current": ROOT}
+        for side, commit in (("baseline", baseline), ("current", head)):
+            if trees[side] != ROOT:
+                _git("worktree", "add", "--detach", str(trees[side]), commit)
+                shutil.copy(
+                    Path(__file__), trees[side] / "src" / "dermbridge" / "core" / "viewcost.py"
+                )
         print(f"[viewcost] demo data (baseline {baseline[:10]}, current {head[:10]}) ...")
         demo = args.demo_data or work / "demo"
         if not args.demo_data:
@@ -318,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
                 medians = {v: statistics.median(result["views"][v]["cpu_ms"]) for v in VIEWS}
                 print(f"[viewcost] round {round_ + 1} {side}: " + json.dumps(medians))
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, check=False)
+        for tree in trees.values():
+            if tree != ROOT and tree.exists():
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT)
         shutil.rmtree(work, ignore_errors=True)
     report = {
         "what": "Server CPU time per request (process time, median over every request of every "
