@@ -344,6 +344,8 @@ class Stack:
     seed: str = "demo"  # "demo" (the demo logins and referrals), "world" (tests' make_world), ""
     database_url: str = ""  # the machine's own PostgreSQL; empty: a private cluster
     balancer: bool = True
+    # Static files already collected (the tests share one collection): else collected here.
+    static_root: Path | None = None
     procs: dict[str, Proc] = field(default_factory=dict)
     web_ports: list[int] = field(default_factory=list)
     s3_port: int = 0
@@ -406,7 +408,7 @@ class Stack:
             DERMBRIDGE_BLOB_KEYS_FILE=str(s / "blob_keys"),
             DERMBRIDGE_AUDIT_KEY_FILE=str(s / "audit_key"),
             DERMBRIDGE_AUDIT_SEAL_DIR=str(self.root / "audit-seals"),
-            DERMBRIDGE_STATIC_ROOT=str(self.root / "static"),
+            DERMBRIDGE_STATIC_ROOT=str(self.static_root or self.root / "static"),
             DERMBRIDGE_BLOB_BACKEND="s3",
             DERMBRIDGE_S3_BUCKET=BUCKET,
             DERMBRIDGE_S3_ENDPOINT_URL=f"http://127.0.0.1:{self.s3_port}",
@@ -552,7 +554,8 @@ http {{
                 self.cli("demo")
             elif self.seed == "world":
                 self.cli("shell", "-c", "from dermbridge.testing import make_world; make_world()")
-            self.cli("collectstatic", "--noinput", "-v0")
+            if self.static_root is None:
+                self.cli("collectstatic", "--noinput", "-v0")
             self.web_ports = [free_port() for _ in range(self.webs)]
             for i, port in enumerate(self.web_ports, start=1):
                 self._dermbridge(

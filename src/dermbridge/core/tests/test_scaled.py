@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from dermbridge.core.scaled import Stack, missing_components, wait_for
+from dermbridge.core.tests.harness import collected_static
 from dermbridge.imaging.synthetic import lesion_photo
 
 PASSWORD = "correct-horse-battery"
@@ -48,6 +49,7 @@ def stack() -> Iterator[Stack]:
         seed="world",
         database_url=f"sqlite:///{root / 'shared.sqlite3'}",
         balancer=False,
+        static_root=collected_static(),
     )
     try:
         s.start()

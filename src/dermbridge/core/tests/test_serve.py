@@ -4,22 +4,42 @@ it collected are served with a far-future, immutable Cache-Control."""
 # ruff: noqa: S310 (loopback http URLs this test builds itself)
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from dermbridge.core.tests.harness import free_port, wait_for
+from dermbridge.core.tests.harness import collected_static, free_port, wait_for
+
+
+def _copy_or_migrate(root: Path, command: list[str], env: dict[str, str], blocker: Any) -> None:
+    """The served database: a copy of the suite's migrated SQLite database (seconds faster than
+    migrating a new one), or, against PostgreSQL, a migrated file of its own."""
+    with blocker.unblock():
+        from django.db import connection
+
+        connection.ensure_connection()
+        raw = connection.connection
+        if connection.vendor == "sqlite" and isinstance(raw, sqlite3.Connection):
+            with contextlib.closing(sqlite3.connect(root / "dermbridge.sqlite3")) as target:
+                raw.backup(target)
+            return
+    subprocess.run([*command, "migrate", "-v0"], env=env, check=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, django_db_setup: Any, django_db_blocker: Any
+) -> Iterator[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("serve")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DERMBRIDGE_", "DJANGO_"))}
@@ -29,12 +49,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         DERMBRIDGE_WEB_WORKERS="2",
         DERMBRIDGE_WEB_THREADS="2",
         DERMBRIDGE_BIND=f"127.0.0.1:{port}",
+        # Collected once for the suite (test_the_serve_command_collects_static_files_first
+        # checks that serve collects them itself).
+        DERMBRIDGE_STATIC_ROOT=str(collected_static()),
     )
     command = [sys.executable, "-m", "dermbridge.manage"]
-    subprocess.run([*command, "migrate", "-v0"], env=env, check=True, timeout=300)
+    _copy_or_migrate(root, command, env, django_db_blocker)
     log = (root / "serve.log").open("wb")
     proc = subprocess.Popen(
-        [*command, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        [*command, "serve", "--no-collectstatic"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
 
@@ -93,3 +120,25 @@ def test_static_files_come_from_the_package_not_node_modules() -> None:
     assert found and "node_modules" not in str(found)
     assert "/dermbridge/core/static/" in str(found)
     assert finders.find("panzoom/panzoom.es.js")
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_the_serve_command_collects_static_files_first(monkeypatch, skip: bool) -> None:
+    """`dermbridge serve` collects the static files, then hands over to gunicorn, unless told
+    they were collected at install time (--no-collectstatic)."""
+    from django.core.management import call_command
+
+    from dermbridge.core.management.commands import serve
+
+    calls: list[str] = []
+    monkeypatch.setattr(serve, "call_command", lambda name, **kw: calls.append(name))
+
+    def execv(path: str, argv: list[str]) -> None:
+        calls.append("gunicorn" if "gunicorn" in " ".join(argv) else " ".join(argv))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(serve.os, "execv", execv)
+    args = ["--bind", "127.0.0.1:1", *(["--no-collectstatic"] if skip else [])]
+    with pytest.raises(SystemExit):
+        call_command("serve", *args)
+    assert calls == (["gunicorn"] if skip else ["collectstatic", "gunicorn"])

@@ -122,7 +122,7 @@ def fuzz(
 def test_the_api_answers_generated_requests_as_its_schema_says(api_schema, world):
     """GIVEN the published OpenAPI schema WHEN schemathesis calls every operation with
     generated data THEN no answer is a server error or differs from what the schema says."""
-    assert fuzz(api_schema, world, max_examples=6) >= 20
+    assert fuzz(api_schema, world, max_examples=3) >= 20  # 30 in make bench (below)
 
 
 @pytest.mark.slow
