@@ -305,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         targets_file = work / "targets.json"
         out = _run(ROOT, data["current"], "-m", "dermbridge.core.viewcost", "--child", "--discover")
         targets_file.write_text(out.strip().splitlines()[-1])
+        targets = json.loads(targets_file.read_text())
         runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "current": []}
         for round_ in range(args.rounds):
             order = ["baseline", "current"] if round_ % 2 == 0 else ["current", "baseline"]
@@ -340,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         "current_commit": head + ("+uncommitted" if dirty else ""),
         "rounds": args.rounds,
         "requests_per_view_per_round": args.requests,
-        "targets": json.loads(targets_file.read_text()) if targets_file.exists() else None,
+        "targets": {k: len(v) for k, v in targets.items() if k != "username"},
         "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}",
         "load_average_after": [round(x, 1) for x in os.getloadavg()],
         "date": time.strftime("%Y-%m-%d"),
@@ -348,7 +349,6 @@ def main(argv: list[str] | None = None) -> int:
         "profile": str(PROFILE.relative_to(ROOT)),
         "profiled": runs["current"][-1].get("profiled") if runs["current"] else None,
     }
-    report["targets"] = {k: len(v) for k, v in (report["targets"] or {}).items() if k != "username"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     for name, entry in report["views"].items():
