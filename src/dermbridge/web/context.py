@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from dermbridge.accounts.models import Role
+from dermbridge.accounts.models import OrganisationKind, Role
 from dermbridge.referrals.models import TargetStatus
 from dermbridge.web.views.referring import starting_orgs
 
@@ -21,15 +21,21 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = request.user
     if not user.is_authenticated:
         return {"demo_mode": settings.DEMO_MODE}
-    roles = user.roles  # type: ignore[union-attr]
+    # (role, kind of organisation) of each membership: one query, as the roles alone were.
+    held = set(user.memberships.values_list("role", "organisation__kind"))  # type: ignore[union-attr]
+    roles = {role for role, _ in held}
+    service = OrganisationKind.DERMATOLOGY_SERVICE
     return {
         "demo_mode": settings.DEMO_MODE,
         "nav_refers": bool(roles & {Role.REFERRER, Role.PHOTOGRAPHER}),
         # Hub photographers photograph referrals a practice started; they start none.
         "nav_starts": Role.REFERRER in roles
         or (Role.PHOTOGRAPHER in roles and bool(starting_orgs(user))),  # type: ignore[arg-type]
-        "nav_reviews": bool(roles & {Role.DERMATOLOGIST, Role.SERVICE_ADMIN}),
-        "nav_admin": Role.SERVICE_ADMIN in roles,
-        # A hub's clinics, booking list and day list (/hubs/); no query beyond the roles.
-        "nav_hub": Role.PHOTOGRAPHER in roles,
+        # The worklist, dashboard and letters are a dermatology service's; a hub's administrator
+        # (the same role at an imaging hub) runs clinics instead.
+        "nav_reviews": bool({(Role.DERMATOLOGIST, service), (Role.SERVICE_ADMIN, service)} & held),
+        "nav_admin": (Role.SERVICE_ADMIN, service) in held,
+        # A hub's clinics, booking list and day list (/hubs/).
+        "nav_hub": Role.PHOTOGRAPHER in roles
+        or (Role.SERVICE_ADMIN, OrganisationKind.IMAGING_HUB) in held,
     }
