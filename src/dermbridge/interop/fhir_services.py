@@ -17,6 +17,7 @@ from dermbridge.audit.services import batched, record
 from dermbridge.imaging.intake import accept_photo
 from dermbridge.interop import codes, fhir
 from dermbridge.interop.fhir.resources import rest_service_request_resource
+from dermbridge.interop.fhir_scheduling import SEARCH_PARAMS as SCHEDULING_SEARCH
 from dermbridge.interop.services import audit_event
 from dermbridge.referrals.models import Referral
 
@@ -129,13 +130,27 @@ def transaction_response(referral: Referral) -> dict[str, Any]:
 # ---------------------------------------------------------------- FHIR reads
 
 
+# A search parameter's FHIR type where it is not a token.
+_PARAM_TYPE = {
+    "date": "date",
+    "start": "date",
+    "actor": "reference",
+    "location": "reference",
+    "schedule": "reference",
+    "slot": "reference",
+    "_count": "number",
+}
+
+
 def capability_statement(base_url: str) -> dict[str, Any]:
     """What the FHIR endpoint offers (R4, JSON only)."""
 
     def resource(kind: str, interactions: list[str], params: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
         found: dict[str, Any] = {"type": kind, "interaction": [{"code": i} for i in interactions]}
         if params:
-            found["searchParam"] = [{"name": p, "type": "token"} for p in params]
+            found["searchParam"] = [
+                {"name": p, "type": _PARAM_TYPE.get(p, "token")} for p in params
+            ]
         return found
 
     return fhir.validated(
@@ -161,6 +176,10 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                         resource("ServiceRequest", ["read", "search-type"], ["patient.identifier"]),
                         resource("Patient", ["read"]),
                         resource("Binary", ["read"]),
+                        *(
+                            resource(kind, ["read", "search-type"], names)
+                            for kind, names in SCHEDULING_SEARCH.items()
+                        ),
                     ],
                     "interaction": [{"code": "transaction"}],
                 }

@@ -22,4 +22,11 @@ urlpatterns = [
     ),
     path("Patient/<int:patient_id>", views.PatientRead.as_view(), name="patient"),
     path("Binary/<int:image_id>-<slug:version>", views.BinaryRead.as_view(), name="binary"),
+    # A hub's clinics, read-only (interop/fhir_scheduling.py)
+    path("Schedule", views.ScheduleSearch.as_view(), name="schedule-search"),
+    path("Schedule/<int:pk>", views.ScheduleRead.as_view(), name="schedule"),
+    path("Slot", views.SlotSearch.as_view(), name="slot-search"),
+    path("Slot/<int:pk>", views.SlotRead.as_view(), name="slot"),
+    path("Appointment", views.AppointmentSearch.as_view(), name="appointment-search"),
+    path("Appointment/<int:pk>", views.AppointmentRead.as_view(), name="appointment"),
 ]

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from dermbridge.api.errors import record_access_denied
 from dermbridge.core.errors import DomainError, NotFound, NotPermitted
 from dermbridge.imaging.services import VIEWABLE, images_visible_to, read_derivative
-from dermbridge.interop import fhir_services, services
+from dermbridge.interop import fhir_scheduling, fhir_services, services
 from dermbridge.interop.fhir import FHIR_JSON, operation_outcome
 from dermbridge.interop.fhir.importer import BundleProblems
 from dermbridge.interop.fhir.resources import rest_patient_resource, rest_service_request_resource
@@ -232,3 +232,56 @@ class SendToPacs(FhirView):
             [f"Images of {referral.reference} are being sent to the PACS."],
             severity="information",
         )
+
+
+# ---------------------------------------------------------------- a hub's clinics (read-only)
+
+
+class _ScheduleRead(FhirView):
+    """``GET /fhir/{kind}/{id}``: one of the user's hubs' clinics; 404 (recorded) otherwise."""
+
+    kind = ""
+    object_type = ""
+    reader: Any = None
+
+    def get(self, request: Request, pk: int) -> Response:
+        found = type(self).reader(request.user, pk)
+        if found is None:
+            record_access_denied(request, self.object_type, pk)
+            return outcome_response(404, [f"{self.kind}/{pk} is not known here."])
+        return Response(found, content_type=FHIR_JSON)
+
+
+class _ScheduleSearch(FhirView):
+    searcher: Any = None
+
+    def get(self, request: Request) -> Response:
+        params = fhir_scheduling.Params.of(request.query_params)
+        return Response(type(self).searcher(request.user, params), content_type=FHIR_JSON)
+
+
+class ScheduleRead(_ScheduleRead):
+    kind, object_type = "Schedule", "clinics.clinicsession"
+    reader = staticmethod(fhir_scheduling.read_schedule)
+
+
+class SlotRead(_ScheduleRead):
+    kind, object_type = "Slot", "clinics.slot"
+    reader = staticmethod(fhir_scheduling.read_slot)
+
+
+class AppointmentRead(_ScheduleRead):
+    kind, object_type = "Appointment", "clinics.appointment"
+    reader = staticmethod(fhir_scheduling.read_appointment)
+
+
+class ScheduleSearch(_ScheduleSearch):
+    searcher = staticmethod(fhir_scheduling.search_schedules)
+
+
+class SlotSearch(_ScheduleSearch):
+    searcher = staticmethod(fhir_scheduling.search_slots)
+
+
+class AppointmentSearch(_ScheduleSearch):
+    searcher = staticmethod(fhir_scheduling.search_appointments)

@@ -59,7 +59,14 @@ NOT_OBJECT_ROUTES = {
 }
 # Addresses built around a hub, not a referral: their own generated matrix is
 # clinics/tests/test_isolation.py (every route of the clinics URL confs, every role, other hubs).
-OTHER_MATRIX_PREFIXES = ("hubs/", "api/clinics/")
+OTHER_MATRIX_PREFIXES = (
+    "hubs/",
+    "api/clinics/",
+    # A hub's clinics as FHIR: interop/tests/test_fhir_scheduling.py
+    "fhir/Schedule",
+    "fhir/Slot",
+    "fhir/Appointment",
+)
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>[^)]*\)")
 DENIED = {403, 404}
 
