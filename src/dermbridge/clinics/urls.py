@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dermbridge.clinics import views
+from dermbridge.clinics import views, views_dashboard
 
 urlpatterns = [
     path("", views.hub_index, name="clinics-hubs"),
@@ -30,4 +30,10 @@ urlpatterns = [
         name="clinics-visit",
     ),
     path("<int:hub_pk>/day/", views.day_list, name="clinics-day"),
+    path("<int:hub_pk>/dashboard/", views_dashboard.hub_dashboard, name="clinics-dashboard"),
+    path(
+        "<int:hub_pk>/dashboard.csv",
+        views_dashboard.hub_dashboard_csv,
+        name="clinics-dashboard-csv",
+    ),
 ]

@@ -34,6 +34,8 @@ from dermbridge.testing import World, make_user
 
 PARAM = re.compile(r"<int:(\w+)>")
 ADMIN_ONLY = {"sites", "sessions", "templates", "generate", "closures"}
+# Pages only the hub's administrators may even read (GET): the hub dashboard and its CSV.
+ADMIN_PAGES = {"dashboard", "dashboard.csv"}
 BODY = {
     "name": "X",
     "address": "Y",
@@ -153,7 +155,7 @@ def test_every_clinics_address_is_closed_to_everyone_outside_the_hubs_staff(worl
         None,
     ]
     targets = [t for t in addresses(values) if t[1] != "/hubs/"]
-    assert len(targets) == 12 + 6, targets
+    assert len(targets) == 14 + 6, targets
     before = state()
     for outsider in outsiders:
         caller = Caller(outsider)
@@ -174,6 +176,8 @@ def test_every_clinics_address_is_closed_to_everyone_outside_the_hubs_staff(worl
                         "/day/",
                         "/slots/",
                         "/appointments/",
+                        "/dashboard/",
+                        "/dashboard.csv",
                         *(f"/{a}/" for a in ADMIN_ONLY),
                     )
                 )
@@ -196,6 +200,12 @@ def test_a_photographer_runs_the_day_but_does_not_define_clinics(world: World) -
         last = path.rstrip("/").rsplit("/", 1)[-1]
         if kind == "page" and last in ADMIN_ONLY:
             response = caller.send(kind, "post", path)
+            assert response.status_code == 403, path
+            assert AuditEvent.objects.filter(
+                action="access.denied", request_id=response["X-Request-ID"]
+            ).exists()
+        elif kind == "page" and last in ADMIN_PAGES:
+            response = caller.send(kind, "get", path)
             assert response.status_code == 403, path
             assert AuditEvent.objects.filter(
                 action="access.denied", request_id=response["X-Request-ID"]
