@@ -11,6 +11,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include("dermbridge.api.urls")),
     path("status/", include("dermbridge.notifications.urls")),
+    # The patient's answer to a photography appointment, under the same link.
+    path("status/", include("dermbridge.clinics.patient_urls")),
     path("images/", include("dermbridge.imaging.urls")),
     # The FHIR base is /fhir (CapabilityStatement): a transaction is POSTed to the base itself.
     path("fhir", Transaction.as_view(), name="fhir-base"),

@@ -177,6 +177,14 @@ class Appointment(models.Model):
     )
     outcome_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=300, blank=True)
+    # The patient's answer through their status link (no login): confirmed, or asked to rebook
+    # (the appointment is then cancelled and the referral waits again, with the patient's note).
+    # A moved appointment is a new row, so it needs confirming again.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    rebook_requested_at = models.DateTimeField(null=True, blank=True)
+    patient_note = models.CharField(max_length=300, blank=True)
+    # When the reminder two working days before was queued (the outbox's dedupe key makes it once).
+    reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["slot__starts_at", "slot__place"]

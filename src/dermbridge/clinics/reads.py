@@ -7,12 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from dermbridge.accounts.models import Organisation, User
 from dermbridge.audit.services import record
 from dermbridge.clinics.access import check_staff
+from dermbridge.clinics.attendance import DNA_LIMIT
 from dermbridge.clinics.booking import NEEDS_PHOTOGRAPHY_STATES, earliest_free_slot
 from dermbridge.clinics.models import (
     HOLDS_SLOT,
@@ -48,18 +50,33 @@ def _needing_appointment(hub: Organisation) -> QuerySet[Referral]:
         referral=OuterRef("pk"),
         status__in=(AppointmentStatus.BOOKED, AppointmentStatus.ATTENDED),
     )
+    # The did-not-attend rule: after DNA_LIMIT missed appointments the referral has gone back
+    # to the GP and no longer waits here (clinics/attendance.py).
+    missed = (
+        Appointment.objects.filter(referral=OuterRef("pk"), status=AppointmentStatus.DID_NOT_ATTEND)
+        .order_by()
+        .values("referral")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (
         Referral.objects.filter(imaging_hub=hub, state__in=NEEDS_PHOTOGRAPHY_STATES)
         .exclude(Exists(holding))
+        .annotate(missed=Coalesce(Subquery(missed), 0))
+        .exclude(missed__gte=DNA_LIMIT)
         .select_related("patient", "referring_org")
         .prefetch_related(
             Prefetch(
                 "appointments",
                 queryset=Appointment.objects.filter(
-                    status__in=(
-                        AppointmentStatus.DID_NOT_ATTEND,
-                        AppointmentStatus.NOT_PHOTOGRAPHED,
+                    Q(
+                        status__in=(
+                            AppointmentStatus.DID_NOT_ATTEND,
+                            AppointmentStatus.NOT_PHOTOGRAPHED,
+                        )
                     )
+                    # The patient asked to rebook (through their status link), with their note.
+                    | Q(rebook_requested_at__isnull=False)
                 ).select_related("slot"),
                 to_attr="previous_visits",
             )
@@ -106,6 +123,15 @@ class BookingChoice:
     referral: Referral
     appointments: list[Appointment]
     earliest: list[tuple[Site, Slot | None]]
+
+    @property
+    def missed(self) -> int:
+        return sum(a.status == AppointmentStatus.DID_NOT_ATTEND for a in self.appointments)
+
+    @property
+    def returned_to_gp(self) -> bool:
+        """The did-not-attend rule sent it back to the GP (clinics/attendance.py)."""
+        return self.waiting is None and self.missed >= DNA_LIMIT
 
 
 def referral_for_booking(user: User, hub: Organisation, referral_id: int) -> BookingChoice | None:

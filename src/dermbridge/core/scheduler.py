@@ -31,6 +31,8 @@ PERIODIC_TASKS = (
     "dermbridge.imaging.tasks.requeue_stuck_images",
     "dermbridge.referrals.tasks.requeue_stuck_submissions",
     "dermbridge.audit.tasks.seal_audit_chain",  # signed checkpoint of the audit chain (ADR 0008)
+    # Photography appointment reminders, two working days before (each appointment once).
+    "dermbridge.clinics.tasks.send_appointment_reminders",
 )
 
 

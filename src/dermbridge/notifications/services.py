@@ -7,17 +7,20 @@ transaction: an SMTP server that takes ten seconds to answer must not hold a loc
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from dermbridge.audit.services import record
@@ -29,7 +32,7 @@ from dermbridge.notifications.models import (
     OutboxStatus,
     PatientStatusLink,
 )
-from dermbridge.notifications.status import PatientStatus, describe
+from dermbridge.notifications.status import PatientStatus, StatusSection, describe
 from dermbridge.patients.models import ContactPreference
 
 if TYPE_CHECKING:
@@ -88,7 +91,41 @@ def open_status_link(token: str) -> PatientStatus | None:
         link.last_opened_at = now
         link.save(update_fields=["last_opened_at"])
         record(None, "status.view", link.referral, detail={"link": link.pk})
-        return describe(link.referral)
+        status = describe(link.referral)
+        answers: Sequence[tuple[Any, object]] = status_page_sections.send(
+            sender=PatientStatus, referral=link.referral
+        )
+        sections = [s for _, s in answers if isinstance(s, StatusSection)]
+        return dataclasses.replace(status, sections=tuple(sections))
+
+
+# Sent while a status page is built, with `referral`: an app above (clinics: the photography
+# appointment) returns a `StatusSection` to show on it, or None (ADR 0012: the call goes up by
+# a signal this app declares).
+status_page_sections = Signal()
+
+
+@dataclass(frozen=True)
+class LinkHolder:
+    """Who holds a live status link: the link's id (for the audit trail) and its referral."""
+
+    link_id: int
+    referral_id: int
+
+
+def resolve_status_link(token: str) -> LinkHolder | None:
+    """The live link a token opens, for a change the patient asks for through it (confirm an
+    appointment); None for an unknown, malformed or expired link. Reads nothing else."""
+    if not TOKEN_PATTERN.fullmatch(token):
+        return None
+    row = (
+        PatientStatusLink.objects.filter(
+            token_sha256=PatientStatusLink.hash_token(token), expires_at__gt=timezone.now()
+        )
+        .values_list("pk", "referral_id")
+        .first()
+    )
+    return LinkHolder(*row) if row else None
 
 
 # ---------------------------------------------------------------- queueing
@@ -195,6 +232,26 @@ def notify_patient_text(
         body=text,
         occurrence=occurrence,
     )
+
+
+def notify_referrer_text(
+    referral: Referral, event: str, *, occurrence: str, subject: str, body: str
+) -> None:
+    """Queue words another app wrote (a patient returned to the GP after missed photography
+    appointments: `clinics`) by email to the referrer and the referring practice's mailbox. Call
+    inside the transaction that made the change; the same (event, occurrence) is one message."""
+    for email in sorted(
+        {e.strip().lower() for e in _referring_emails(referral) if e and e.strip()}
+    ):
+        _queue(
+            referral,
+            channel=Channel.EMAIL,
+            recipient=email,
+            event=event,
+            subject=subject,
+            body=body,
+            occurrence=occurrence,
+        )
 
 
 def _notify_staff(referral: Referral, event: str, recipients: list[str], occurrence: str) -> None:

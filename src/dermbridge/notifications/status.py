@@ -39,6 +39,15 @@ DECISION_TEXT = {
 
 
 @dataclass(frozen=True)
+class StatusSection:
+    """A part of the status page an app above writes (clinics: the photography appointment):
+    the template that shows it and what it needs (`status_page_sections` in services)."""
+
+    template: str
+    context: dict[str, object]
+
+
+@dataclass(frozen=True)
 class PatientStatus:
     pathway: str
     stage: str
@@ -52,6 +61,7 @@ class PatientStatus:
     service_name: str = ""
     service_phone: str = ""
     service_phone_hours: str = ""
+    sections: tuple[StatusSection, ...] = ()
 
 
 _NUMBERS = {

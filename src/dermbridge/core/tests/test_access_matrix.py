@@ -55,6 +55,10 @@ NOT_OBJECT_ROUTES = {
     "admin/": "Django admin: staff only (web/tests/test_admin.py)",
     "assets/<path:path>": "a redirect to static files",
     "status/<str:token>/": "the link is the key: anyone holding it may read it (enumeration below)",
+    "status/<str:token>/appointment/<int:appointment_pk>/confirm/": "the link is the key; "
+    "another patient's link changes nothing (clinics/tests/test_patient_side.py)",
+    "status/<str:token>/appointment/<int:appointment_pk>/rebook/": "the link is the key; "
+    "another patient's link changes nothing (clinics/tests/test_patient_side.py)",
     "api/(?P<unmatched>[\\s\\S]*)": "the API's catch-all 404",
 }
 # Addresses built around a hub, not a referral: their own generated matrix is
