@@ -135,13 +135,18 @@ class User(AbstractUser):
         qs = self.memberships.select_related("organisation")  # type: ignore[attr-defined]
         return qs.filter(role__in=roles) if roles else qs
 
+    def held_roles(self) -> list[tuple[str, int]]:
+        """(role, organisation id) of every membership: read once per user object (a request's
+        user), so the several role checks of one page cost one query."""
+        held: list[tuple[str, int]] | None = self.__dict__.get("_held_roles")
+        if held is None:
+            held = list(self.memberships.values_list("role", "organisation_id"))  # type: ignore[attr-defined]
+            self.__dict__["_held_roles"] = held
+        return held
+
     def organisation_ids(self, *roles: str) -> set[int]:
         """Ids of the organisations where this user holds any of `roles` (any role if none)."""
-        cache: dict[tuple[str, ...], set[int]] = self.__dict__.setdefault("_org_ids_cache", {})
-        key = tuple(sorted(roles))
-        if key not in cache:
-            cache[key] = set(self.memberships_for(*roles).values_list("organisation_id", flat=True))
-        return cache[key]
+        return {org for role, org in self.held_roles() if not roles or role in roles}
 
     def has_role(self, role: str, organisation_id: int | None = None) -> bool:
         ids = self.organisation_ids(role)
@@ -153,7 +158,7 @@ class User(AbstractUser):
 
     @property
     def roles(self) -> set[str]:
-        return set(self.memberships_for().values_list("role", flat=True))
+        return {role for role, _ in self.held_roles()}
 
 
 class Membership(models.Model):
