@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 
 SESSION_STARTED_KEY = "dermbridge_session_started"
+SESSION_TOUCHED_KEY = "dermbridge_session_touched"
 # Paths a signed-in clinician can reach before completing two-factor set-up or verification.
 TWO_FACTOR_EXEMPT_PREFIXES = (
     "/account/two-factor",
@@ -22,7 +23,9 @@ TWO_FACTOR_EXEMPT_PREFIXES = (
 
 
 class SessionLimitsMiddleware:
-    """Ends a session 12 hours after sign-in whatever the activity (the idle limit is the cookie age)."""
+    """Ends a session 12 hours after sign-in whatever the activity, and keeps the idle limit
+    (the cookie age, 30 minutes) rolling: the session is saved, with a new expiry, when its last
+    touch is SESSION_TOUCH_SECONDS old (not on every request)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -36,6 +39,9 @@ class SessionLimitsMiddleware:
             elif now - float(started) > settings.SESSION_ABSOLUTE_SECONDS:
                 logout(request)
                 return redirect(settings.LOGIN_URL)
+            touched = request.session.get(SESSION_TOUCHED_KEY)
+            if touched is None or now - float(touched) >= settings.SESSION_TOUCH_SECONDS:
+                request.session[SESSION_TOUCHED_KEY] = now  # saved, expiry renewed
         return self.get_response(request)
 
 
