@@ -31,7 +31,7 @@ from dermbridge.clinics.models import (
     Slot,
 )
 from dermbridge.core.errors import InvalidInput, NotPermitted, TransitionNotAllowed
-from dermbridge.notifications.services import notify_patient_text
+from dermbridge.notifications.services import issue_status_link, notify_patient_text
 from dermbridge.referrals.models import Referral, State
 
 # A referral waits for a hub appointment while it is a draft naming the hub (the GP sent it
@@ -121,7 +121,10 @@ def _create(
 
 
 def _tell_patient(appointment: Appointment, event: str) -> None:
-    subject, body, sms = messages.patient_text(appointment, event)
+    # A booked or moved appointment carries the patient's status link: confirm it or ask to
+    # rebook (clinics/patient.py).
+    link = "" if event == "appointment_cancelled" else issue_status_link(appointment.referral)
+    subject, body, sms = messages.patient_text(appointment, event, link)
     notify_patient_text(
         appointment.referral,
         event,

@@ -29,8 +29,9 @@ def when_and_where(appointment: Appointment) -> tuple[str, str]:
     return when.replace("PM", "pm"), f"{site.name}, {site.address.replace(chr(10), ', ')}"
 
 
-def patient_text(appointment: Appointment, event: str) -> tuple[str, str, str]:
-    """(subject, email or letter body, SMS text)."""
+def patient_text(appointment: Appointment, event: str, link: str = "") -> tuple[str, str, str]:
+    """(subject, email or letter body, SMS text); `link`, the patient's status link, where
+    they confirm the appointment or ask to rebook it (clinics/patient.py)."""
     referral = appointment.referral
     patient = referral.patient
     hub = appointment.slot.session.site.hub
@@ -52,13 +53,23 @@ def patient_text(appointment: Appointment, event: str) -> tuple[str, str, str]:
         )
     else:
         changed = "has changed. It is now" if event == "appointment_moved" else "is"
+        answer = (
+            f"Please confirm you can come, or ask for a new appointment, here:\n{link}\n\n"
+            if link
+            else ""
+        )
         lines = (
             f"Your skin photography appointment {changed} on {when} at {where}.\n\n"
-            f"{WHAT_TO_BRING}\n\n{contact}"
+            f"{WHAT_TO_BRING}\n\n{answer}{contact}"
         )
-        sms = (
-            f"NHS skin photography {referral.reference}: {when} at {where}. "
-            f"{contact.replace('To change it, c', 'To change, c')}"
+        sms = " ".join(
+            part
+            for part in (
+                f"NHS skin photography {referral.reference}: {when} at {where}.",
+                f"Confirm or ask to rebook: {link}" if link else "",
+                contact.replace("To change it, c", "To change, c"),
+            )
+            if part
         )
     body = (
         f"Hello {patient.given_name},\n\n{lines}\n\n"

@@ -17,7 +17,7 @@ def _answer_page(request: HttpRequest, answer: patient.Answer) -> HttpResponse:
     )
     # As the status page: the URL is the secret.
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 

@@ -16,10 +16,12 @@ from dermbridge.notifications import services
 
 
 def _keep_private(response: HttpResponse) -> HttpResponse:
-    # The URL is the secret: never cache the page, never send the URL on as a Referer,
-    # never index it.
+    # The URL is the secret: never cache the page, never send the URL on as a Referer to
+    # another site, never index it. "same-origin", not "no-referrer": under "no-referrer" the
+    # browser sends `Origin: null` with the page's own forms (confirm or rebook a photography
+    # appointment, clinics/patient_views.py) and Django's CSRF check refuses them.
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 

@@ -129,7 +129,9 @@ def test_the_patient_confirms_once_audited_as_the_link(world: World) -> None:
     assert appointment.confirmed_at is not None
     (event,) = AuditEvent.objects.filter(action="clinics.appointment.confirm")
     assert event.actor_id is None and event.organisation_id == h.hub.pk
-    assert event.detail["link"] == PatientStatusLink.objects.get(referral=referral).pk
+    assert (
+        event.detail["link"] == PatientStatusLink.objects.filter(referral=referral).latest("pk").pk
+    )
     assert "You have confirmed this appointment" in client.get(link).content.decode()
     # The hub sees it.
     assert "Confirmed by the patient" in _book_page(h, referral)
@@ -279,3 +281,12 @@ def _make_today_session(h: Hub) -> Slot:
     slot = Slot.objects.filter(session=session).first()
     assert slot is not None
     return slot
+
+
+def test_the_booking_message_carries_the_link_to_confirm(world: World) -> None:
+    _, referral, _, _ = _booked(world)
+    message = OutboxMessage.objects.get(referral=referral, event="appointment_booked")
+    assert f"here:\n{settings.SITE_URL}/status/" in message.body
+    link = message.body.split("here:\n", 1)[1].split("\n", 1)[0]
+    page = Client().get(link.removeprefix(settings.SITE_URL)).content.decode()
+    assert "Your photography appointment is on" in page

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db
 
 PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    # Never sent to another site; same-origin so that the page's own forms carry an Origin
+    # the CSRF check accepts (the photography appointment's confirm and rebook).
+    "Referrer-Policy": "same-origin",
     "X-Robots-Tag": "noindex, nofollow",
 }
 
