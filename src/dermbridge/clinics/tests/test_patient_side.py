@@ -17,6 +17,7 @@ from dermbridge.clinics.reminders import reminder_day
 from dermbridge.clinics.tests.support import Hub, clinic_today, hub_referral, make_clinic, make_hub
 from dermbridge.notifications.models import OutboxMessage, PatientStatusLink
 from dermbridge.notifications.services import issue_status_link
+from dermbridge.referrals.clocks import is_working_day
 from dermbridge.referrals.models import Referral
 from dermbridge.testing import World
 
@@ -36,23 +37,47 @@ def test_the_reminder_day_is_two_working_days_before_skipping_bank_holidays() ->
     assert reminder_day(date(2027, 3, 30)) == date(2027, 3, 24)
 
 
+def plain_thursday() -> date:
+    """A Thursday at least a week ahead, Monday to Thursday all working days."""
+    day = timezone.localdate() + timedelta(days=7)
+    while day.weekday() != 3 or not all(is_working_day(day - timedelta(n)) for n in range(4)):
+        day += timedelta(days=1)
+    return day
+
+
+def tuesday_after_a_bank_holiday() -> date:
+    """A Tuesday at least a week ahead after a bank holiday Monday, the Thursday and Friday
+    before it working days (the spring and summer bank holidays, Easter)."""
+    day = timezone.localdate() + timedelta(days=7)
+    while not (
+        day.weekday() == 1
+        and is_working_day(day)
+        and not is_working_day(day - timedelta(1))
+        and all(is_working_day(day - timedelta(n)) for n in (4, 5))
+    ):
+        day += timedelta(days=1)
+    return day
+
+
 def _reminders(referral: Referral) -> list[OutboxMessage]:
     return list(OutboxMessage.objects.filter(referral=referral, event="appointment_reminder"))
 
 
 def test_one_reminder_two_working_days_before_by_the_patients_channel(world: World) -> None:
     h = make_hub(world)
-    make_clinic(h, date(2027, 5, 6), slots=3)  # a Thursday
+    thursday = plain_thursday()
+    make_clinic(h, thursday, slots=3)
     referral = hub_referral(h)
     appointment = services.book(h.photographer, referral, hub=h.hub, site=h.site)
-    assert services.queue_reminders(now=at(date(2027, 5, 3))) == 0  # Monday: too early
+    assert services.queue_reminders(now=at(thursday - timedelta(3))) == 0  # Monday: too early
     assert _reminders(referral) == []
-    assert services.queue_reminders(now=at(date(2027, 5, 4))) == 1  # Tuesday: due
-    assert services.queue_reminders(now=at(date(2027, 5, 4), 9)) == 0  # run twice: once
-    assert services.queue_reminders(now=at(date(2027, 5, 5))) == 0  # and the next day
+    tuesday = thursday - timedelta(2)
+    assert services.queue_reminders(now=at(tuesday)) == 1  # Tuesday: due
+    assert services.queue_reminders(now=at(tuesday, 9)) == 0  # run twice: once
+    assert services.queue_reminders(now=at(tuesday + timedelta(1))) == 0  # and the next day
     (message,) = _reminders(referral)
     assert message.recipient == referral.patient.email
-    assert "Thursday 6 May 2027 at 9:00am" in message.body
+    assert f"{thursday:%A %-d %B %Y} at 9:00am" in message.body
     assert "Northgate Health Centre" in message.body and "make-up" in message.body
     assert f"{settings.SITE_URL}/status/" in message.body  # the link to confirm or rebook
     appointment.refresh_from_db()
@@ -61,26 +86,28 @@ def test_one_reminder_two_working_days_before_by_the_patients_channel(world: Wor
 
 def test_a_bank_holiday_moves_the_reminder_earlier(world: World) -> None:
     h = make_hub(world)
-    make_clinic(h, date(2027, 5, 4))  # Tuesday after the early May bank holiday
+    tuesday = tuesday_after_a_bank_holiday()
+    make_clinic(h, tuesday)
     referral = hub_referral(h)
     services.book(h.photographer, referral, hub=h.hub, site=h.site)
-    assert services.queue_reminders(now=at(date(2027, 4, 28))) == 0
-    # Thursday 29 April, not Friday 30 (which a count of weekdays alone would give).
-    assert services.queue_reminders(now=at(date(2027, 4, 29))) == 1
-    assert services.queue_reminders(now=at(date(2027, 5, 3))) == 0  # the holiday: done already
+    assert services.queue_reminders(now=at(tuesday - timedelta(6))) == 0  # Wednesday
+    # The Thursday before, not the Friday (which a count of weekdays alone would give).
+    assert services.queue_reminders(now=at(tuesday - timedelta(5))) == 1
+    assert services.queue_reminders(now=at(tuesday - timedelta(1))) == 0  # the holiday: done
     assert len(_reminders(referral)) == 1
 
 
 def test_no_reminder_for_cancelled_or_moved_appointments(world: World) -> None:
     h = make_hub(world)
-    session = make_clinic(h, date(2027, 5, 6), slots=4)
+    thursday = plain_thursday()
+    session = make_clinic(h, thursday, slots=4)
     cancelled_ref, moved_ref = hub_referral(h), hub_referral(h)
     cancelled = services.book(h.photographer, cancelled_ref, hub=h.hub, site=h.site)
     moving = services.book(h.photographer, moved_ref, hub=h.hub, site=h.site)
     services.cancel(h.photographer, cancelled, hub=h.hub, reason="Patient is in hospital")
     last = Slot.objects.filter(session=session).order_by("-starts_at").first()
     moved = services.move(h.photographer, moving, hub=h.hub, slot=last)
-    assert services.queue_reminders(now=at(date(2027, 5, 4))) == 1  # the new appointment only
+    assert services.queue_reminders(now=at(thursday - timedelta(2))) == 1  # the new one only
     assert _reminders(cancelled_ref) == []
     moving.refresh_from_db()
     moved.refresh_from_db()
