@@ -49,7 +49,7 @@ from dermbridge.referrals.models import Referral
 from dermbridge.accounts.tokens import issue_api_token
 from django.contrib.auth import get_user_model
 from dermbridge.demo import DEMO_PASSWORD
-from dermbridge.testing import DEFAULT_HISTORY, DEFAULT_LESION
+from dermbridge.personas import DEFAULT_HISTORY, DEFAULT_LESION
 users = get_user_model().objects
 refs = list(Referral.objects.exclude(state="draft").order_by("pk")[:30])
 links = [issue_status_link(r) for r in refs]

@@ -10,6 +10,9 @@ directory and passed as a ``DERMBRIDGE_*_FILE`` variable, so the per-host-secret
 (dermbridge.E101, E102) pass for the right reason. Loopback only; every wait is bounded; every
 process started here is stopped here (Ctrl-C, SIGTERM, or ``Stack.stop``).
 
+Longer than ~400 lines: one operator's tool (and the fault tests' private PostgreSQL and
+SeaweedFS), never imported by the service; its parts start and stop each other's processes.
+
     python -m dermbridge.core.scaled [--data-dir DIR] [--port 8000] [--webs 2] [--workers 2]
 """
 
@@ -553,7 +556,7 @@ http {{
             if self.seed == "demo":
                 self.cli("demo")
             elif self.seed == "world":
-                self.cli("shell", "-c", "from dermbridge.testing import make_world; make_world()")
+                self.cli("shell", "-c", "from dermbridge.personas import make_world; make_world()")
             if self.static_root is None:
                 self.cli("collectstatic", "--noinput", "-v0")
             self.web_ports = [free_port() for _ in range(self.webs)]
