@@ -404,10 +404,14 @@ def test_ids_and_references_cannot_be_enumerated(world: World) -> None:
     # The ids around this test's objects, table by table (PostgreSQL's sequences are not rolled
     # back between tests and advance at different rates: walking from 1, or across the tables'
     # ranges, would walk every id the session ever used).
-    tables = {"referral": Referral, "patient": Patient, "image": LesionImage}
+    tables = {
+        "referral": Referral.objects.all(),
+        "patient": Patient.objects.all(),
+        "image": LesionImage.objects.all(),
+    }
     walks = {
-        name: range(max(1, model.objects.earliest("pk").pk - 3), model.objects.latest("pk").pk + 3)
-        for name, model in tables.items()
+        name: range(max(1, rows.earliest("pk").pk - 3), rows.latest("pk").pk + 3)
+        for name, rows in tables.items()
     }
     mine_ids = {
         "referral": {mine.pk},
