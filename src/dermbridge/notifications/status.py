@@ -164,6 +164,13 @@ def describe(referral: Referral) -> PatientStatus:
     elif state == State.WITHDRAWN or (state == State.CLOSED and outcome is None):
         stage = "This referral has been closed"
         next_step = "Your GP practice will talk to you about what happens next."
+    elif referral.imaging_hub is not None:
+        # A referral for photography at a community hub: the photos come first (the hub's
+        # appointment, when booked, is shown beside this by the clinics app).
+        stage = f"{referral.imaging_hub.name} will photograph your skin"
+        next_step = (
+            "They will offer you an appointment; after it, your photos go to a skin specialist."
+        )
     else:
         stage = "Your GP practice is preparing the referral"
         next_step = "Your GP practice will send it soon."

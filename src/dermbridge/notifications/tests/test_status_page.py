@@ -82,6 +82,21 @@ def test_it_shows_the_pathway_the_next_step_and_the_date(client: Client, world: 
         assert text not in page, text
 
 
+def test_a_referral_for_photography_at_a_hub_says_the_hub_photographs_first(
+    client: Client, world: World
+) -> None:
+    """GIVEN a GP's referral for photography at a community hub, not sent yet (the photos come
+    first) WHEN the patient opens their link THEN the page says the hub will photograph their
+    skin and offer an appointment, not that the GP practice is preparing it."""
+    referral = make_referral(world)
+    Referral.objects.filter(pk=referral.pk).update(imaging_hub=world.hub)
+    referral.refresh_from_db()
+    page = client.get(path_of(issue_status_link(referral))).content.decode()
+    assert f"{world.hub.name} will photograph your skin" in page
+    assert "offer you an appointment" in page
+    assert "Your GP practice is preparing the referral" not in page
+
+
 def test_it_shows_the_patient_explanation_once_there_is_an_outcome(
     client: Client, world: World
 ) -> None:
