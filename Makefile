@@ -8,7 +8,7 @@ export DERMBRIDGE_DATA_DIR ?= $(CURDIR)/var
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run run-scaled serve test lint typecheck pytest test-pg bench train clean demo worker calibrate-quality
+.PHONY: install run run-scaled serve test test-all lint typecheck pytest test-pg bench train clean demo worker calibrate-quality
 
 # The train extra is installed too: the training data tests run in make test, the training
 # smoke test in make bench
@@ -72,16 +72,22 @@ typecheck: install
 
 pytest: install
 	@bash scripts/ensure-chromium.sh
-	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile -m "not slow and not bench" --durations=15
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile -m "not slow and not bench and not heavy" --durations=15
 
 ## Test processes: one per core of the 2-core CI machine (pytest-xdist)
 TEST_JOBS ?= 2
+## make test-all: the heavy tests (real-browser journeys, process kills; SQLite), which CI runs
+## after make test and make test-pg; each has a faster sibling in make test
+test-all: install
+	@bash scripts/ensure-chromium.sh
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile -m "heavy and not slow and not bench" --durations=10
+
 PG_URL ?= postgres://postgres@127.0.0.1:5432/dermbridge
 LOAD_USERS ?= 50
 LOAD_SECONDS ?= 300
 ## The same suite against PostgreSQL (CI does this when 127.0.0.1:5432 answers)
 test-pg: install
-	DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile -m "not slow and not bench" --durations=15
+	DERMBRIDGE_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile -m "not slow and not bench and not heavy" --durations=15
 
 ## make bench: slow tests and benchmarks (SQLite, then the scale benchmarks on PostgreSQL)
 bench: install

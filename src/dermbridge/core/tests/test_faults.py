@@ -265,6 +265,7 @@ print(json.dumps([referral.pk, uids]))
 """
 
 
+@pytest.mark.heavy  # make test-all (CI); make test kills a worker mid-task in test_worker_lease
 def test_a_worker_killed_mid_pacs_send_has_the_send_run_again_and_each_image_stored_once(
     tmp_path: Path,
 ) -> None:

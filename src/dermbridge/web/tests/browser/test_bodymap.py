@@ -13,7 +13,13 @@ from dermbridge.web.tests.browser.test_journeys import _sign_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.mark.parametrize("size", ["phone", pytest.param("desktop", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "size",
+    [
+        pytest.param("phone", marks=pytest.mark.heavy),  # make test-all (CI)
+        pytest.param("desktop", marks=pytest.mark.slow),  # make bench
+    ],
+)
 def test_every_body_map_target_is_at_least_24_css_px_and_named(
     live_server: Any, world: World, new_page: Any, browser_run: BrowserRun, size: str
 ) -> None:

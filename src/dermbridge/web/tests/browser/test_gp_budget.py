@@ -29,7 +29,8 @@ from dermbridge.testing import World, make_referral, nhs_number_for
 from dermbridge.web.tests.browser.conftest import PHONE, BrowserRun, check_page
 from dermbridge.web.tests.browser.test_journeys import _sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# make test-all (CI) and make bench; make test walks the same GP pages with Django's client.
+pytestmark = [pytest.mark.browser, pytest.mark.heavy, pytest.mark.django_db(transaction=True)]
 RESULTS = Path(settings.REPO_DIR) / "docs" / "benchmarks" / "journeys.json"
 TAP, CHAR, SELECT, PHOTO = 1.5, 0.4, 3.0, 5.0
 JOURNEYS: dict[str, dict[str, Any]] = {}

@@ -31,7 +31,9 @@ from dermbridge.web.tests.browser.conftest import (
     tab_to,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# make test-all (CI runs it after make test and make test-pg); make test keeps the Django-client
+# journeys over the same views (web/tests/test_referring.py, test_review.py) and a browser check.
+pytestmark = [pytest.mark.browser, pytest.mark.heavy, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct-horse-battery"
 
 TIMINGS: dict[str, float] = {}

@@ -49,7 +49,8 @@ def check(page: Any, run: BrowserRun, name: str, *, heading: str = "") -> None:
 @pytest.mark.parametrize(
     "size",
     [
-        "phone",
+        # make test-all (CI runs it after make test and make test-pg).
+        pytest.param("phone", marks=pytest.mark.heavy),
         # make bench: the same pages at desktop size (make test keeps the phone, where layouts
         # break first, and the journeys in test_journeys.py run at desktop size).
         pytest.param("desktop", marks=pytest.mark.slow),
