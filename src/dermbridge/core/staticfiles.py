@@ -21,9 +21,8 @@ class HashedStaticFilesStorage(CompressedManifestStaticFilesStorage):
     manifest_strict = False
 
     def stored_name(self, name: str) -> str:
-        try:
-            return str(super().stored_name(name))
-        except ValueError:
-            if self.hashed_files:  # collected, and this name is not there: a real mistake
-                raise
+        if not self.hashed_files:
+            # Nothing collected (no manifest): the plain name, whatever stray files the static
+            # root may hold (hashing one of those would name a file the finders do not serve).
             return name
+        return str(super().stored_name(name))  # collected: a name not there is a real mistake
