@@ -97,7 +97,7 @@ bench: install
 	DERMBRIDGE_WRITE_JOURNEYS=1 $(BIN)/pytest -q -p no:cacheprovider src/dermbridge/web/tests/browser/test_gp_budget.py
 	@# Fault injection, five times longer than in make test; figures in docs/benchmarks/faults.json
 	DERMBRIDGE_FAULT_SCALE=5 DERMBRIDGE_FAULT_RESULTS=$(CURDIR)/docs/benchmarks/faults.json \
-	  $(BIN)/pytest -q -s -p no:cacheprovider src/dermbridge/core/tests/test_faults.py
+	  $(BIN)/pytest -q -s -p no:cacheprovider src/dermbridge/core/tests/test_faults*.py
 	$(BIN)/python -m dermbridge.triage.bench --out var/triage-bench.json
 	$(BIN)/python -m dermbridge.imaging.bench
 	@# Audited vs unaudited image views, 16 clients on PostgreSQL; docs/benchmarks/audit.json

@@ -2,7 +2,7 @@
 
 These drive the real stack (middleware, views, the API) with the failure raised where it really
 arises: the blob store's backend refusing a write (disk full), the database connection failing
-under a page's query. The outage of a real PostgreSQL server is in test_faults.py.
+under a page's query. The outage of a real PostgreSQL server is in test_faults_postgres.py.
 """
 
 from __future__ import annotations

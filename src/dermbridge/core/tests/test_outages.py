@@ -1,5 +1,5 @@
 """The worker and the scheduler ride out a database outage, in-process (fast siblings of
-test_faults.py's PostgreSQL outage, which stops a real cluster and runs in make bench)."""
+test_faults_postgres.py's PostgreSQL outage, which stops a real cluster and runs in make bench)."""
 
 from __future__ import annotations
 
