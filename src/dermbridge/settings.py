@@ -307,6 +307,17 @@ AUDIT_SHARDS = env_int("AUDIT_SHARDS", 16, minimum=1)
 # Health and metrics (dermbridge.core.health, dermbridge.core.metrics; docs/deploy.md).
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_ADDRESSES = env_list("METRICS_ALLOWED_ADDRESSES", [])
+# Key rotation: the keys the chain was written with before the current one (base64, one per line
+# or comma-separated), kept so that older events and seals still verify. A key file is re-read
+# when it changes, so a rotation needs no restart (dermbridge.audit.keys; docs/deploy.md).
+AUDIT_PREVIOUS_KEYS = env_str("AUDIT_PREVIOUS_KEYS", "")
+AUDIT_PREVIOUS_KEYS_FILE = env_str("AUDIT_PREVIOUS_KEYS_FILE", "")
+# A copy of every seal in an S3 bucket with Object Lock (compliance mode), which not even the
+# bucket's owner can delete or overwrite before the retention ends (dermbridge.audit.seals).
+AUDIT_SEAL_BUCKET = env_str("AUDIT_SEAL_BUCKET", "")
+AUDIT_SEAL_PREFIX = env_str("AUDIT_SEAL_PREFIX", "audit-seals/")
+# 8 years: the NHS records-management code's minimum for adult health records.
+AUDIT_SEAL_RETENTION_DAYS = env_int("AUDIT_SEAL_RETENTION_DAYS", 2922, minimum=1)
 READY_MAX_TASK_AGE_SECONDS = env_int("READY_MAX_TASK_AGE_SECONDS", 900, minimum=1)
 READY_REQUIRE_WORKER = env_bool("READY_REQUIRE_WORKER", True)
 

@@ -7,8 +7,12 @@ the key nor write access to this file cannot move the chain back past a seal (tr
 rewrite a sealed event, nor move the start of the keyed events (a downgrade to plain sha256).
 
 Production: make the file append-only (`chattr +a`), on a host or volume the database
-administrator cannot reach, or copy each line to an object-store bucket with a retention lock
-(S3 Object Lock in compliance mode); see docs/adr/0008-audit-chain.md.
+administrator cannot reach, and set `DERMBRIDGE_AUDIT_SEAL_BUCKET` so that each line is also kept
+in an object-store bucket under S3 Object Lock in compliance mode (`audit.seal_copies`), which
+verification reads beside the file; see docs/adr/0008-audit-chain.md.
+
+After a key rotation, seals signed with an earlier key (`DERMBRIDGE_AUDIT_PREVIOUS_KEYS`) still
+verify; new ones are signed with the current key.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -25,9 +30,15 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from dermbridge.audit.keys import seal_key
+from dermbridge.audit import seal_copies
+from dermbridge.audit.keys import seal_key, seal_keys
 
 SEAL_FILE = "seals.jsonl"
+# How many of the newest seal lines each new seal checks the bucket holds (a failed copy is made
+# again with the next seal).
+RECOPY_WINDOW = 50
+
+log = logging.getLogger("dermbridge.audit")
 
 
 @dataclass(frozen=True)
@@ -43,9 +54,13 @@ def seal_path() -> Path:
     return Path(settings.AUDIT_SEAL_DIR) / SEAL_FILE
 
 
-def _sign(fields: dict[str, Any]) -> str:
+def _sign(fields: dict[str, Any], key: bytes | None = None) -> str:
     body = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
-    return hmac.new(seal_key(), body, hashlib.sha256).hexdigest()
+    return hmac.new(key or seal_key(), body, hashlib.sha256).hexdigest()
+
+
+def _signed_by_a_known_key(fields: dict[str, Any], sig: str) -> bool:
+    return any(hmac.compare_digest(sig, _sign(fields, key)) for key in seal_keys())
 
 
 def _last_line(path: Path) -> str:
@@ -89,41 +104,77 @@ def append_seal(heads: dict[int, tuple[int, str, int, int | None]]) -> bool:
         os.fsync(fd)
     finally:
         os.close(fd)
+    if seal_copies.enabled():
+        _copy_to_bucket(path)
     return True
 
 
+def _copy_to_bucket(path: Path) -> None:
+    """Copy the newest seal lines the locked bucket lacks (this one, and any whose copy failed).
+    A failure is logged, never raised: the seal is in the file, and the next seal retries."""
+    lines = [line.encode() for line in path.read_text().splitlines() if line.strip()]
+    try:
+        seal_copies.copy_missing(lines[-RECOPY_WINDOW:])
+    except Exception:
+        log.exception("audit seal not copied to the locked bucket; the next seal retries")
+
+
+def _parse(number: int, raw: str) -> Seal | str:
+    try:
+        fields = json.loads(raw)
+        sig = fields.pop("sig")
+        seal = Seal(
+            number,
+            {
+                int(h[0]): (
+                    int(h[1]),
+                    str(h[2]),
+                    int(h[3]),
+                    None if h[4] is None else int(h[4]),
+                )
+                for h in fields["heads"]
+            },
+            str(fields["at"]),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return "is not a seal"
+    if not _signed_by_a_known_key(fields, str(sig)):
+        return "has a signature this audit key did not make"
+    return seal
+
+
 def read_seals() -> tuple[list[Seal], list[str]]:
-    """Every seal in the file, and a problem for each line that is not a seal this key signed."""
+    """Every seal in the file, then every seal in the locked bucket that the file lacks (from
+    the day of the file's newest seal on; all of them if the file is gone), and a problem for
+    each line or object that is not a seal one of the audit keys signed."""
     seals: list[Seal] = []
     problems: list[str] = []
     try:
         text = seal_path().read_text()
     except FileNotFoundError:
-        return seals, problems
+        text = ""
+    raw_of: dict[int, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
-        try:
-            fields = json.loads(raw)
-            sig = fields.pop("sig")
-            seal = Seal(
-                number,
-                {
-                    int(h[0]): (
-                        int(h[1]),
-                        str(h[2]),
-                        int(h[3]),
-                        None if h[4] is None else int(h[4]),
-                    )
-                    for h in fields["heads"]
-                },
-                str(fields["at"]),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
-            problems.append(f"seal line {number} is not a seal")
-            continue
-        if not hmac.compare_digest(str(sig), _sign(fields)):
-            problems.append(f"seal line {number} has a signature this audit key did not make")
-            continue
-        seals.append(seal)
+        parsed = _parse(number, raw)
+        if isinstance(parsed, str):
+            problems.append(f"seal line {number} {parsed}")
+        else:
+            seals.append(parsed)
+            raw_of[number] = raw
+    if seal_copies.enabled():
+        newest = max((seal_copies.seal_time(seal.at) for seal in seals), default=None)
+        # The file's own lines of that day on need not be fetched again.
+        known = [
+            raw_of[seal.line].encode()
+            for seal in seals
+            if newest is not None and seal_copies.seal_time(seal.at).date() >= newest.date()
+        ]
+        for raw_copy in seal_copies.copies_since(newest, known):
+            parsed = _parse(0, raw_copy.decode(errors="replace"))
+            if isinstance(parsed, str):
+                problems.append(f"a seal copy in the locked bucket {parsed}")
+            else:
+                seals.append(parsed)
     return seals, problems

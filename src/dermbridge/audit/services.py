@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from dermbridge.audit import seals
 from dermbridge.audit.context import current
-from dermbridge.audit.keys import audit_key
+from dermbridge.audit.keys import audit_key, key_ring
 from dermbridge.audit.models import GENESIS_HASH, AuditEvent, AuditHead
 
 # Events held back by `batched()` (None outside one).
@@ -235,12 +235,12 @@ def verify_chain(batch_size: int = 5000) -> Verification:
     n_seals = len(sealed)
     if seal_problems:
         return Verification(False, 0, None, seal_problems[0], n_seals)
-    key = audit_key()
+    keys = key_ring().all  # the current key, then the keys before a rotation
     checked = 0
     for shard in sorted(set(heads) | {s for seal in sealed for s in seal.heads}):
         head = heads.get(shard)
         sealed_here = [(seal, seal.heads[shard]) for seal in sealed if shard in seal.heads]
-        result = _verify_shard(shard, head, sealed_here, key, batch_size)
+        result = _verify_shard(shard, head, sealed_here, keys, batch_size)
         if isinstance(result, Verification):
             return Verification(
                 False, checked + result.checked, result.first_bad_seq, result.problem, n_seals
@@ -260,7 +260,7 @@ def _verify_shard(
     shard: int,
     head: AuditHead | None,
     sealed: list[tuple[seals.Seal, tuple[int, str, int, int | None]]],
-    key: bytes,
+    keys: tuple[bytes, ...],
     batch_size: int,
 ) -> int | Verification:
     where = _where(shard)
@@ -280,7 +280,7 @@ def _verify_shard(
     expected_prev, expected_seq, checked, last_seq = GENESIS_HASH, 1, 0, 0
     qs = AuditEvent.objects.filter(shard=shard, shard_seq__lte=last_at_start).order_by("shard_seq")
     for event in qs.iterator(chunk_size=batch_size):
-        bad = _check_event(event, expected_seq, expected_prev, keyed_from, key, sealed_hash, where)
+        bad = _check_event(event, expected_seq, expected_prev, keyed_from, keys, sealed_hash, where)
         if bad is not None:
             return Verification(False, checked, bad[0], bad[1])
         expected_prev, expected_seq, last_seq = event.hash, event.shard_seq + 1, event.shard_seq
@@ -325,7 +325,7 @@ def _check_event(
     expected_seq: int,
     expected_prev: str,
     keyed_from: int | None,
-    key: bytes,
+    keys: tuple[bytes, ...],
     sealed_hash: dict[int, str],
     where: str = "",
 ) -> tuple[int, str] | None:
@@ -335,9 +335,14 @@ def _check_event(
     if event.prev_hash != expected_prev:
         return n, f"event #{n}{where} does not follow the previous event"
     keyed = keyed_from is not None and n >= keyed_from
-    if event.compute_hash(key if keyed else None) != event.hash:
+    # A keyed event verifies under the current key or one it replaced (a rotation: processes
+    # pick the new key up one by one, so old and new may interleave for a moment).
+    if not any(event.compute_hash(key) == event.hash for key in (keys if keyed else (None,))):
         return n, f"event #{n}{where} was altered" + (
-            " (or the audit key is not the one it was written with)" if keyed else ""
+            " (or none of the audit keys is the one it was written with: after a rotation, "
+            "list the old key in DERMBRIDGE_AUDIT_PREVIOUS_KEYS_FILE)"
+            if keyed
+            else ""
         )
     if n in sealed_hash and sealed_hash[n] != event.hash:
         return n, f"event #{n}{where} is not the event that was sealed"

@@ -1,0 +1,153 @@
+"""A copy of every audit seal in an S3 bucket with Object Lock, where nobody can rewrite it.
+
+The seal file (`audit.seals`) is append-only only as far as its host's permissions go: whoever
+administers that host can truncate it. With `DERMBRIDGE_AUDIT_SEAL_BUCKET` set, each seal line is
+also PUT, byte for byte, as one object under `DERMBRIDGE_AUDIT_SEAL_PREFIX`, with a retention in
+Object Lock's *compliance* mode (`DERMBRIDGE_AUDIT_SEAL_RETENTION_DAYS`, 8 years by default):
+until it ends, no account, the bucket's owner included, can delete or overwrite that version.
+A later PUT of the same name only adds a version; verification reads every version.
+
+Object names sort by time (`<prefix>YYYY/MM/DD/HHMMSS.ffffff-<sha256 of the line>.json`), so that
+verification lists only the days after the seal file's newest line, not eight years of seals.
+The bucket must be created with Object Lock enabled (`aws s3api create-bucket
+--object-lock-enabled-for-bucket`); `audit-verify` says so when it is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+log = logging.getLogger("dermbridge.audit")
+
+
+def enabled() -> bool:
+    return bool(settings.AUDIT_SEAL_BUCKET)
+
+
+def _client() -> Any:
+    from dermbridge.core.s3 import s3_client
+
+    return s3_client()
+
+
+def _day_prefix(day: dt.date) -> str:
+    return f"{settings.AUDIT_SEAL_PREFIX}{day:%Y/%m/%d}/"
+
+
+def seal_time(at: str) -> dt.datetime:
+    """A seal's `at` as an aware UTC time (now, for a line too damaged to say)."""
+    try:
+        when = dt.datetime.fromisoformat(at)
+    except (ValueError, TypeError):
+        return timezone.now().astimezone(dt.UTC)
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+def _when(line: bytes) -> dt.datetime:
+    try:
+        at = json.loads(line)["at"]
+    except (ValueError, KeyError, TypeError):
+        at = ""
+    return seal_time(at)
+
+
+def object_name(line: bytes) -> str:
+    """The object a seal line is kept as: its day, its time, and the sha256 of its bytes."""
+    line = line.rstrip(b"\n")
+    at = _when(line)
+    digest = hashlib.sha256(line).hexdigest()
+    return f"{_day_prefix(at.date())}{at:%H%M%S.%f}-{digest}.json"
+
+
+def put_copy(line: bytes, client: Any = None) -> None:
+    """Store one seal line in the bucket under a compliance-mode retention (raises on failure)."""
+    line = line.rstrip(b"\n")
+    client = client or _client()
+    until = timezone.now() + dt.timedelta(days=settings.AUDIT_SEAL_RETENTION_DAYS)
+    client.put_object(
+        Bucket=settings.AUDIT_SEAL_BUCKET,
+        Key=object_name(line),
+        Body=line,
+        ContentType="application/json",
+        ObjectLockMode="COMPLIANCE",
+        ObjectLockRetainUntilDate=until,
+        ChecksumAlgorithm="SHA256",
+    )
+
+
+def _days(since: dt.datetime | None) -> list[dt.date]:
+    today = timezone.now().astimezone(dt.UTC).date()
+    first = (
+        since.date()
+        if since is not None
+        else today - dt.timedelta(days=settings.AUDIT_SEAL_RETENTION_DAYS)
+    )
+    return [first + dt.timedelta(days=n) for n in range((today - first).days + 1)]
+
+
+def _versions(client: Any, prefix: str) -> Iterator[tuple[str, str]]:
+    paginator = client.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=settings.AUDIT_SEAL_BUCKET, Prefix=prefix):
+        for version in page.get("Versions", []):
+            yield version["Key"], version["VersionId"]
+
+
+def copies_since(since: dt.datetime | None, known: Iterable[bytes] = ()) -> list[bytes]:
+    """Every version of every seal copy from the day of `since` on (all of them when None),
+    except those whose bytes are in `known` (the seal file's lines, already read)."""
+    client = _client()
+    known_names = {object_name(line) for line in known}
+    found: list[bytes] = []
+    for day in _days(since):
+        for name, version in _versions(client, _day_prefix(day)):
+            if name in known_names:
+                continue
+            body = client.get_object(
+                Bucket=settings.AUDIT_SEAL_BUCKET, Key=name, VersionId=version
+            )["Body"].read()
+            found.append(bytes(body))
+    return found
+
+
+def missing_copies(lines: list[bytes]) -> list[bytes]:
+    """The seal file's lines (from the newest back, over the days they cover) that the bucket
+    does not hold: a PUT that failed when the seal was made."""
+    if not lines:
+        return []
+    client = _client()
+    held: set[str] = set()
+    for day in sorted({_when(line).date() for line in lines}):
+        held.update(name for name, _ in _versions(client, _day_prefix(day)))
+    return [line for line in lines if object_name(line) not in held]
+
+
+def copy_missing(lines: list[bytes]) -> int:
+    """PUT every line the bucket lacks; how many were copied."""
+    missing = missing_copies(lines)
+    client = _client() if missing else None
+    for line in missing:
+        put_copy(line, client)
+    return len(missing)
+
+
+def lock_problem() -> str | None:
+    """Why the bucket would not keep the seals safe (None when Object Lock is on)."""
+    try:
+        config = _client().get_object_lock_configuration(Bucket=settings.AUDIT_SEAL_BUCKET)
+    except Exception as exc:  # botocore ClientError; boto3 is optional
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        return (
+            f"the seal bucket {settings.AUDIT_SEAL_BUCKET} has no Object Lock ({code}): create "
+            "it with Object Lock enabled, or seals kept there can be deleted"
+        )
+    if config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
+        return f"Object Lock is not enabled on the seal bucket {settings.AUDIT_SEAL_BUCKET}"
+    return None
