@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "dermbridge.imaging",
     "dermbridge.triage",
     "dermbridge.notifications",
+    "dermbridge.lesions",
     "dermbridge.clinics",
     "dermbridge.interop",
     "dermbridge.reporting",
@@ -270,6 +271,10 @@ WEB_WORKERS = env_int("WEB_WORKERS", max(2, len(os.sched_getaffinity(0))), minim
 WEB_THREADS = env_int("WEB_THREADS", 4, minimum=1)
 WEB_TIMEOUT_SECONDS = env_int("WEB_TIMEOUT_SECONDS", 120, minimum=10)
 
+# Community imaging hubs: the patient's result is due this many working days after their
+# photography visit (issue #13; the result clock in dermbridge.clinics.results).
+HUB_RESULT_WORKING_DAYS = env_int("HUB_RESULT_WORKING_DAYS", 21, minimum=1)
+
 # Uploads: never spool an image to disk unencrypted (see dermbridge.imaging.upload).
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_MB", 40, minimum=1) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -302,11 +307,6 @@ AUDIT_KEY_FILE = env_str("AUDIT_KEY_FILE", "")
 # verify a chain other hosts append to).
 AUDIT_KEY_SOURCE = "env" if AUDIT_KEY else "file" if AUDIT_KEY_FILE else "data-dir"
 AUDIT_SEAL_DIR = env_path("AUDIT_SEAL_DIR", DATA_DIR / "audit-seals")
-# Independent chains appended in parallel (PostgreSQL); each seal covers them all.
-AUDIT_SHARDS = env_int("AUDIT_SHARDS", 16, minimum=1)
-# Health and metrics (dermbridge.core.health, dermbridge.core.metrics; docs/deploy.md).
-METRICS_TOKEN = env_str("METRICS_TOKEN", "")
-METRICS_ALLOWED_ADDRESSES = env_list("METRICS_ALLOWED_ADDRESSES", [])
 # Key rotation: the keys the chain was written with before the current one (base64, one per line
 # or comma-separated), kept so that older events and seals still verify. A key file is re-read
 # when it changes, so a rotation needs no restart (dermbridge.audit.keys; docs/deploy.md).
@@ -318,6 +318,11 @@ AUDIT_SEAL_BUCKET = env_str("AUDIT_SEAL_BUCKET", "")
 AUDIT_SEAL_PREFIX = env_str("AUDIT_SEAL_PREFIX", "audit-seals/")
 # 8 years: the NHS records-management code's minimum for adult health records.
 AUDIT_SEAL_RETENTION_DAYS = env_int("AUDIT_SEAL_RETENTION_DAYS", 2922, minimum=1)
+# Independent chains appended in parallel (PostgreSQL); each seal covers them all.
+AUDIT_SHARDS = env_int("AUDIT_SHARDS", 16, minimum=1)
+# Health and metrics (dermbridge.core.health, dermbridge.core.metrics; docs/deploy.md).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_ADDRESSES = env_list("METRICS_ALLOWED_ADDRESSES", [])
 READY_MAX_TASK_AGE_SECONDS = env_int("READY_MAX_TASK_AGE_SECONDS", 900, minimum=1)
 READY_REQUIRE_WORKER = env_bool("READY_REQUIRE_WORKER", True)
 
@@ -347,6 +352,10 @@ IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=24)
 IDEMPOTENCY_FORM_WAIT_SECONDS = 10
 # How often `dermbridge scheduler` queues the periodic tasks (near-breach scan, message retries).
 SCHEDULER_SECONDS = env_int("SCHEDULER_SECONDS", 300, minimum=1)
+
+# The dermatoscope's field of view, in whole mm across (0: not known). With it, a lesion's
+# diameter is measured from a dermoscopic photo's aperture (lesions/analysis.py, docs/lesions.md).
+DERMATOSCOPE_FOV_MM = env_int("DERMATOSCOPE_FOV_MM", 25, minimum=0)
 
 EMAIL_CHANNEL = env_str("EMAIL_CHANNEL", "smtp")
 if EMAIL_CHANNEL not in {"smtp", "file"}:
