@@ -38,8 +38,13 @@ def _client() -> Any:
     return s3_client()
 
 
+def _root() -> str:
+    prefix = settings.AUDIT_SEAL_PREFIX.strip("/")
+    return f"{prefix}/" if prefix else ""
+
+
 def _day_prefix(day: dt.date) -> str:
-    return f"{settings.AUDIT_SEAL_PREFIX}{day:%Y/%m/%d}/"
+    return f"{_root()}{day:%Y/%m/%d}/"
 
 
 def seal_time(at: str) -> dt.datetime:
@@ -83,14 +88,29 @@ def put_copy(line: bytes, client: Any = None) -> None:
     )
 
 
-def _days(since: dt.datetime | None) -> list[dt.date]:
-    today = timezone.now().astimezone(dt.UTC).date()
-    first = (
-        since.date()
-        if since is not None
-        else today - dt.timedelta(days=settings.AUDIT_SEAL_RETENTION_DAYS)
-    )
-    return [first + dt.timedelta(days=n) for n in range((today - first).days + 1)]
+def _subfolders(client: Any, prefix: str) -> list[str]:
+    """The 'folders' directly under a prefix (S3 lists them with a delimiter, one call a page)."""
+    found: list[str] = []
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=settings.AUDIT_SEAL_BUCKET, Prefix=prefix, Delimiter="/"):
+        found.extend(item["Prefix"] for item in page.get("CommonPrefixes", []))
+    return found
+
+
+def _day_prefixes(client: Any, since: dt.datetime | None) -> list[str]:
+    """The day folders that exist, from the day of `since` on (all when None): found by
+    walking years, then months, then days, so a bucket of eight years costs a few dozen calls."""
+    root = _root()
+    first = _day_prefix(since.date()) if since is not None else root
+    days: list[str] = []
+    for year in _subfolders(client, root):
+        if year < first[: len(year)]:
+            continue
+        for month in _subfolders(client, year):
+            if month < first[: len(month)]:
+                continue
+            days.extend(day for day in _subfolders(client, month) if day >= first[: len(day)])
+    return days
 
 
 def _versions(client: Any, prefix: str) -> Iterator[tuple[str, str]]:
@@ -106,8 +126,8 @@ def copies_since(since: dt.datetime | None, known: Iterable[bytes] = ()) -> list
     client = _client()
     known_names = {object_name(line) for line in known}
     found: list[bytes] = []
-    for day in _days(since):
-        for name, version in _versions(client, _day_prefix(day)):
+    for day in _day_prefixes(client, since):
+        for name, version in _versions(client, day):
             if name in known_names:
                 continue
             body = client.get_object(

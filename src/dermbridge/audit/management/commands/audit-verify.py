@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from dermbridge.audit import seal_copies
 from dermbridge.audit.seals import seal_path
 from dermbridge.audit.services import seal_chain, verify_chain
 
@@ -32,5 +33,9 @@ class Command(BaseCommand):
                 f"Warning: no seals in {seal_path()}: events removed from the end of the chain "
                 "could not be noticed before this run's seal."
             )
+        if seal_copies.enabled():
+            problem = seal_copies.lock_problem()
+            if problem:
+                self.stderr.write(f"Warning: {problem}.")
         if not no_seal and seal_chain():
             self.stdout.write(f"Sealed at #{result.checked} in {seal_path()}.")
