@@ -14,6 +14,8 @@ from typing import Any
 from dermbridge.core.scaled.processes import Proc, free_port, wait_for
 
 BUCKET = "dermbridge"
+# The audit seals' copies: a bucket made with Object Lock on (dermbridge.audit.seal_copies).
+SEAL_BUCKET = "dermbridge-audit-seals"
 
 
 def weed_binary() -> str | None:
@@ -49,6 +51,7 @@ class SeaweedFS:
     secret: str
     log: Path
     bucket: str = BUCKET
+    locked_buckets: tuple[str, ...] = ()
     ports: list[int] = field(default_factory=list)
     proc: Proc | None = None
 
@@ -102,6 +105,9 @@ class SeaweedFS:
                 names = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
                 if self.bucket not in names:
                     client.create_bucket(Bucket=self.bucket)
+                for locked in self.locked_buckets:
+                    if locked not in names:
+                        client.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)
                 client.put_object(Bucket=self.bucket, Key="readiness-probe", Body=b"ok")
                 client.delete_object(Bucket=self.bucket, Key="readiness-probe")
                 return True

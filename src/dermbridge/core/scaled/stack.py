@@ -17,7 +17,13 @@ from pathlib import Path
 
 from dermbridge.core.scaled.postgres import PrivateCluster, pg_bin
 from dermbridge.core.scaled.processes import Proc, _get, free_port, wait_for
-from dermbridge.core.scaled.seaweedfs import BUCKET, SeaweedFS, weed_binary, write_s3_identities
+from dermbridge.core.scaled.seaweedfs import (
+    BUCKET,
+    SEAL_BUCKET,
+    SeaweedFS,
+    weed_binary,
+    write_s3_identities,
+)
 
 
 def nginx_binary() -> str | None:
@@ -123,6 +129,8 @@ class Stack:
             DERMBRIDGE_S3_REGION="us-east-1",
             DERMBRIDGE_S3_PREFIX="trust-demo/",
             DERMBRIDGE_S3_ADDRESSING_STYLE="path",
+            # Each audit seal is also kept under Object Lock (compliance mode) in its own bucket.
+            DERMBRIDGE_AUDIT_SEAL_BUCKET=SEAL_BUCKET,
             AWS_SHARED_CREDENTIALS_FILE=str(s / "aws-credentials"),
             AWS_CONFIG_FILE=os.devnull,
             AWS_EC2_METADATA_DISABLED="true",
@@ -185,6 +193,7 @@ class Stack:
             access,
             secret,
             log=self.root / "logs" / "seaweedfs.log",
+            locked_buckets=(SEAL_BUCKET,),
         )
         self.procs["seaweedfs"] = store.start()
         self.s3_port = store.s3_port

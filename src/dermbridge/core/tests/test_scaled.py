@@ -216,6 +216,28 @@ def test_the_s3_backend_against_seaweedfs(stack: Stack) -> None:
 def test_the_audit_chain_of_several_processes_verifies(stack: Stack) -> None:
     out = stack.cli("audit-verify")
     assert "intact" in out.lower(), out
+    assert "Object Lock" not in out, out  # the seal bucket was made with it
+    # Every seal is also kept in SeaweedFS under Object Lock, which refuses to delete it.
+    import boto3
+
+    from dermbridge.core.scaled.seaweedfs import SEAL_BUCKET
+
+    access, secret = stack.credentials()
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{stack.s3_port}",
+        region_name="us-east-1",
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+    )
+    copies = client.list_object_versions(Bucket=SEAL_BUCKET).get("Versions", [])
+    lines = (stack.root / "audit-seals" / "seals.jsonl").read_text().splitlines()
+    assert copies and len(copies) == len(lines), (len(copies), len(lines))
+    newest = max(copies, key=lambda v: v["Key"])
+    head = client.head_object(Bucket=SEAL_BUCKET, Key=newest["Key"], VersionId=newest["VersionId"])
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    with pytest.raises(Exception, match="AccessDenied"):
+        client.delete_object(Bucket=SEAL_BUCKET, Key=newest["Key"], VersionId=newest["VersionId"])
 
 
 @pytest.mark.slow
