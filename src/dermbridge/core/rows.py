@@ -1,0 +1,113 @@
+"""Prepared reads of one row and the rows its foreign keys lead to, for the hottest pages.
+
+`select_related(...).get(...)` builds and compiles its SQL on every call: for a photo request
+that was a third of the server's CPU (docs/benchmarks/view-cost.json). `read_one` builds the
+statement and each column's converters once per process and database (from the models'
+fields, the ORM's own converters), then per call runs it and makes the model instances with
+`Model.from_db`, the related ones cached on their parents as `select_related` would cache them.
+The result is the same objects with the same field values as the ORM query
+(core/tests/test_rows.py compares every field).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.db import connections, models
+
+M = TypeVar("M", bound=models.Model)
+
+Converter = Callable[[Any, Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class _Part:
+    model: type[models.Model]
+    attnames: list[str]
+    converters: list[tuple[int, list[Converter], Any]]  # (column index in the part, fns, col)
+    start: int
+    end: int
+    parent_field: models.ForeignKey[Any, Any] | None  # the field of the previous part to here
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    sql: str
+    parts: list[_Part]
+    where: Any  # the unique field
+
+
+def read_one(
+    model: type[M], follow: tuple[str, ...], field: str, value: Any, *, using: str = "default"
+) -> M | None:
+    """The `model` row whose unique `field` is `value` (None if there is none), with the rows
+    reached through the non-null foreign keys `follow` (each a field of the previous model:
+    ``("lesion", "referral")``) read in the same statement and cached on their parents."""
+    connection = connections[using]
+    prepared = _prepare(model, follow, field, using, connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(prepared.sql, [prepared.where.get_db_prep_value(value, connection)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    objects: list[models.Model] = []
+    for part in prepared.parts:
+        values = list(row[part.start : part.end])
+        for index, converters, col in part.converters:
+            for convert in converters:
+                values[index] = convert(values[index], col, connection)
+        obj = part.model.from_db(using, part.attnames, values)
+        if part.parent_field is not None:
+            part.parent_field.set_cached_value(objects[-1], obj)
+        objects.append(obj)
+    return objects[0]  # type: ignore[return-value]
+
+
+@functools.cache
+def _prepare(
+    model: type[models.Model], follow: tuple[str, ...], field: str, using: str, vendor: str
+) -> _Prepared:
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    where = model._meta.get_field(field)
+    if not getattr(where, "unique", False):
+        raise ValueError(f"{model.__name__}.{field} is not unique: read_one reads one row.")
+    models_: list[tuple[type[models.Model], models.ForeignKey[Any, Any] | None]] = [(model, None)]
+    for name in follow:
+        step = models_[-1][0]._meta.get_field(name)
+        if not isinstance(step, models.ForeignKey) or step.null:
+            raise ValueError(f"{name} is not a non-null foreign key: read_one follows those.")
+        models_.append((step.related_model, step))  # type: ignore[arg-type]
+    columns: list[str] = []
+    joins: list[str] = []
+    parts: list[_Part] = []
+    for n, (part_model, fk) in enumerate(models_):
+        alias = f"t{n}"
+        fields = list(part_model._meta.concrete_fields)
+        converters = []
+        for i, f in enumerate(fields):
+            col = f.get_col(alias)
+            fns = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            if fns:
+                converters.append((i, fns, col))
+        start = len(columns)
+        columns += [f"{alias}.{quote(str(f.column))}" for f in fields]
+        parts.append(
+            _Part(part_model, [f.attname for f in fields], converters, start, len(columns), fk)
+        )
+        table = f"{quote(part_model._meta.db_table)} {alias}"
+        if fk is None:
+            joins.append(table)
+        else:
+            target, source = str(fk.target_field.column), str(fk.column)
+            joins.append(
+                f"INNER JOIN {table} ON ({alias}.{quote(target)} = t{n - 1}.{quote(source)})"
+            )
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {' '.join(joins)} "  # noqa: S608 - names from models
+        f"WHERE t0.{quote(str(where.column))} = %s"  # type: ignore[union-attr]
+    )
+    return _Prepared(sql, parts, where)
