@@ -19,6 +19,8 @@ urlpatterns = [
     path("fhir/", include("dermbridge.interop.urls")),
     path("dashboard/", include("dermbridge.reporting.urls")),
     path("letters/", include("dermbridge.web.letter_urls")),
+    # The reviewing dermatologist sends a referral to a hub for photographs (clinics).
+    path("hubs/photography/", include("dermbridge.clinics.service_urls")),
     path("hubs/", include("dermbridge.clinics.urls")),
     path("", include("dermbridge.web.urls")),
 ]

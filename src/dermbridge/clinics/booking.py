@@ -179,6 +179,10 @@ def _lock_appointment(appointment: Appointment, hub: Organisation) -> Appointmen
     return locked
 
 
+# The visit's steps (clinics/visit.py) lock the appointment the same way.
+lock_appointment = _lock_appointment
+
+
 def move(
     user: User,
     appointment: Appointment,

@@ -65,3 +65,36 @@ class DayForm(forms.Form):
     date = forms.DateField(required=False)
     site = forms.IntegerField(required=False)
     photographer = forms.IntegerField(required=False)
+
+
+class IdentityForm(forms.Form):
+    """Each of the three checked with the patient (the service says which are missing)."""
+
+    name = forms.BooleanField(required=False)
+    date_of_birth = forms.BooleanField(required=False)
+    nhs_number = forms.BooleanField(required=False)
+
+
+YES_NO = [("yes", "Yes"), ("no", "No")]
+
+
+class ConsentForm(forms.Form):
+    """Yes or no for each scope (the service names any left unanswered)."""
+
+    care = forms.ChoiceField(choices=YES_NO, required=False)
+    teaching = forms.ChoiceField(choices=YES_NO, required=False)
+    research = forms.ChoiceField(choices=YES_NO, required=False)
+
+
+class ExtraLesionForm(forms.Form):
+    body_site_code = forms.CharField(max_length=20, required=False)
+    laterality = forms.CharField(max_length=10, required=False)
+    size_mm = forms.CharField(max_length=10, required=False)
+    description = forms.CharField(max_length=2000, required=False)
+    pigmented = forms.BooleanField(required=False)
+    reason = forms.CharField(max_length=300, required=False)
+
+
+class SendToHubForm(forms.Form):
+    hub = forms.IntegerField(required=False)
+    reason = forms.CharField(max_length=2000, required=False)

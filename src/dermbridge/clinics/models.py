@@ -185,6 +185,26 @@ class Appointment(models.Model):
     patient_note = models.CharField(max_length=300, blank=True)
     # When the reminder two working days before was queued (the outbox's dedupe key makes it once).
     reminded_at = models.DateTimeField(null=True, blank=True)
+    # At the visit (clinics/visit.py): the photographer checked the patient's name, date of
+    # birth and NHS number against the referral, and recorded consent per scope (the decisions
+    # themselves are the patients app's Consent rows; these say what was asked at this visit).
+    identity_checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    identity_checked_at = models.DateTimeField(null=True, blank=True)
+    consent_care = models.BooleanField(null=True, blank=True)
+    consent_teaching = models.BooleanField(null=True, blank=True)
+    consent_research = models.BooleanField(null=True, blank=True)
+    consent_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    consent_recorded_at = models.DateTimeField(null=True, blank=True)
+    # The result clock (clinics/results.py): set when the visit is recorded as attended, the
+    # patient's result is due within HUB_RESULT_WORKING_DAYS working days; the service is warned
+    # once near it (result_warned_at), as referrals' near-breach warning.
+    result_due_at = models.DateTimeField(null=True, blank=True)
+    result_warn_at = models.DateTimeField(null=True, blank=True)
+    result_warned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["slot__starts_at", "slot__place"]
@@ -202,6 +222,45 @@ class Appointment(models.Model):
                 name="one_booked_appointment_per_referral",
             ),
         ]
+        indexes = [
+            models.Index(
+                fields=["result_warn_at"],
+                name="appointment_result_warn_idx",
+                condition=Q(result_warned_at__isnull=True, result_warn_at__isnull=False),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.referral} at {self.slot} ({self.get_status_display()})"
+
+    @property
+    def identity_checked(self) -> bool:
+        return self.identity_checked_at is not None
+
+    @property
+    def consent_recorded(self) -> bool:
+        return self.consent_recorded_at is not None
+
+
+class ExtraLesion(models.Model):
+    """A lesion the photographer photographed that the referral did not name: added only with a
+    reason, flagged to the dermatologist (the review page) and audited. The lesion itself is
+    the referrals app's row (`referrals.services.add_lesion_at_hub`)."""
+
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.PROTECT, related_name="extra_lesions"
+    )
+    lesion = models.OneToOneField(
+        "referrals.Lesion", on_delete=models.CASCADE, related_name="added_at_hub"
+    )
+    reason = models.CharField(max_length=300)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Extra {self.lesion} at {self.appointment_id}"

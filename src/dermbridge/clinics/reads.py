@@ -22,11 +22,13 @@ from dermbridge.clinics.models import (
     AppointmentStatus,
     ClinicSession,
     Closure,
+    ExtraLesion,
     SessionTemplate,
     Site,
     Slot,
 )
 from dermbridge.clinics.schedule import WeekUse, utilisation
+from dermbridge.clinics.visit import LesionPhotos, attended_problems, photo_checklist
 from dermbridge.referrals.clocks import FDS_DAYS
 from dermbridge.referrals.models import Lesion, Referral
 
@@ -319,4 +321,49 @@ def hub_overview(user: User, hub: Organisation, *, today: date | None = None) ->
         sessions=list(sessions),
         weeks=utilisation(hub, start=today, weeks=4),
         waiting=_needing_appointment(hub).count(),
+    )
+
+
+@dataclass
+class Visit:
+    """One appointment at the visit: the patient to check, consent so far, the lesions and
+    their photos, and what still stops "attended"."""
+
+    appointment: Appointment
+    lesions: list[LesionPhotos]
+    problems: list[str]
+    extra_lesions: list[ExtraLesion]
+
+
+def visit(user: User, hub: Organisation, appointment_id: int) -> Visit | None:
+    """The visit page's appointment (audited as "clinics.visit.view"), or None if it is not
+    one of this hub's."""
+    check_staff(user, hub)
+    found = (
+        Appointment.objects.filter(pk=appointment_id, slot__session__site__hub=hub)
+        .select_related(
+            "slot__session__site",
+            "referral__patient",
+            "referral__service",
+            "referral__referring_org",
+            "identity_checked_by",
+            "consent_recorded_by",
+        )
+        .first()
+    )
+    if found is None:
+        return None
+    record(
+        user,
+        "clinics.visit.view",
+        found,
+        organisation_id=hub.pk,
+        detail={"referral": found.referral.reference},
+    )
+    lesions = photo_checklist(found)
+    return Visit(
+        appointment=found,
+        lesions=lesions,
+        problems=attended_problems(found, lesions),
+        extra_lesions=[x.extra for x in lesions if x.extra is not None],
     )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dermbridge.clinics import views, views_dashboard
+from dermbridge.clinics import views, views_dashboard, views_visit
 
 urlpatterns = [
     path("", views.hub_index, name="clinics-hubs"),
@@ -28,6 +28,31 @@ urlpatterns = [
         "<int:hub_pk>/appointments/<int:appointment_pk>/visit/",
         views.record_visit,
         name="clinics-visit",
+    ),
+    path(
+        "<int:hub_pk>/appointments/<int:appointment_pk>/",
+        views_visit.visit_page,
+        name="clinics-visit-page",
+    ),
+    path(
+        "<int:hub_pk>/appointments/<int:appointment_pk>/identity/",
+        views_visit.check_identity,
+        name="clinics-visit-identity",
+    ),
+    path(
+        "<int:hub_pk>/appointments/<int:appointment_pk>/consent/",
+        views_visit.record_consent,
+        name="clinics-visit-consent",
+    ),
+    path(
+        "<int:hub_pk>/appointments/<int:appointment_pk>/lesions/",
+        views_visit.add_extra_lesion,
+        name="clinics-visit-lesion",
+    ),
+    path(
+        "<int:hub_pk>/appointments/<int:appointment_pk>/outcome/",
+        views_visit.record_outcome,
+        name="clinics-visit-outcome",
     ),
     path("<int:hub_pk>/day/", views.day_list, name="clinics-day"),
     path("<int:hub_pk>/dashboard/", views_dashboard.hub_dashboard, name="clinics-dashboard"),

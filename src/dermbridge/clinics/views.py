@@ -23,7 +23,7 @@ from dermbridge.accounts.models import Organisation, User
 from dermbridge.audit.services import record_denial
 from dermbridge.clinics import forms, reads, services
 from dermbridge.clinics.access import is_hub_admin, staff_hub, staff_hubs
-from dermbridge.clinics.models import VISIT_OUTCOMES, Appointment, ClinicSession, Site, Slot
+from dermbridge.clinics.models import Appointment, ClinicSession, Site, Slot
 from dermbridge.core.errors import DomainError, NotPermitted
 from dermbridge.referrals.models import Referral
 
@@ -153,56 +153,46 @@ def add_site(request: HttpRequest, hub_pk: int) -> HttpResponse:
     return _done(request, None, "Site added.", "clinics-hub", hub_pk=hub.pk)
 
 
-@login_required
-@require_POST
-def add_session(request: HttpRequest, hub_pk: int) -> HttpResponse:
+def _add_clinic(request: HttpRequest, hub_pk: int, weekly: bool) -> HttpResponse:
+    """A one-off clinic (a day) or a weekly one (a weekday): the same form but for that field,
+    the site one of this hub's (else 404, recorded)."""
     hub = _admin_hub(request, hub_pk)
-    form = forms.SessionForm(request.POST, people=_people(hub))
+    form_class = forms.TemplateForm if weekly else forms.SessionForm
+    form = form_class(request.POST, people=_people(hub))
     if not form.is_valid():
         return _form_problem(request, form, "clinics-hub", hub_pk=hub.pk)
     data = form.cleaned_data
-    site = _site(request, hub, data["site"])
-    assert site is not None
+    site = Site.objects.filter(pk=data["site"], hub=hub).first()
+    if site is None:
+        raise _refuse(request, "clinics.site", data["site"])
+    times = {
+        "start": data["start"],
+        "end": data["end"],
+        "slot_minutes": data["slot_minutes"],
+        "capacity": data["capacity"],
+        "photographers": User.objects.filter(pk__in=data["photographers"]),
+    }
     try:
-        services.create_session(
-            _user(request),
-            site,
-            day=data["day"],
-            start=data["start"],
-            end=data["end"],
-            slot_minutes=data["slot_minutes"],
-            capacity=data["capacity"],
-            photographers=User.objects.filter(pk__in=data["photographers"]),
-        )
+        if weekly:
+            services.create_template(_user(request), site, weekday=data["weekday"], **times)
+        else:
+            services.create_session(_user(request), site, day=data["day"], **times)
     except DomainError as error:
         return _done(request, error, "", "clinics-hub", hub_pk=hub.pk)
-    return _done(request, None, "Clinic added.", "clinics-hub", hub_pk=hub.pk)
+    text = "Weekly clinic added." if weekly else "Clinic added."
+    return _done(request, None, text, "clinics-hub", hub_pk=hub.pk)
+
+
+@login_required
+@require_POST
+def add_session(request: HttpRequest, hub_pk: int) -> HttpResponse:
+    return _add_clinic(request, hub_pk, weekly=False)
 
 
 @login_required
 @require_POST
 def add_template(request: HttpRequest, hub_pk: int) -> HttpResponse:
-    hub = _admin_hub(request, hub_pk)
-    form = forms.TemplateForm(request.POST, people=_people(hub))
-    if not form.is_valid():
-        return _form_problem(request, form, "clinics-hub", hub_pk=hub.pk)
-    data = form.cleaned_data
-    site = _site(request, hub, data["site"])
-    assert site is not None
-    try:
-        services.create_template(
-            _user(request),
-            site,
-            weekday=data["weekday"],
-            start=data["start"],
-            end=data["end"],
-            slot_minutes=data["slot_minutes"],
-            capacity=data["capacity"],
-            photographers=User.objects.filter(pk__in=data["photographers"]),
-        )
-    except DomainError as error:
-        return _done(request, error, "", "clinics-hub", hub_pk=hub.pk)
-    return _done(request, None, "Weekly clinic added.", "clinics-hub", hub_pk=hub.pk)
+    return _add_clinic(request, hub_pk, weekly=True)
 
 
 @login_required
@@ -372,7 +362,6 @@ def day_list(request: HttpRequest, hub_pk: int) -> HttpResponse:
             "d": listing,
             "sites": Site.objects.filter(hub=hub),
             "people": people,
-            "outcomes": VISIT_OUTCOMES,
             "sessions": ClinicSession.objects.filter(site__hub=hub, date=day).count(),
         },
     )

@@ -183,6 +183,24 @@ def notify_referrer_text(
         )
 
 
+def notify_service_text(
+    referral: Referral, event: str, *, occurrence: str, subject: str, body: str
+) -> None:
+    """Queue words another app wrote (a hub visit's result clock near its target: `clinics`) by
+    email to the service mailbox, its dermatologists and administrators, as near_breach goes.
+    Call inside the transaction; the same (event, occurrence) is one message."""
+    for email in sorted({e.strip().lower() for e in _service_emails(referral) if e and e.strip()}):
+        _queue(
+            referral,
+            channel=Channel.EMAIL,
+            recipient=email,
+            event=event,
+            subject=subject,
+            body=body,
+            occurrence=occurrence,
+        )
+
+
 def _notify_staff(referral: Referral, event: str, recipients: list[str], occurrence: str) -> None:
     subject, body = messages.staff_message(referral, event)
     for email in sorted({e.strip().lower() for e in recipients if e and e.strip()}):

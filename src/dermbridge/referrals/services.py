@@ -40,6 +40,11 @@ from dermbridge.referrals.drafts import (  # noqa: F401 - re-exported
     update_lesion,
 )
 from dermbridge.referrals.events import notify_referral_event
+from dermbridge.referrals.hubs import (  # noqa: F401 - re-exported
+    add_lesion_at_hub,
+    return_to_gp,
+    send_to_hub,
+)
 from dermbridge.referrals.messaging import (  # noqa: F401 - re-exported
     post_message,
     reply_with_information,

@@ -31,3 +31,12 @@ def set_clock(referral: Referral, service: Organisation, start: datetime) -> Non
         referral.warn_at = max(referral.warn_at, start)
     # A new target owes the service a new near-breach warning.
     referral.breach_warned_at = None
+
+
+def result_clock(start: datetime, working_days: int, warn_days: int) -> tuple[datetime, datetime]:
+    """The result clock after a photography visit at a hub (issue #13): the patient's result is
+    due `working_days` working days after `start`, and the service is warned `warn_days` working
+    days before (never before `start`), as for the response target above."""
+    due = clocks.add_working_days(start, working_days)
+    warn = max(clocks.add_working_days(due, -warn_days), start)
+    return due, warn

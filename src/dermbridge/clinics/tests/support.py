@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from dermbridge.accounts.models import Organisation, OrganisationKind, Role, User
 from dermbridge.clinics import services
-from dermbridge.clinics.models import ClinicSession, Site
+from dermbridge.clinics.models import Appointment, ClinicSession, Site
 from dermbridge.clinics.schedule import _make_session, bank_holiday
+from dermbridge.clinics.visit import HUB_SET
 from dermbridge.referrals.models import Referral, ReferralKind, State
-from dermbridge.testing import World, make_referral, make_user
+from dermbridge.testing import World, attach_ready_image, make_referral, make_user
 
 
 @dataclass
@@ -89,3 +90,19 @@ def other_hub(world: World) -> tuple[Organisation, User, User]:
         make_user("pia", hub_b, Role.PHOTOGRAPHER),
         make_user("olga.admin", hub_b, Role.SERVICE_ADMIN),
     )
+
+
+def ready_to_attend(h: Hub, appointment: Appointment) -> Appointment:
+    """The visit's steps done through the services: identity checked, consent for care (not
+    teaching or research), and an overview, close-up and dermoscopic photo of every lesion."""
+    services.confirm_identity(
+        h.photographer, appointment, hub=h.hub, name=True, date_of_birth=True, nhs_number=True
+    )
+    services.record_consent(
+        h.photographer, appointment, hub=h.hub, care="yes", teaching="no", research="no"
+    )
+    for lesion in appointment.referral.lesions.all():
+        for image_type in HUB_SET:
+            attach_ready_image(lesion, image_type, h.photographer)
+    appointment.refresh_from_db()
+    return appointment

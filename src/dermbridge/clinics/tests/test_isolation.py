@@ -30,9 +30,13 @@ from dermbridge.clinics.tests.support import (
     other_hub,
 )
 from dermbridge.notifications.models import OutboxMessage
+from dermbridge.patients.models import Consent
+from dermbridge.referrals.models import Lesion, Message
 from dermbridge.testing import World, make_user
 
 PARAM = re.compile(r"<int:(\w+)>")
+# The appointment changes a photographer makes (tested in test_pages.py and test_visit.py).
+CHANGES = {"move", "cancel", "visit", "identity", "consent", "lesions", "outcome"}
 ADMIN_ONLY = {"sites", "sessions", "templates", "generate", "closures"}
 # Pages only the hub's administrators may even read (GET): the hub dashboard and its CSV.
 ADMIN_PAGES = {"dashboard", "dashboard.csv"}
@@ -66,7 +70,14 @@ def addresses(values: dict[str, int]) -> Iterator[tuple[str, str]]:
 
 def state() -> tuple[Any, ...]:
     return (
-        list(Appointment.objects.order_by("pk").values_list("pk", "status", "slot_id")),
+        list(
+            Appointment.objects.order_by("pk").values_list(
+                "pk", "status", "slot_id", "identity_checked_at", "consent_recorded_at"
+            )
+        ),
+        Lesion.objects.count(),
+        Consent.objects.count(),
+        Message.objects.count(),
         ClinicSession.objects.count(),
         SessionTemplate.objects.count(),
         Closure.objects.count(),
@@ -155,7 +166,7 @@ def test_every_clinics_address_is_closed_to_everyone_outside_the_hubs_staff(worl
         None,
     ]
     targets = [t for t in addresses(values) if t[1] != "/hubs/"]
-    assert len(targets) == 14 + 6, targets
+    assert len(targets) == 19 + 6, targets
     before = state()
     for outsider in outsiders:
         caller = Caller(outsider)
@@ -210,9 +221,9 @@ def test_a_photographer_runs_the_day_but_does_not_define_clinics(world: World) -
             assert AuditEvent.objects.filter(
                 action="access.denied", request_id=response["X-Request-ID"]
             ).exists()
-        elif kind == "page" and last in {"move", "cancel", "visit"}:
-            continue  # changes: tested in test_pages.py
-        elif not path.endswith(("/move/", "/cancel/", "/visit/")):
+        elif kind == "page" and last in CHANGES:
+            continue  # changes: tested in test_pages.py and test_visit.py
+        elif not path.endswith(tuple(f"/{c}/" for c in CHANGES)):
             response = caller.send(kind, "get", path)
             assert response.status_code in {200, 302}, (path, response.status_code)
     assert state() == before

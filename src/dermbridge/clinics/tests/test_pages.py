@@ -18,6 +18,7 @@ from dermbridge.clinics.tests.support import (
     make_clinic,
     make_hub,
     next_working_day,
+    ready_to_attend,
 )
 from dermbridge.notifications.models import OutboxMessage
 from dermbridge.referrals.models import ReferralKind
@@ -126,6 +127,16 @@ def test_the_day_list_shows_the_lesions_to_photograph_and_records_the_visit(
     assert event.detail["photographer"] == h.photographer.pk
     # The hub photographer may open the lesion photo page the day list links to.
     assert client.get(reverse("lesion-photos", args=[referral.pk, lesion.pk])).status_code == 200
+    # Attended means photographed: refused, saying what is missing, until the visit's steps.
+    refused = client.post(
+        f"/hubs/{h.hub.pk}/appointments/{appointment.pk}/visit/",
+        {"outcome": "attended", "next": "day"},
+        follow=True,
+    ).content.decode()
+    assert "cannot be recorded as attended yet" in refused and "NHS number" in refused
+    appointment.refresh_from_db()
+    assert appointment.status == AppointmentStatus.BOOKED
+    ready_to_attend(h, appointment)
     response = client.post(
         f"/hubs/{h.hub.pk}/appointments/{appointment.pk}/visit/",
         {"outcome": "attended", "next": "day"},
@@ -137,4 +148,4 @@ def test_the_day_list_shows_the_lesions_to_photograph_and_records_the_visit(
     tomorrow = timezone.localdate() + timedelta(days=1)
     other = client.get(f"/hubs/{h.hub.pk}/day/", {"date": tomorrow.isoformat()})
     assert referral.patient.nhs_number not in other.content.decode()
-    assert AuditEvent.objects.filter(action="clinics.day_list.view").count() == 2
+    assert AuditEvent.objects.filter(action="clinics.day_list.view").count() == 3  # + follow
