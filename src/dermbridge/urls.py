@@ -22,6 +22,7 @@ urlpatterns = [
     # The reviewing dermatologist sends a referral to a hub for photographs (clinics).
     path("hubs/photography/", include("dermbridge.clinics.service_urls")),
     path("hubs/", include("dermbridge.clinics.urls")),
+    path("lesions/", include("dermbridge.lesions.urls")),
     path("", include("dermbridge.web.urls")),
 ]
 

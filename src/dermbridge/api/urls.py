@@ -11,11 +11,15 @@ from dermbridge.api.views import not_found
 from dermbridge.clinics import api_urls as clinics
 from dermbridge.imaging import api_urls as imaging
 from dermbridge.interop import api_urls as interop
+from dermbridge.lesions import api_urls as lesions
 from dermbridge.patients import api_urls as patients
 from dermbridge.referrals import api_urls as referrals
 
 urlpatterns = [
-    *(path("", include(app)) for app in (accounts, patients, referrals, imaging, clinics, interop)),
+    *(
+        path("", include(app))
+        for app in (accounts, patients, referrals, imaging, lesions, clinics, interop)
+    ),
     # Last: anything the apps do not answer. [\s\S]: a newline too.
     re_path(r"^(?P<unmatched>[\s\S]*)$", not_found),
 ]

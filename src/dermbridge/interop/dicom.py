@@ -75,6 +75,10 @@ class ImageContext:
     laterality: str
     acquired: datetime | None
     device_model: str
+    # The patient's lesion this photo shows (lesions.PatientLesion.uid, a 2.25 UID) and a short
+    # text naming it: Tracking UID / Tracking ID, so a PACS groups a lesion's images over years.
+    lesion_uid: str = ""
+    lesion_tracking_id: str = ""
 
 
 def uid_for(*parts: object) -> UID:
@@ -155,6 +159,13 @@ def lesion_image_dataset(study: StudyContext, image: ImageContext, photo: bytes)
         # Dermoscopic images are located on the patient: a Frame of Reference per lesion.
         ds.FrameOfReferenceUID = uid_for(study.reference, "frame", image.lesion_number)
         ds.PositionReferenceIndicator = ""
+
+    if image.lesion_uid:
+        # The same lesion across referrals and years (lesions app, ADR 0014): the Tracking
+        # Identifier attributes (0062,0020)/(0062,0021) DICOM uses to follow one finding over
+        # time, added to the photographic IOD as standard extended attributes.
+        ds.TrackingID = (image.lesion_tracking_id or image.lesion_uid)[:64]
+        ds.TrackingUID = image.lesion_uid
 
     # Equipment.
     ds.Manufacturer = ""

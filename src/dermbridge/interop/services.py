@@ -29,8 +29,9 @@ from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.imaging.services import read_derivative
 from dermbridge.interop import dicom, fhir
 from dermbridge.interop.pacs import PacsError, PacsTarget, c_store, stow_rs
+from dermbridge.lesions.models import LesionEncounter
 from dermbridge.referrals import permissions
-from dermbridge.referrals.models import Referral, State
+from dermbridge.referrals.models import Lesion, Referral, State
 from dermbridge.referrals.services import acting_org_id
 
 if TYPE_CHECKING:
@@ -117,6 +118,20 @@ def study_context(referral: Referral) -> dicom.StudyContext:
     )
 
 
+def _lesion_tracking(lesion: Lesion) -> dict[str, str]:
+    """The patient's lesion this referral lesion shows, for the DICOM Tracking attributes."""
+    encounter = (
+        LesionEncounter.objects.select_related("patient_lesion").filter(lesion=lesion).first()
+    )
+    if encounter is None:
+        return {}
+    tracked = encounter.patient_lesion
+    return {
+        "lesion_uid": tracked.uid,
+        "lesion_tracking_id": f"{tracked.label}, first seen {tracked.first_seen:%Y-%m-%d}",
+    }
+
+
 def dicom_objects(referral: Referral, *, user: User | None) -> list[tuple[LesionImage, Any]]:
     """Each ready image of the referral as a DICOM dataset, from its full-resolution master."""
     study = study_context(referral)
@@ -134,6 +149,7 @@ def dicom_objects(referral: Referral, *, user: User | None) -> list[tuple[Lesion
             laterality=lesion.laterality,
             acquired=timezone.localtime(image.captured_at) if image.captured_at else None,
             device_model=image.device_model,
+            **_lesion_tracking(lesion),
         )
         out.append((image, dicom.lesion_image_dataset(study, context, data)))
     return out

@@ -145,3 +145,66 @@ def growth_mm_per_year(visits_: list[Visit]) -> float | None:
         return None
     days = (points[-1][0] - points[0][0]).days
     return round((points[-1][1] - points[0][1]) * 365.25 / days, 2)
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    x: float
+    y: float
+    low: float  # y of value - uncertainty
+    high: float
+    recorded_y: float | None
+    label: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    points: list[ChartPoint]
+    ticks: list[tuple[float, str]]  # y, label (mm)
+    line: str  # SVG polyline points
+
+
+def chart(visits_: list[Visit], width: int = 480, height: int = 220) -> Chart | None:
+    """Diameter over time as SVG coordinates: measured (with its uncertainty) and recorded."""
+    rows = [v for v in visits_ if (v.ok and v.measured.get("diameter_mm")) or v.recorded_mm]
+    if len(rows) < 2:
+        return None
+    left, right, top, bottom = 44, 16, 12, 32
+    values = [
+        x
+        for v in rows
+        for x in (
+            (v.measured.get("diameter_mm") or 0) + (v.measured.get("diameter_mm_uncertainty") or 0)
+            if v.ok
+            else 0,
+            v.recorded_mm or 0,
+        )
+    ]
+    top_mm = max(5.0, float(int(max(values) * 1.2) + 1))
+    first, last = rows[0].date, rows[-1].date
+    span = max(1, (last - first).days)
+
+    def y(mm: float) -> float:
+        return round(top + (height - top - bottom) * (1 - mm / top_mm), 1)
+
+    points = []
+    for v in rows:
+        x = round(left + (width - left - right) * (v.date - first).days / span, 1)
+        mm = v.measured.get("diameter_mm") if v.ok else None
+        unc = v.measured.get("diameter_mm_uncertainty") or 0 if v.ok else 0
+        points.append(
+            ChartPoint(
+                x=x,
+                y=y(mm) if mm else -1,
+                low=y(mm - unc) if mm else -1,
+                high=y(mm + unc) if mm else -1,
+                recorded_y=y(v.recorded_mm) if v.recorded_mm else None,
+                label=f"{v.date:%b %Y}",
+            )
+        )
+    step = max(1, int(top_mm // 5))
+    ticks = [(y(float(t)), f"{t}") for t in range(0, int(top_mm) + 1, step)]
+    line = " ".join(f"{p.x},{p.y}" for p in points if p.y >= 0)
+    return Chart(width, height, points, ticks, line)

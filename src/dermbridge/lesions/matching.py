@@ -33,7 +33,28 @@ SUGGEST_AT = 0.45
 CONFIDENT_AT = 0.75
 HASH_BITS_UNRELATED = 32
 STOP_WORDS = frozenset(
-    ["a", "an", "and", "of", "on", "the", "with", "in", "to", "at", "for", "is", "it", "its", "no", "not", "new", "old", "lesion", "skin"]
+    [
+        "a",
+        "an",
+        "and",
+        "of",
+        "on",
+        "the",
+        "with",
+        "in",
+        "to",
+        "at",
+        "for",
+        "is",
+        "it",
+        "its",
+        "no",
+        "not",
+        "new",
+        "old",
+        "lesion",
+        "skin",
+    ]
 )
 
 

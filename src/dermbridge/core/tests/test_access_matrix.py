@@ -70,6 +70,13 @@ OTHER_MATRIX_PREFIXES = (
     "fhir/Schedule",
     "fhir/Slot",
     "fhir/Appointment",
+    # A patient's lesions over time: lesions/tests/test_isolation.py (every route of the
+    # lesions URL confs, every role, another service, a patient's link).
+    "lesions/",
+    "api/lesions/",
+    "api/referral-lesions/",
+    "api/patients/{patient_id}/lesions/",
+    "api/patients/<int:patient_id>/lesions/",
 )
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>[^)]*\)")
 DENIED = {403, 404}
