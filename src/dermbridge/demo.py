@@ -6,11 +6,12 @@ it for photography, two of them booked."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, time, timedelta
 from io import BytesIO
 from itertools import count
 
 from django.db import transaction
+from django.utils import timezone
 
 from dermbridge.accounts.models import Organisation, Role, User
 from dermbridge.imaging import quality_review
@@ -105,19 +106,27 @@ def _real_image(lesion: Lesion, image_type: str, user: User) -> LesionImage:
 
 
 # Referrals a GP sent to the imaging hub for photography (lesions named, no photos): the hub's
-# booking list. The first two are booked into next week's clinics (/hubs/), the rest wait.
+# booking list. The first two are booked into the coming clinics (/hubs/), the next two are on
+# today's day list, the fifth missed an appointment on the last working day (did not attend: back
+# on the booking list to be rebooked once), the last waits.
 HUB_REFERRALS = [
     (ReferralKind.URGENT_CANCER, "New pigmented lesion on the back: photographs at the hub."),
     (ReferralKind.TRIAGE, "Slowly enlarging mole on the upper arm."),
+    (ReferralKind.URGENT_CANCER, "Irregular mole on the left shoulder, grown this year."),
+    (ReferralKind.TRIAGE, "Crusting lesion on the scalp that has not healed."),
     (ReferralKind.URGENT_CANCER, "Darkening lesion on the shin, patient cannot attend today."),
     (ReferralKind.ADVICE, "Scaly patch on the forehead: treat or refer?"),
 ]
+BOOKED, TODAY, MISSED = range(0, 2), range(2, 4), 4
 
 
 def _demo_clinics(world: World, patients: list[Patient]) -> None:
-    """The hub's weekday morning clinics for the coming week (bank holidays skipped), its
-    administrator's login, and the first hub referrals booked: a few booked and free slots."""
+    """The hub's weekday morning clinics for the coming two weeks (bank holidays skipped), its
+    administrator's login, and its referrals: booked and free slots, a day list for today, a
+    did-not-attend on the last working day, and the rest on the booking list."""
     from dermbridge.clinics import services as clinics
+    from dermbridge.clinics.models import Appointment
+    from dermbridge.clinics.schedule import _make_session, bank_holiday
     from dermbridge.personas import DEFAULT_HISTORY, DEFAULT_LESION
     from dermbridge.referrals.services import create_referral
 
@@ -143,10 +152,10 @@ def _demo_clinics(world: World, patients: list[Patient]) -> None:
             capacity=1,
             photographers=[world.pat],
         )
-    clinics.generate_sessions(manager, world.hub, weeks=1)
+    clinics.generate_sessions(manager, world.hub, weeks=2)
     practice_patients = [p for p in patients if p.registered_practice_id == world.practice_a.pk]
-    for i, (kind, question) in enumerate(HUB_REFERRALS):
-        referral = create_referral(
+    referrals = [
+        create_referral(
             user=world.alice,
             patient=practice_patients[i % len(practice_patients)],
             kind=kind,
@@ -157,8 +166,25 @@ def _demo_clinics(world: World, patients: list[Patient]) -> None:
             lesions=[DEFAULT_LESION],
             imaging_hub=world.hub,
         )
-        if i < 2:
-            clinics.book(world.pat, referral, hub=world.hub, site=site)
+        for i, (kind, question) in enumerate(HUB_REFERRALS)
+    ]
+    for i in BOOKED:
+        clinics.book(world.pat, referrals[i], hub=world.hub, site=site)
+    # Today's clinic (whatever day the demo is loaded: the day list has something to show) and
+    # the last working day's, built as the test builders build them: the booking services
+    # refuse slots that have started, and these are for the demo's day list and its history.
+    today = timezone.localdate()
+    last = today - timedelta(days=1)
+    while last.weekday() >= 5 or bank_holiday(last):
+        last -= timedelta(days=1)
+    clinic_today = _make_session(site, today, time(8, 0), time(18, 0), 30, 1, [world.pat])
+    for n, i in enumerate(TODAY):
+        slot = clinic_today.slots.order_by("starts_at")[2 + 2 * n]  # 9:00 and 10:00
+        Appointment.objects.create(slot=slot, referral=referrals[i], booked_by=manager)
+    clinic_before = _make_session(site, last, time(9, 0), time(12, 0), 20, 1, [world.pat])
+    first = clinic_before.slots.order_by("starts_at")[0]
+    missed = Appointment.objects.create(slot=first, referral=referrals[MISSED], booked_by=manager)
+    clinics.record_visit(world.pat, missed, hub=world.hub, outcome="did_not_attend")
 
 
 def _assess_all() -> None:

@@ -30,6 +30,7 @@ from django.utils import timezone
 from dermbridge.accounts.models import Organisation, User
 from dermbridge.audit.services import record
 from dermbridge.clinics.access import check_admin
+from dermbridge.clinics.attendance import DnaCounts, dna_counts
 from dermbridge.clinics.models import VISIT_OUTCOMES, Appointment, AppointmentStatus
 from dermbridge.clinics.schedule import WeekUse, utilisation, week_start
 from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
@@ -86,6 +87,9 @@ class HubDashboard:
     referral_to_appointment: LeadTime
     appointment_to_result: LeadTime
     photographers: list[PhotographerRow]
+    # The did-not-attend rule's own count (clinics/attendance.py): rebooked once, or returned
+    # to the GP after the second; the weekly rows count the same appointments by status.
+    dna: DnaCounts
 
     @property
     def totals(self) -> WeekUse:
@@ -147,6 +151,7 @@ def hub_dashboard(
         referral_to_appointment=LeadTime.of(to_appointment),
         appointment_to_result=LeadTime.of(to_result),
         photographers=sorted(rows.values(), key=lambda r: r.name),
+        dna=dna_counts(hub, first, after - timedelta(days=1)),
     )
 
 
@@ -211,6 +216,11 @@ def csv_rows(board: HubDashboard) -> list[tuple[str, ...]]:
             ("weekly", week, "did_not_attend", w.did_not_attend),
             ("weekly", week, "utilisation_percent", w.utilisation),
         ]
+    out += [
+        ("did_not_attend", "period", "all", board.dna.did_not_attend),
+        ("did_not_attend", "period", "rebooked_once", board.dna.rebooked),
+        ("did_not_attend", "period", "returned_to_gp", board.dna.returned_to_gp),
+    ]
     for name, lead in (
         ("referral_to_appointment", board.referral_to_appointment),
         ("appointment_to_result", board.appointment_to_result),

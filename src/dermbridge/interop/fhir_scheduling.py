@@ -33,6 +33,7 @@ from dermbridge.interop.fhir.resources import validated
 from dermbridge.interop.fhir.scheduling import (
     APPOINTMENT_STATUS,
     SITE_ID_SYSTEM,
+    UNCONFIRMED,
     appointment_resource,
     schedule_resource,
     slot_resource,
@@ -318,12 +319,18 @@ def search_appointments(user: User, params: Params) -> dict[str, Any]:
         found = found.filter(slot_id=_id(params.get("slot"), "Slot", "slot"))
     status = params.get("status")
     if status:
+        # "booked" and "pending" are both DermBridge's booked, told apart by the patient's
+        # confirmation (scheduling.appointment_status).
         ours = [k for k, v in APPOINTMENT_STATUS.items() if v == status]
-        if not ours:
-            raise InvalidInput(
-                f"status must be one of {', '.join(sorted(set(APPOINTMENT_STATUS.values())))}."
-            )
-        found = found.filter(status__in=ours)
+        known = sorted({*APPOINTMENT_STATUS.values(), UNCONFIRMED})
+        if status == UNCONFIRMED:
+            found = found.filter(status="booked", confirmed_at__isnull=True)
+        elif not ours:
+            raise InvalidInput(f"status must be one of {', '.join(known)}.")
+        elif status == "booked":
+            found = found.filter(status="booked", confirmed_at__isnull=False)
+        else:
+            found = found.filter(status__in=ours)
     total = found.count()
     rows = list(found[: _count(params)])
     _audit(user, rows, "search")

@@ -16,6 +16,7 @@ from django.utils import timezone
 from dermbridge.accounts.models import Role
 from dermbridge.audit.models import AuditEvent
 from dermbridge.clinics import dashboard
+from dermbridge.clinics.attendance import dna_counts
 from dermbridge.clinics.models import Appointment, AppointmentStatus
 from dermbridge.clinics.schedule import _make_session, week_start
 from dermbridge.clinics.tests.support import Hub, hub_referral, make_clinic, make_hub, other_hub
@@ -85,6 +86,10 @@ def test_the_figures(last_week: Any) -> None:
     week = next(w for w in board.weeks if w.week_start == week_start(full.slot.starts_at.date()))
     assert (week.offered, week.booked, week.attended, week.did_not_attend) == (4, 3, 2, 1)
     assert board.totals.attended == 2 and board.totals.did_not_attend == 1
+    # One rule: the did-not-attend rule's own count agrees with the weekly rows.
+    assert board.dna == dna_counts(h.hub, board.start, board.end)
+    assert board.dna.did_not_attend == board.totals.did_not_attend
+    assert (board.dna.rebooked, board.dna.returned_to_gp) == (1, 0)
     # Attended visits only: 10 and 20 days from referral; 5 days to the one answer so far.
     assert board.referral_to_appointment == dashboard.LeadTime(2, 15, 20, 20)
     assert board.appointment_to_result == dashboard.LeadTime(1, 5, 5, 5)
@@ -134,6 +139,7 @@ def test_the_csv_names_no_patient_and_is_audited(last_week: Any) -> None:
     assert tuple(rows[0]) == dashboard.CSV_COLUMNS
     assert ["photographer", str(h.photographer), "lesions_with_complete_set", "1"] in rows
     assert ["days", "referral_to_appointment", "median", "15"] in rows
+    assert ["did_not_attend", "period", "rebooked_once", "1"] in rows
     for referral in (v.referral for v in visits):
         patient = referral.patient
         for secret in (

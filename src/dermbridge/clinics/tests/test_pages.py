@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dermbridge.audit.models import AuditEvent
+from dermbridge.clinics import services
 from dermbridge.clinics.models import Appointment, AppointmentStatus, ClinicSession, Slot
 from dermbridge.clinics.tests.support import (
     clinic_today,
@@ -149,3 +150,33 @@ def test_the_day_list_shows_the_lesions_to_photograph_and_records_the_visit(
     other = client.get(f"/hubs/{h.hub.pk}/day/", {"date": tomorrow.isoformat()})
     assert referral.patient.nhs_number not in other.content.decode()
     assert AuditEvent.objects.filter(action="clinics.day_list.view").count() == 3  # + follow
+
+
+def test_a_clinic_at_another_hubs_site_is_a_recorded_404(client: Client, world: World) -> None:
+    """The one-off and weekly clinic forms share one view: a site that is not this hub's is
+    answered 404 and recorded, and nothing is made."""
+    from dermbridge.clinics.models import ClinicSession, SessionTemplate
+    from dermbridge.clinics.tests.support import other_hub
+
+    h = make_hub(world)
+    hub_b, _, olga = other_hub(world)
+    theirs = services.create_site(olga, hub_b, name="Southgate Clinic", address="2 Low Road")
+    client.force_login(h.admin)
+    times = {"start": "09:00", "end": "10:00", "slot_minutes": "15", "capacity": "1"}
+    for path, extra in (
+        ("sessions", {"day": next_working_day().isoformat()}),
+        ("templates", {"weekday": "1"}),
+    ):
+        response = client.post(f"/hubs/{h.hub.pk}/{path}/", {**times, **extra, "site": theirs.pk})
+        assert response.status_code == 404, path
+        assert AuditEvent.objects.filter(
+            action="access.denied", request_id=response["X-Request-ID"]
+        ).exists()
+    assert not ClinicSession.objects.exists() and not SessionTemplate.objects.exists()
+    # Its own site: both made.
+    for path, extra in (
+        ("sessions", {"day": next_working_day().isoformat()}),
+        ("templates", {"weekday": "1"}),
+    ):
+        client.post(f"/hubs/{h.hub.pk}/{path}/", {**times, **extra, "site": h.site.pk})
+    assert ClinicSession.objects.count() == 1 and SessionTemplate.objects.count() == 1

@@ -60,7 +60,7 @@ def test_the_reviewing_dermatologist_sends_a_case_to_a_hub(client: Client, world
 def test_nobody_else_may_send_it(client: Client, world: World) -> None:
     h = make_hub(world)
     referral = make_referral(world, state=State.IN_REVIEW)  # claimed by derek
-    hub_b, pia, olga = other_hub(world)
+    _hub_b, pia, olga = other_hub(world)
     others = [
         (world.alice, 403),  # the referrer sees it, may not send it
         (world.bob, 404),  # another practice

@@ -41,6 +41,33 @@ APPOINTMENT_STATUS = {
 }
 
 
+# A booked appointment the patient has not yet confirmed through their status link: the hub
+# (the Location) has accepted it, the patient not yet, which FHIR R4 calls "pending" ("some or
+# all of the participants have not finalized their acceptance"); confirmed, it is "booked".
+UNCONFIRMED = "pending"
+
+
+def appointment_status(appointment: Appointment) -> str:
+    """Appointment.status: DermBridge's status, with a booked appointment the patient has not
+    confirmed "pending" rather than "booked"."""
+    if appointment.status == "booked" and appointment.confirmed_at is None:
+        return UNCONFIRMED
+    return APPOINTMENT_STATUS[appointment.status]
+
+
+def patient_participation(appointment: Appointment) -> str:
+    """The patient participant's status: accepted once they confirmed (or came), declined when
+    they asked to rebook, else needs-action (told, not answered)."""
+    if appointment.rebook_requested_at is not None:
+        return "declined"
+    if appointment.confirmed_at is not None or appointment.status in (
+        "attended",
+        "not_photographed",
+    ):
+        return "accepted"
+    return "needs-action"
+
+
 def _local(day: Any, at: Any) -> str:
     return timezone.make_aware(datetime.combine(day, at)).isoformat()
 
@@ -101,7 +128,8 @@ def appointment_resource(appointment: Appointment) -> dict[str, Any]:
     slot = appointment.slot
     referral = appointment.referral
     patient = referral.patient
-    cancelled = APPOINTMENT_STATUS[appointment.status] == "cancelled"
+    status = appointment_status(appointment)
+    cancelled = status == "cancelled"
     comment = None
     if appointment.reason:
         comment = f"{appointment.get_status_display()}: {appointment.reason}"
@@ -110,7 +138,7 @@ def appointment_resource(appointment: Appointment) -> dict[str, Any]:
             "resourceType": "Appointment",
             "id": str(appointment.pk),
             "identifier": [{"system": APPOINTMENT_ID_SYSTEM, "value": str(appointment.pk)}],
-            "status": APPOINTMENT_STATUS[appointment.status],
+            "status": status,
             "cancelationReason": {"text": appointment.get_status_display()} if cancelled else None,
             "serviceType": [SERVICE_TYPE],
             "appointmentType": {
@@ -137,7 +165,7 @@ def appointment_resource(appointment: Appointment) -> dict[str, Any]:
                         "identifier": {"system": c.NHS_NUMBER_SYSTEM, "value": patient.nhs_number},
                     },
                     "required": "required",
-                    "status": "accepted",
+                    "status": patient_participation(appointment),
                 },
                 {
                     "actor": location_reference(slot.session.site),

@@ -15,6 +15,7 @@ from dermbridge.accounts.models import Role
 from dermbridge.audit.models import AuditEvent
 from dermbridge.clinics import services
 from dermbridge.clinics.models import Appointment, AppointmentStatus, ClinicSession
+from dermbridge.clinics.patient import confirm
 from dermbridge.clinics.tests.support import (
     Hub,
     hub_referral,
@@ -26,6 +27,7 @@ from dermbridge.clinics.tests.support import (
 from dermbridge.interop import codes
 from dermbridge.interop.fhir.scheduling import appointment_resource, schedule_resource
 from dermbridge.interop.tests.test_fhir_api import client_for
+from dermbridge.notifications.services import issue_status_link
 from dermbridge.testing import World, make_user
 
 FHIR = "application/fhir+json"
@@ -68,7 +70,8 @@ def test_the_resources_validate_against_fhir_r4(clinic: Any) -> None:
     assert _get(h.admin, f"/fhir/Slot/{booked.slot_id}")["status"] == "busy"
     appointment = _get(h.photographer, f"/fhir/Appointment/{booked.pk}")
     patient = booked.referral.patient
-    assert appointment["status"] == "booked"
+    # Not confirmed by the patient yet: pending, the patient's part needs action.
+    assert appointment["status"] == "pending"
     assert appointment["slot"] == [{"reference": f"Slot/{booked.slot_id}"}]
     assert appointment["basedOn"] == [{"reference": f"ServiceRequest/{booked.referral.reference}"}]
     who, where = appointment["participant"]
@@ -78,6 +81,7 @@ def test_the_resources_validate_against_fhir_r4(clinic: Any) -> None:
     }
     assert who["actor"]["reference"] == f"Patient/{patient.pk}"
     assert where["actor"]["type"] == "Location"
+    assert (who["status"], where["status"]) == ("needs-action", "accepted")
     assert AuditEvent.objects.filter(
         action="clinics.appointment.view_fhir", actor_id=h.photographer.pk
     ).exists()
@@ -101,6 +105,27 @@ def test_each_outcome_maps_to_a_fhir_status(clinic: Any, ours: str, fhir: str) -
     assert resource["status"] == fhir
     assert resource["appointmentType"]["coding"][0]["code"] == ours
     assert ("cancelationReason" in resource) == (fhir == "cancelled")
+
+
+def test_the_patients_answer_is_the_appointments_status(clinic: Any) -> None:
+    """Booked and told is "pending" until the patient confirms through their status link
+    (then "booked", the patient "accepted"); asking to rebook declines it."""
+    h, _, _, booked = clinic
+    token = issue_status_link(booked.referral).rstrip("/").rsplit("/", 1)[1]
+    assert confirm(token, booked.pk).status == 200
+    booked.refresh_from_db()
+    resource = appointment_resource(booked)
+    assert resource["status"] == "booked"
+    assert [p["status"] for p in resource["participant"]] == ["accepted", "accepted"]
+    assert _ids(_get(h.admin, "/fhir/Appointment?status=booked")) == [str(booked.pk)]
+    assert _get(h.admin, "/fhir/Appointment?status=pending")["total"] == 0
+    Appointment.objects.filter(pk=booked.pk).update(
+        status=AppointmentStatus.CANCELLED, rebook_requested_at=timezone.now()
+    )
+    booked.refresh_from_db()
+    resource = appointment_resource(booked)
+    assert resource["status"] == "cancelled"
+    assert resource["participant"][0]["status"] == "declined"
 
 
 def test_a_closed_day_is_an_inactive_schedule_with_unavailable_slots(world: World) -> None:
@@ -143,11 +168,16 @@ def test_the_searches_filter_by_date_site_schedule_status_and_nhs_number(clinic:
         f"patient.identifier={nhs}",
         f"date={d1}",
         f"location=Location/{h.site.pk}",
-        "status=booked",
+        "status=pending",
         f"slot=Slot/{booked.slot_id}",
     ):
         assert _ids(_get(h.admin, f"/fhir/Appointment?{query}")) == [str(booked.pk)], query
-    for query in ("patient.identifier=9434765919", f"date={d2}", "status=noshow"):
+    for query in (
+        "patient.identifier=9434765919",
+        f"date={d2}",
+        "status=noshow",
+        "status=booked",
+    ):
         assert _get(h.admin, f"/fhir/Appointment?{query}")["total"] == 0, query
 
 

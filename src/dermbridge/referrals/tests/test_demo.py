@@ -42,10 +42,21 @@ def test_a_small_demo_loads_once_with_every_login_and_processed_photos(
     assert Referral.objects.count() == len(few) + len(HUB_REFERRALS)
     sent = Referral.objects.filter(imaging_hub__isnull=True)
     assert sorted(sent.values_list("state", flat=True)) == sorted(s for s, _, _ in few)
-    # The hub: a week of clinics, two referrals booked, the others on its booking list.
-    from dermbridge.clinics.models import Appointment, Slot
+    # The hub: two weeks of clinics, two referrals booked, two on today's day list, one that
+    # did not attend (counted by the did-not-attend rule), the others on its booking list.
+    from django.utils import timezone
 
-    assert Appointment.objects.filter(status="booked").count() == 2
+    from dermbridge.clinics.attendance import dna_counts
+    from dermbridge.clinics.models import Appointment, ClinicSession, Slot
+
+    today = timezone.localdate()
+    booked = Appointment.objects.filter(status="booked")
+    assert booked.exclude(slot__session__date=today).count() == 2
+    assert booked.filter(slot__session__date=today).count() == 2
+    assert Appointment.objects.filter(status="did_not_attend").count() == 1
+    hub = ClinicSession.objects.first().site.hub  # type: ignore[union-attr]
+    assert dna_counts(hub, today.replace(day=1).replace(year=today.year - 1), today).rebooked == 1
+    assert ClinicSession.objects.filter(date__gt=today).count() >= 8  # two weeks of weekdays
     assert Slot.objects.count() > 2 * 9
     assert images == LesionImage.objects.count() > 0
     assert not LesionImage.objects.exclude(status=ImageStatus.READY).exists()
