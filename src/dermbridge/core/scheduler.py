@@ -33,6 +33,8 @@ PERIODIC_TASKS = (
     "dermbridge.audit.tasks.seal_audit_chain",  # signed checkpoint of the audit chain (ADR 0008)
     # Photography appointment reminders, two working days before (each appointment once).
     "dermbridge.clinics.tasks.send_appointment_reminders",
+    # Monitored lesions whose review date passed with no new photos: the service is told once.
+    "dermbridge.lesions.tasks.tell_overdue_monitoring",
     # A hub visit's result near its target (HUB_RESULT_WORKING_DAYS): the service warned once.
     "dermbridge.clinics.tasks.warn_near_results",
 )

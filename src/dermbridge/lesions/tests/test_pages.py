@@ -95,3 +95,21 @@ def test_bad_input_re_renders_with_what_was_typed(world: World) -> None:
     tracked.refresh_from_db()
     assert str(tracked.monitor_until) == "2099-01-31"
     assert AuditEvent.objects.filter(action="lesion.monitor", actor_id=world.derek.pk).exists()
+
+
+def test_the_review_panel_links_each_lesion_to_its_history_for_the_dermatologist(
+    world: World,
+) -> None:
+    from django.template import Context, Template
+
+    tracked, (_, second, _) = three_visits(world)
+    template = Template("{% load lesion_tags %}{% lesion_panel referral %}")
+    html = template.render(Context({"user": world.derek, "referral": second}))
+    assert "not yet linked" in html and f"/lesions/patients/{second.patient_id}/" in html
+    from dermbridge.lesions import services
+
+    services.link(second.lesions.get(), tracked, user=world.derek)
+    html = template.render(Context({"user": world.derek, "referral": second}))
+    assert "seen 2 times" in html and f"/lesions/{tracked.pk}/compare/" in html
+    for outsider in (world.alice, world.dora, world.sam, world.pat):
+        assert template.render(Context({"user": outsider, "referral": second})).strip() == ""

@@ -152,3 +152,11 @@ def test_the_score_weights_add_up_and_a_perfect_match_scores_one() -> None:
     assert matching.score(same, same).total == pytest.approx(1.0)
     other = matching.Facts("51185008", "right", "pink scaly patch", 2.0, ("00" * 8,))
     assert matching.score(same, other).total < matching.SUGGEST_AT
+
+
+def test_the_overdue_check_is_one_of_the_scheduled_tasks() -> None:
+    from dermbridge.core.scheduler import PERIODIC_TASKS
+    from dermbridge.lesions.tasks import tell_overdue_monitoring
+
+    assert "dermbridge.lesions.tasks.tell_overdue_monitoring" in PERIODIC_TASKS
+    assert tell_overdue_monitoring.module_path == "dermbridge.lesions.tasks.tell_overdue_monitoring"

@@ -1,0 +1,40 @@
+"""`{% lesion_panel referral %}`: on the review page, each lesion of the referral with the
+patient's lesion it shows (seen how often, a link to compare the visits) or, when it is not yet
+linked, a link to the patient's lesions page to link it. Renders lesions/_review_panel.html.
+
+Only for the service's dermatologists (lesions/access.py); renders nothing for anyone else.
+Not audited itself: the review page that includes it audits the referral read, and the pages
+it links to audit their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from dermbridge.lesions import access
+from dermbridge.lesions.models import LesionEncounter
+
+register = template.Library()
+
+
+@register.inclusion_tag("lesions/_review_panel.html", takes_context=True)
+def lesion_panel(context: dict[str, Any], referral: Any) -> dict[str, Any]:
+    user = context.get("user")
+    if user is None or not any(
+        access.may_link(user, lesion) for lesion in referral.lesions.all()[:1]
+    ):
+        return {"rows": [], "patient_id": None}
+    encounters = {
+        e.lesion_id: e
+        for e in LesionEncounter.objects.filter(lesion__referral=referral).select_related(
+            "patient_lesion", "linked_by"
+        )
+    }
+    rows = []
+    for lesion in referral.lesions.all():
+        encounter = encounters.get(lesion.pk)
+        seen = encounter.patient_lesion.encounters.count() if encounter else 0
+        rows.append({"lesion": lesion, "encounter": encounter, "seen": seen})
+    return {"rows": rows, "patient_id": referral.patient_id}
