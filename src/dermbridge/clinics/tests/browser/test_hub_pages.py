@@ -1,6 +1,6 @@
 """The photographer's day list on a phone (390x844) in a real browser: axe, a screenshot
 (test-artifacts/browser/clinics-phone-day-list.png), no sideways scroll, no console error; the
-lesion links to the photo page; the visit recorded with the keyboard-reachable form."""
+lesion links to the photo page; the visit page opened with the keyboard."""
 
 from __future__ import annotations
 
@@ -40,14 +40,15 @@ def test_the_day_list_on_a_phone(
     assert link.get_attribute("href") == f"/referrals/{referral.pk}/lesions/{lesion.pk}/photos/"
     assert page.evaluate(NO_SIDEWAYS) <= 0
     check_page(page, browser_run, "clinics-phone-day-list")
-    tab_to(page, f"#outcome-{appointment.pk}-attended")
-    page.keyboard.press("Space")
+    # The visit itself opens from the card, by keyboard (the whole visit: test_photographers_day).
+    tab_to(page, f"#appointment-{appointment.pk} a.nhsuk-button")
     with page.expect_navigation():
-        card.get_by_role("button", name="Record").click()
+        page.keyboard.press("Enter")
+    assert page.url.endswith(f"/hubs/{h.hub.pk}/appointments/{appointment.pk}/")
+    assert page.evaluate(NO_SIDEWAYS) <= 0
     appointment.refresh_from_db()
-    assert appointment.status == AppointmentStatus.ATTENDED
-    assert "Recorded: attended" in page.text_content("main")
-    check_page(page, browser_run, "clinics-phone-day-list-recorded")
+    assert appointment.status == AppointmentStatus.BOOKED
+    check_page(page, browser_run, "clinics-phone-visit")
     assert not browser_run.external and not browser_run.server_errors
 
 
