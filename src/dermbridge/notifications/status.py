@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
+from dermbridge.referrals.lesion_outcomes import patient_lines
 from dermbridge.referrals.models import PathwayDecision, ReferralKind, State
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ class PatientStatus:
     service_phone: str = ""
     service_phone_hours: str = ""
     sections: tuple[StatusSection, ...] = ()
+    # Each answered lesion: (which mark, what it probably is, what happens to it).
+    lesions: tuple[tuple[str, str, str], ...] = ()
 
 
 _NUMBERS = {
@@ -190,4 +193,5 @@ def describe(referral: Referral) -> PatientStatus:
         service_name=service.name,
         service_phone=service.patient_phone,
         service_phone_hours=service.patient_phone_hours,
+        lesions=tuple(patient_lines(referral)) if outcome is not None else (),
     )

@@ -15,7 +15,7 @@ from django.utils import timezone
 from dermbridge.accounts.models import User
 from dermbridge.audit.services import record
 from dermbridge.core.errors import InvalidReferral, NotPermitted, TransitionNotAllowed
-from dermbridge.referrals import permissions, signals
+from dermbridge.referrals import lesion_outcomes, permissions, signals
 from dermbridge.referrals.events import notify_referral_event
 from dermbridge.referrals.models import (
     Outcome,
@@ -29,49 +29,67 @@ from dermbridge.referrals.terminology import DIAGNOSES
 from dermbridge.referrals.transitions import apply_transition, lock_referral
 
 
-def _clean_outcome(action: str, referral: Referral, data: Mapping[str, Any]) -> dict[str, Any]:
+def _clean_outcome(
+    action: str, referral: Referral, data: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[lesion_outcomes.CleanLesionOutcome]]:
+    """The referral's texts, each lesion's answer, and the decision that follows from them."""
     errors: dict[str, list[str]] = {}
-    code = str(data.get("diagnosis_code", ""))
-    if code not in DIAGNOSES:
-        errors["diagnosis_code"] = ["Choose a diagnosis from the coded list."]
     for name in ("management_plan", "advice_to_referrer", "patient_explanation"):
         if not str(data.get(name, "")).strip():
             errors[name] = ["This is needed."]
-    decision = data.get("pathway_decision") or (
-        PathwayDecision.ADVICE if action == "give_advice" else ""
-    )
-    if decision not in PathwayDecision.values:
-        errors["pathway_decision"] = ["Choose where the patient goes next."]
-    elif action == "give_advice" and decision != PathwayDecision.ADVICE:
+    chosen = data.get("pathway_decision") or ""
+    if action == "give_advice" and chosen and chosen != PathwayDecision.ADVICE:
         errors["pathway_decision"] = [
             "Advice & Guidance answers with advice; convert the request to refer the patient on."
         ]
-    elif action == "triage" and decision == PathwayDecision.ADVICE:
+    elif action == "triage" and chosen == PathwayDecision.ADVICE:
         errors["pathway_decision"] = [
             "A triaged referral goes to a clinic, biopsy, surgery or discharge."
         ]
+    lesions = list(referral.lesions.order_by("number"))
+    given = data.get("lesions")
+    if given is None:
+        # One diagnosis for the referral (older API clients): the same for each lesion.
+        code = str(data.get("diagnosis_code", ""))
+        if code not in DIAGNOSES:
+            errors["diagnosis_code"] = ["Choose a diagnosis from the coded list."]
+            given = []
+        else:
+            given = lesion_outcomes.from_referral_diagnosis(
+                lesions, code, chosen or (PathwayDecision.ADVICE if action == "give_advice" else "")
+            )
+    cleaned, lesion_errors = lesion_outcomes.clean(action, lesions, given)
+    errors.update(lesion_errors)
+    if not errors:
+        decision, decision_errors = lesion_outcomes.decide(action, cleaned, chosen)
+        errors.update(decision_errors)
     if errors:
         raise InvalidReferral("The outcome is not complete.", field_errors=errors)
     return {
-        "diagnosis_code": code,
+        "diagnosis_code": lesion_outcomes.referral_diagnosis(cleaned),
         "management_plan": str(data["management_plan"]).strip(),
         "advice_to_referrer": str(data["advice_to_referrer"]).strip(),
         "patient_explanation": str(data["patient_explanation"]).strip(),
         "pathway_decision": decision,
-    }
+    }, cleaned
 
 
 @transaction.atomic
 def record_outcome(referral: Referral, *, user: User, action: str, **data: Any) -> Outcome:
-    """The dermatologist's answer: `action` is 'give_advice' (A&G) or 'triage' (RAS/USC)."""
+    """The dermatologist's answer: `action` is 'give_advice' (A&G) or 'triage' (RAS/USC).
+
+    ``lesions`` gives each lesion's diagnosis and management (lesion_outcomes.py); the
+    referral's pathway decision follows from the worst lesion (severity.py), or is a more
+    urgent one the dermatologist chose. Nothing is written unless every part is valid."""
     if action not in ("give_advice", "triage"):
         raise InvalidReferral("An outcome is recorded by giving advice or triaging.")
     referral = lock_referral(referral)
     permissions.check(user, action, referral)
-    cleaned = _clean_outcome(action, referral, data)
+    cleaned, per_lesion = _clean_outcome(action, referral, data)
     outcome, _ = Outcome.objects.update_or_create(
         referral=referral, defaults={**cleaned, "recorded_by": user, "recorded_at": timezone.now()}
     )
+    lesion_outcomes.write(referral, per_lesion, user)
     referral.responded_at = referral.responded_at or timezone.now()
     apply_transition(referral, action, user)
     # The photos used for the decision are kept (imaging), the patient is told

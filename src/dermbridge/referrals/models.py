@@ -429,6 +429,76 @@ class Outcome(models.Model):
         return working_diagnosis(self.diagnosis_code, self.histology_code)
 
 
+class Management(models.TextChoices):
+    """What is done about one lesion (the ordering of urgency: referrals/severity.py)."""
+
+    DISCHARGE = "discharge", "Discharge"
+    MONITOR = "monitor", "Monitor, with a review date"
+    BIOPSY = "biopsy", "Biopsy"
+    EXCISION = "excision", "Excision"
+    CLINIC = "clinic", "Refer to clinic"
+
+
+class LesionOutcome(models.Model):
+    """The dermatologist's answer for one lesion: its SNOMED CT diagnosis (with up to three
+    ranked differentials), what is done about it, and -- when tissue is taken -- the biopsy
+    request identifier the histology result is matched by (docs/adr/0014-per-lesion-outcome.md)."""
+
+    lesion = models.OneToOneField(Lesion, on_delete=models.CASCADE, related_name="outcome")
+    diagnosis_code = models.CharField("Diagnosis (SNOMED CT)", max_length=20)
+    differential = models.JSONField(
+        default=list, blank=True, help_text="Up to three SNOMED CT codes, most likely first."
+    )
+    management = models.CharField(max_length=12, choices=Management.choices)
+    review_date = models.DateField(null=True, blank=True)
+    biopsy_request_id = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    # True for rows the data migration made from a referral-level outcome (one diagnosis given
+    # for the whole referral, copied to each of its lesions).
+    from_referral_outcome = models.BooleanField(default=False, editable=False)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["lesion__referral", "lesion__number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(management="monitor") | Q(review_date__isnull=False),
+                name="monitor_needs_review_date",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Outcome for {self.lesion}"
+
+    @property
+    def diagnosis_term(self) -> str:
+        from dermbridge.referrals.terminology import DIAGNOSES
+
+        dx = DIAGNOSES.get(self.diagnosis_code)
+        return dx.label if dx else self.diagnosis_code
+
+    @property
+    def diagnosis_label(self) -> str:
+        """'Suspected …' / 'Likely …' (terminology.working_diagnosis, the one wording)."""
+        from dermbridge.referrals.terminology import working_diagnosis
+
+        return working_diagnosis(self.diagnosis_code)
+
+    @property
+    def differential_terms(self) -> list[str]:
+        from dermbridge.referrals.terminology import DIAGNOSES
+
+        return [DIAGNOSES[c].label if c in DIAGNOSES else c for c in self.differential]
+
+
+def biopsy_request_id(referral: Referral, lesion_number: int) -> str:
+    """The biopsy request's identifier, read out on the phone and printed on the pathology
+    form: 'BX-' + the referral's reference without its 'DB-' + the lesion number."""
+    return f"BX-{referral.reference.removeprefix('DB-')}-{lesion_number}"
+
+
 class ExplanationTemplate(models.Model):
     """A service's reusable plain-English explanation for patients: the dermatologist picks one
     on the review page and edits it before sending. Managed by the service administrator."""

@@ -20,6 +20,8 @@ from dermbridge.referrals.models import (
     ClinicalHistory,
     Laterality,
     Lesion,
+    LesionOutcome,
+    Management,
     Message,
     Outcome,
     PathwayDecision,
@@ -139,21 +141,53 @@ class ReplyInfoSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=10000)
 
 
-class AdviceSerializer(serializers.Serializer):
+DIAGNOSIS_CHOICES = [(c.code, c.label) for c in DIAGNOSES.values()]
+
+
+class LesionOutcomeInSerializer(serializers.Serializer):
+    """One lesion's answer (issue #14): by the lesion's number in the referral."""
+
+    lesion = serializers.IntegerField(min_value=1, help_text="The lesion's number.")
     diagnosis_code = serializers.ChoiceField(
-        choices=[(c.code, c.label) for c in DIAGNOSES.values()],
-        help_text="SNOMED CT diagnosis code.",
+        choices=DIAGNOSIS_CHOICES, help_text="SNOMED CT diagnosis code."
+    )
+    differential = serializers.ListField(
+        child=serializers.ChoiceField(choices=DIAGNOSIS_CHOICES),
+        max_length=3,
+        required=False,
+        default=list,
+        help_text="Up to three SNOMED CT codes, most likely first.",
+    )
+    management = serializers.ChoiceField(choices=Management.choices)
+    review_date = serializers.DateField(
+        required=False, allow_null=True, default=None, help_text="Required when monitored."
+    )
+
+
+class AdviceSerializer(serializers.Serializer):
+    lesions = LesionOutcomeInSerializer(
+        many=True,
+        required=False,
+        help_text="Each lesion's diagnosis and management. Without it, diagnosis_code is "
+        "given to every lesion.",
+    )
+    diagnosis_code = serializers.ChoiceField(
+        choices=DIAGNOSIS_CHOICES,
+        required=False,
+        help_text="One SNOMED CT diagnosis for every lesion (older clients; prefer lesions).",
     )
     management_plan = serializers.CharField(max_length=10000)
     advice_to_referrer = serializers.CharField(max_length=10000)
     patient_explanation = serializers.CharField(
-        max_length=10000, help_text="Plain English, read by the patient."
+        max_length=10000, help_text="Plain English, read by the patient; cover every lesion."
     )
 
 
 class TriageSerializer(AdviceSerializer):
     pathway_decision = serializers.ChoiceField(
-        choices=[c for c in PathwayDecision.choices if c[0] != PathwayDecision.ADVICE]
+        choices=[c for c in PathwayDecision.choices if c[0] != PathwayDecision.ADVICE],
+        required=False,
+        help_text="Follows the most urgent lesion when left out; never less urgent than it.",
     )
 
 
@@ -232,15 +266,38 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
         read_only_fields = fields
 
 
+class LesionOutcomeSerializer(serializers.ModelSerializer[LesionOutcome]):
+    lesion = serializers.IntegerField(source="lesion.number", read_only=True)
+    body_site = serializers.CharField(source="lesion.body_site_label", read_only=True)
+    diagnosis = serializers.CharField(source="diagnosis_label", read_only=True)
+
+    class Meta:
+        model = LesionOutcome
+        fields = [
+            "lesion",
+            "body_site",
+            "diagnosis_code",
+            "diagnosis",
+            "differential",
+            "management",
+            "review_date",
+            "biopsy_request_id",
+            "recorded_at",
+        ]
+        read_only_fields = fields
+
+
 class OutcomeSerializer(serializers.ModelSerializer[Outcome]):
     diagnosis = serializers.CharField(source="diagnosis_label", read_only=True)
     recorded_by = serializers.CharField(source="recorded_by.get_full_name", read_only=True)
+    lesions = serializers.SerializerMethodField()
 
     class Meta:
         model = Outcome
         fields = [
             "diagnosis_code",
             "diagnosis",
+            "lesions",
             "management_plan",
             "advice_to_referrer",
             "patient_explanation",
@@ -250,6 +307,14 @@ class OutcomeSerializer(serializers.ModelSerializer[Outcome]):
             "recorded_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(LesionOutcomeSerializer(many=True))
+    def get_lesions(self, outcome: Outcome) -> Any:
+        """Each lesion's answer, in lesion order (diagnosis_code above is the worst lesion's)."""
+        rows = LesionOutcome.objects.filter(lesion__referral_id=outcome.referral_id)
+        return LesionOutcomeSerializer(
+            rows.select_related("lesion").order_by("lesion__number"), many=True
+        ).data
 
 
 class ActionSerializer(serializers.Serializer):

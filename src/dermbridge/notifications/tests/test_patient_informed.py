@@ -47,12 +47,18 @@ def test_working_days_count_as_working_days() -> None:
     assert found is not None and found.weekday() == 0 and found > monday + timedelta(days=6)
 
 
-def _triage(referral: Any, user: Any, explanation: str, decision: str = "urgent_clinic") -> None:
+def _triage(
+    referral: Any,
+    user: Any,
+    explanation: str,
+    decision: str = "urgent_clinic",
+    diagnosis: str = "372244006",
+) -> None:
     referrals.record_outcome(
         referral,
         user=user,
         action="triage",
-        diagnosis_code="372244006",
+        diagnosis_code=diagnosis,
         management_plan="Urgent clinic.",
         advice_to_referrer="Seen in clinic.",
         patient_explanation=explanation,
@@ -100,7 +106,14 @@ def test_a_discharge_has_no_date(world: World) -> None:
     referral = make_referral(world, state=State.IN_REVIEW)
     referral.claimed_by = world.derek
     referral.save()
-    _triage(referral, world.derek, "See your GP if it changes within 3 months.", "discharge")
+    # A likely naevus: a suspected melanoma is never discharged (referrals/lesion_outcomes.py).
+    _triage(
+        referral,
+        world.derek,
+        "See your GP if it changes within 3 months.",
+        "discharge",
+        diagnosis="400182000",
+    )
     referral.refresh_from_db()
     assert describe(referral).by_when is None
 

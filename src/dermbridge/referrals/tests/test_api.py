@@ -370,7 +370,8 @@ def test_it_refuses_actions_out_of_turn_with_a_clear_reason(world):
         f"/api/referrals/{referral.reference}/triage/", {"diagnosis_code": "nope"}, format="json"
     )
     assert response.status_code == 400
-    assert set(response.json()["errors"]) >= {"diagnosis_code", "pathway_decision"}
+    # The decision may be left out (it follows the most urgent lesion); the code may not be bad.
+    assert set(response.json()["errors"]) >= {"diagnosis_code"}
     assert Referral.objects.get(pk=referral.pk).state == State.AWAITING_REVIEW
 
 

@@ -35,6 +35,7 @@ from dermbridge.web.forms.referral import (
 from dermbridge.web.forms.review import (
     ConvertForm,
     DowngradeForm,
+    LesionOutcomeForm,
     OutcomeForm,
     PatientToldForm,
     TextForm,
@@ -51,6 +52,7 @@ __all__ = [
     "HistoryForm",
     "ImageUploadForm",
     "LesionForm",
+    "LesionOutcomeForm",
     "MultipleFileField",
     "MultipleFileInput",
     "NhsForm",

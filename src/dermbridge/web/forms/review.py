@@ -8,6 +8,8 @@ from django import forms
 
 from dermbridge.referrals.models import (
     WORKLIST_STATES,
+    Lesion,
+    Management,
     PathwayDecision,
     PatientToldMethod,
     ReferralKind,
@@ -19,25 +21,25 @@ from dermbridge.web.forms.base import BLANK, NhsForm
 
 
 class OutcomeForm(NhsForm):
-    diagnosis_code = forms.ChoiceField(label="Diagnosis", choices=())
+    """The referral's texts and decision; each lesion's answer is a LesionOutcomeForm."""
+
     management_plan = forms.CharField(label="Management plan", widget=forms.Textarea)
     advice_to_referrer = forms.CharField(label="Advice to the referrer", widget=forms.Textarea)
     patient_explanation = forms.CharField(
         label="Explanation for the patient, in plain English",
         widget=forms.Textarea,
+        help_text="Cover every lesion. Say 'likely' or 'suspected' until a biopsy confirms it.",
     )
     pathway_decision = forms.ChoiceField(
         label="Where the patient goes next",
         choices=PathwayDecision.choices,
         widget=forms.RadioSelect,
+        required=False,
+        help_text="Leave unchosen to follow the most urgent lesion; it cannot be less urgent.",
     )
 
     def __init__(self, *args: Any, advice_only: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Grouped (cancer first) so the plain select is easy to scan without JavaScript.
-        self.fields["diagnosis_code"].choices = BLANK + grouped_diagnosis_choices()  # type: ignore[attr-defined]
-        # app.js adds a search box that filters this long SNOMED CT list as the user types.
-        self.fields["diagnosis_code"].widget.attrs["data-filterable"] = "true"
         decision = self.fields["pathway_decision"]
         if advice_only:
             decision.choices = [(PathwayDecision.ADVICE.value, PathwayDecision.ADVICE.label)]  # type: ignore[attr-defined]
@@ -46,6 +48,60 @@ class OutcomeForm(NhsForm):
             decision.choices = [  # type: ignore[attr-defined]
                 c for c in PathwayDecision.choices if c[0] != PathwayDecision.ADVICE
             ]
+
+
+class LesionOutcomeForm(NhsForm):
+    """One lesion's answer on the review page (prefix ``lesion-<number>``): diagnosis, up to
+    three ranked differentials, management, and the review date when it is monitored."""
+
+    diagnosis_code = forms.ChoiceField(label="Diagnosis", choices=())
+    differential_1 = forms.ChoiceField(label="First differential (optional)", required=False)
+    differential_2 = forms.ChoiceField(label="Second differential (optional)", required=False)
+    differential_3 = forms.ChoiceField(label="Third differential (optional)", required=False)
+    management = forms.ChoiceField(
+        label="Management", choices=Management.choices, widget=forms.RadioSelect
+    )
+    review_date = forms.DateField(
+        label="Review date (if monitored)",
+        required=False,
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def __init__(
+        self, *args: Any, lesion: Lesion, advice_only: bool = False, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("prefix", f"lesion-{lesion.number}")
+        super().__init__(*args, **kwargs)
+        self.lesion = lesion
+        choices = BLANK + grouped_diagnosis_choices()
+        for name in ("diagnosis_code", "differential_1", "differential_2", "differential_3"):
+            self.fields[name].choices = choices  # type: ignore[attr-defined]
+        # app.js adds a search box that filters this long SNOMED CT list as the user types.
+        self.fields["diagnosis_code"].widget.attrs["data-filterable"] = "true"
+        if advice_only:
+            self.fields["management"].choices = [  # type: ignore[attr-defined]
+                c for c in Management.choices if c[0] in (Management.DISCHARGE, Management.MONITOR)
+            ]
+
+    @property
+    def legend(self) -> str:
+        return f"Lesion {self.lesion.number}: {self.lesion.body_site_label}" + (
+            f" ({self.lesion.get_laterality_display().lower()})" if self.lesion.laterality else ""
+        )
+
+    def service_data(self) -> dict[str, Any]:
+        """This lesion's answer as the referral service takes it."""
+        data = self.cleaned_data
+        return {
+            "lesion": self.lesion.number,
+            "diagnosis_code": data["diagnosis_code"],
+            "differential": [
+                data[f"differential_{i}"] for i in (1, 2, 3) if data.get(f"differential_{i}")
+            ],
+            "management": data["management"],
+            "review_date": data.get("review_date"),
+        }
 
 
 class TextForm(NhsForm):

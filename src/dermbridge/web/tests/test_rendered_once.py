@@ -32,7 +32,7 @@ def test_the_empty_outcome_form_is_that_of_a_new_form(advice_only: bool) -> None
     for part in ("decision", "texts"):
         live = render_to_string(f"web/includes/outcome_{part}.html", {"outcome_form": form})
         assert blank[part] == live
-    assert 'name="diagnosis_code"' in blank["decision"]
+    assert 'name="pathway_decision"' in blank["decision"]  # each lesion's diagnosis: per case
     assert 'name="patient_explanation"' in blank["texts"]
     message = TextForm(label="Message")["text"]
     assert referral._blank_message_html() == render_to_string(

@@ -12,6 +12,7 @@ from dermbridge.audit.models import AuditEvent
 from dermbridge.referrals.models import Outcome, Referral, ReferralKind, State
 from dermbridge.testing import World, make_referral
 from dermbridge.triage.models import Assessment
+from dermbridge.web.tests.outcome_support import outcome_post
 
 OUTCOME = {
     "diagnosis_code": "400182000",
@@ -56,7 +57,7 @@ def test_it_walks_a_dermatologist_from_worklist_to_outcome(client: Client, world
     page = client.get(f"/referrals/{referral.pk}/").content.decode()
     assert 'id="outcome"' in page and "Melanocytic naevus" in page and "db-viewer" in page
     assert page.index("db-viewer") < page.index('id="outcome"') < page.index('id="question"')
-    response = client.post(f"/referrals/{referral.pk}/outcome/", OUTCOME)
+    response = client.post(f"/referrals/{referral.pk}/outcome/", outcome_post(referral, OUTCOME))
     assert response.status_code == 302
     referral.refresh_from_db()
     assert referral.state == State.TRIAGED
@@ -74,12 +75,12 @@ def test_it_refuses_an_incomplete_outcome_and_saves_nothing(client: Client, worl
     client.force_login(world.derek)
     response = client.post(
         f"/referrals/{referral.pk}/outcome/",
-        {**OUTCOME, "diagnosis_code": "", "pathway_decision": "advice"},
+        outcome_post(referral, {**OUTCOME, "diagnosis_code": "", "pathway_decision": "advice"}),
     )
     assert response.status_code == 200
     body = response.content.decode()
     assert "There is a problem" in body
-    assert 'href="#id_diagnosis_code"' in body
+    assert 'href="#id_lesion-1-diagnosis_code"' in body
     assert 'href="#id_pathway_decision_0"' in body
     assert not Outcome.objects.filter(referral=referral).exists()
     referral.refresh_from_db()
@@ -92,7 +93,8 @@ def test_it_gives_advice_on_an_advice_request_and_the_gp_reads_it(
     referral = make_referral(world, state=State.IN_REVIEW, kind=ReferralKind.ADVICE)
     client.force_login(world.derek)
     response = client.post(
-        f"/referrals/{referral.pk}/outcome/", {**OUTCOME, "pathway_decision": "advice"}
+        f"/referrals/{referral.pk}/outcome/",
+        outcome_post(referral, {**OUTCOME, "pathway_decision": "advice"}),
     )
     assert response.status_code == 302
     referral.refresh_from_db()

@@ -17,6 +17,7 @@ from dermbridge.referrals.terminology import DIAGNOSES, working_diagnosis
 from dermbridge.testing import World, make_referral
 from dermbridge.triage.models import Assessment
 from dermbridge.triage.services import update_referral_risk
+from dermbridge.web.tests.outcome_support import outcome_post
 
 OUTCOME = {
     "diagnosis_code": "372244006",
@@ -60,7 +61,7 @@ def test_the_outcome_form_sits_beside_the_photos_and_records_there(
     # The picker groups the coded list (usable without JavaScript) and is still searchable.
     assert '<optgroup label="Skin cancer and pre-cancer">' in page and "data-filterable" in page
     assert len(DIAGNOSES) >= 25
-    response = client.post(f"/referrals/{referral.pk}/outcome/", OUTCOME)
+    response = client.post(f"/referrals/{referral.pk}/outcome/", outcome_post(referral, OUTCOME))
     assert response.status_code == 302 and response["Location"] == f"/referrals/{referral.pk}/"
     referral.refresh_from_db()
     assert referral.state == State.TRIAGED
@@ -71,7 +72,10 @@ def test_a_refused_outcome_comes_back_on_the_review_page_naming_the_field(
 ) -> None:
     referral = make_referral(world, state=State.IN_REVIEW)
     client.force_login(world.derek)
-    response = client.post(f"/referrals/{referral.pk}/outcome/", {**OUTCOME, "management_plan": ""})
+    response = client.post(
+        f"/referrals/{referral.pk}/outcome/",
+        outcome_post(referral, {**OUTCOME, "management_plan": ""}),
+    )
     body = response.content.decode()
     assert response.status_code == 200 and "There is a problem" in body
     assert 'href="#id_management_plan"' in body and "data-viewer" in body
@@ -86,7 +90,9 @@ def test_save_and_next_case_claims_the_next_case_of_the_worklist(
     following = make_referral(world, state=State.AWAITING_REVIEW)
     elsewhere = make_referral(world, state=State.AWAITING_REVIEW, service=world.service_b)
     client.force_login(world.derek)
-    response = client.post(f"/referrals/{first.pk}/outcome/", {**OUTCOME, "then": "next"})
+    response = client.post(
+        f"/referrals/{first.pk}/outcome/", outcome_post(first, {**OUTCOME, "then": "next"})
+    )
     assert response.status_code == 302
     assert response["Location"] == f"/referrals/{following.pk}/"
     following.refresh_from_db()
@@ -97,7 +103,9 @@ def test_save_and_next_case_claims_the_next_case_of_the_worklist(
     page = client.get(response["Location"]).content.decode()
     assert f"Next case: {following.reference}" in page and 'id="outcome"' in page
     # The last case: back to the worklist, saying there is nothing left.
-    done = client.post(f"/referrals/{following.pk}/outcome/", {**OUTCOME, "then": "next"})
+    done = client.post(
+        f"/referrals/{following.pk}/outcome/", outcome_post(following, {**OUTCOME, "then": "next"})
+    )
     assert done["Location"] == "/worklist/"
     assert "No more cases are waiting" in client.get("/worklist/").content.decode()
 
@@ -151,7 +159,7 @@ def test_declined_and_no_photo_are_told_apart_and_declined_sorts_above_low(
 def test_the_gp_is_told_a_suspected_diagnosis_until_histology(client: Client, world: World) -> None:
     referral = make_referral(world, state=State.IN_REVIEW)
     client.force_login(world.derek)
-    client.post(f"/referrals/{referral.pk}/outcome/", OUTCOME)
+    client.post(f"/referrals/{referral.pk}/outcome/", outcome_post(referral, OUTCOME))
     client.force_login(world.alice)
     page = client.get(f"/referrals/{referral.pk}/").content.decode()
     assert "Suspected malignant melanoma" in page and ">Malignant melanoma<" not in page
@@ -201,14 +209,18 @@ def test_the_service_admin_manages_explanations_and_the_dermatologist_uses_one(
     assert "Start from a saved explanation" in page and "Benign mole" in page
     used = client.post(
         f"/referrals/{referral.pk}/outcome/",
-        {**OUTCOME, "patient_explanation": "", "template": template.pk, "use_template": "1"},
+        outcome_post(
+            referral,
+            {**OUTCOME, "patient_explanation": "", "template": template.pk, "use_template": "1"},
+        ),
     )
     body = used.content.decode()
     assert used.status_code == 200 and "This is likely a harmless mole.</textarea>" in body
     assert "Suspected melanoma: seen in the urgent clinic." in body  # the rest is kept
     assert not Outcome.objects.filter(referral=referral).exists()  # nothing saved yet
     bad = client.post(
-        f"/referrals/{referral.pk}/outcome/", {**OUTCOME, "template": "999999", "use_template": "1"}
+        f"/referrals/{referral.pk}/outcome/",
+        outcome_post(referral, {**OUTCOME, "template": "999999", "use_template": "1"}),
     )
     assert bad.status_code == 400 and "choose one of the service" in bad.content.decode()
 

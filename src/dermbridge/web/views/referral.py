@@ -21,10 +21,17 @@ from dermbridge.imaging import comparison
 from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
 from dermbridge.interop import services as interop_services
 from dermbridge.referrals import outcomes, permissions, services, workflow
-from dermbridge.referrals.models import Referral, ReferralKind, State
+from dermbridge.referrals.models import LesionOutcome, Referral, ReferralKind, State
 from dermbridge.triage import display as ai_display
 from dermbridge.triage.services import assessments_for
-from dermbridge.web.forms import ConvertForm, DowngradeForm, OutcomeForm, PatientToldForm, TextForm
+from dermbridge.web.forms import (
+    ConvertForm,
+    DowngradeForm,
+    LesionOutcomeForm,
+    OutcomeForm,
+    PatientToldForm,
+    TextForm,
+)
 from dermbridge.web.views.common import acting_user, error_items, visible_referral
 
 # Workflow actions done with one button press (no further input).
@@ -161,6 +168,15 @@ def _blank_outcome_html(advice_only: bool) -> dict[str, SafeString]:
     }
 
 
+def lesion_outcomes_of(lesions: list[Any]) -> list[Any]:
+    """Each lesion's recorded answer, in lesion order (the page reads them with the lesions)."""
+    return list(
+        LesionOutcome.objects.filter(lesion__in=lesions)
+        .select_related("lesion")
+        .order_by("lesion__number")
+    )
+
+
 @functools.lru_cache(maxsize=1)
 def _blank_message_html() -> SafeString:
     """The review page's empty message box, rendered once per process (as the outcome form)."""
@@ -173,6 +189,7 @@ def _review_context(
     user: User,
     outcome_form: OutcomeForm | None = None,
     extra_errors: list[str] | None = None,
+    lesion_forms: list[LesionOutcomeForm] | None = None,
 ) -> dict[str, Any]:
     """The review page: the case, its photos with the AI's reading, and (for the reviewing
     dermatologist) the outcome form beside the photos."""
@@ -200,11 +217,22 @@ def _review_context(
         actions = [a for a in actions if a["url"] != outcome_url]
     if outcome_form is not None and hasattr(outcome_form, "mark_errors"):
         outcome_form.mark_errors()
+    if answer and lesion_forms is None:
+        # One fieldset per lesion, labelled with its body site (per case, so not cached).
+        lesion_forms = [
+            LesionOutcomeForm(lesion=lesion, advice_only=answer == "give_advice")
+            for lesion in lesions
+        ]
+    for lesion_form in lesion_forms or []:
+        lesion_form.mark_errors()
+    outcome = getattr(referral, "outcome", None)
     return {
         "referral": referral,
         "patient": referral.patient,
         "history": getattr(referral, "history", None),
-        "outcome": getattr(referral, "outcome", None),
+        "outcome": outcome,
+        # Read only once there is an answer (no extra query on a case still being reviewed).
+        "lesion_outcomes": lesion_outcomes_of(lesions) if outcome is not None else [],
         "lesions": [
             (
                 lesion,
@@ -227,10 +255,11 @@ def _review_context(
         # Service staff archive a sent referral's images to the hospital PACS.
         "pacs": interop_services.pacs_status(referral) if can["send_to_pacs"] else None,
         "outcome_form": outcome_form if answer else None,
+        "lesion_forms": lesion_forms if answer else [],
         "outcome_blank": outcome_blank,
         "answer_action": answer,
         "explanation_templates": outcomes.templates_for(referral) if answer else [],
-        "error_list": error_items(outcome_form, extra=extra_errors or [])
+        "error_list": error_items(outcome_form, *(lesion_forms or []), extra=extra_errors or [])
         if answer and outcome_form is not None
         else [],
     }

@@ -5,6 +5,7 @@ the service each step calls (and here for the PACS send, whose interop service d
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -20,7 +21,7 @@ from dermbridge.core.errors import DomainError, NotPermitted
 from dermbridge.interop import services as interop_services
 from dermbridge.referrals import outcomes, permissions, services
 from dermbridge.referrals.models import Referral
-from dermbridge.web.forms import OutcomeForm, TextForm, apply_service_errors
+from dermbridge.web.forms import LesionOutcomeForm, OutcomeForm, TextForm, apply_service_errors
 from dermbridge.web.views.common import acting_user, error_items, visible_referral
 from dermbridge.web.views.referral import (
     BUTTON_ACTIONS,
@@ -114,7 +115,6 @@ def referral_form_action(request: HttpRequest, pk: int, action: str) -> HttpResp
 
 
 OUTCOME_FIELDS = (
-    "diagnosis_code",
     "pathway_decision",
     "advice_to_referrer",
     "management_plan",
@@ -122,12 +122,57 @@ OUTCOME_FIELDS = (
 )
 
 
+def _lesion_forms(
+    referral: Referral, advice_only: bool, data: Any = None, *, as_initial: bool = False
+) -> list[LesionOutcomeForm]:
+    """One form per lesion; with ``as_initial`` the posted values fill unbound forms (no
+    errors shown: the page was re-rendered to use an explanation, not to save)."""
+    result = []
+    for lesion in referral.lesions.order_by("number"):
+        if as_initial and data is not None:
+            prefix = f"lesion-{lesion.number}"
+            initial = {
+                name: data.get(f"{prefix}-{name}", "") for name in LesionOutcomeForm.base_fields
+            }
+            result.append(
+                LesionOutcomeForm(lesion=lesion, advice_only=advice_only, initial=initial)
+            )
+        else:
+            result.append(LesionOutcomeForm(data, lesion=lesion, advice_only=advice_only))
+    return result
+
+
+def _apply_errors(
+    form: OutcomeForm, lesion_forms: list[LesionOutcomeForm], field_errors: dict[str, list[str]]
+) -> list[str]:
+    """The service's errors on their fields: ``lesions[<n>].<field>`` on lesion n's form
+    (``differential`` on its first differential), the rest on the referral's form."""
+    by_number = {f.lesion.number: f for f in lesion_forms}
+    rest: dict[str, list[str]] = {}
+    unmatched: list[str] = []
+    for key, messages_ in field_errors.items():
+        match = re.fullmatch(r"lesions\[(\d+)\]\.(\w+)", key)
+        target = by_number.get(int(match.group(1))) if match else None
+        if match is None or target is None:
+            rest[key] = messages_
+            continue
+        name = "differential_1" if match.group(2) == "differential" else match.group(2)
+        if name not in target.fields:
+            unmatched.extend(messages_)
+            continue
+        for message in messages_:
+            target.add_error(name, message)
+    return unmatched + apply_service_errors([("", form)], rest)
+
+
 @login_required
 def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
-    """The dermatologist's answer, from the form beside the photos on the review page:
-    diagnosis, plan, advice, patient explanation, pathway. "Save and next case" then claims
-    the next case of the worklist and opens it; "Use this explanation" fills the patient
-    explanation from one of the service's templates (saving nothing) for editing."""
+    """The dermatologist's answer, from the form beside the photos on the review page: for
+    each lesion a diagnosis (and differentials) and management, then the plan, advice, patient
+    explanation and pathway (which follows from the most urgent lesion unless a more urgent one
+    is chosen). "Save and next case" then claims the next case of the worklist and opens it;
+    "Use this explanation" fills the patient explanation from one of the service's templates
+    (saving nothing) for editing."""
     user = acting_user(request)
     referral = visible_referral(request, pk)
     action = _answer_action(user, referral)
@@ -153,17 +198,27 @@ def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             initial["patient_explanation"] = chosen.text
         form = OutcomeForm(initial=initial, advice_only=advice_only)
-        context = _review_context(request, referral, user, form, problems)
+        lesion_forms = _lesion_forms(referral, advice_only, request.POST, as_initial=True)
+        context = _review_context(request, referral, user, form, problems, lesion_forms)
         status = 400 if problems else 200
         return render(request, "web/referral_detail.html", context, status=status)
     form = OutcomeForm(request.POST, advice_only=advice_only)
+    lesion_forms = _lesion_forms(referral, advice_only, request.POST)
     extra: list[str] = []
     status = 200
-    if form.is_valid():
+    # Every form is checked (each shows its own errors), not only up to the first invalid one.
+    valid = [f.is_valid() for f in (form, *lesion_forms)]
+    if all(valid):
         try:
-            services.record_outcome(referral, user=user, action=action, **form.cleaned_data)
+            services.record_outcome(
+                referral,
+                user=user,
+                action=action,
+                lesions=[f.service_data() for f in lesion_forms],
+                **form.cleaned_data,
+            )
         except DomainError as exc:
-            extra = apply_service_errors([("", form)], exc.field_errors) or [exc.message]
+            extra = _apply_errors(form, lesion_forms, exc.field_errors) or [exc.message]
             status = exc.status_code
         else:
             done = (
@@ -178,7 +233,7 @@ def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect("worklist")
             messages.success(request, f"{done} Next case: {following.reference}, now yours.")
             return redirect("referral-detail", pk=following.pk)
-    context = _review_context(request, referral, user, form, extra)
+    context = _review_context(request, referral, user, form, extra, lesion_forms)
     return render(request, "web/referral_detail.html", context, status=status)
 
 
