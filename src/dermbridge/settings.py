@@ -193,6 +193,8 @@ SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30, minimum=1) * 60
 # database write per page, serialised on SQLite). A session may thus end up to a minute before
 # 30 minutes of idleness, never after.
 SESSION_SAVE_EVERY_REQUEST = False
+# Database sessions, the session row read by a statement prepared once per process.
+SESSION_ENGINE = "dermbridge.core.sessions"
 SESSION_TOUCH_SECONDS = 60
 SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_HOURS", 12, minimum=1) * 3600
 SESSION_COOKIE_HTTPONLY = True

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from dermbridge.core.rows import read_values
+
 
 class OrganisationKind(models.TextChoices):
     GP_PRACTICE = "gp_practice", "GP practice"
@@ -137,10 +139,11 @@ class User(AbstractUser):
 
     def held_roles(self) -> list[tuple[str, int]]:
         """(role, organisation id) of every membership: read once per user object (a request's
-        user), so the several role checks of one page cost one query."""
+        user), so the several role checks of one page cost one query, a statement prepared once
+        per process (core.rows.read_values: every page and photo asks this)."""
         held: list[tuple[str, int]] | None = self.__dict__.get("_held_roles")
         if held is None:
-            held = list(self.memberships.values_list("role", "organisation_id"))  # type: ignore[attr-defined]
+            held = read_values(Membership, ("role", "organisation_id"), "user", self.pk)  # type: ignore[assignment]
             self.__dict__["_held_roles"] = held
         return held
 

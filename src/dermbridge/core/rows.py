@@ -111,3 +111,53 @@ def _prepare(
         f"WHERE t0.{quote(str(where.column))} = %s"  # type: ignore[union-attr]
     )
     return _Prepared(sql, parts, where)
+
+
+def read_values(
+    model: type[models.Model],
+    fields: tuple[str, ...],
+    field: str,
+    value: Any,
+    *,
+    using: str = "default",
+) -> list[tuple[Any, ...]]:
+    """``model.objects.filter(<field>=value).values_list(*fields)`` as a list, from a statement
+    prepared once per process and database (no ordering: the rows come in the database's
+    order, as the unordered query's do)."""
+    connection = connections[using]
+    sql, where, converters = _prepare_values(model, fields, field, using, connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [where.get_db_prep_value(value, connection)])
+        rows = cursor.fetchall()
+    if not converters:
+        return [tuple(row) for row in rows]
+    result = []
+    for row in rows:
+        values = list(row)
+        for index, fns, col in converters:
+            for convert in fns:
+                values[index] = convert(values[index], col, connection)
+        result.append(tuple(values))
+    return result
+
+
+@functools.cache
+def _prepare_values(
+    model: type[models.Model], fields: tuple[str, ...], field: str, using: str, vendor: str
+) -> tuple[str, Any, list[tuple[int, list[Converter], Any]]]:
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    where = model._meta.get_field(field)
+    chosen = [model._meta.get_field(name) for name in fields]
+    converters = []
+    for i, f in enumerate(chosen):
+        col = f.get_col("t0")  # type: ignore[union-attr]
+        fns = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if fns:
+            converters.append((i, fns, col))
+    columns = ", ".join(f"t0.{quote(str(f.column))}" for f in chosen)  # type: ignore[union-attr]
+    sql = (
+        f"SELECT {columns} FROM {quote(model._meta.db_table)} t0 "  # noqa: S608 - model names
+        f"WHERE t0.{quote(str(where.column))} = %s"  # type: ignore[union-attr]
+    )
+    return sql, where, converters

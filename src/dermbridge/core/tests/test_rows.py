@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from dermbridge.core.rows import read_one
+from dermbridge.core.rows import read_one, read_values
 from dermbridge.imaging.models import LesionImage
 from dermbridge.referrals.models import Lesion, Referral, State
 from dermbridge.testing import World, make_referral
@@ -44,3 +44,13 @@ def test_it_refuses_a_field_that_is_not_unique_or_a_nullable_path(db: None) -> N
         read_one(Lesion, ("referral",), "laterality", "left")
     with pytest.raises(ValueError, match="non-null foreign key"):
         read_one(Referral, ("claimed_by",), "reference", "DB-AAAAAAA")
+
+
+def test_read_values_gives_the_rows_values_list_gives(world: World) -> None:
+    from dermbridge.accounts.models import Membership
+
+    for user in world.users():
+        expected = list(Membership.objects.filter(user=user).values_list("role", "organisation_id"))
+        got = read_values(Membership, ("role", "organisation_id"), "user", user.pk)
+        assert sorted(got) == sorted(expected) and expected
+        assert sorted(user.held_roles()) == sorted(expected)
