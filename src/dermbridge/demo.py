@@ -18,6 +18,7 @@ from dermbridge.imaging import quality_review
 from dermbridge.imaging.models import LesionImage
 from dermbridge.imaging.services import accept_upload, process_lesion_image
 from dermbridge.imaging.synthetic import lesion_photo
+from dermbridge.lesions.demo import load_lesion_demo
 from dermbridge.patients.models import Patient
 from dermbridge.personas import World, make_patient, make_referral, make_user, make_world
 from dermbridge.referrals.models import ExplanationTemplate, Lesion, Referral, ReferralKind, State
@@ -297,6 +298,7 @@ def load_demo(*, with_referrals: bool = True) -> tuple[int, bool]:
                 add_image=_real_image,
             )
         _demo_clinics(world, patients)
+        load_lesion_demo(world)  # a lesion seen three times over two years (lesions/demo.py)
     _assess_all()
     return len(SCENARIOS), True
 

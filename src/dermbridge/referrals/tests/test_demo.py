@@ -11,6 +11,7 @@ from django.test import Client
 
 from dermbridge.demo import DEMO_LOGINS, DEMO_PASSWORD, HUB_REFERRALS, SCENARIOS
 from dermbridge.imaging.models import ImageStatus, LesionImage
+from dermbridge.lesions.demo import VISITS as LESION_VISITS
 from dermbridge.notifications.models import Channel, OutboxMessage
 from dermbridge.referrals.models import Referral, ReferralKind, State
 
@@ -39,9 +40,11 @@ def test_a_small_demo_loads_once_with_every_login_and_processed_photos(
         call_command("demo", stdout=StringIO())
     finally:
         storage.blob_store.cache_clear()
-    assert Referral.objects.count() == len(few) + len(HUB_REFERRALS)
+    assert Referral.objects.count() == len(few) + len(HUB_REFERRALS) + len(LESION_VISITS)
     sent = Referral.objects.filter(imaging_hub__isnull=True)
-    assert sorted(sent.values_list("state", flat=True)) == sorted(s for s, _, _ in few)
+    assert sorted(sent.values_list("state", flat=True)) == sorted(
+        [*(s for s, _, _ in few), *(v[2] for v in LESION_VISITS)]
+    )
     # The hub: two weeks of clinics, two referrals booked, two on today's day list, one that
     # did not attend (counted by the did-not-attend rule), the others on its booking list.
     from django.utils import timezone
@@ -82,7 +85,11 @@ def test_demo_loads_every_role_and_the_whole_workflow_once(settings, tmp_path) -
         call_command("demo", stdout=StringIO())
     finally:
         storage.blob_store.cache_clear()
-    assert referrals == len(SCENARIOS) + len(HUB_REFERRALS) == Referral.objects.count()
+    assert (
+        referrals
+        == len(SCENARIOS) + len(HUB_REFERRALS) + len(LESION_VISITS)
+        == Referral.objects.count()
+    )
     assert images == LesionImage.objects.count() > 0
     assert {s for s, _, _ in SCENARIOS} == set(Referral.objects.values_list("state", flat=True))
     # Every state a case rests in; "submitted" lasts only until the worker queues it for review.
