@@ -3,9 +3,11 @@ referral back on the hub's booking list to be rebooked once; the second returns 
 with a message (to the referrer and the practice mailbox, through the outbox) and the patient is
 told. Counted per hub for the dashboard (`dna_counts`).
 
-"Returned to the GP" changes no referral row (clinics never writes the Referral table): the
-referral simply stops waiting on the hub's booking list (`reads._needing_appointment` leaves out
-a referral with `DNA_LIMIT` missed appointments), and the GP, told by message, decides what next.
+"Returned to the GP": a message from the hub on the referral and a step in its history, through
+`referrals.services.return_to_gp` (clinics never writes the Referral table), with the hub kept on
+the referral; it stops waiting on the hub's booking list (`reads._needing_appointment` leaves out
+a referral with `DNA_LIMIT` missed appointments), and the GP, told by email and on the referral,
+decides what next.
 Applied by `services.record_visit` in the visit's own transaction.
 """
 
@@ -19,6 +21,7 @@ from dermbridge.audit.services import record
 from dermbridge.clinics import messages
 from dermbridge.clinics.models import Appointment, AppointmentStatus
 from dermbridge.notifications.services import notify_patient_text, notify_referrer_text
+from dermbridge.referrals import services as referral_services
 
 # The missed appointment that returns the referral to the GP (the first is rebooked once).
 DNA_LIMIT = 2
@@ -44,6 +47,17 @@ def after_did_not_attend(user: User, appointment: Appointment, hub: Organisation
             f"Referral {referral.reference}: the patient did not attend {count} skin photography "
             f"appointments at {hub.name} (the last on {when}). The hub has returned the referral "
             "to you: please contact the patient and decide whether to refer again."
+        )
+        # The message on the referral (the GP sees it there), through the referrals app; the
+        # hub keeps it, so it can still book the patient by hand if the GP asks.
+        referral_services.return_to_gp(
+            referral,
+            user=user,
+            reason=(
+                f"The patient did not attend {count} skin photography appointments (the last on "
+                f"{when}). Please contact the patient and decide whether to refer again."
+            ),
+            release_hub=False,
         )
         notify_referrer_text(
             referral,

@@ -43,12 +43,16 @@ def _check_hub(user: User, referral: Referral, what: str) -> Organisation:
 
 
 @transaction.atomic
-def return_to_gp(referral: Referral, *, user: User, reason: str) -> Message:
+def return_to_gp(
+    referral: Referral, *, user: User, reason: str, release_hub: bool = True
+) -> Message:
     """The hub hands the referral back to the GP: a message on the referral from the hub, a
-    step in its history, and the hub no longer holds it (``imaging_hub`` cleared, so it leaves
-    the hub's booking list and the GP decides what next). The state is unchanged: a draft stays
-    the GP's draft; a request for more information still waits for the GP's reply. The caller
-    (clinics) tells the GP and the patient in the same transaction."""
+    step in its history, and (``release_hub``) the hub no longer holds it (``imaging_hub``
+    cleared, so it leaves the hub's booking list and the GP decides what next). The state is
+    unchanged: a draft stays the GP's draft; a request for more information still waits for the
+    GP's reply. The caller (clinics) tells the GP and the patient in the same transaction. The
+    did-not-attend rule keeps the hub (``release_hub=False``): the hub may still book the
+    patient by hand if the GP asks."""
     reason = reason.strip()
     if not reason:
         raise InvalidReferral(
@@ -71,14 +75,15 @@ def return_to_gp(referral: Referral, *, user: User, reason: str) -> Message:
         actor=user,
         note=reason[:300],
     )
-    referral.imaging_hub = None
-    referral.save(update_fields=["imaging_hub", "updated_at"])
+    if release_hub:
+        referral.imaging_hub = None
+        referral.save(update_fields=["imaging_hub", "updated_at"])
     record(
         user,
         "referral.returned_by_hub",
         referral,
         organisation_id=hub.pk,
-        detail={"hub": hub.pk, "message": message.pk},
+        detail={"hub": hub.pk, "message": message.pk, "hub_released": release_hub},
     )
     return message
 

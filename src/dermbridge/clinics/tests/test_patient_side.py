@@ -18,7 +18,7 @@ from dermbridge.clinics.tests.support import Hub, clinic_today, hub_referral, ma
 from dermbridge.notifications.models import OutboxMessage, PatientStatusLink
 from dermbridge.notifications.services import issue_status_link
 from dermbridge.referrals.clocks import is_working_day
-from dermbridge.referrals.models import Referral
+from dermbridge.referrals.models import Message, Referral, StateChange
 from dermbridge.testing import World
 
 # ---------------------------------------------------------------- reminders
@@ -273,7 +273,12 @@ def test_did_not_attend_rebook_once_then_back_to_the_gp(world: World) -> None:
     told = OutboxMessage.objects.filter(event="appointment_missed").order_by("id").last()
     assert told is not None and "told your GP practice" in told.body
     referral.refresh_from_db()
-    assert referral.state == "draft"  # clinics changed no referral row
+    # The GP sees it on the referral: a message from the hub, a step in its history (through
+    # the referrals app); the hub keeps it, so it can still book by hand if the GP asks.
+    assert referral.state == "draft" and referral.imaging_hub == h.hub
+    (message,) = Message.objects.filter(referral=referral)
+    assert message.organisation == h.hub and "did not attend 2" in message.body
+    assert StateChange.objects.filter(referral=referral, action="returned_by_hub").exists()
     assert "Returned to the GP" in _book_page(h, referral)
     events = AuditEvent.objects.filter(action="clinics.referral.did_not_attend").order_by("seq")
     assert [e.detail["returned_to_gp"] for e in events] == [False, True]
