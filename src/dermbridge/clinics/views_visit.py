@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from dermbridge.accounts.models import Role
 from dermbridge.clinics import forms, reads, services
 from dermbridge.clinics.models import AppointmentStatus
 from dermbridge.clinics.views import _appointment, _hub, _refuse, _user
@@ -58,6 +59,9 @@ def _page(
             "body_sites": body_site_choices(),
             "lateralities": Laterality.choices,
             "booked": found.appointment.status == AppointmentStatus.BOOKED,
+            # Only photographers take the visit's steps; an administrator sees them and may
+            # record the outcome (a did-not-attend, say).
+            "photographer": _user(request).has_role(Role.PHOTOGRAPHER, hub.pk),
         },
         status=error.status_code if error else 200,
     )

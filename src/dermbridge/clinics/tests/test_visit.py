@@ -221,6 +221,9 @@ def test_only_the_hubs_photographers_record_the_visit(client: Client, world: Wor
     h = make_hub(world)
     a = today_appointment(h)
     client.force_login(h.admin)  # the hub's administrator: books, but does not photograph
+    page = client.get(url(h, a)).content.decode()
+    assert "the photographer checks the patient's identity" in page
+    assert 'name="nhs_number"' not in page and "Record the visit" in page
     body = {"name": "1", "date_of_birth": "1", "nhs_number": "1"}
     assert client.post(url(h, a, "identity"), body).status_code == 403
     other = make_user("nina", world.practice_a, Role.PHOTOGRAPHER)
