@@ -171,7 +171,7 @@ def chart(visits_: list[Visit], width: int = 480, height: int = 220) -> Chart | 
     rows = [v for v in visits_ if (v.ok and v.measured.get("diameter_mm")) or v.recorded_mm]
     if len(rows) < 2:
         return None
-    left, right, top, bottom = 44, 16, 12, 32
+    left, right, top, bottom = 44, 36, 22, 32
     values = [
         x
         for v in rows

@@ -62,6 +62,10 @@ def _backdate(referral: Referral, days: int) -> None:
     Referral.objects.filter(pk=referral.pk).update(created_at=when, submitted_at=when)
     LesionImage.objects.filter(lesion__referral=referral).update(uploaded_at=when)
     referral.refresh_from_db()
+    # A lesion first photographed in this referral was first seen on its (earlier) date.
+    PatientLesion.objects.filter(
+        encounters__lesion__referral=referral, encounters__how="created"
+    ).update(first_seen=timezone.localdate(when))
 
 
 def load_lesion_demo(world: World) -> PatientLesion:

@@ -13,7 +13,7 @@ NEW = "new"
 class LinkForm(forms.Form):
     patient_lesion = forms.ChoiceField(
         label="Which of the patient's lesions is this?",
-        widget=forms.RadioSelect,
+        widget=forms.RadioSelect(attrs={"class": "nhsuk-radios__input"}),
         error_messages={"required": "Choose one of the patient's lesions, or say it is new."},
     )
     reason = forms.CharField(
@@ -37,9 +37,9 @@ class MonitorForm(forms.Form):
         label="Photograph again by",
         required=False,
         widget=forms.DateInput(
-            attrs={"type": "date", "class": "nhsuk-input nhsuk-date-input__input"}
+            attrs={"type": "date", "class": "nhsuk-input nhsuk-input--width-10"}
         ),
-        help_text="For example, 2027-03-31. Leave empty to stop monitoring.",
+        help_text="The date by which new photos are due. Leave it empty to stop monitoring.",
         error_messages={"invalid": "Enter the review date as a real date, for example 2027-03-31."},
     )
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from dermbridge.imaging.blobrefs import sync_refs
 from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
 from dermbridge.imaging.storage import blob_store
+from dermbridge.lesions.models import PatientLesion
 from dermbridge.lesions.synthetic import dermoscopic_disc
 from dermbridge.patients.models import Patient
 from dermbridge.personas import World, make_referral
@@ -76,4 +77,8 @@ def visit(
         when = timezone.now() - dt.timedelta(days=days_ago)
         Referral.objects.filter(pk=referral.pk).update(created_at=when, submitted_at=when)
         referral.refresh_from_db()
+        # A lesion first photographed in this referral was first seen on its (earlier) date.
+        PatientLesion.objects.filter(
+            encounters__lesion__referral=referral, encounters__how="created"
+        ).update(first_seen=timezone.localdate(when))
     return referral
