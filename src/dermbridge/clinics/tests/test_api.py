@@ -71,6 +71,11 @@ def test_visit_through_the_api(world: World) -> None:
     client = api(h.photographer)
     missing = client.post(url, {"outcome": "not_photographed"}, format="json")
     assert missing.status_code == 400
+    # Attended means photographed: refused with what is missing (the visit page's steps).
+    early = client.post(url, {"outcome": "attended"}, format="json")
+    assert early.status_code == 400
+    assert "cannot be recorded as attended yet" in early.content.decode()
+    assert "Lesion 1: take the overview" in early.content.decode()
     done = client.post(url, {"outcome": "did_not_attend"}, format="json")
     assert done.json()["status"] == AppointmentStatus.DID_NOT_ATTEND
     again = client.post(url, {"outcome": "attended"}, format="json")
