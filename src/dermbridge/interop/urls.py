@@ -22,6 +22,13 @@ urlpatterns = [
     ),
     path("Patient/<int:patient_id>", views.PatientRead.as_view(), name="patient"),
     path("Binary/<int:image_id>-<slug:version>", views.BinaryRead.as_view(), name="binary"),
+    # Histology from a laboratory, matched by the biopsy request identifier (issue #14)
+    path(
+        "DiagnosticReport", views.DiagnosticReportCreate.as_view(), name="diagnostic-report-create"
+    ),
+    path(
+        "DiagnosticReport/<int:pk>", views.DiagnosticReportRead.as_view(), name="diagnostic-report"
+    ),
     # A hub's clinics, read-only (interop/fhir_scheduling.py)
     path("Schedule", views.ScheduleSearch.as_view(), name="schedule-search"),
     path("Schedule/<int:pk>", views.ScheduleRead.as_view(), name="schedule"),

@@ -23,8 +23,9 @@ from rest_framework.views import APIView
 from dermbridge.api.errors import record_access_denied
 from dermbridge.core.errors import DomainError, NotFound, NotPermitted
 from dermbridge.imaging.services import VIEWABLE, images_visible_to, read_derivative
-from dermbridge.interop import fhir_scheduling, fhir_services, services
+from dermbridge.interop import fhir_scheduling, fhir_services, histology_services, services
 from dermbridge.interop.fhir import FHIR_JSON, operation_outcome
+from dermbridge.interop.fhir.histology import ReportProblems
 from dermbridge.interop.fhir.importer import BundleProblems
 from dermbridge.interop.fhir.resources import rest_patient_resource, rest_service_request_resource
 from dermbridge.patients.services import patients_visible_to
@@ -232,6 +233,36 @@ class SendToPacs(FhirView):
             [f"Images of {referral.reference} are being sent to the PACS."],
             severity="information",
         )
+
+
+# ------------------------------------------------------------------- histology (issue #14)
+
+
+class DiagnosticReportCreate(FhirView):
+    """``POST /fhir/DiagnosticReport``: a laboratory's histology report for a biopsy request.
+    201 with the stored report; the same report again 200 (idempotent); 400 naming the element."""
+
+    def post(self, request: Request) -> Response:
+        try:
+            recorded, resource = histology_services.receive_report(
+                request.data,
+                user=request.user,  # type: ignore[arg-type]
+            )
+        except ReportProblems as exc:
+            return outcome_response(400, [f"{where}: {what}" for where, what in exc.issues])
+        response = Response(
+            resource, status=201 if recorded.created else 200, content_type=FHIR_JSON
+        )
+        response["Location"] = f"/fhir/DiagnosticReport/{recorded.result.pk}"
+        return response
+
+
+class DiagnosticReportRead(FhirView):
+    def get(self, request: Request, pk: int) -> Response:
+        resource = histology_services.read_report_of(pk, user=request.user)  # type: ignore[arg-type]
+        if resource is None:
+            raise NotFound(f"DiagnosticReport/{pk} is not known here.")
+        return Response(resource, content_type=FHIR_JSON)
 
 
 # ---------------------------------------------------------------- a hub's clinics (read-only)

@@ -499,6 +499,66 @@ def biopsy_request_id(referral: Referral, lesion_number: int) -> str:
     return f"BX-{referral.reference.removeprefix('DB-')}-{lesion_number}"
 
 
+class Margins(models.TextChoices):
+    CLEAR = "clear", "Clear"
+    INVOLVED = "involved", "Involved"
+    NOT_ASSESSABLE = "not_assessable", "Not assessable"
+
+
+class HistologySource(models.TextChoices):
+    PAGE = "page", "Recorded on the histology page"
+    FHIR = "fhir", "Received as a FHIR DiagnosticReport"
+
+
+class HistologyResult(models.Model):
+    """A pathology report on tissue from one lesion (issue #14 item 4), matched to the lesion by
+    its biopsy request identifier. Idempotent on (report_system, report_identifier): the same
+    report sent twice is one row."""
+
+    lesion = models.ForeignKey(Lesion, on_delete=models.CASCADE, related_name="histology_results")
+    biopsy_request_id = models.CharField(max_length=32)
+    morphology_code = models.CharField("Histology diagnosis (SNOMED CT)", max_length=20)
+    reported_on = models.DateField()
+    report_text = models.TextField()
+    margins = models.CharField(max_length=16, choices=Margins.choices)
+    margin_mm = models.DecimalField(
+        "Narrowest margin (mm)", max_digits=5, decimal_places=1, null=True, blank=True
+    )
+    laboratory = models.CharField(max_length=200)
+    report_system = models.CharField(max_length=200)
+    report_identifier = models.CharField(max_length=64)
+    source = models.CharField(max_length=8, choices=HistologySource.choices)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["lesion", "reported_on", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["report_system", "report_identifier"], name="one_row_per_histology_report"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Histology {self.report_identifier} for {self.lesion}"
+
+    @property
+    def morphology_term(self) -> str:
+        from dermbridge.referrals.terminology import DIAGNOSES
+
+        dx = DIAGNOSES.get(self.morphology_code)
+        return dx.label if dx else self.morphology_code
+
+    @property
+    def malignant(self) -> bool:
+        from dermbridge.referrals.terminology import DIAGNOSES
+
+        dx = DIAGNOSES.get(self.morphology_code)
+        return bool(dx and dx.malignant)
+
+
 class ExplanationTemplate(models.Model):
     """A service's reusable plain-English explanation for patients: the dermatologist picks one
     on the review page and edits it before sending. Managed by the service administrator."""

@@ -133,3 +133,12 @@ def management_for_decision(decision: str) -> str:
         PathwayDecision.SURGERY: Management.EXCISION,
     }
     return implied.get(decision, Management.DISCHARGE)
+
+
+def is_malignant(code: str) -> bool:
+    """Malignant for concordance and safety netting: a cancer in the coded list (melanoma, BCC,
+    SCC) or melanoma in situ (lentigo maligna), which is treated as melanoma."""
+    from dermbridge.referrals.terminology import DIAGNOSES
+
+    concept = DIAGNOSES.get(code)
+    return bool(concept and concept.malignant) or code in USC_DIAGNOSES

@@ -6,6 +6,7 @@ from dermbridge.web.views import (
     account,
     check_answers,
     draft,
+    histology,
     lesions,
     new_referral,
     photos,
@@ -70,6 +71,13 @@ urlpatterns = [
     path("referrals/<int:pk>/pacs/", referral_steps.send_to_pacs, name="referral-pacs"),
     path("worklist/", review.worklist, name="worklist"),
     path("service/explanations/", review.explanation_templates, name="explanation-templates"),
+    # The histology loop (issue #14): lesions awaiting a result, and recording one.
+    path("service/histology/", histology.awaiting_histology, name="histology-awaiting"),
+    path(
+        "referrals/<int:pk>/lesions/<int:number>/histology/",
+        histology.record_histology,
+        name="histology-record",
+    ),
     path(
         "service/explanations/<int:pk>/",
         review.explanation_templates,

@@ -1,0 +1,76 @@
+"""The histology pages (issue #14 item 4): the service records a report for a lesion sent for
+biopsy (every value kept and each error on its field when refused) and lists the lesions
+awaiting histology, oldest first; other organisations get 404, other roles 403 or 404; views
+are audited."""
+
+from __future__ import annotations
+
+from django.test import Client
+
+from dermbridge.audit.models import AuditEvent
+from dermbridge.referrals.models import HistologyResult
+from dermbridge.referrals.tests.histology_support import biopsied, request_of
+from dermbridge.testing import World
+
+FORM = {
+    "report_identifier": "H26-777",
+    "laboratory": "City Pathology",
+    "reported_on": "2026-11-21",
+    "morphology_code": "254701007",
+    "margins": "clear",
+    "margin_mm": "1.5",
+    "report_text": "Basal cell carcinoma, clear margins.",
+}
+
+
+def test_the_service_lists_awaiting_lesions_and_records_a_result(
+    client: Client, world: World
+) -> None:
+    referral = biopsied(world)
+    request_id = request_of(referral).biopsy_request_id or ""
+    client.force_login(world.derek)
+    listed = client.get("/service/histology/").content.decode()
+    assert request_id in listed and "Nose" in listed and str(referral.patient) in listed
+    assert AuditEvent.objects.filter(action="histology.awaiting_view").exists()
+    url = f"/referrals/{referral.pk}/lesions/2/histology/"
+    assert f'href="{url}"' in listed
+    # From the referral's page too.
+    assert f'href="{url}"' in client.get(f"/referrals/{referral.pk}/").content.decode()
+    form = client.get(url).content.decode()
+    assert "Record histology for lesion 2: Nose" in form and request_id in form
+    assert AuditEvent.objects.filter(action="histology.form_view", actor_id=world.derek.pk).exists()
+    refused = client.post(
+        url, {**FORM, "margins": "", "laboratory": "", "reported_on": "2999-01-01"}
+    )
+    body = refused.content.decode()
+    assert refused.status_code == 400 and 'href="#id_margins_0"' in body
+    assert 'href="#id_laboratory"' in body and "H26-777" in body  # nothing typed is lost
+    assert not HistologyResult.objects.exists()
+    done = client.post(url, FORM)
+    assert done.status_code == 302 and done["Location"] == "/service/histology/"
+    assert HistologyResult.objects.get().report_identifier == "H26-777"
+    after = client.get("/service/histology/").content.decode()
+    assert f"Histology recorded for lesion 2 ({request_id})" in after  # the flash message
+    assert "No lesions are awaiting histology." in after
+    # A lesion that was not sent for biopsy has no histology page.
+    assert client.get(f"/referrals/{referral.pk}/lesions/1/histology/").status_code == 404
+
+
+def test_nobody_else_sees_or_records_histology(client: Client, world: World) -> None:
+    referral = biopsied(world)
+    url = f"/referrals/{referral.pk}/lesions/2/histology/"
+    client.force_login(world.dora)  # another organisation's dermatologist
+    assert client.get(url).status_code == 404 and client.post(url, FORM).status_code == 404
+    assert referral.reference not in client.get("/service/histology/").content.decode()
+    client.force_login(world.bob)  # another practice's GP
+    assert client.get(url).status_code == 404
+    assert client.get("/service/histology/").status_code == 404
+    for user in (world.alice, world.pat):  # the referring GP; a photographer
+        client.force_login(user)
+        assert client.get(url).status_code in (403, 404)
+        assert client.post(url, FORM).status_code in (403, 404)
+        assert client.get("/service/histology/").status_code == 404
+    anonymous = Client()
+    assert anonymous.get(url).status_code == 302 and anonymous.post(url, FORM).status_code == 302
+    assert anonymous.get("/service/histology/").status_code == 302
+    assert not HistologyResult.objects.exists()
