@@ -15,29 +15,36 @@ import numpy as np
 from dermbridge.triage.metrics import clopper_pearson, softmax
 
 
-def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
-    p = softmax(logits, temperature)
+def nll(
+    logits: np.ndarray, labels: np.ndarray, temperature: float, bias: np.ndarray | None = None
+) -> float:
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    p = softmax(z if bias is None else z + bias)
     return float(-np.log(p[np.arange(len(labels)), labels] + 1e-12).mean())
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+def fit_temperature(
+    logits: np.ndarray, labels: np.ndarray, bias: np.ndarray | None = None
+) -> float:
     """Temperature minimising the negative log-likelihood (Guo et al. 2017), by golden section.
 
     The NLL is unimodal in log T, so a 1-D golden-section search over T in [0.05, 20] suffices.
+    With ``bias`` (a fixed per-class logit offset, such as a logit adjustment) the probabilities
+    are softmax(z / T + bias) and only T is fitted.
     """
     lo, hi = math.log(0.05), math.log(20.0)
     ratio = (math.sqrt(5.0) - 1.0) / 2.0
     a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-    fa, fb = nll(logits, labels, math.exp(a)), nll(logits, labels, math.exp(b))
+    fa, fb = nll(logits, labels, math.exp(a), bias), nll(logits, labels, math.exp(b), bias)
     for _ in range(80):
         if fa < fb:
             hi, b, fb = b, a, fa
             a = hi - ratio * (hi - lo)
-            fa = nll(logits, labels, math.exp(a))
+            fa = nll(logits, labels, math.exp(a), bias)
         else:
             lo, a, fa = a, b, fb
             b = lo + ratio * (hi - lo)
-            fb = nll(logits, labels, math.exp(b))
+            fb = nll(logits, labels, math.exp(b), bias)
     return float(math.exp(0.5 * (lo + hi)))
 
 

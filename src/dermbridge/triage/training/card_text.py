@@ -6,6 +6,7 @@ Longer than ~400 lines because it is mostly the card's prose, kept in one templa
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from dermbridge.triage.labels import CLASS_NAMES, CLASSES
@@ -132,7 +133,16 @@ def _refit_text(card: dict[str, Any]) -> str:
         "sha256; the training above is that network's). Refitted on top of it, on the same "
         "splits: calibration, the worst-plausible-class band thresholds, the white-balance-tolerant "
         "colour detector, the low-confidence decline, and the comparison of metadata fusions; "
-        "the AI input is now cut from the dermatoscope's field of view (below).\n"
+        "the AI input is now cut from the dermatoscope's field of view (below)."
+        + (
+            " New since `triage-v3` (same network, same detector arrays): the post-hoc logit "
+            "adjustment and what is refitted after it (temperature, rule-out threshold, band "
+            "thresholds, low-confidence decline, the drift monitor's reference); assessments made "
+            "by `triage-v3` keep that version and its card."
+            if card.get("logit_adjustment", {}).get("shipped")
+            else ""
+        )
+        + "\n"
     )
 
 
@@ -228,6 +238,77 @@ def _non_skin_text(card: dict[str, Any]) -> str:
 Assessed instead of declined: {assessed or "none"}."""
 
 
+def _logit_adjustment_text(card: dict[str, Any]) -> str:
+    """How the post-hoc logit adjustment was chosen, and whether it shipped (cards that have it)."""
+    la = card.get("logit_adjustment")
+    if not la:
+        return ""
+    best = next(r for r in la["sweep_on_validation"] if r["tau"] == la["tau"])
+    base = next(r for r in la["sweep_on_validation"] if r["tau"] == 0.0)
+    diff = la.get("paired_difference_on_validation", {})
+
+    def d(name: str) -> str:
+        v = diff.get(name)
+        if not v:
+            return ""
+        return f" ({v['difference']:+.3f}, 95% CI {v['ci'][0]:+.3f} to {v['ci'][1]:+.3f})"
+
+    return f"""
+- **Post-hoc logit adjustment** (Menon et al. 2021, §4: subtract τ·log(training class
+  frequency) from the logits, the balanced-error-optimal decision): τ from 0 to 1.5 in steps
+  of 0.05, the temperature refitted on the calibration split for each, τ chosen on the
+  validation split as the highest mean of balanced accuracy and malignant AUROC. Best τ =
+  {la["tau"]:.2f}: validation balanced accuracy {base["balanced_accuracy"]:.3f} →
+  {best["balanced_accuracy"]:.3f}{d("balanced_accuracy")}, accuracy {base["accuracy"]:.3f} →
+  {best["accuracy"]:.3f}{d("accuracy")}, malignant AUROC {base["malignant_auroc"]:.3f} →
+  {best["malignant_auroc"]:.3f}{d("malignant_auroc")}, ECE {base["ece"]:.3f} → {best["ece"]:.3f}
+  (paired differences resampling validation lesions). Rule: {la["rule"]}.
+  **{"Shipped" if la["shipped"] else "Not shipped"}**{
+        ": the temperature, the rule-out threshold, the band thresholds, the low-confidence "
+        "decline and the drift monitor's reference are all refitted on the adjusted "
+        "probabilities (calibration split; band thresholds on validation), so the rule-out "
+        "guarantee holds for what ships. The adjusted probabilities estimate a lesion's class "
+        "under less naevus-dominated priors than HAM10000's; the trade is fewer naevi called "
+        "naevi (accuracy) for more melanomas, BCCs and rare classes found at the top class."
+        if la["shipped"]
+        else "."
+    }"""
+
+
+def _finetune_rows(card: dict[str, Any]) -> list[str]:
+    """One row per recorded fine-tune (``training/experiments.json``), validation only."""
+    rows = []
+    for e in card.get("experiments", []):
+        cfg = e["runs"][0]["config"]
+        t, la = e["temperature"], e["logit_adjusted"]
+        what = (
+            f"fine-tune: {e['name']} ({cfg.get('max_steps') or cfg['epochs']} "
+            f"{'steps' if cfg.get('max_steps') else 'epoch(s)'} from "
+            f"{Path(cfg.get('init_from') or 'ImageNet').stem}, "
+            + (
+                f"first {cfg['freeze_blocks']} of 16 blocks frozen, "
+                if cfg.get("freeze_blocks")
+                else ""
+            )
+            + f"loss {cfg['loss'].replace('_', ' ')}"
+            + (f" τ {cfg['la_tau']}" if cfg["loss"] == "logit_adjusted" else "")
+            + f", {cfg['colour']} colour augmentation, input {cfg['input_width']}x"
+            f"{cfg['input_height']}, lr {cfg['lr']}"
+            + (f", {len(e['runs'])} members averaged" if len(e["runs"]) > 1 else "")
+            + ")"
+        )
+        result = (
+            f"temperature: balanced accuracy {t['balanced_accuracy']:.3f}, accuracy "
+            f"{t['accuracy']:.3f}, malignant AUROC {t['malignant_auroc']:.3f}, ECE {t['ece']:.3f}; "
+            f"with post-hoc logit adjustment (τ {la['tau']:.2f}): balanced accuracy "
+            f"{la['balanced_accuracy']:.3f}, accuracy {la['accuracy']:.3f}, malignant AUROC "
+            f"{la['malignant_auroc']:.3f}, ECE {la['ece']:.3f}"
+            + (f"; {e['seconds_per_step']:.1f} s per step" if e.get("seconds_per_step") else "")
+        )
+        rows.append(f"| {what} | {result} | {e.get('verdict', 'not shipped')} |")
+    return rows
+
+
 def _experiments_text(card: dict[str, Any]) -> str:
     rows = []
     for name, v in card["calibration_method"]["candidates_on_validation"].items():
@@ -261,6 +342,20 @@ def _experiments_text(card: dict[str, Any]) -> str:
                     f"{v['balanced_accuracy']:.3f}, NLL {v['nll']:.3f}, ECE {v['ece']:.3f} | "
                     f"{'shipped' if fusion.get('shipped') == name else 'not shipped'} |"
                 )
+    la = card.get("logit_adjustment")
+    if la:
+        for r in la["sweep_on_validation"]:
+            if r["tau"] in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5) or r["tau"] == la["tau"]:
+                rows.append(
+                    f"| post-hoc logit adjustment τ = {r['tau']:.2f} (T {r['temperature']:.3f}) | "
+                    f"balanced accuracy {r['balanced_accuracy']:.3f}, accuracy "
+                    f"{r['accuracy']:.3f}, malignant AUROC {r['malignant_auroc']:.3f}, ECE "
+                    f"{r['ece']:.3f}, NLL {r['nll']:.3f} | "
+                    + ("chosen τ" if r["tau"] == la["tau"] else "not chosen")
+                    + (" (shipped)" if r["tau"] == la["tau"] and la["shipped"] else "")
+                    + " |"
+                )
+    rows.extend(_finetune_rows(card))
     for extra in card.get("experiments_not_run", []):
         rows.append(f"| {extra['what']} | {extra['result']} | {extra['verdict']} |")
     return "| experiment | validation result | verdict |\n|---|---|---|\n" + "\n".join(rows)
@@ -292,12 +387,18 @@ def render(card: dict[str, Any]) -> str:
     tr = card["training"]
     ro = card["rule_out"]
     ab = card["abstention"]
-    calib_text = (
-        "temperature scaling with a per-class bias "
-        f"({', '.join(f'{c} {b:+.2f}' for c, b in zip(CLASSES, card['class_bias'], strict=True))})"
-        if card["calibration_method"]["chosen"] != "temperature"
-        else "temperature scaling"
-    )
+    chosen = card["calibration_method"]["chosen"]
+    biases = ", ".join(f"{c} {b:+.2f}" for c, b in zip(CLASSES, card["class_bias"], strict=True))
+    if chosen == "temperature_and_logit_adjustment":
+        calib_text = (
+            "temperature scaling after a post-hoc logit adjustment (Menon et al. 2021, §4), "
+            f"softmax(z / T − τ·log prior) with τ = {card['logit_adjustment']['tau']:.2f} "
+            f"(class offsets {biases})"
+        )
+    elif chosen != "temperature":
+        calib_text = f"temperature scaling with a per-class bias ({biases})"
+    else:
+        calib_text = "temperature scaling"
     cands = "; ".join(
         f"{name.replace('_', ' ')}: validation NLL {v['validation_nll']:.3f}, ECE "
         f"{v['validation_ece']:.3f}, accuracy {v['validation_accuracy']:.3f}, balanced accuracy "
@@ -365,7 +466,7 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   scaling with a per-class logit bias (Alexandari et al. 2020, which undoes the prior shift of
   the class-weighted loss) were both fitted; the one with the lower NLL on the validation split
   is kept, unless the two NLLs are within 1% of each other, when the higher validation balanced
-  accuracy decides ({cands}).
+  accuracy decides ({cands}).{_logit_adjustment_text(card)}
 - **Rule-out threshold:** malignant probability {card["rule_out_threshold"]:.4f}, the highest
   threshold at which the lower two-sided 95% Clopper–Pearson bound of malignant sensitivity on the
   calibration split is ≥ {ro["target_lower_bound"]} ({ro["calibration_malignant_caught"]} of

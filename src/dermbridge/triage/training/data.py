@@ -83,23 +83,41 @@ def split_summary(splits: dict[str, list[Record]]) -> dict[str, dict[str, int]]:
     return summary
 
 
-def load_image(images_dir: Path, image_id: str) -> np.ndarray:
-    with Image.open(images_dir / f"{image_id}.jpg") as img:
-        return to_rgb_array(img)
+def load_image(
+    images_dir: Path, image_id: str, size: tuple[int, int] = (INPUT_WIDTH, INPUT_HEIGHT)
+) -> np.ndarray:
+    """One image as uint8 HxWx3 at ``size`` (width, height); the runtime's 160x120 by default
+    (``preprocessing.to_rgb_array``), else a plain bilinear resize (200x150: the files as they
+    are)."""
+    with Image.open(images_dir / f"{image_id}.jpg") as opened:
+        if size == (INPUT_WIDTH, INPUT_HEIGHT):
+            return to_rgb_array(opened)
+        img: Image.Image = opened.convert("RGB")
+        if img.height > img.width:
+            img = img.transpose(Image.Transpose.ROTATE_90)
+        if img.size != size:
+            img = img.resize(size, Image.Resampling.BILINEAR)
+        return np.asarray(img, dtype=np.uint8)
 
 
 def load_arrays(
-    records: Sequence[Record], images_dir: Path, cache_dir: Path | None = None, desc: str = "images"
+    records: Sequence[Record],
+    images_dir: Path,
+    cache_dir: Path | None = None,
+    desc: str = "images",
+    size: tuple[int, int] = (INPUT_WIDTH, INPUT_HEIGHT),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Decode images to a uint8 Nx120x160x3 array plus int64 labels, cached as .npy in var/."""
+    """Decode images to a uint8 NxHxWx3 array (``size`` = (W, H), 160x120 by default) plus int64
+    labels, cached as .npy in var/."""
+    width, height = size
     key = hashlib.sha256("\n".join(r.image_id for r in records).encode()).hexdigest()[:16]
-    cache = cache_dir / f"ham-{INPUT_WIDTH}x{INPUT_HEIGHT}-{key}.npy" if cache_dir else None
+    cache = cache_dir / f"ham-{width}x{height}-{key}.npy" if cache_dir else None
     labels = np.array([r.label for r in records], dtype=np.int64)
     if cache is not None and cache.exists():
         return np.load(cache), labels
-    pixels = np.empty((len(records), INPUT_HEIGHT, INPUT_WIDTH, 3), dtype=np.uint8)
+    pixels = np.empty((len(records), height, width, 3), dtype=np.uint8)
     for i, rec in enumerate(tqdm(records, desc=f"decode {desc}", mininterval=5)):
-        pixels[i] = load_image(images_dir, rec.image_id)
+        pixels[i] = load_image(images_dir, rec.image_id, size)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, pixels)

@@ -20,8 +20,10 @@ OPSET = 17
 
 
 def load_checkpoint(path: Path) -> TriageNet:
-    model = TriageNet(pretrained=False)
     state = torch.load(path, weights_only=False, map_location="cpu")
+    config = state.get("config", {})
+    size = (config.get("input_width", INPUT_WIDTH), config.get("input_height", INPUT_HEIGHT))
+    model = TriageNet(pretrained=False, input_size=size)
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -31,7 +33,8 @@ def export_onnx(model: TriageNet, out: Path, tta: bool = True) -> Path:
     import onnxruntime as ort
 
     wrapper = ExportWrapper(model, tta=tta).eval()
-    dummy = torch.zeros(1, 3, INPUT_HEIGHT, INPUT_WIDTH)
+    width, height = model.input_size
+    dummy = torch.zeros(1, 3, height, width)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(
         wrapper,
@@ -44,7 +47,7 @@ def export_onnx(model: TriageNet, out: Path, tta: bool = True) -> Path:
         dynamo=False,
     )
     # Parity check on random inputs: the shipped graph must compute what was evaluated in torch.
-    x = torch.randn(4, 3, INPUT_HEIGHT, INPUT_WIDTH, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(4, 3, height, width, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ref_logits, ref_feats = wrapper(x)
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])

@@ -2,6 +2,12 @@
 
 Run with ``python -m dermbridge.triage.training.train`` (``make train`` runs the whole pipeline).
 A checkpoint is written after every epoch; re-running the same command resumes from the last one.
+
+Options beyond triage-v2's recipe (issue #15, item 3): ``--loss logit_adjusted`` (Menon et al.
+2021: cross-entropy on logits + tau * log(prior), no class weights) instead of the class-balanced
+weighting; ``--colour strong`` (wider white-balance, tone and colour-cast jitter); ``--input-size
+200x150`` (the data's full resolution); ``--init-from`` an exported graph (.onnx, e.g. the shipped
+``triage-v2.onnx``) or a checkpoint (.pt), so a fine-tune of a few epochs is enough on a CPU.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from tqdm import tqdm
 
 from dermbridge.triage import metrics
 from dermbridge.triage.labels import CLASSES, MALIGNANT_INDICES
-from dermbridge.triage.training.augment import augment, to_tensor
+from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH
+from dermbridge.triage.training.augment import COLOUR_PRESETS, augment, to_tensor
 from dermbridge.triage.training.data import (
     DEFAULT_SEED,
     REPO_DIR,
@@ -32,7 +39,9 @@ from dermbridge.triage.training.data import (
     load_arrays,
     read_metadata,
 )
-from dermbridge.triage.training.model import TriageNet
+from dermbridge.triage.training.model import TriageNet, load_graph_weights
+
+LOSSES = ("class_balanced", "logit_adjusted")
 
 
 @dataclass
@@ -53,6 +62,18 @@ class TrainConfig:
     # exported instead of the raw weights: smoother and usually better on held-out lesions.
     # 0 turns it off. 0.998 averages over roughly the last 500 steps (about 3 epochs).
     ema_decay: float = 0.998
+    # "class_balanced": cross-entropy weighted by frequency^-class_weight_power (triage-v2);
+    # "logit_adjusted": unweighted cross-entropy on logits + la_tau * log(training prior)
+    # (Menon et al. 2021, eq. 10): the raw logits then estimate balanced-prior scores.
+    loss: str = "class_balanced"
+    la_tau: float = 1.0
+    colour: str = "standard"  # augment.COLOUR_PRESETS
+    input_width: int = INPUT_WIDTH
+    input_height: int = INPUT_HEIGHT
+    # Start from an exported graph (.onnx) or a checkpoint (.pt) instead of ImageNet weights.
+    init_from: str = ""
+    # >0: keep the stem and this many of the 16 blocks fixed (fine-tunes on a CPU).
+    freeze_blocks: int = 0
     threads: int = 2
     limit: int = 0  # >0: use only this many training images (smoke tests)
     max_steps: int = 0  # >0: stop after this many optimiser steps in total (smoke tests)
@@ -75,6 +96,39 @@ def class_weights(labels: np.ndarray, power: float) -> torch.Tensor:
     # Normalise so the average weight over training samples is 1 (keeps the LR meaningful).
     w = w / (w[labels].mean() if len(labels) else 1.0)
     return torch.tensor(w, dtype=torch.float32)
+
+
+def log_prior(labels: np.ndarray) -> torch.Tensor:
+    """Log of the training split's class frequencies (the logit adjustment's prior)."""
+    counts = np.maximum(np.bincount(labels, minlength=len(CLASSES)).astype(np.float64), 1.0)
+    return torch.tensor(np.log(counts / counts.sum()), dtype=torch.float32)
+
+
+def loss_fn(cfg: TrainConfig, y_train: np.ndarray) -> Any:
+    """The training loss for the configured recipe, as f(logits, labels)."""
+    if cfg.loss == "class_balanced":
+        weights = class_weights(y_train, cfg.class_weight_power)
+        return lambda logits, y: F.cross_entropy(
+            logits, y, weight=weights, label_smoothing=cfg.label_smoothing
+        )
+    if cfg.loss == "logit_adjusted":
+        shift = cfg.la_tau * log_prior(y_train)
+        return lambda logits, y: F.cross_entropy(
+            logits + shift, y, label_smoothing=cfg.label_smoothing
+        )
+    raise ValueError(f"loss must be one of {LOSSES}, not {cfg.loss!r}")
+
+
+def initialise(model: TriageNet, cfg: TrainConfig, x_train: np.ndarray) -> None:
+    """Load ``cfg.init_from`` into a fresh network (before any training step)."""
+    path = Path(cfg.init_from)
+    if path.suffix == ".onnx":
+        # Batch-norm statistics re-measured on 256 training images (fixed choice per seed).
+        pick = np.sort(np.random.default_rng(cfg.seed).permutation(len(x_train))[:256])
+        load_graph_weights(model, path, to_tensor(torch.from_numpy(x_train[pick])))
+    else:
+        model.load_state_dict(torch.load(path, weights_only=False, map_location="cpu")["model"])
+    print(f"initialised from {path}", flush=True)
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -118,23 +172,32 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
     train_recs = splits["train"][: cfg.limit] if cfg.limit else splits["train"]
     val_recs = splits["validation"][: cfg.limit] if cfg.limit else splits["validation"]
     cache = None if cfg.limit else REPO_DIR / "var" / "triage" / "cache"
-    x_train, y_train = load_arrays(train_recs, images_dir, cache, "train")
-    x_val, y_val = load_arrays(val_recs, images_dir, cache, "validation")
+    size = (cfg.input_width, cfg.input_height)
+    x_train, y_train = load_arrays(train_recs, images_dir, cache, "train", size)
+    x_val, y_val = load_arrays(val_recs, images_dir, cache, "validation", size)
+    colour = COLOUR_PRESETS[cfg.colour]
+    criterion = loss_fn(cfg, y_train)
 
-    model = TriageNet(pretrained=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    last = out_dir / "last.pt"
+    model = TriageNet(pretrained=not cfg.init_from, input_size=size)
+    if cfg.init_from and not last.exists():
+        initialise(model, cfg, x_train)
+    if cfg.freeze_blocks:
+        model.freeze(cfg.freeze_blocks)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = (
         AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
         if cfg.ema_decay
         else None
     )
-    weights = class_weights(y_train, cfg.class_weight_power)
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:  # the schedule ends where the run does (short CPU fine-tunes)
+        total_steps = min(total_steps, cfg.max_steps)
     start_epoch, step, best_score = 0, 0, -math.inf
     history: list[dict[str, Any]] = []
 
-    last = out_dir / "last.pt"
     if last.exists():
         state = torch.load(last, weights_only=False)
         model.load_state_dict(state["model"])
@@ -147,18 +210,21 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
         best_score, history = state["best_score"], state["history"]
         print(f"resumed from {last} after epoch {state['epoch'] + 1}", flush=True)
 
+    planned = total_steps
+    started, first_step = time.time(), step
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         order = torch.randperm(len(x_train), generator=gen).numpy()
         t0, running = time.time(), 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=30)
+        steps_here = min(steps_per_epoch, total_steps - step)
+        bar = tqdm(range(steps_here), desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=30)
         for b in bar:
             idx = np.sort(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
-            x = augment(torch.from_numpy(x_train[idx]), gen)
+            x = augment(torch.from_numpy(x_train[idx]), gen, colour)
             y = torch.from_numpy(y_train[idx])
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total_steps, cfg)
-            loss = F.cross_entropy(model(x), y, weight=weights, label_smoothing=cfg.label_smoothing)
+            loss = criterion(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -166,7 +232,10 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
                 ema.update_parameters(model)
             step += 1
             running += loss.item()
-            bar.set_postfix(loss=f"{running / (b + 1):.3f}", refresh=False)
+            # Whole-run ETA beside tqdm's per-epoch one (steps of this session so far).
+            per_step = (time.time() - started) / (step - first_step)
+            eta = time.strftime("%H:%M:%S", time.gmtime(per_step * max(0, planned - step)))
+            bar.set_postfix(loss=f"{running / (b + 1):.3f}", run_eta=eta, refresh=False)
             if cfg.max_steps and step >= cfg.max_steps:
                 break
         # What is evaluated, selected and exported: the averaged weights when EMA is on.
@@ -224,7 +293,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=0)
     parser.add_argument("--data", type=Path, default=None, help="HAM10000 folder")
+    parser.add_argument("--loss", choices=LOSSES, default=TrainConfig.loss)
+    parser.add_argument("--la-tau", type=float, default=TrainConfig.la_tau)
+    parser.add_argument("--colour", choices=sorted(COLOUR_PRESETS), default=TrainConfig.colour)
+    parser.add_argument(
+        "--input-size", default=f"{INPUT_WIDTH}x{INPUT_HEIGHT}", help="WIDTHxHEIGHT, e.g. 200x150"
+    )
+    parser.add_argument("--init-from", default="", help="exported graph (.onnx) or checkpoint")
+    parser.add_argument("--freeze-blocks", type=int, default=0, help="keep the first N blocks")
+    parser.add_argument("--warmup-steps", type=int, default=TrainConfig.warmup_steps)
+    parser.add_argument("--ema-decay", type=float, default=TrainConfig.ema_decay)
+    parser.add_argument("--threads", type=int, default=TrainConfig.threads)
     args = parser.parse_args(argv)
+    try:
+        width, height = (int(v) for v in args.input_size.lower().split("x"))
+    except ValueError:
+        parser.error(f"--input-size must be WIDTHxHEIGHT such as 200x150, not {args.input_size!r}")
     data = args.data or ham10000_dir()
     cfg = TrainConfig(
         seed=args.seed,
@@ -233,6 +317,16 @@ def main(argv: list[str] | None = None) -> None:
         batch_size=args.batch_size,
         limit=args.limit,
         max_steps=args.max_steps,
+        loss=args.loss,
+        la_tau=args.la_tau,
+        colour=args.colour,
+        input_width=width,
+        input_height=height,
+        init_from=args.init_from,
+        freeze_blocks=args.freeze_blocks,
+        warmup_steps=args.warmup_steps,
+        ema_decay=args.ema_decay,
+        threads=args.threads,
     )
     best = train(cfg, args.out, data / "images", data / "metadata.csv")
     print(f"best checkpoint: {best}")

@@ -1,0 +1,98 @@
+"""Post-hoc logit adjustment (Menon et al. 2021) and the pipeline's rule for shipping it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dermbridge.triage import calibration, metrics
+from dermbridge.triage.training import logit_adjust
+from dermbridge.triage.training.pipeline import prefer_logit_adjustment
+
+PRIOR = np.array([0.67, 0.11, 0.11, 0.05, 0.034, 0.013, 0.013])
+
+
+def _imbalanced(n: int = 6000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Labels drawn from PRIOR and the Bayes posterior logits log p(x|y) + log prior, where
+    p(x|y) is a noisy one-hot likelihood: the arg-max then favours the frequent class."""
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(len(PRIOR), size=n, p=PRIOR)
+    likelihood = rng.normal(0.0, 1.0, (n, len(PRIOR)))
+    likelihood[np.arange(n), labels] += 1.5
+    return likelihood + np.log(PRIOR), labels
+
+
+def test_adjustment_is_zero_at_tau_zero_and_favours_rare_classes() -> None:
+    assert np.allclose(logit_adjust.adjustment(PRIOR, 0.0), 0.0)
+    b = logit_adjust.adjustment(PRIOR, 1.0)
+    assert b[0] == 0.0  # first class fixed, only differences matter
+    assert np.all(np.diff(b[[0, 1, 3, 5]]) > 0)  # rarer class, larger offset
+    assert np.allclose(b, -np.log(PRIOR) + np.log(PRIOR[0]))
+
+
+def test_training_prior_counts_every_class() -> None:
+    prior = logit_adjust.train_prior(np.array([0, 0, 0, 1]))
+    assert prior.sum() == pytest.approx(1.0) and np.all(prior > 0)
+    assert prior[0] == pytest.approx(3 / 9)  # absent classes count once: 3 + 1 + 5 x 1
+
+
+def test_temperature_with_a_fixed_bias_is_fitted_around_it() -> None:
+    logits, labels = _imbalanced()
+    bias = logit_adjust.adjustment(PRIOR, 0.5)
+    t = calibration.fit_temperature(logits * 2.0, labels, bias)
+    # The bias is fixed: only T moves, and it beats T = 1 with the same bias.
+    assert calibration.nll(logits * 2.0, labels, t, bias) < calibration.nll(
+        logits * 2.0, labels, 1.0, bias
+    )
+    assert calibration.fit_temperature(logits, labels) == pytest.approx(
+        calibration.fit_temperature(logits, labels, np.zeros(len(PRIOR)))
+    )
+
+
+def test_the_sweep_finds_that_adjusting_raises_balanced_accuracy() -> None:
+    cal, val = _imbalanced(seed=1), _imbalanced(seed=2)
+    rows = logit_adjust.sweep(*cal, *val, PRIOR, taus=(0.0, 0.5, 1.0))
+    by_tau = {r["tau"]: r for r in rows}
+    # Bayes logits with the prior in them: removing it (tau = 1) is balanced-error optimal.
+    assert by_tau[1.0]["balanced_accuracy"] > by_tau[0.0]["balanced_accuracy"] + 0.05
+    best = logit_adjust.choose(rows)
+    assert best["tau"] > 0.0
+    assert best["selection_score"] == max(r["selection_score"] for r in rows)
+    # Fewer images called the majority class once adjusted.
+    plain = metrics.softmax(val[0] / by_tau[0.0]["temperature"]).argmax(1)
+    adjusted = metrics.softmax(
+        val[0] / by_tau[1.0]["temperature"] + logit_adjust.adjustment(PRIOR, 1.0)
+    ).argmax(1)
+    assert (adjusted == 0).mean() < (plain == 0).mean()
+
+
+def test_paired_difference_is_zero_against_itself() -> None:
+    logits, labels = _imbalanced(n=400, seed=3)
+    lesions = [f"L{i // 2}" for i in range(len(labels))]
+    row = {"tau": 0.5, "temperature": 1.0}
+    diff = logit_adjust.paired_difference(logits, labels, lesions, PRIOR, row, row, n_boot=50)
+    for v in diff.values():
+        assert v["difference"] == 0.0 and v["ci"] == [0.0, 0.0]
+
+
+def _val(score: float, auroc: float, ece: float) -> dict[str, float]:
+    return {
+        "validation_selection_score": score,
+        "validation_malignant_auroc": auroc,
+        "validation_ece": ece,
+    }
+
+
+@pytest.mark.parametrize(
+    ("adjusted", "ships"),
+    [
+        (_val(0.856, 0.914, 0.047), True),  # triage-v2's graph on validation
+        (_val(0.842, 0.914, 0.047), False),  # gain under 0.01
+        (_val(0.856, 0.900, 0.047), False),  # malignant AUROC lower by more than 0.005
+        (_val(0.856, 0.914, 0.090), False),  # ECE higher by more than 0.01
+    ],
+)
+def test_logit_adjustment_ships_only_on_a_clear_validation_gain(
+    adjusted: dict[str, float], ships: bool
+) -> None:
+    assert prefer_logit_adjustment(_val(0.836, 0.911, 0.069), adjusted) is ships

@@ -1,0 +1,145 @@
+"""The training options of issue #15 item 3: logit-adjusted loss, strong colour augmentation,
+input size, starting from an exported graph and freezing the early blocks.
+
+Pure-function checks run in make test; the tiny real training runs (a few images, one step)
+are timed and marked slow when they take more than a few seconds on two shared cores.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs the 'train' extra (torch)")
+pytest.importorskip("efficientnet_lite_pytorch", reason="training needs the 'train' extra")
+
+import torch.nn.functional as F  # noqa: E402
+
+from dermbridge.triage.inference import MODELS_DIR  # noqa: E402
+from dermbridge.triage.training.augment import STANDARD_COLOUR, STRONG_COLOUR, augment  # noqa: E402
+from dermbridge.triage.training.train import (  # noqa: E402
+    TrainConfig,
+    class_weights,
+    log_prior,
+    loss_fn,
+    main,
+    train,
+)
+
+GRAPH = MODELS_DIR / "triage-v2.onnx"
+LABELS = np.array([0] * 12 + [1] * 3 + [2] * 2 + [3, 4, 5, 6])
+
+
+def test_logit_adjusted_loss_is_cross_entropy_on_prior_shifted_logits() -> None:
+    logits = torch.randn(5, 7, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 3, 6, 0])
+    la = loss_fn(TrainConfig(loss="logit_adjusted", la_tau=0.7), LABELS)(logits, y)
+    expected = F.cross_entropy(logits + 0.7 * log_prior(LABELS), y)
+    assert torch.allclose(la, expected)
+    # tau 0 is plain, unweighted cross-entropy; class-balanced is the weighted one.
+    plain = loss_fn(TrainConfig(loss="logit_adjusted", la_tau=0.0), LABELS)(logits, y)
+    assert torch.allclose(plain, F.cross_entropy(logits, y))
+    balanced = loss_fn(TrainConfig(loss="class_balanced"), LABELS)(logits, y)
+    assert torch.allclose(balanced, F.cross_entropy(logits, y, weight=class_weights(LABELS, 0.5)))
+    assert math.isclose(float(log_prior(LABELS).exp().sum()), 1.0, rel_tol=1e-5)
+
+
+def test_an_unknown_loss_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="loss must be one of"):
+        loss_fn(TrainConfig(loss="focal"), LABELS)
+
+
+def test_strong_colour_augmentation_spreads_white_balance_wider() -> None:
+    grey = torch.full((256, 24, 32, 3), 128, dtype=torch.uint8)
+
+    def channel_ratio_spread(colour: object) -> float:
+        x = augment(grey, torch.Generator().manual_seed(1), colour)  # type: ignore[arg-type]
+        means = x.mean(dim=(2, 3)) * 128.0 + 127.0  # back to pixel units
+        return float((means[:, 0] / means[:, 2]).std())
+
+    standard, strong = channel_ratio_spread(STANDARD_COLOUR), channel_ratio_spread(STRONG_COLOUR)
+    assert strong > 2.0 * standard > 0.0
+
+
+def test_input_size_must_read_width_by_height(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--input-size", "200by150", "--max-steps", "1"])
+    assert "--input-size must be WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def _graph() -> Path:
+    if not GRAPH.exists():
+        pytest.skip(f"no exported graph at {GRAPH}")
+    return GRAPH
+
+
+def test_a_network_started_from_the_graph_computes_what_the_graph_does(ham_dir: Path) -> None:
+    from dermbridge.triage.training.augment import to_tensor
+    from dermbridge.triage.training.data import load_arrays, read_metadata
+    from dermbridge.triage.training.model import TriageNet, graph_parity, load_graph_weights
+
+    frames, _ = load_arrays(read_metadata(ham_dir / "metadata.csv")[:6], ham_dir / "images")
+    model = TriageNet(pretrained=False)
+    load_graph_weights(model, _graph(), to_tensor(torch.from_numpy(frames[:4])))
+    assert graph_parity(model, _graph(), frames[4:]) < 1e-3
+    # Training-mode batch norm starts from the measured statistics, not from identity.
+    bn = model.net._bn0
+    assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
+
+
+def _run(tmp: Path, ham_dir: Path, **options: object) -> dict[str, Any]:
+    cfg = TrainConfig(epochs=1, batch_size=4, limit=8, max_steps=1, warmup_steps=1, **options)  # type: ignore[arg-type]
+    best = train(cfg, tmp, ham_dir / "images", ham_dir / "metadata.csv")
+    assert best.exists() and (tmp / "last.pt").exists()
+    state = torch.load(tmp / "last.pt", weights_only=False)
+    assert state["config"]["loss"] == cfg.loss and state["config"]["colour"] == cfg.colour
+    return torch.load(tmp / "final.pt", weights_only=False)["model"]
+
+
+@pytest.mark.slow
+def test_fine_tune_from_the_graph_with_frozen_blocks_and_the_new_recipe(
+    ham_dir: Path, tmp_path: Path
+) -> None:
+    from dermbridge.triage.training.augment import to_tensor
+    from dermbridge.triage.training.data import lesion_grouped_splits, load_arrays, read_metadata
+    from dermbridge.triage.training.model import TriageNet, load_graph_weights
+
+    weights = _run(
+        tmp_path,
+        ham_dir,
+        init_from=str(_graph()),
+        freeze_blocks=11,
+        loss="logit_adjusted",
+        colour="strong",
+        ema_decay=0.0,
+    )
+    # The same 8 training images the run measured its batch-norm statistics on.
+    train_records = lesion_grouped_splits(read_metadata(ham_dir / "metadata.csv"))["train"][:8]
+    frames, _ = load_arrays(train_records, ham_dir / "images")
+    start = TriageNet(pretrained=False)
+    load_graph_weights(start, _graph(), to_tensor(torch.from_numpy(frames)))
+    before = start.state_dict()
+    # The stem and the first 11 blocks are the graph's; the head moved.
+    for key in ("net._conv_stem.weight", "net._blocks.10._project_conv.weight"):
+        assert torch.equal(weights[key], before[key]), key
+    assert torch.equal(weights["net._bn0.running_mean"], before["net._bn0.running_mean"])
+    assert not torch.equal(weights["net._fc.weight"], before["net._fc.weight"])
+
+
+@pytest.mark.slow
+def test_full_resolution_input_trains_and_exports(ham_dir: Path, tmp_path: Path) -> None:
+    from dermbridge.triage.training.export import export_onnx, load_checkpoint
+
+    _run(tmp_path, ham_dir, input_width=200, input_height=150)
+    model = load_checkpoint(tmp_path / "best.pt")
+    assert model.input_size == (200, 150)
+    onnx = export_onnx(model, tmp_path / "m.onnx")
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    logits, _ = sess.run(None, {"image": np.zeros((1, 3, 150, 200), np.float32)})
+    assert logits.shape == (1, 7)
