@@ -76,8 +76,8 @@ def test_near_breach_is_warned_once_and_the_answer_stops_the_clock(
     a.refresh_from_db()
     assert results.clock_of(a) is not None
     assert results.clock_of(a).status == "near"  # type: ignore[union-attr]
-    # The GP sends the referral; the review page shows the clock beside the 28-day standard,
-    # and a page of cases gets the clocks in one query.
+    # The GP sends the referral; the worklist and the review page show the clock (beside the
+    # 28-day standard), a page of cases getting the clocks in one query.
     referral = Referral.objects.get(pk=a.referral_id)
     referral_services.submit_referral(referral, user=referral.referrer)
     referral_services.queue_for_review(referral.pk)
@@ -86,6 +86,8 @@ def test_near_breach_is_warned_once_and_the_answer_stops_the_clock(
         clocks = results.clocks_for([referral, *([other] if other else [])])
     assert list(clocks) == [referral.pk] and clocks[referral.pk].label == "Near target"
     client.force_login(world.derek)
+    worklist = client.get("/worklist/").content.decode()
+    assert "Result to the patient by" in worklist and "Near target" in worklist
     review = client.get(f"/referrals/{referral.pk}/").content.decode()
     assert "Result to the patient by" in review and "28-day Faster Diagnosis Standard" in review
     assert "Near target" in review

@@ -107,6 +107,23 @@ def _quick_form(r: Any, quick: str, csrf_token: Any) -> str:
     )
 
 
+def _hub_result(r: Any) -> str:
+    """A case photographed at a hub: when its result is due (clinics.results.ResultClock, set
+    on the row by the worklist view), with near or past target."""
+    clock = getattr(r, "hub_result", None)
+    if clock is None:
+        return ""
+    tag = {"breached": "red", "near": "orange"}.get(clock.status, "green")
+    label = clock.label
+    return format_html(
+        '<br><span class="nhsuk-body-s">Result to the patient by {}</span>{}',
+        date_format(timezone.template_localtime(clock.due_at), "j M"),  # type: ignore[attr-defined]
+        format_html(' <strong class="nhsuk-tag nhsuk-tag--{}">{}</strong>', tag, label)
+        if label
+        else "",
+    )
+
+
 def _row(r: Any, breach: str, quick: str, band: Any, csrf_token: Any, labels: Any) -> str:
     exclusions = ""
     if r.exclusion_reasons:
@@ -150,7 +167,7 @@ def _row(r: Any, breach: str, quick: str, band: Any, csrf_token: Any, labels: An
             ),
             _risk(r, band),
             "</td>\n    ",
-            format_html(_CELL + "{}</td>\n    ", "Due", due),
+            format_html(_CELL + "{}{}</td>\n    ", "Due", due, _hub_result(r)),
             format_html(_CELL + "{}\n      ", "Reviewer", r.claimed_by or "–"),
             _quick_form(r, quick, csrf_token),
             "</td>\n  </tr>\n  ",

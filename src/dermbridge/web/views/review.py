@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from dermbridge.accounts.models import Organisation, Role, User
+from dermbridge.clinics import results as hub_results
 from dermbridge.core.errors import DomainError
 from dermbridge.imaging.models import ImageType
 from dermbridge.referrals import outcomes, permissions, worklists
@@ -104,6 +105,10 @@ def worklist(request: HttpRequest) -> HttpResponse:
         )
         for r in page.object_list
     ]
+    # A case photographed at a hub shows its result clock (one query, none without hub cases).
+    clocks = hub_results.clocks_for([row[0] for row in rows])
+    for row in rows:
+        row[0].hub_result = clocks.get(row[0].pk)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
