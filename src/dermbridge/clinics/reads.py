@@ -22,7 +22,6 @@ from dermbridge.clinics.models import (
     AppointmentStatus,
     ClinicSession,
     Closure,
-    ExtraLesion,
     SessionTemplate,
     Site,
     Slot,
@@ -327,12 +326,11 @@ def hub_overview(user: User, hub: Organisation, *, today: date | None = None) ->
 @dataclass
 class Visit:
     """One appointment at the visit: the patient to check, consent so far, the lesions and
-    their photos, and what still stops "attended"."""
+    their photos (those added at the hub flagged), and what still stops "attended"."""
 
     appointment: Appointment
     lesions: list[LesionPhotos]
     problems: list[str]
-    extra_lesions: list[ExtraLesion]
 
 
 def visit(user: User, hub: Organisation, appointment_id: int) -> Visit | None:
@@ -365,5 +363,4 @@ def visit(user: User, hub: Organisation, appointment_id: int) -> Visit | None:
         appointment=found,
         lesions=lesions,
         problems=attended_problems(found, lesions),
-        extra_lesions=[x.extra for x in lesions if x.extra is not None],
     )
