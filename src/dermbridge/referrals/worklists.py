@@ -19,6 +19,7 @@ from django.db.models import Exists, OuterRef, Q
 from dermbridge.accounts.models import Organisation, Role
 from dermbridge.audit.services import record
 from dermbridge.core.errors import NotFound
+from dermbridge.core.rows import read_one
 from dermbridge.referrals.models import Lesion, Referral, State
 
 if TYPE_CHECKING:
@@ -70,8 +71,13 @@ def gp_referral_list(user: User) -> list[ReferralGroup]:
 
 
 def review_services(user: User) -> list[Organisation]:
-    """The dermatology services whose worklist `user` may open."""
-    return list(Organisation.objects.filter(pk__in=user.organisation_ids(*REVIEW_ROLES)))
+    """The dermatology services whose worklist `user` may open (by name). Most reviewers review
+    for one service: that one is read by its key with a prepared statement (core.rows)."""
+    ids = user.organisation_ids(*REVIEW_ROLES)
+    if len(ids) == 1:
+        only = read_one(Organisation, (), "id", next(iter(ids)))
+        return [only] if only is not None else []
+    return list(Organisation.objects.filter(pk__in=ids))
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,7 @@ def review_worklist(
         queryset = queryset.filter(has_photo=filters.has_photo)
     if filters.mine:
         queryset = queryset.filter(claimed_by=user)
-    shown = Paginator(queryset, PAGE_SIZE).get_page(page)
-    shown.object_list = list(shown.object_list)  # read once: for the audit and the page
+    shown = _page(queryset, page)
     record(
         user,
         "referral.list",
@@ -124,4 +129,21 @@ def review_worklist(
         organisation_id=service.pk,
         detail={"page": "worklist", "shown": [r.pk for r in shown.object_list]},
     )
+    return shown
+
+
+def _page(queryset: Any, page: str | int | None) -> Page[Any]:
+    """`Paginator(queryset, PAGE_SIZE).get_page(page)` with its rows read once (for the audit and
+    the page). The first page is read first: when it is not full it holds every case, so its
+    length is the count and the COUNT query is not needed."""
+    paginator = Paginator(queryset, PAGE_SIZE)
+    if page in (None, "", "1", 1):
+        first = list(queryset[:PAGE_SIZE])
+        if len(first) < PAGE_SIZE:
+            paginator.count = len(first)  # type: ignore[misc]  # a cached_property, known here
+        shown = paginator.page(1)
+        shown.object_list = first
+        return shown
+    shown = paginator.get_page(page)
+    shown.object_list = list(shown.object_list)
     return shown

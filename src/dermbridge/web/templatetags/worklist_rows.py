@@ -86,14 +86,16 @@ def _risk(r: Any, band: Any) -> str:
     )
 
 
-def _quick_form(r: Any, quick: str, csrf_token: Any) -> str:
+def _csrf_field(csrf_token: Any) -> str:
+    """{% csrf_token %}: the hidden field, or nothing without a token."""
+    if not csrf_token or csrf_token == "NOTPROVIDED":  # noqa: S105 - Django's "no token" marker
+        return ""
+    return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', csrf_token)
+
+
+def _quick_form(r: Any, quick: str, csrf: str) -> str:
     if not quick:
         return ""
-    csrf = ""
-    if csrf_token and csrf_token != "NOTPROVIDED":  # noqa: S105 - Django's "no token" marker
-        csrf = format_html(
-            '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', csrf_token
-        )
     label = "Start review" if quick == "claim" else "Return to worklist"
     return format_html(
         '<form method="post" action="{}">{}{}<button class="nhsuk-button nhsuk-button--secondary'
@@ -124,7 +126,7 @@ def _hub_result(r: Any) -> str:
     )
 
 
-def _row(r: Any, breach: str, quick: str, band: Any, csrf_token: Any, labels: Any) -> str:
+def _row(r: Any, breach: str, quick: str, band: Any, csrf: str, labels: Any) -> str:
     exclusions = ""
     if r.exclusion_reasons:
         n = len(r.exclusion_reasons)
@@ -169,7 +171,7 @@ def _row(r: Any, breach: str, quick: str, band: Any, csrf_token: Any, labels: An
             "</td>\n    ",
             format_html(_CELL + "{}{}</td>\n    ", "Due", due, _hub_result(r)),
             format_html(_CELL + "{}\n      ", "Reviewer", r.claimed_by or "–"),
-            _quick_form(r, quick, csrf_token),
+            _quick_form(r, quick, csrf),
             "</td>\n  </tr>\n  ",
         ]
     )
@@ -178,7 +180,7 @@ def _row(r: Any, breach: str, quick: str, band: Any, csrf_token: Any, labels: An
 @register.simple_tag(takes_context=True)
 def worklist_rows(context: template.Context, rows: list[tuple[Any, str, str, Any]]) -> SafeString:
     """Every row of the worklist table: (referral, breach status, quick action, AI band)."""
-    csrf_token = context.get("csrf_token")
+    csrf = _csrf_field(context.get("csrf_token")) if any(q for _, _, q, _ in rows) else ""
     labels = context.get("target_labels") or {}
-    html = "".join(_row(r, b, q, band, csrf_token, labels) for r, b, q, band in rows)
+    html = "".join(_row(r, b, q, band, csrf, labels) for r, b, q, band in rows)
     return mark_safe(html)  # noqa: S308 - every value above is escaped by format_html/escape
