@@ -42,8 +42,9 @@ class PatientLesion(models.Model):
     laterality = models.CharField(max_length=10, blank=True)
     description = models.TextField(blank=True)
     first_seen = models.DateField()
-    # "Monitor": the date by which new photos are due; cleared when they arrive. Set by
-    # lesions.services.set_monitoring (see the module for when LesionOutcome supersedes it).
+    # "Monitor": the date by which new photos are due. Follows the latest visit's per-lesion
+    # outcome (referrals.LesionOutcome, lesions.services.follow_outcome) or a date set by hand
+    # (set_monitoring); the newer decision wins.
     monitor_until = models.DateField(null=True, blank=True)
     monitor_set_at = models.DateTimeField(null=True, blank=True)
     monitor_set_by = models.ForeignKey(

@@ -27,3 +27,9 @@ def track_sent_lesions(sender: Any, *, referral: Any, event: str, **kwargs: Any)
 @receiver(image_ready, dispatch_uid="lesions.image_ready")
 def track_photographed_lesion(sender: Any, *, image: Any, **kwargs: Any) -> None:
     services.note_photographed(image.lesion)
+
+
+@receiver(signals.outcome_recorded, dispatch_uid="lesions.outcome_recorded")
+def follow_monitoring(sender: Any, *, referral: Any, **kwargs: Any) -> None:
+    """A lesion the dermatologist chose to monitor gets its review date (or loses it)."""
+    services.follow_outcomes(referral)

@@ -4,8 +4,10 @@
   patient has a lesion photographed it becomes a PatientLesion at once (nothing to match);
   otherwise it waits for the dermatologist, with suggestions (`suggestions`).
 - `link` / `start_new`: the dermatologist's explicit decision, audited, kept in LinkChange.
-- `set_monitoring` / `overdue_monitoring` / `tell_overdue`: a lesion under "monitor" with a
-  review date that passes with no new photos; the service is told (a scheduled task).
+- `follow_outcome` / `set_monitoring` / `overdue_monitoring`: a lesion under "monitor" (the
+  dermatologist's per-lesion outcome, referrals.LesionOutcome, or a date set by hand) with a
+  review date that passes with no new photos; the service is told (lesions.monitoring, a
+  scheduled task).
 
 Every change is recorded in the audit trail inside the transaction that makes it.
 """
@@ -25,7 +27,7 @@ from dermbridge.core.errors import InvalidInput, NotFound, NotPermitted
 from dermbridge.imaging.models import ImageStatus, LesionImage
 from dermbridge.lesions import access, matching
 from dermbridge.lesions.models import LesionEncounter, LinkChange, LinkHow, PatientLesion
-from dermbridge.referrals.models import Lesion, Referral, State
+from dermbridge.referrals.models import Lesion, LesionOutcome, Management, Referral, State
 
 MAX_REASON = 300
 
@@ -229,6 +231,9 @@ def link(
             "reason": reason,
         },
     )
+    for touched in (patient_lesion, before):
+        if touched is not None:
+            follow_outcome(touched)
     return existing
 
 
@@ -277,6 +282,9 @@ def start_new(lesion: Lesion, *, user: User, reason: str = "") -> LesionEncounte
             "reason": reason,
         },
     )
+    for touched in (patient_lesion, before):
+        if touched is not None:
+            follow_outcome(touched)
     return existing
 
 
@@ -328,10 +336,9 @@ def link_history(lesion_ids: list[int]) -> list[LinkChange]:
 
 @transaction.atomic
 def set_monitoring(patient_lesion: PatientLesion, until: dt.date | None, *, user: User) -> None:
-    """Put the lesion under "monitor" until `until` (None: stop monitoring). Audited.
-
-    issue #14 item 1 gives each referral lesion its own management (LesionOutcome, in the
-    referrals app); until that records a review date this app reads, the date lives here."""
+    """Put the lesion under "monitor" until `until` (None: stop monitoring), by hand on the
+    comparison page. Audited. The dermatologist's per-lesion outcome sets it too
+    (`follow_outcome`); the newer of the two decisions wins."""
     if not access.may_see_patient(user, patient_lesion.patient_id):
         raise NotPermitted("Only the patient's dermatologists can set a review date.")
     today = timezone.localdate()
@@ -353,6 +360,55 @@ def set_monitoring(patient_lesion: PatientLesion, until: dt.date | None, *, user
         patient_lesion,
         detail={"until": until.isoformat() if until else None},
     )
+
+
+def follow_outcome(patient_lesion: PatientLesion) -> None:
+    """Monitoring follows the dermatologist's latest answer for this lesion (issue #14 item 1:
+    `referrals.LesionOutcome`): the outcome of its most recent visit that has one. "Monitor"
+    with a review date sets the date; any other management ends monitoring. A date set by hand
+    on the comparison page after that outcome is kept (the newer decision wins). Audited."""
+    latest = (
+        LesionOutcome.objects.filter(lesion__encounter__patient_lesion=patient_lesion)
+        .select_related("recorded_by", "lesion__referral")
+        .order_by("-lesion__referral__created_at", "-recorded_at")
+        .first()
+    )
+    if latest is None:
+        return
+    if patient_lesion.monitor_set_at and patient_lesion.monitor_set_at > latest.recorded_at:
+        return
+    monitor = latest.management == Management.MONITOR and latest.review_date is not None
+    until = latest.review_date if monitor else None
+    if patient_lesion.monitor_until == until and (
+        not monitor or patient_lesion.monitor_set_at == latest.recorded_at
+    ):
+        return
+    patient_lesion.monitor_until = until
+    patient_lesion.monitor_set_at = latest.recorded_at if monitor else None
+    patient_lesion.monitor_set_by = latest.recorded_by if monitor else None
+    patient_lesion.overdue_notified_on = None
+    patient_lesion.save(
+        update_fields=["monitor_until", "monitor_set_at", "monitor_set_by", "overdue_notified_on"]
+    )
+    record(
+        None,
+        "lesion.monitor",
+        patient_lesion,
+        organisation_id=latest.lesion.referral.service_id,
+        detail={
+            "until": until.isoformat() if until else None,
+            "from_outcome": latest.lesion.referral.reference,
+            "management": latest.management,
+        },
+    )
+
+
+def follow_outcomes(referral: Referral) -> None:
+    """After the referral's per-lesion outcomes are recorded: each linked lesion's monitoring."""
+    for encounter in LesionEncounter.objects.filter(lesion__referral=referral).select_related(
+        "patient_lesion"
+    ):
+        follow_outcome(encounter.patient_lesion)
 
 
 def overdue_monitoring(today: dt.date | None = None) -> QuerySet[PatientLesion]:

@@ -39,6 +39,13 @@ def test_the_demo_patients_lesion_grows_over_three_visits(world: World, settings
         ]
         assert measured == pytest.approx([d for _, d, *_ in VISITS], abs=0.3), measured
         assert "mm a year" in page
+        # Each answered visit shows the dermatologist's diagnosis and management for it.
+        from dermbridge.referrals.models import LesionOutcome
+
+        answers = LesionOutcome.objects.filter(lesion__encounter__patient_lesion=growing)
+        assert answers.count() == 2  # the third visit awaits review
+        for answer in answers:
+            assert f"{answer.diagnosis_label} · {answer.get_management_display()}" in page
         body_map = client.get(f"/lesions/patients/{growing.patient_id}/").content.decode()
         assert "Back of the body" in body_map and "Front of the body" in body_map
     finally:

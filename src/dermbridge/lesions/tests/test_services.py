@@ -160,3 +160,55 @@ def test_the_overdue_check_is_one_of_the_scheduled_tasks() -> None:
 
     assert "dermbridge.lesions.tasks.tell_overdue_monitoring" in PERIODIC_TASKS
     assert tell_overdue_monitoring.module_path == "dermbridge.lesions.tasks.tell_overdue_monitoring"
+
+
+TEXTS = {
+    "management_plan": "Monitor the mole on the back.",
+    "advice_to_referrer": "Benign-looking naevus; photograph again in 6 months.",
+    "patient_explanation": "The mole looks harmless; we will check it again.",
+}
+
+
+def _answer(world: World, referral, management: str, review: dt.date | None) -> None:  # type: ignore[no-untyped-def]
+    from dermbridge.referrals import services as referrals
+
+    referrals.claim(referral, user=world.derek)
+    lesion = {"lesion": 1, "diagnosis_code": "400182000", "management": management}
+    if review:
+        lesion["review_date"] = review.isoformat()
+    referrals.record_outcome(referral, user=world.derek, action="triage", lesions=[lesion], **TEXTS)
+
+
+def test_monitoring_follows_the_dermatologists_per_lesion_outcome(world: World) -> None:
+    """GIVEN a lesion answered "monitor" with a review date (referrals.LesionOutcome) THEN the
+    patient lesion is monitored until then; a later visit answered "discharge" ends it, and
+    the overdue check then tells nobody."""
+    review = timezone.localdate() + dt.timedelta(days=180)
+    first = visit(world, None, size=4, days_ago=200)
+    tracked = PatientLesion.objects.get()
+    _answer(world, first, "monitor", review)
+    tracked.refresh_from_db()
+    assert tracked.monitor_until == review and tracked.monitor_set_by == world.derek
+    event = AuditEvent.objects.filter(action="lesion.monitor").latest("seq")
+    assert event.actor_id is None and event.detail["from_outcome"] == first.reference
+    assert monitoring.tell_overdue(review + dt.timedelta(days=1)) == 1
+
+    later = visit(world, first.patient, size=4)
+    services.link(later.lesions.get(), tracked, user=world.derek)
+    _answer(world, later, "discharge", None)
+    tracked.refresh_from_db()
+    assert tracked.monitor_until is None
+    assert monitoring.tell_overdue(review + dt.timedelta(days=400)) == 0
+
+
+def test_a_lesion_linked_after_its_outcome_takes_the_outcomes_review_date(world: World) -> None:
+    first = visit(world, None, size=4, days_ago=200)
+    tracked = PatientLesion.objects.get()
+    later = visit(world, first.patient, size=5)
+    review = timezone.localdate() + dt.timedelta(days=90)
+    _answer(world, later, "monitor", review)  # answered before anyone linked it
+    tracked.refresh_from_db()
+    assert tracked.monitor_until is None
+    services.link(later.lesions.get(), tracked, user=world.derek)
+    tracked.refresh_from_db()
+    assert tracked.monitor_until == review
