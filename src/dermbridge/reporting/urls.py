@@ -7,4 +7,10 @@ from dermbridge.reporting import views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("referrals.csv", views.export_csv, name="dashboard-export"),
+    path("concordance/", views.concordance, name="dashboard-concordance"),
+    path(
+        "missed-cancers/<int:pk>/reviewed/",
+        views.missed_cancer_reviewed,
+        name="missed-cancer-reviewed",
+    ),
 ]

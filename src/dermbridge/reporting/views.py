@@ -8,16 +8,20 @@ from datetime import date, timedelta
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from dermbridge.accounts.models import Organisation, Role
+from dermbridge.core.errors import NotPermitted
 from dermbridge.core.reconcile import last_run
 from dermbridge.reporting import charts, reads, services
+from dermbridge.reporting.models import MissedCancer
 from dermbridge.reporting.services import MAX_PERIOD_DAYS, Period
 from dermbridge.triage.monitoring import drift
 from dermbridge.web.forms import NhsForm
@@ -104,6 +108,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "export_query": _query_string(service, period),
             # The last `dermbridge reconcile` (database against blob store): counts only.
             "integrity": last_run(),
+            "missed_unreviewed": MissedCancer.objects.filter(
+                service=service, reviewed_at__isnull=True
+            ).count(),
         },
     )
 
@@ -130,3 +137,41 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+@login_required
+@require_GET
+def concordance(request: HttpRequest) -> HttpResponse:
+    """Histology against the teledermatology diagnosis and the AI, side by side; concordance
+    per dermatologist and AI version; the missed-cancer events (issue #14 item 5)."""
+    service, mine = _service_for(request)
+    form, period = _period(request)
+    user = acting_user(request)
+    report, events = reads.concordance(user, service, period)
+    return render(
+        request,
+        "reporting/concordance.html",
+        {
+            "report": report,
+            "events": events,
+            "service": service,
+            "services": mine,
+            "form": form,
+            "error_list": error_items(form),
+            "is_admin": service.pk in user.organisation_ids(Role.SERVICE_ADMIN),
+        },
+    )
+
+
+@login_required
+@require_POST
+def missed_cancer_reviewed(request: HttpRequest, pk: int) -> HttpResponse:
+    service, _ = _service_for(request)
+    try:
+        event = reads.mark_reviewed(acting_user(request), service, pk)
+    except NotPermitted as exc:
+        raise PermissionDenied(exc.message) from None
+    if event is None:
+        raise Http404("No such event in your service.")
+    messages.success(request, f"Review recorded for {event.histology.biopsy_request_id}.")
+    return redirect(f"{reverse('dashboard-concordance')}?service={service.pk}#missed")
