@@ -18,8 +18,7 @@ from dermbridge.accounts.api import acting_user
 from dermbridge.api.errors import record_access_denied
 from dermbridge.api.schema import error_responses, id_parameter
 from dermbridge.api.views import JsonView, int_or_404
-from dermbridge.audit.services import record
-from dermbridge.lesions import access, services
+from dermbridge.lesions import access, reads, services
 from dermbridge.lesions.forms import NEW
 from dermbridge.lesions.models import PatientLesion
 from dermbridge.lesions.serializers import (
@@ -53,11 +52,8 @@ def _lesion(request: Request, lesion_id: int) -> PatientLesion:
     return found
 
 
-def _shown(lesions: list[PatientLesion], request: Request) -> list[dict[str, Any]]:
-    user = acting_user(request)
-    visible = {pl.pk: services.encounters_visible(pl, user) for pl in lesions}
-    kept = [pl for pl in lesions if visible[pl.pk]]
-    return list(PatientLesionSerializer(kept, many=True, context={"encounters": visible}).data)
+def _shown(lesions: list[PatientLesion], visible: dict[int, Any]) -> list[dict[str, Any]]:
+    return list(PatientLesionSerializer(lesions, many=True, context={"encounters": visible}).data)
 
 
 class PatientLesionListView(JsonView):
@@ -69,14 +65,8 @@ class PatientLesionListView(JsonView):
     )
     def get(self, request: Request, patient_id: int) -> Response:
         patient = _patient(request, patient_id)
-        data = _shown(list(services.patient_lesions(patient.pk)), request)
-        record(
-            acting_user(request),
-            "lesion.api_list",
-            patient,
-            detail={"lesions": [d["uid"] for d in data]},
-        )
-        return Response(data)
+        lesions, visible = reads.api_patient_lesions(acting_user(request), patient)
+        return Response(_shown(lesions, visible))
 
 
 class PatientLesionDetailView(JsonView):
@@ -88,12 +78,11 @@ class PatientLesionDetailView(JsonView):
     )
     def get(self, request: Request, lesion_id: int) -> Response:
         lesion = _lesion(request, lesion_id)
-        data = _shown([lesion], request)
-        if not data:
+        encounters = reads.api_lesion(acting_user(request), lesion)
+        if encounters is None:
             record_access_denied(request, "lesions.patientlesion", lesion_id)
             raise NotFound("No lesion with this id that you can see.")
-        record(acting_user(request), "lesion.api_view", lesion)
-        return Response(data[0])
+        return Response(_shown([lesion], {lesion.pk: encounters})[0])
 
 
 class LinkView(JsonView):

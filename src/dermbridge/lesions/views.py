@@ -16,11 +16,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from dermbridge.accounts.models import User
-from dermbridge.audit.services import record, record_denial
+from dermbridge.audit.services import record_denial
 from dermbridge.core.errors import DomainError, NotPermitted
-from dermbridge.lesions import access, bodymap, comparison, services
+from dermbridge.lesions import access, bodymap, comparison, reads, services
 from dermbridge.lesions.forms import NEW, LinkForm, MonitorForm
-from dermbridge.lesions.models import LesionEncounter, LinkChange, PatientLesion
+from dermbridge.lesions.models import LinkChange, PatientLesion
 from dermbridge.patients.models import Patient
 from dermbridge.referrals.models import Lesion
 
@@ -48,19 +48,6 @@ def _patient_lesion(request: HttpRequest, pk: int) -> PatientLesion:
     return found
 
 
-def _service_for(user: User, patient_id: int) -> int | None:
-    ids = access.visible_referral_ids(user, patient_id)
-    from dermbridge.referrals.models import Referral
-
-    services_ = access.reviewing_service_ids(user)
-    return (
-        Referral.objects.filter(pk__in=ids, service_id__in=services_)
-        .order_by("-created_at")
-        .values_list("service_id", flat=True)
-        .first()
-    )
-
-
 def _link_form(lesion: Lesion, data: Any = None) -> tuple[LinkForm, list[services.Suggestion]]:
     ranked = services.suggestions(lesion)
     choices = [
@@ -79,13 +66,6 @@ def _link_form(lesion: Lesion, data: Any = None) -> tuple[LinkForm, list[service
 
 
 @dataclass
-class Tracked:
-    number: int
-    lesion: PatientLesion
-    encounters: list[LesionEncounter]
-
-
-@dataclass
 class Waiting:
     lesion: Lesion
     form: LinkForm
@@ -101,14 +81,10 @@ def _patient_page(
     status: int = 200,
 ) -> HttpResponse:
     user = _user(request)
-    tracked: list[Tracked] = []
-    for number, pl in enumerate(services.patient_lesions(patient.pk), start=1):
-        encounters = services.encounters_visible(pl, user)
-        if encounters:
-            tracked.append(Tracked(number, pl, encounters))
-    history = services.link_history([e.lesion_id for t in tracked for e in t.encounters])
+    overview = reads.patient_overview(user, patient)
+    tracked = overview.tracked
     waiting: list[Waiting] = []
-    for lesion in services.unlinked_lesions(patient.pk, user):
+    for lesion in overview.waiting:
         form = (bound or {}).get(lesion.pk)
         if form is None:
             form, ranked = _link_form(lesion)
@@ -119,13 +95,6 @@ def _patient_page(
         [(t.number, t.lesion.body_site_code, t.lesion.laterality, t.lesion.label) for t in tracked]
     )
     on_map = {m.number for d in drawn for m in d.markers}
-    record(
-        user,
-        "lesion.patient_view",
-        patient,
-        organisation_id=_service_for(user, patient.pk),
-        detail={"lesions": [t.lesion.uid for t in tracked], "unlinked": len(waiting)},
-    )
     errors = [(w.lesion, w.form) for w in waiting if w.form.is_bound and w.form.errors]
     return render(
         request,
@@ -134,7 +103,7 @@ def _patient_page(
             "patient": patient,
             "tracked": tracked,
             "waiting": waiting,
-            "history": history,
+            "history": overview.history,
             "drawn": drawn,
             "on_map": on_map,
             "width": bodymap.WIDTH,
@@ -196,7 +165,7 @@ def _compare_context(
     request: HttpRequest, pl: PatientLesion, form: MonitorForm | None
 ) -> dict[str, Any]:
     user = _user(request)
-    visits = comparison.visits(pl, user=user)
+    visits = reads.lesion_visits(user, pl)
     changes = LinkChange.objects.filter(to_lesion=pl).select_related(
         "by", "lesion__referral", "from_lesion"
     )
@@ -220,13 +189,6 @@ def _compare_context(
 def compare(request: HttpRequest, lesion_pk: int) -> HttpResponse:
     pl = _patient_lesion(request, lesion_pk)
     context = _compare_context(request, pl, None)
-    record(
-        _user(request),
-        "lesion.compare_view",
-        pl,
-        organisation_id=_service_for(_user(request), pl.patient_id),
-        detail={"referrals": [v.encounter.lesion.referral.reference for v in context["visits"]]},
-    )
     return render(request, "lesions/compare.html", context)
 
 
@@ -252,12 +214,6 @@ def monitor(request: HttpRequest, lesion_pk: int) -> HttpResponse:
             )
             return redirect("lesions-compare", pl.pk)
     context = _compare_context(request, pl, form)
-    record(
-        _user(request),
-        "lesion.compare_view",
-        pl,
-        organisation_id=_service_for(_user(request), pl.patient_id),
-    )
     return render(request, "lesions/compare.html", context, status=400)
 
 
