@@ -212,3 +212,27 @@ def test_a_lesion_linked_after_its_outcome_takes_the_outcomes_review_date(world:
     services.link(later.lesions.get(), tracked, user=world.derek)
     tracked.refresh_from_db()
     assert tracked.monitor_until == review
+
+
+def test_a_photo_ready_for_a_sent_referral_tracks_its_lesion_but_not_a_drafts(
+    world: World,
+) -> None:
+    """The imaging app's image_ready (a hub photographing a referral already sent, say) reaches
+    the lesions app's receiver; a draft's photos do not make a record."""
+    from dermbridge.imaging.models import LesionImage
+    from dermbridge.imaging.signals import image_ready
+
+    draft = make_referral(world, state=State.DRAFT)
+    image_ready.send(sender=LesionImage, image=draft.lesions.get().images.first())
+    assert not PatientLesion.objects.exists()
+
+    sent = visit(world, None, size=4)
+    lesion = sent.lesions.get()
+    LesionEncounter.objects.filter(lesion=lesion).delete()  # as if sent before any photo
+    LinkChange.objects.filter(lesion=lesion).delete()
+    PatientLesion.objects.all().delete()
+    image_ready.send(sender=LesionImage, image=lesion.images.first())
+    encounter = LesionEncounter.objects.get(lesion=lesion)
+    assert encounter.how == LinkHow.CREATED
+    image_ready.send(sender=LesionImage, image=lesion.images.last())  # idempotent
+    assert PatientLesion.objects.count() == 1
