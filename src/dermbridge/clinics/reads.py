@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from dermbridge.accounts.models import Organisation, User
 from dermbridge.audit.services import record
-from dermbridge.clinics.access import check_staff
+from dermbridge.clinics.access import check_staff, staff_hubs
 from dermbridge.clinics.attendance import DNA_LIMIT
 from dermbridge.clinics.booking import NEEDS_PHOTOGRAPHY_STATES, earliest_free_slot
 from dermbridge.clinics.models import (
@@ -209,6 +209,22 @@ def day_list(
         },
     )
     return DayList(day, site, photographer, rows)
+
+
+def visit_of_referral(user: User, appointment_id: int, referral_id: int) -> Appointment | None:
+    """The appointment a photographer came from to one of the referral's photo pages, if it is
+    one of their hub's appointments for that referral (for the way back; the photo page audits
+    its own view)."""
+    hubs = staff_hubs(user)
+    if not hubs:
+        return None
+    return (
+        Appointment.objects.filter(
+            pk=appointment_id, referral_id=referral_id, slot__session__site__hub__in=hubs
+        )
+        .select_related("slot__session__site")
+        .first()
+    )
 
 
 def appointment(user: User, hub: Organisation, appointment_id: int) -> Appointment | None:

@@ -231,3 +231,36 @@ def test_only_the_hubs_photographers_record_the_visit(client: Client, world: Wor
     assert client.post(url(h, a, "identity"), body).status_code == 404
     a.refresh_from_db()
     assert a.identity_checked_at is None
+
+
+def test_the_photo_page_leads_back_to_the_visit_only_for_the_hubs_own_appointment(
+    client: Client, world: World
+) -> None:
+    """From the visit page to a lesion's photo page and back: the way back is offered only for
+    an appointment of the user's own hub for that referral; keeping and removing a photo keep it."""
+    h = make_hub(world)
+    a = today_appointment(h)
+    services.confirm_identity(
+        h.photographer, a, hub=h.hub, name=True, date_of_birth=True, nhs_number=True
+    )
+    services.record_consent(h.photographer, a, hub=h.hub, care="yes", teaching="no", research="no")
+    lesion = a.referral.lesions.get(number=1)
+    client.force_login(h.photographer)
+    visit_page = client.get(url(h, a)).content.decode()
+    photos_url = f"/referrals/{a.referral.pk}/lesions/{lesion.pk}/photos/"
+    assert f'href="{photos_url}?visit={a.pk}"' in visit_page
+    page = client.get(f"{photos_url}?visit={a.pk}").content.decode()
+    assert page.count(f'href="{url(h, a)}"') == 2 and "Back to the visit" in page
+    # Another referral's appointment, a made-up number, or no number: the referral's way back.
+    other = Appointment.objects.create(
+        slot=a.slot.session.slots.exclude(pk=a.slot_id).first(),
+        referral=hub_referral(h),
+        booked_by=h.admin,
+    )
+    for query in (f"?visit={other.pk}", "?visit=999999", "?visit=abc", ""):
+        page = client.get(photos_url + query).content.decode()
+        assert "Back to the visit" not in page and "Back to the referral" in page, query
+    # Someone who is not the hub's staff never gets the hub's link.
+    client.force_login(world.alice)  # the referring GP
+    page = client.get(f"{photos_url}?visit={a.pk}")
+    assert b"Back to the visit" not in page.content

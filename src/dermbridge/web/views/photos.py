@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from dermbridge.core.errors import DomainError, NotPermitted
@@ -21,6 +22,19 @@ from dermbridge.web.forms import (
 )
 from dermbridge.web.views.common import acting_user, error_items
 from dermbridge.web.views.referring import _editable_referral, _lesions_with_images
+
+
+def _visit_id(request: HttpRequest) -> int | None:
+    """`?visit=<appointment id>`: the photographer came from a hub visit page."""
+    raw = request.GET.get("visit", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _back_to_photos(request: HttpRequest, referral_pk: int, lesion_pk: int) -> HttpResponse:
+    """Back to the lesion's photo page, still on the way back to the visit if it came from one."""
+    url = reverse("lesion-photos", kwargs={"pk": referral_pk, "lesion_pk": lesion_pk})
+    visit = _visit_id(request)
+    return redirect(f"{url}?visit={visit}" if visit else url)
 
 
 def _render_photos(
@@ -51,10 +65,20 @@ def _render_photos(
             ):
                 next_lesion = other
                 break
+    from dermbridge.clinics import reads as clinics_reads
+
+    visit_id = _visit_id(request)
+    visit = (
+        clinics_reads.visit_of_referral(acting_user(request), visit_id, referral.pk)
+        if visit_id
+        else None
+    )
     return render(
         request,
         "web/lesion_photos.html",
         {
+            "visit": visit,
+            "visit_query": f"?visit={visit.pk}" if visit else "",
             "referral": referral,
             "lesion": lesion,
             "images": list(lesion.images.all()),
@@ -101,7 +125,7 @@ def lesion_photos(request: HttpRequest, pk: int, lesion_pk: int) -> HttpResponse
                 f"{count} photo{'s' if count > 1 else ''} uploaded. Each is being checked; "
                 "refresh this page to see the result.",
             )
-            return redirect("lesion-photos", pk=referral.pk, lesion_pk=lesion.pk)
+            return _back_to_photos(request, referral.pk, lesion.pk)
     return _render_photos(request, referral, lesion, form, extra)
 
 
@@ -118,7 +142,7 @@ def delete_photo(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Photo removed.")
-    return redirect("lesion-photos", pk=referral.pk, lesion_pk=image.lesion_id)
+    return _back_to_photos(request, referral.pk, image.lesion_id)
 
 
 @login_required
@@ -135,4 +159,4 @@ def keep_photo(request: HttpRequest, pk: int, image_pk: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"{image.get_image_type_display()} photo kept.")
-    return redirect("lesion-photos", pk=referral.pk, lesion_pk=image.lesion_id)
+    return _back_to_photos(request, referral.pk, image.lesion_id)
