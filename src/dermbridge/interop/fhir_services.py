@@ -176,6 +176,8 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                         resource("ServiceRequest", ["read", "search-type"], ["patient.identifier"]),
                         resource("Patient", ["read"]),
                         resource("Binary", ["read"]),
+                        # Histology from a laboratory, matched by the biopsy request (issue #14).
+                        resource("DiagnosticReport", ["create", "read"]),
                         *(
                             resource(kind, ["read", "search-type"], names)
                             for kind, names in SCHEDULING_SEARCH.items()

@@ -72,6 +72,7 @@ def ready_images(referral: Referral) -> list[LesionImage]:
 def referral_record(referral: Referral, *, user: User | None) -> fhir.ReferralRecord:
     """Load everything the mappings need; each image read is audited by the imaging app."""
     from dermbridge.patients.models import Consent
+    from dermbridge.referrals.models import HistologyResult, LesionOutcome
     from dermbridge.triage.services import assessments_for
 
     images = []
@@ -89,6 +90,14 @@ def referral_record(referral: Referral, *, user: User | None) -> fhir.ReferralRe
         assessments=assessments_for(referral),
         messages=list(referral.messages.select_related("author", "organisation")),
         outcome=getattr(referral, "outcome", None),
+        lesion_outcomes=list(
+            LesionOutcome.objects.filter(lesion__referral=referral)
+            .select_related("lesion")
+            .order_by("lesion__number")
+        ),
+        histology=list(
+            HistologyResult.objects.filter(lesion__referral=referral).order_by("reported_on", "id")
+        ),
     )
 
 

@@ -12,9 +12,11 @@ from dermbridge.interop.fhir.clinical import (
     assessment_observation,
     communication_resource,
     consent_resource,
+    lesion_conditions,
     outcome_observations,
     questionnaire_response_resource,
 )
+from dermbridge.interop.fhir.histology import report_resources
 from dermbridge.interop.fhir.resources import (
     binary_resource,
     body_structure_resource,
@@ -32,7 +34,14 @@ from dermbridge.interop.fhir.resources import (
 if TYPE_CHECKING:
     from dermbridge.imaging.models import LesionImage
     from dermbridge.patients.models import Consent
-    from dermbridge.referrals.models import Lesion, Message, Outcome, Referral
+    from dermbridge.referrals.models import (
+        HistologyResult,
+        Lesion,
+        LesionOutcome,
+        Message,
+        Outcome,
+        Referral,
+    )
     from dermbridge.triage.models import Assessment
 
 # ---------------------------------------------------------------- the bundle
@@ -49,6 +58,9 @@ class ReferralRecord:
     assessments: list[Assessment] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     outcome: Outcome | None = None
+    # Each lesion's answer and its histology reports (issue #14).
+    lesion_outcomes: list[LesionOutcome] = field(default_factory=list)
+    histology: list[HistologyResult] = field(default_factory=list)
 
 
 def referral_bundle(record: ReferralRecord, *, bundle_type: str = "transaction") -> dict[str, Any]:
@@ -136,6 +148,30 @@ def referral_bundle(record: ReferralRecord, *, bundle_type: str = "transaction")
                 assessment_observation(assessment, referral),
             )
         )
+    reports_by_lesion: dict[int, list[str]] = {}
+    histology_codes: dict[int, set[str]] = {}
+    for result in record.histology:
+        urls = (
+            urn("Observation", f"histology-{result.pk}-margins"),
+            urn("Observation", f"histology-{result.pk}-margin-distance"),
+        )
+        report, observations = report_resources(
+            result, subject=patient_url, based_on=referral_url, observation_urls=urls
+        )
+        report_url = urn("DiagnosticReport", result.pk)
+        entries.append((report_url, validated(report)))
+        entries += [(url, validated(o)) for url, o in zip(urls, observations, strict=False)]
+        reports_by_lesion.setdefault(result.lesion_id, []).append(report_url)
+        histology_codes.setdefault(result.lesion_id, set()).add(result.morphology_code)
+    for lesion_outcome in record.lesion_outcomes:
+        for condition in lesion_conditions(
+            lesion_outcome,
+            referral,
+            body_structure=urn("BodyStructure", lesion_outcome.lesion_id),
+            evidence=reports_by_lesion.get(lesion_outcome.lesion_id),
+            histology_codes=histology_codes.get(lesion_outcome.lesion_id, set()),
+        ):
+            entries.append((urn("Condition", condition["id"]), condition))
     if record.outcome is not None:
         outcome = record.outcome
         for obs in outcome_observations(outcome, referral):

@@ -14,7 +14,7 @@ from dermbridge.vocabulary import HISTORY_QUESTIONS
 
 if TYPE_CHECKING:
     from dermbridge.patients.models import Consent
-    from dermbridge.referrals.models import Outcome, Referral
+    from dermbridge.referrals.models import LesionOutcome, Outcome, Referral
     from dermbridge.triage.models import Assessment
 
 CODED_HISTORY = {"onset", "sun_exposure", *PRESENCE_FIELDS}
@@ -278,3 +278,95 @@ def consent_resource(consent: Consent) -> dict[str, Any]:
             "provision": provision,
         }
     )
+
+
+# http://terminology.hl7.org/CodeSystem/condition-ver-status and condition-clinical.
+VER_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+
+
+def lesion_conditions(
+    outcome: LesionOutcome,
+    referral: Referral,
+    *,
+    body_structure: str,
+    evidence: list[str] | None = None,
+    histology_codes: set[str] | frozenset[str] = frozenset(),
+) -> list[dict[str, Any]]:
+    """One lesion's teledermatology answer as Conditions (issue #14 item 6): the diagnosis
+    (verificationStatus provisional, or confirmed when a histology report gives the same code) and each ranked
+    differential (verificationStatus differential, rank in the note), located by the lesion's
+    BodyStructure (core bodySite extension) and its SNOMED CT site; histology DiagnosticReports
+    as evidence. Management and review date are in the note."""
+    from dermbridge.referrals.terminology import BODY_SITES, DIAGNOSES
+
+    lesion = outcome.lesion
+    site = BODY_SITES.get(lesion.body_site_code)
+
+    def condition(key: str, code: str, status: str, note: str) -> dict[str, Any]:
+        concept = DIAGNOSES.get(code)
+        resource: dict[str, Any] = {
+            "resourceType": "Condition",
+            "id": f"{referral.reference}-lesion-{lesion.number}-{key}",
+            "extension": [{"url": c.BODY_SITE_EXT, "valueReference": _ref(body_structure)}],
+            "clinicalStatus": {"coding": [{"system": CLINICAL_STATUS, "code": "active"}]},
+            "verificationStatus": {"coding": [{"system": VER_STATUS, "code": status}]},
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                            "code": "encounter-diagnosis",
+                        }
+                    ]
+                }
+            ],
+            "code": {
+                "coding": [
+                    {
+                        "system": c.SNOMED,
+                        "code": code,
+                        "display": concept.label if concept else code,
+                    }
+                ]
+            },
+            "bodySite": [
+                {
+                    "coding": [
+                        {
+                            "system": c.SNOMED,
+                            "code": lesion.body_site_code,
+                            "display": site.label if site else lesion.body_site_code,
+                        }
+                    ]
+                }
+            ],
+            "subject": _ref(urn("Patient", referral.patient_id)),
+            "recordedDate": _iso(outcome.recorded_at),
+            "recorder": _ref(urn("Practitioner", outcome.recorded_by_id)),
+            "note": [{"text": note}],
+        }
+        if evidence:
+            resource["evidence"] = [{"detail": [_ref(url) for url in evidence]}]
+        return validated(resource)
+
+    review = f", review by {outcome.review_date.isoformat()}" if outcome.review_date else ""
+    request = f"; biopsy request {outcome.biopsy_request_id}" if outcome.biopsy_request_id else ""
+    found = [
+        condition(
+            "dx",
+            outcome.diagnosis_code,
+            "confirmed" if outcome.diagnosis_code in histology_codes else "provisional",
+            f"Lesion {lesion.number}. Management: {outcome.get_management_display()}{review}{request}.",
+        )
+    ]
+    for rank, code in enumerate(outcome.differential, start=1):
+        found.append(
+            condition(
+                f"ddx{rank}",
+                code,
+                "differential",
+                f"Differential {rank} of lesion {lesion.number}.",
+            )
+        )
+    return found

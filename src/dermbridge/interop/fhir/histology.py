@@ -164,13 +164,21 @@ def read_report(data: Any) -> dict[str, Any]:
     }
 
 
-def report_resource(result: HistologyResult, *, subject: str, based_on: str = "") -> dict[str, Any]:
-    """The stored result as a DiagnosticReport with its margin Observations contained."""
+def report_resources(
+    result: HistologyResult,
+    *,
+    subject: str,
+    based_on: str = "",
+    observation_urls: tuple[str, str] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The stored result as a DiagnosticReport and its margin Observations: contained in the
+    report (the REST API), or -- given ``observation_urls`` (margin status, distance) -- as
+    separate resources for a Bundle whose references must all resolve."""
     status_code = {v: k for k, v in MARGIN_CODES.items()}[Margins(result.margins)]
-    contained: list[dict[str, Any]] = [
+    observations: list[dict[str, Any]] = [
         {
             "resourceType": "Observation",
-            "id": "margins",
+            "id": f"histology-{result.pk}-margins",
             "status": "final",
             "code": {"coding": [{"system": HISTOLOGY_OBS, "code": "margin-status"}]},
             "subject": {"reference": subject},
@@ -181,10 +189,10 @@ def report_resource(result: HistologyResult, *, subject: str, based_on: str = ""
         }
     ]
     if result.margin_mm is not None:
-        contained.append(
+        observations.append(
             {
                 "resourceType": "Observation",
-                "id": "margin-distance",
+                "id": f"histology-{result.pk}-margin-distance",
                 "status": "final",
                 "code": {"coding": [{"system": HISTOLOGY_OBS, "code": "margin-distance"}]},
                 "subject": {"reference": subject},
@@ -196,10 +204,13 @@ def report_resource(result: HistologyResult, *, subject: str, based_on: str = ""
                 },
             }
         )
-    resource: dict[str, Any] = {
+    if observation_urls is None:
+        references = [f"#{o['id']}" for o in observations]
+    else:
+        references = list(observation_urls[: len(observations)])
+    report: dict[str, Any] = {
         "resourceType": "DiagnosticReport",
         "id": f"histology-{result.pk}",
-        "contained": contained,
         "identifier": [{"system": result.report_system, "value": result.report_identifier}],
         "basedOn": [
             {
@@ -214,7 +225,7 @@ def report_resource(result: HistologyResult, *, subject: str, based_on: str = ""
         "effectiveDateTime": result.reported_on.isoformat(),
         "issued": _iso(result.recorded_at),
         "performer": [{"display": result.laboratory}],
-        "result": [{"reference": f"#{o['id']}"} for o in contained],
+        "result": [{"reference": r} for r in references],
         "conclusion": result.report_text,
         "conclusionCode": [
             {
@@ -228,4 +239,12 @@ def report_resource(result: HistologyResult, *, subject: str, based_on: str = ""
             }
         ],
     }
-    return resource
+    if observation_urls is None:
+        report["contained"] = observations
+        return report, []
+    return report, observations
+
+
+def report_resource(result: HistologyResult, *, subject: str, based_on: str = "") -> dict[str, Any]:
+    """The stored result as one DiagnosticReport, its Observations contained (REST API)."""
+    return report_resources(result, subject=subject, based_on=based_on)[0]

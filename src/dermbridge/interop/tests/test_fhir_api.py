@@ -45,7 +45,15 @@ def test_it_publishes_a_capability_statement(world: World) -> None:
     body = response.json()
     assert (body["resourceType"], body["fhirVersion"]) == ("CapabilityStatement", "4.0.1")
     types = {r["type"] for r in body["rest"][0]["resource"]}
-    assert types == {"ServiceRequest", "Patient", "Binary", "Schedule", "Slot", "Appointment"}
+    assert types == {
+        "ServiceRequest",
+        "Patient",
+        "Binary",
+        "DiagnosticReport",
+        "Schedule",
+        "Slot",
+        "Appointment",
+    }
 
 
 def test_it_reads_a_service_request_for_the_service_and_audits_it(

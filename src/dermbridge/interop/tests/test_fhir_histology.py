@@ -100,3 +100,41 @@ def test_nobody_else_sends_or_reads_a_report(world: World) -> None:
     for user in (world.dora, world.bob):
         assert api_client(user).get(location).status_code == 404
     assert api_client(None).get(location).status_code in (401, 403)
+
+
+def test_the_bundle_carries_a_condition_per_lesion_and_the_histology(world: World) -> None:
+    from fhir.resources.R4B.bundle import Bundle
+
+    from dermbridge.interop import services
+    from dermbridge.interop.fhir import unresolved_references
+
+    referral = biopsied(world)
+    request_id = request_of(referral).biopsy_request_id or ""
+    assert _post(world.derek, report(request_id)).status_code == 201
+    bundle = services.fhir_bundle(referral, user=world.derek)
+    Bundle.model_validate(bundle)
+    assert unresolved_references(bundle) == []
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for entry in bundle["entry"]:
+        by_type.setdefault(entry["resource"]["resourceType"], []).append(entry["resource"])
+    conditions = {c["id"]: c for c in by_type["Condition"]}
+    back = conditions[f"{referral.reference}-lesion-1-dx"]
+    nose = conditions[f"{referral.reference}-lesion-2-dx"]
+    assert back["code"]["coding"][0]["code"] == "400182000"
+    assert back["verificationStatus"]["coding"][0]["code"] == "provisional"
+    assert "Management: Discharge" in back["note"][0]["text"]
+    # The nose was called a naevus; histology said BCC: evidence, still provisional.
+    assert nose["verificationStatus"]["coding"][0]["code"] == "provisional"
+    (report_entry,) = by_type["DiagnosticReport"]
+    assert report_entry["basedOn"][0]["identifier"]["value"] == request_id
+    assert report_entry["conclusionCode"][0]["coding"][0]["code"] == "254701007"
+    report_url = next(
+        e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DiagnosticReport"
+    )
+    assert nose["evidence"][0]["detail"][0]["reference"] == report_url
+    body_structures = {
+        e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "BodyStructure"
+    }
+    assert nose["extension"][0]["valueReference"]["reference"] in body_structures
+    margins = [o for o in by_type["Observation"] if o["id"].startswith("histology-")]
+    assert {o["id"].rsplit("-", 1)[-1] for o in margins} == {"margins", "distance"}
