@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dermbridge.accounts.models import Organisation, Role, User
+from dermbridge.demo_histology import load_histology_demo
 from dermbridge.imaging import quality_review
 from dermbridge.imaging.models import LesionImage
 from dermbridge.imaging.services import accept_upload, process_lesion_image
@@ -300,6 +301,9 @@ def load_demo(*, with_referrals: bool = True) -> tuple[int, bool]:
         _demo_clinics(world, patients)
         load_lesion_demo(world)  # a lesion seen three times over two years (lesions/demo.py)
     _assess_all()
+    # A biopsied lesion whose histology disagrees with the AI (demo_histology.py, issue #14).
+    with transaction.atomic():
+        load_histology_demo(_demo_world(), _real_image)
     return len(SCENARIOS), True
 
 

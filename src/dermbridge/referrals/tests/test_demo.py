@@ -40,11 +40,21 @@ def test_a_small_demo_loads_once_with_every_login_and_processed_photos(
         call_command("demo", stdout=StringIO())
     finally:
         storage.blob_store.cache_clear()
-    assert Referral.objects.count() == len(few) + len(HUB_REFERRALS) + len(LESION_VISITS)
+    # +1: Harold Pike's biopsied nose lesion (demo_histology.py).
+    assert Referral.objects.count() == len(few) + len(HUB_REFERRALS) + len(LESION_VISITS) + 1
     sent = Referral.objects.filter(imaging_hub__isnull=True)
     assert sorted(sent.values_list("state", flat=True)) == sorted(
-        [*(s for s, _, _ in few), *(v[2] for v in LESION_VISITS)]
+        [*(s for s, _, _ in few), *(v[2] for v in LESION_VISITS), State.TRIAGED]
     )
+    # The histology demo: one result, which disagrees with the AI's reading of the lesion.
+    from dermbridge.referrals.models import HistologyResult
+    from dermbridge.referrals.severity import is_malignant
+    from dermbridge.triage.models import Assessment
+
+    (result,) = HistologyResult.objects.all()
+    ai = Assessment.objects.filter(image__lesion=result.lesion, abstained=False).first()
+    if ai is not None:
+        assert (ai.band in ("high", "intermediate")) != is_malignant(result.morphology_code)
     # The hub: two weeks of clinics, two referrals booked, two on today's day list, one that
     # did not attend (counted by the did-not-attend rule), the others on its booking list.
     from django.utils import timezone
