@@ -24,6 +24,7 @@ import os
 import platform
 import re
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -149,6 +150,10 @@ def measure(targets: dict[str, Any], requests: int, profile: Path | None = None)
 
     server = _Server(targets["username"])
     result: dict[str, Any] = {"code": str(Path(dermbridge.__file__).parent), "views": {}}
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode")
+            result["journal_mode"] = cursor.fetchone()[0]
     for name, paths in _paths(targets).items():
         for path in paths:
             status, _ = server.get(path)
@@ -257,6 +262,19 @@ def _run(tree: Path, data: Path, *args: str, timeout: float = 1800) -> str:
     return done.stdout
 
 
+def _default_journal(database: Path) -> None:
+    """Put a side's copy of the database back in SQLite's default (rollback journal) mode: the
+    journal mode is kept in the file, so a copy made by code that asks for a write-ahead log
+    would hand it to the baseline too. Each side's code then sets its own on connecting."""
+    if not database.exists():
+        return
+    conn = sqlite3.connect(database)
+    try:
+        conn.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        conn.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default=BASELINE_COMMIT)
@@ -302,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         data = {side: work / f"data-{side}" for side in trees}
         for path in data.values():
             shutil.copytree(demo, path)
+            _default_journal(path / "dermbridge.sqlite3")
         targets_file = work / "targets.json"
         out = _run(ROOT, data["current"], "-m", "dermbridge.core.viewcost", "--child", "--discover")
         targets_file.write_text(out.strip().splitlines()[-1])
@@ -345,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}",
         "load_average_after": [round(x, 1) for x in os.getloadavg()],
         "date": time.strftime("%Y-%m-%d"),
+        "sqlite_journal_mode": {side: r[-1].get("journal_mode") for side, r in runs.items() if r},
         "views": summarise(runs),
         "profile": str(PROFILE.relative_to(ROOT)),
         "profiled": runs["current"][-1].get("profiled") if runs["current"] else None,

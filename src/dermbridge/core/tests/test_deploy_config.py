@@ -255,7 +255,11 @@ def test_the_database_urls_query_options_are_kept() -> None:
 def test_sqlite_keeps_its_immediate_transactions_and_timeout(tmp_path: Path) -> None:
     config = database_from_url(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     assert config["NAME"] == str(tmp_path / "db.sqlite3")
-    assert config["OPTIONS"] == {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    assert config["OPTIONS"] == {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
+    }
     with pytest.raises(ConfigurationError, match="DERMBRIDGE_DATABASE_URL scheme 'mysql'"):
         database_from_url("mysql://x@y/z")
 
@@ -278,3 +282,24 @@ def test_every_variable_settings_reads_is_in_the_configuration_doc() -> None:
     missing = sorted(name for name in names if not documented(name))
     assert not missing, f"docs/configuration.md does not list: {missing}"
     assert "_FILE" in doc  # how every secret can be given as a file
+
+
+def test_a_sqlite_database_is_in_write_ahead_log_mode_with_full_sync(tmp_path: Path) -> None:
+    from django.db.backends.sqlite3.base import DatabaseWrapper
+
+    settings_dict = {
+        **database_from_url(f"sqlite:///{tmp_path / 'db.sqlite3'}"),
+        "TIME_ZONE": None,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": False,
+        "AUTOCOMMIT": True,
+        "ATOMIC_REQUESTS": False,
+    }
+    wrapper = DatabaseWrapper(settings_dict, alias="wal-check")
+    # The connection Django opens (its init commands run), without pytest-django's guard.
+    conn = wrapper.get_new_connection(wrapper.get_connection_params())
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: each commit synced
+    finally:
+        conn.close()

@@ -38,3 +38,20 @@ def test_it_measures_each_view_and_counts_its_queries(world: World) -> None:
         assert entry["current"]["requests"] == 5 and entry["baseline"]["requests"] == 2
         assert entry["current"]["queries"] == second["views"][name]["queries"]
         assert entry["ratio"] > 0
+
+
+def test_each_sides_copy_starts_in_sqlites_default_journal_mode(tmp_path: object) -> None:
+    import sqlite3
+    from pathlib import Path
+
+    database = Path(str(tmp_path)) / "dermbridge.sqlite3"
+    conn = sqlite3.connect(database)
+    conn.execute("PRAGMA journal_mode=WAL")  # as the current code leaves a database it made
+    conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    viewcost._default_journal(database)
+    conn = sqlite3.connect(database)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    finally:
+        conn.close()
