@@ -51,10 +51,16 @@ def patient_message(
         if letter
         else f"Hello {patient.given_name}"
     )
+    marks = ""
+    if letter and status.lesions:
+        # A posted letter may be all the patient reads: it says what was found for each mark
+        # (the status page's list), not only the next step.
+        lines = "\n".join(f"- {where}: {what}. {then}" for where, what, then in status.lesions)
+        marks = f"\nEach mark the skin specialist looked at:\n{lines}\n"
     body = (
         f"{greeting},\n\n"
         f"{status.pathway} (reference {referral.reference}).\n\n"
-        f"{status.stage}.\n{status.next_step}\n{when}\n"
+        f"{status.stage}.\n{status.next_step}\n{marks}{when}\n"
         f"See the latest at any time, without logging in:\n{link}\n\n"
         f"{contact}"
         "If your skin gets worse, contact your GP practice or call NHS 111.\n\n"

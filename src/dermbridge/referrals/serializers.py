@@ -18,6 +18,7 @@ from dermbridge.patients.serializers import PatientDetailsSerializer, PatientSum
 from dermbridge.referrals import permissions, workflow
 from dermbridge.referrals.models import (
     ClinicalHistory,
+    HistologyResult,
     Laterality,
     Lesion,
     LesionOutcome,
@@ -266,10 +267,28 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
         read_only_fields = fields
 
 
+class HistologySerializer(serializers.ModelSerializer[HistologyResult]):
+    histology = serializers.CharField(source="morphology_term", read_only=True)
+
+    class Meta:
+        model = HistologyResult
+        fields = [
+            "morphology_code",
+            "histology",
+            "reported_on",
+            "margins",
+            "margin_mm",
+            "laboratory",
+            "report_identifier",
+        ]
+        read_only_fields = fields
+
+
 class LesionOutcomeSerializer(serializers.ModelSerializer[LesionOutcome]):
     lesion = serializers.IntegerField(source="lesion.number", read_only=True)
     body_site = serializers.CharField(source="lesion.body_site_label", read_only=True)
     diagnosis = serializers.CharField(source="diagnosis_label", read_only=True)
+    histology = HistologySerializer(source="lesion.histology_results", many=True, read_only=True)
 
     class Meta:
         model = LesionOutcome
@@ -282,6 +301,7 @@ class LesionOutcomeSerializer(serializers.ModelSerializer[LesionOutcome]):
             "management",
             "review_date",
             "biopsy_request_id",
+            "histology",
             "recorded_at",
         ]
         read_only_fields = fields
@@ -313,7 +333,10 @@ class OutcomeSerializer(serializers.ModelSerializer[Outcome]):
         """Each lesion's answer, in lesion order (diagnosis_code above is the worst lesion's)."""
         rows = LesionOutcome.objects.filter(lesion__referral_id=outcome.referral_id)
         return LesionOutcomeSerializer(
-            rows.select_related("lesion").order_by("lesion__number"), many=True
+            rows.select_related("lesion")
+            .prefetch_related("lesion__histology_results")
+            .order_by("lesion__number"),
+            many=True,
         ).data
 
 

@@ -74,3 +74,27 @@ def test_nobody_else_sees_or_records_histology(client: Client, world: World) -> 
     assert anonymous.get(url).status_code == 302 and anonymous.post(url, FORM).status_code == 302
     assert anonymous.get("/service/histology/").status_code == 302
     assert not HistologyResult.objects.exists()
+
+
+def test_the_gp_and_the_api_see_each_lesion_s_histology(client: Client, world: World) -> None:
+    from dermbridge.referrals.tests.api_support import api_client
+
+    referral = biopsied(world)
+    client.force_login(world.derek)
+    client.post(f"/referrals/{referral.pk}/lesions/2/histology/", FORM)
+    client.force_login(world.alice)
+    page = client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert "Basal cell carcinoma of skin (21 Nov 2026; margins clear, 1.5 mm)" in page
+    assert "Record histology" not in page  # the GP does not record it
+    lesions = (
+        api_client(world.alice)
+        .get(f"/api/referrals/{referral.reference}/outcome/")
+        .json()["lesions"]
+    )
+    assert lesions[0]["histology"] == []
+    (result,) = lesions[1]["histology"]
+    assert (result["morphology_code"], result["margins"], result["margin_mm"]) == (
+        "254701007",
+        "clear",
+        "1.5",
+    )

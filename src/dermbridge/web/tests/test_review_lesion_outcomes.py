@@ -175,3 +175,19 @@ def test_nobody_else_records_or_sees_the_lesion_outcomes(client: Client, world: 
     assert AuditEvent.objects.filter(
         action="referral.view", object_id=str(referral.pk), actor_id=world.derek.pk
     ).exists()
+
+
+def test_a_posted_letter_covers_every_lesion(world: World) -> None:
+    from dermbridge.notifications.messages import patient_message
+
+    referral = _case(world)
+    review = (timezone.localdate() + timedelta(days=90)).isoformat()
+    client = Client()
+    client.force_login(world.derek)
+    client.post(f"/referrals/{referral.pk}/outcome/", _answer(review))
+    referral.refresh_from_db()
+    _, letter, _ = patient_message(referral, "outcome", "https://x/s/t", letter=True)  # type: ignore[misc]
+    assert "- Mark 1: left back: Likely melanocytic naevus." in letter
+    assert "- Mark 2: nose: Suspected basal cell carcinoma of skin. A small sample" in letter
+    _, email, _ = patient_message(referral, "outcome", "https://x/s/t")  # type: ignore[misc]
+    assert "Mark 1" not in email  # the email stays short: the status page has the detail

@@ -173,6 +173,7 @@ def lesion_outcomes_of(lesions: list[Any]) -> list[Any]:
     return list(
         LesionOutcome.objects.filter(lesion__in=lesions)
         .select_related("lesion")
+        .prefetch_related("lesion__histology_results")
         .order_by("lesion__number")
     )
 
