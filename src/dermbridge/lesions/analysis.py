@@ -2,18 +2,29 @@
 asymmetric, each with its uncertainty. Pure numpy / scikit-image / Pillow: no Django.
 
 1. The photo is reduced to WORK_LONG_SIDE pixels on the long side.
-2. The dermatoscope's field of view is found with the image pipeline's aperture detection
-   (imaging/pipeline/aperture.py: the dark surround, fitted with a circle). When the
-   dermatoscope's field of view is configured (DERMBRIDGE_DERMATOSCOPE_FOV_MM), the scale is
-   that diameter over the fitted circle's: mm per pixel = FOV mm / (2 x radius px).
+2. The scale, from the dermatoscope or a ruler:
+   a. the dermatoscope's field of view is found with the image pipeline's aperture detection
+      (imaging/pipeline/aperture.py: the dark surround, fitted with a circle); when its
+      diameter is configured (DERMBRIDGE_DERMATOSCOPE_FOV_MM), mm per pixel = FOV mm /
+      (2 x radius px);
+   b. otherwise a millimetre ruler lying roughly along the rows or the columns
+      (`ruler_scale`): in bands of rows (and of columns), the grey profile across the band is
+      detrended and its spectrum taken; a ruler's 1 mm ticks give a strong fundamental whose
+      harmonics hold most of the profile's energy (RULER_MIN_COMB), with a real second harmonic
+      (narrow ticks, not a smooth wave such as a regular pigment network: RULER_MIN_SECOND),
+      along at least three quarters of its length. The finest such period among the bands is 1 mm (the longer 5 and
+      10 mm ticks give coarser periods in other bands).
 3. Segmentation: Otsu's threshold on the grey levels inside the field of view (or the whole
-   frame without one); the lesion is the dark connected region nearest the centre, holes filled.
+   frame without one), near-white pixels (a ruler, glare) left out; the lesion is the dark
+   connected region nearest the centre, opened (thin ruler ticks go) and holes filled.
 4. Largest diameter: the maximum Feret diameter of the region (what a clinician measures with
    a ruler), in pixels, then in mm.
 5. Uncertainty: the segmentation is repeated with the threshold moved by +-THRESHOLD_SHIFT of
-   the grey range; each measure's uncertainty is half the spread across the three, and for the
-   diameter in mm the calibration's own uncertainty (the circle fit at the detector's 256-pixel
-   working size: +-1 pixel on the radius) is added in quadrature.
+   the grey range; each measure's uncertainty is half the spread across the three. For the
+   diameter, the outline's pixel (+-0.5 px at each end) is added in quadrature, and in mm the
+   calibration's own uncertainty: the circle fit at the detector's 256-pixel working size
+   (+-1 pixel on the radius), or the ruler's period (half a spectral bin and the spread of the
+   bands that found it).
 6. Colours: each lesion pixel is given the nearest of the six dermoscopic colours (white, red,
    light brown, dark brown, blue-grey, black) in CIELAB; a colour counts when it covers at least
    COLOUR_SHARE of the lesion (the range at 3 % and 10 % is the uncertainty), and the colour
@@ -37,9 +48,10 @@ from skimage import color, filters, measure
 
 from dermbridge.imaging.pipeline.aperture import DETECT_LONG_SIDE, find_aperture
 
-VERSION = 1
+VERSION = 2
 WORK_LONG_SIDE = 768
 THRESHOLD_SHIFT = 0.05
+WHITE = 0.9
 COLOUR_SHARE = 0.05
 COLOUR_SHARES = (0.03, 0.10)
 # CIELAB of the six colours dermoscopy names (approximate reference points).
@@ -76,6 +88,7 @@ class Measurement:
     asymmetry: float
     asymmetry_uncertainty: float
     aperture: bool
+    scale_source: str = ""  # "field of view", "ruler" or "" (no scale: pixels only)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -90,6 +103,78 @@ def _work_copy(photo: bytes) -> Image.Image:
         size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
         rgb = rgb.resize(size, Image.Resampling.BOX)
     return rgb
+
+
+RULER_MIN_COMB = 0.5
+RULER_MIN_SECOND = 0.1
+RULER_MIN_PERIOD_PX = 3.0
+RULER_SEGMENTS = 4
+
+
+@dataclass(frozen=True)
+class RulerScale:
+    mm_per_px: float
+    relative_uncertainty: float
+    axis: str  # "rows" (a ruler lying across) or "columns"
+    score: float
+
+
+def _spectrum(profile: np.ndarray, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    trend = np.convolve(profile, np.ones(31) / 31, mode="same")
+    flat = (profile - trend) * np.hanning(len(profile))
+    return np.abs(np.fft.rfft(flat, n=pad * len(profile))) ** 2, np.fft.rfftfreq(pad * len(profile))
+
+
+def _comb_share(spec: np.ndarray, freqs: np.ndarray, f0: float, width: float) -> float:
+    near = np.zeros_like(spec, dtype=bool)
+    k = 1
+    while k * f0 < freqs[-1]:
+        near |= np.abs(freqs - k * f0) <= width
+        k += 1
+    return float(spec[near].sum() / max(spec.sum(), 1e-12))
+
+
+def ruler_scale(grey: np.ndarray) -> RulerScale | None:
+    """The scale of a millimetre ruler lying along the rows or the columns of `grey`, or None."""
+    found: list[tuple[float, float, float, str]] = []  # (period px, score, bin width, axis)
+    for axis, plane in (("rows", grey), ("columns", grey.T)):
+        h, n = plane.shape
+        band = max(4, h // 96)
+        for top in range(0, h - band + 1, band):
+            profile = plane[top : top + band].mean(axis=0)
+            spec, freqs = _spectrum(profile, 4)
+            usable = (freqs > 16 / n) & (freqs < 1 / RULER_MIN_PERIOD_PX)
+            if not usable.any():
+                continue
+            index = np.nonzero(usable)[0][int(spec[usable].argmax())]
+            f0 = float(freqs[index])
+            width = 2 * (freqs[1] - freqs[0])
+            score = _comb_share(spec, freqs, f0, width)
+            if score < RULER_MIN_COMB:
+                continue
+            if 2 * f0 < 0.5:
+                # Narrow ticks, not a smooth wave (a regular pigment network, fabric): the
+                # second harmonic carries real energy.
+                first = spec[np.abs(freqs - f0) <= width].sum()
+                second = spec[np.abs(freqs - 2 * f0) <= width].sum()
+                if second < RULER_MIN_SECOND * first:
+                    continue
+            seg = n // RULER_SEGMENTS
+            present = 0
+            for s in range(RULER_SEGMENTS):
+                sp, fr = _spectrum(profile[s * seg : (s + 1) * seg], 8)
+                if _comb_share(sp, fr, f0, 1.5 / seg) > 0.5:
+                    present += 1
+            if present >= RULER_SEGMENTS - 1:
+                found.append((1 / f0, score, float(freqs[1] - freqs[0]), axis))
+    if not found:
+        return None
+    period, score, df, axis = min(found)
+    # Half a spectral bin, and the spread of the bands that agree on this period.
+    agreeing = [p for p, *_ in found if abs(p - period) / period < 0.02]
+    spread = float(np.std(agreeing) / period) if len(agreeing) > 1 else 0.0
+    relative = float(np.hypot(0.5 * df * period, spread))
+    return RulerScale(1.0 / period, relative, axis, round(score, 3))
 
 
 def _segment(grey: np.ndarray, field: np.ndarray, threshold: float) -> np.ndarray | None:
@@ -161,7 +246,18 @@ def measure_photo(photo: bytes, *, fov_mm: float | None) -> Measurement:
             # The circle is fitted on a copy DETECT_LONG_SIDE long: +-1 pixel there.
             detect_radius = aperture.radius * DETECT_LONG_SIDE / max(w, h)
             calibration_rel = 1.0 / max(detect_radius, 1.0)
-    inside = grey[field]
+    scale_source = "field of view" if mm_per_px else ""
+    if mm_per_px is None:
+        ruler = ruler_scale(grey)
+        if ruler is not None:
+            mm_per_px, calibration_rel, scale_source = (
+                ruler.mm_per_px,
+                ruler.relative_uncertainty,
+                "ruler",
+            )
+    # Near-white pixels (a ruler, a label, glare) are left out of the threshold: skin against
+    # white would otherwise be the split Otsu finds.
+    inside = grey[field & (grey < WHITE)]
     if inside.size < 100 or float(inside.std()) < 0.02:
         raise NotMeasurable("The photo has no contrast between the lesion and the skin.")
     otsu = float(filters.threshold_otsu(inside))
@@ -176,7 +272,8 @@ def measure_photo(photo: bytes, *, fov_mm: float | None) -> Measurement:
     props = measure.regionprops(main.astype(np.uint8))[0]
     diameters = [measure.regionprops(m.astype(np.uint8))[0].feret_diameter_max for m in found]
     diameter_px = float(props.feret_diameter_max)
-    diameter_unc = float((max(diameters) - min(diameters)) / 2)
+    # The threshold's spread, and the outline's own pixel: +-0.5 px at each end.
+    diameter_unc = float(np.hypot((max(diameters) - min(diameters)) / 2, 1.0))
     asym = [_asymmetry(m) for m in found]
     lab = color.rgb2lab(pixels)[main]
     shares, variance = _colours(lab)
@@ -205,6 +302,7 @@ def measure_photo(photo: bytes, *, fov_mm: float | None) -> Measurement:
         asymmetry=round(asym[1] if len(asym) == 3 else asym[0], 3),
         asymmetry_uncertainty=round((max(asym) - min(asym)) / 2, 3),
         aperture=aperture is not None,
+        scale_source=scale_source,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from io import BytesIO
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 
 def dermoscopic_disc(
@@ -59,6 +59,45 @@ def dermoscopic_disc(
     img[surround] = 10 + rng.normal(0, 2, (int(surround.sum()), 3))
     pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
     pil = pil.filter(ImageFilter.GaussianBlur(0.8))
+    out = BytesIO()
+    pil.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def close_up_with_ruler(
+    *,
+    diameter_mm: float,
+    px_per_mm: float,
+    width: int = 1200,
+    height: int = 900,
+    vertical: bool = False,
+    seed: int = 0,
+    quality: int = 90,
+) -> bytes:
+    """A JPEG close-up: skin, a lesion `diameter_mm` across, and a white millimetre ruler along
+    the bottom (1 mm ticks, longer at 5 and 10 mm) at `px_per_mm`; turned a quarter when
+    `vertical` (the ruler then runs down the side)."""
+    rng = np.random.default_rng(seed)
+    img = np.ones((height, width, 3), dtype=np.float32) * np.array([226, 178, 148], np.float32)
+    img += rng.normal(0, 4, (height, width, 1))
+    yy, xx = np.mgrid[0:height, 0:width]
+    inside = np.hypot(xx - width / 2, yy - height * 0.42) <= diameter_mm / 2 * px_per_mm
+    img[inside] = np.array([118, 74, 52]) + rng.normal(0, 5, (int(inside.sum()), 3))
+    pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(pil)
+    top = int(height * 0.8)
+    band = int(min(height * 0.15, 12 * px_per_mm))
+    draw.rectangle((0, top, width, top + band), fill=(245, 245, 240))
+    tick = max(1.0, 0.12 * px_per_mm)
+    mm = 0
+    while 20 + mm * px_per_mm < width - 5:
+        x = 20 + mm * px_per_mm
+        length = 0.7 * band if mm % 10 == 0 else 0.5 * band if mm % 5 == 0 else 0.35 * band
+        draw.rectangle((x - tick / 2, top, x + tick / 2, top + length), fill=(20, 20, 20))
+        mm += 1
+    pil = pil.filter(ImageFilter.GaussianBlur(0.7))
+    if vertical:
+        pil = pil.transpose(Image.Transpose.ROTATE_90)
     out = BytesIO()
     pil.save(out, "JPEG", quality=quality)
     return out.getvalue()

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from dermbridge.lesions.analysis import NotMeasurable, aligned_crop, measure_photo
-from dermbridge.lesions.synthetic import dermoscopic_disc
+from dermbridge.lesions.synthetic import close_up_with_ruler, dermoscopic_disc
 
 
 def jpeg(image: Image.Image) -> bytes:
@@ -64,3 +64,34 @@ def test_the_aligned_crop_is_centred_on_the_lesion_at_the_size_asked() -> None:
     assert crop.size == (240, 240)
     pixels = np.asarray(crop, dtype=float)
     assert pixels[110:130, 110:130].mean() < 120 < pixels[:10, :10].mean()
+
+
+@pytest.mark.parametrize("vertical", [False, True])
+@pytest.mark.parametrize(("diameter", "px_per_mm"), [(4.0, 16.0), (10.0, 25.0)])
+def test_a_millimetre_ruler_in_a_close_up_gives_the_scale(
+    diameter: float, px_per_mm: float, vertical: bool
+) -> None:
+    photo = close_up_with_ruler(diameter_mm=diameter, px_per_mm=px_per_mm, vertical=vertical)
+    m = measure_photo(photo, fov_mm=None)  # no dermatoscope: the ruler is the only scale
+    assert m.scale_source == "ruler" and m.diameter_mm is not None
+    assert m.diameter_mm_uncertainty is not None
+    assert abs(m.diameter_mm - diameter) <= 2 * m.diameter_mm_uncertainty
+    assert abs(m.diameter_mm - diameter) <= 0.3
+
+
+def test_no_ruler_is_found_where_there_is_none() -> None:
+    from skimage import color
+
+    from dermbridge.imaging.synthetic import lesion_photo
+    from dermbridge.lesions.analysis import ruler_scale
+
+    # The demo's photos have a regular pigment network: periodic, but not a ruler.
+    for photo in (
+        lesion_photo(1024, 768, seed=1, kind="dermoscopic"),
+        lesion_photo(1024, 768, seed=2, kind="close_up"),
+        dermoscopic_disc(diameter_mm=6, width=800, height=600),
+    ):
+        grey = color.rgb2gray(np.asarray(Image.open(io.BytesIO(photo)).convert("RGB")) / 255.0)
+        assert ruler_scale(grey) is None
+    m = measure_photo(dermoscopic_disc(diameter_mm=6, width=800, height=600), fov_mm=None)
+    assert m.scale_source == "" and m.diameter_mm is None
