@@ -51,3 +51,12 @@ def visible_referral_ids(user: User, patient_id: int) -> set[int]:
         .exclude(state=State.DRAFT)
         .values_list("pk", flat=True)
     )
+
+
+def may_see_lesion(user: User, patient_id: int, referral_ids: set[int]) -> bool:
+    """A patient lesion (shown in the referrals `referral_ids`) is the user's to open when they
+    may see the patient and at least one of those referrals: a lesion seen only by another
+    service is not theirs."""
+    return may_see_patient(user, patient_id) and bool(
+        referral_ids & visible_referral_ids(user, patient_id)
+    )

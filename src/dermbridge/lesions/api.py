@@ -46,7 +46,7 @@ def _patient(request: Request, patient_id: int) -> Patient:
 def _lesion(request: Request, lesion_id: int) -> PatientLesion:
     pk = int_or_404(lesion_id)
     found = PatientLesion.objects.filter(pk=pk).first()
-    if found is None or not access.may_see_patient(acting_user(request), found.patient_id):
+    if found is None or not services.may_open(acting_user(request), found):
         record_access_denied(request, "lesions.patientlesion", lesion_id)
         raise NotFound("No lesion with this id that you can see.")
     return found

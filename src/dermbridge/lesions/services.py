@@ -291,6 +291,15 @@ def start_new(lesion: Lesion, *, user: User, reason: str = "") -> LesionEncounte
 # ---------------------------------------------------------------- reads
 
 
+def may_open(user: User, patient_lesion: PatientLesion) -> bool:
+    """The lesion is `user`'s to open: a dermatologist of the patient who may see at least one
+    of the referrals it was seen in."""
+    seen_in = set(
+        patient_lesion.encounters.values_list("lesion__referral_id", flat=True).distinct()
+    )
+    return access.may_see_lesion(user, patient_lesion.patient_id, seen_in)
+
+
 def patient_lesions(patient_id: int) -> QuerySet[PatientLesion]:
     """The patient's lesions that at least one referral lesion shows, oldest first."""
     return (
@@ -339,7 +348,7 @@ def set_monitoring(patient_lesion: PatientLesion, until: dt.date | None, *, user
     """Put the lesion under "monitor" until `until` (None: stop monitoring), by hand on the
     comparison page. Audited. The dermatologist's per-lesion outcome sets it too
     (`follow_outcome`); the newer of the two decisions wins."""
-    if not access.may_see_patient(user, patient_lesion.patient_id):
+    if not may_open(user, patient_lesion):
         raise NotPermitted("Only the patient's dermatologists can set a review date.")
     today = timezone.localdate()
     if until is not None and until <= today:

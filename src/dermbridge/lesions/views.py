@@ -43,7 +43,7 @@ def _patient(request: HttpRequest, pk: int) -> Patient:
 
 def _patient_lesion(request: HttpRequest, pk: int) -> PatientLesion:
     found = PatientLesion.objects.select_related("patient").filter(pk=pk).first()
-    if found is None or not access.may_see_patient(_user(request), found.patient_id):
+    if found is None or not services.may_open(_user(request), found):
         raise _refuse(request, "lesions.patientlesion", pk)
     return found
 

@@ -180,3 +180,7 @@ def test_another_services_visits_stay_hidden_from_a_shared_lesion(world: World) 
     assert not seen & set(city_refs)
     # And City's lesion itself, seen only through City's referrals, is not theirs to open.
     assert caller.api.get(f"/api/lesions/{city.pk}/").status_code == 404
+    assert caller.page.get(f"/lesions/{city.pk}/compare/").status_code == 404
+    before = state()
+    refused = caller.page.post(f"/lesions/{city.pk}/monitor/", {"monitor_until": "2099-01-01"})
+    assert refused.status_code == 404 and state() == before
