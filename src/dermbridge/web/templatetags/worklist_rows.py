@@ -15,6 +15,7 @@ from django import template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import conditional_escape as esc
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -23,10 +24,6 @@ from dermbridge.core.templatetags.once import once_token
 register = template.Library()
 
 _PK = 987654321  # stands for a referral's id in the reversed addresses (URL patterns: <int:pk>)
-_CELL = (
-    '<td class="nhsuk-table__cell" role="cell">'
-    '<span class="nhsuk-table-responsive__heading" aria-hidden="true">{} </span>'
-)
 _STATE_TAG = {
     "draft": "yellow",
     "more_info_requested": "yellow",
@@ -51,23 +48,20 @@ def _url(name: str, pk: int, *rest: str) -> str:
 
 def _state_tags(r: Any, breach: str, labels: dict[str, str]) -> str:
     """web/includes/state_tags.html for one row."""
-    html: str = format_html(
-        '<strong class="nhsuk-tag nhsuk-tag--{}">{}</strong>\n',
-        _STATE_TAG.get(r.state, "blue"),
-        r.get_state_display(),
+    html = (
+        f'<strong class="nhsuk-tag nhsuk-tag--{_STATE_TAG.get(r.state, "blue")}">'
+        f"{esc(r.get_state_display())}</strong>\n"
     )
     if r.is_usc:
-        html += format_html(
-            '<strong class="nhsuk-tag nhsuk-tag--red">{}</strong>', r.get_kind_display()
-        )
+        html += f'<strong class="nhsuk-tag nhsuk-tag--red">{esc(r.get_kind_display())}</strong>'
     html += "\n"
     if breach == "breached":
-        html += format_html(
-            '<strong class="nhsuk-tag nhsuk-tag--red">{}</strong>', labels.get("breached", "")
+        html += (
+            f'<strong class="nhsuk-tag nhsuk-tag--red">{esc(labels.get("breached", ""))}</strong>'
         )
     elif breach == "near":
-        html += format_html(
-            '<strong class="nhsuk-tag nhsuk-tag--orange">{}</strong>', labels.get("near", "")
+        html += (
+            f'<strong class="nhsuk-tag nhsuk-tag--orange">{esc(labels.get("near", ""))}</strong>'
         )
     return html + "\n"
 
@@ -97,16 +91,19 @@ def _quick_form(r: Any, quick: str, csrf: str) -> str:
     if not quick:
         return ""
     label = "Start review" if quick == "claim" else "Return to worklist"
-    return format_html(
-        '<form method="post" action="{}">{}{}<button class="nhsuk-button nhsuk-button--secondary'
-        ' nhsuk-button--small" type="submit">{}<span class="nhsuk-u-visually-hidden"> {}'
-        "</span></button></form>",
-        _url("referral-act", r.pk, quick),
-        csrf,
-        once_token(),
-        label,
-        r.reference,
+    return (
+        f'<form method="post" action="{esc(_url("referral-act", r.pk, quick))}">{csrf}'
+        f'{once_token()}<button class="nhsuk-button nhsuk-button--secondary nhsuk-button--small"'
+        f' type="submit">{label}<span class="nhsuk-u-visually-hidden"> {esc(r.reference)}'
+        "</span></button></form>"
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _due(due_at: Any, zone: str) -> str:
+    """{{ due_at|date:"j M H:i" }} in the current time zone (`zone`), kept per value: the same
+    cases come back on every worklist, and Django's date formatting is not cheap."""
+    return str(date_format(timezone.template_localtime(due_at), "j M H:i"))  # type: ignore[attr-defined]
 
 
 def _hub_result(r: Any) -> str:
@@ -126,6 +123,17 @@ def _hub_result(r: Any) -> str:
     )
 
 
+def _cell(heading: str) -> str:
+    return (
+        '<td class="nhsuk-table__cell" role="cell">'
+        f'<span class="nhsuk-table-responsive__heading" aria-hidden="true">{heading} </span>'
+    )
+
+
+_REFERENCE, _PATIENT, _PATHWAY = _cell("Reference"), _cell("Patient"), _cell("Pathway and status")
+_AI, _DUE, _REVIEWER = _cell("AI risk"), _cell("Due"), _cell("Reviewer")
+
+
 def _row(r: Any, breach: str, quick: str, band: Any, csrf: str, labels: Any) -> str:
     exclusions = ""
     if r.exclusion_reasons:
@@ -134,46 +142,21 @@ def _row(r: Any, breach: str, quick: str, band: Any, csrf: str, labels: Any) -> 
             f' <strong class="nhsuk-tag nhsuk-tag--yellow">{n} exclusion'
             f"{'' if n == 1 else 's'}</strong>"
         )
-    due = (
-        date_format(
-            timezone.template_localtime(r.due_at),  # type: ignore[attr-defined]
-            "j M H:i",
-        )
-        if r.due_at
-        else ""
-    )
-    return "".join(
-        [
-            '\n  <tr class="nhsuk-table__row" role="row">\n    ',
-            format_html(
-                _CELL + '<a href="{}">{}</a></td>\n    ',
-                "Reference",
-                _url("referral-detail", r.pk),
-                r.reference,
-            ),
-            format_html(
-                _CELL + '{}<br><span class="nhsuk-body-s">NHS {}</span></td>\n    ',
-                "Patient",
-                r.patient,
-                r.patient.formatted_nhs_number,
-            ),
-            format_html(_CELL + "{}<br>", "Pathway and status", r.get_kind_display()),
-            _state_tags(r, breach, labels),
-            exclusions,
-            "</td>\n    ",
-            format_html(
-                _CELL + '<strong class="nhsuk-tag nhsuk-tag--{}">{}</strong>',
-                "AI risk",
-                band.tag,
-                band.label,
-            ),
-            _risk(r, band),
-            "</td>\n    ",
-            format_html(_CELL + "{}{}</td>\n    ", "Due", due, _hub_result(r)),
-            format_html(_CELL + "{}\n      ", "Reviewer", r.claimed_by or "–"),
-            _quick_form(r, quick, csrf),
-            "</td>\n  </tr>\n  ",
-        ]
+    due = _due(r.due_at, timezone.get_current_timezone_name()) if r.due_at else ""
+    patient = r.patient
+    return (
+        '\n  <tr class="nhsuk-table__row" role="row">\n    '
+        f'{_REFERENCE}<a href="{esc(_url("referral-detail", r.pk))}">{esc(r.reference)}</a>'
+        "</td>\n    "
+        f"{_PATIENT}{esc(patient)}<br>"
+        f'<span class="nhsuk-body-s">NHS {esc(patient.formatted_nhs_number)}</span></td>\n    '
+        f"{_PATHWAY}{esc(r.get_kind_display())}<br>{_state_tags(r, breach, labels)}{exclusions}"
+        "</td>\n    "
+        f'{_AI}<strong class="nhsuk-tag nhsuk-tag--{esc(band.tag)}">{esc(band.label)}</strong>'
+        f"{_risk(r, band)}</td>\n    "
+        f"{_DUE}{esc(due)}{_hub_result(r)}</td>\n    "
+        f"{_REVIEWER}{esc(r.claimed_by or '–')}\n      {_quick_form(r, quick, csrf)}"
+        "</td>\n  </tr>\n  "
     )
 
 
@@ -183,4 +166,4 @@ def worklist_rows(context: template.Context, rows: list[tuple[Any, str, str, Any
     csrf = _csrf_field(context.get("csrf_token")) if any(q for _, _, q, _ in rows) else ""
     labels = context.get("target_labels") or {}
     html = "".join(_row(r, b, q, band, csrf, labels) for r, b, q, band in rows)
-    return mark_safe(html)  # noqa: S308 - every value above is escaped by format_html/escape
+    return mark_safe(html)  # noqa: S308 - every value above is escaped (esc, format_html)
