@@ -30,12 +30,12 @@ class OutcomeForm(NhsForm):
         widget=forms.Textarea,
         help_text="Cover every lesion. Say 'likely' or 'suspected' until a biopsy confirms it.",
     )
+    # A select, not radios, its first choice saying what leaving it does: the lesions' answers
+    # above it must leave Record in view at 1440x900 (browser/test_review_screen.py).
     pathway_decision = forms.ChoiceField(
         label="Where the patient goes next",
         choices=PathwayDecision.choices,
-        widget=forms.RadioSelect,
         required=False,
-        help_text="Leave unchosen to follow the most urgent lesion; it cannot be less urgent.",
     )
 
     def __init__(self, *args: Any, advice_only: bool = False, **kwargs: Any) -> None:
@@ -45,7 +45,7 @@ class OutcomeForm(NhsForm):
             decision.choices = [(PathwayDecision.ADVICE.value, PathwayDecision.ADVICE.label)]  # type: ignore[attr-defined]
             decision.initial = PathwayDecision.ADVICE
         else:
-            decision.choices = [  # type: ignore[attr-defined]
+            decision.choices = [("", "Follow the most urgent lesion")] + [  # type: ignore[attr-defined]
                 c for c in PathwayDecision.choices if c[0] != PathwayDecision.ADVICE
             ]
 
@@ -58,9 +58,7 @@ class LesionOutcomeForm(NhsForm):
     differential_1 = forms.ChoiceField(label="First differential (optional)", required=False)
     differential_2 = forms.ChoiceField(label="Second differential (optional)", required=False)
     differential_3 = forms.ChoiceField(label="Third differential (optional)", required=False)
-    management = forms.ChoiceField(
-        label="Management", choices=Management.choices, widget=forms.RadioSelect
-    )
+    management = forms.ChoiceField(label="Management", choices=())
     review_date = forms.DateField(
         label="Review date (if monitored)",
         required=False,
@@ -79,10 +77,12 @@ class LesionOutcomeForm(NhsForm):
             self.fields[name].choices = choices  # type: ignore[attr-defined]
         # app.js adds a search box that filters this long SNOMED CT list as the user types.
         self.fields["diagnosis_code"].widget.attrs["data-filterable"] = "true"
-        if advice_only:
-            self.fields["management"].choices = [  # type: ignore[attr-defined]
-                c for c in Management.choices if c[0] in (Management.DISCHARGE, Management.MONITOR)
-            ]
+        allowed = [
+            c
+            for c in Management.choices
+            if not advice_only or c[0] in (Management.DISCHARGE, Management.MONITOR)
+        ]
+        self.fields["management"].choices = BLANK + allowed  # type: ignore[attr-defined]
 
     @property
     def legend(self) -> str:

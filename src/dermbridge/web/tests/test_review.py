@@ -81,7 +81,7 @@ def test_it_refuses_an_incomplete_outcome_and_saves_nothing(client: Client, worl
     body = response.content.decode()
     assert "There is a problem" in body
     assert 'href="#id_lesion-1-diagnosis_code"' in body
-    assert 'href="#id_pathway_decision_0"' in body
+    assert 'href="#id_pathway_decision"' in body
     assert not Outcome.objects.filter(referral=referral).exists()
     referral.refresh_from_db()
     assert referral.state == State.IN_REVIEW

@@ -255,14 +255,19 @@ def dermatologist_reviews_on_desktop(
     # The outcome form is beside the photos on the review page itself (issue #9): no other page.
     assert page.locator("#outcome form.db-outcome").count() == 1
     # The whole outcome form by keyboard: type to filter the coded list, End picks the match.
-    tab_to(page, "#id_diagnosis_code-filter")
+    # Each lesion has its own fieldset (issue #14): lesion 1's diagnosis, then its management.
+    dx = "#id_lesion-1-diagnosis_code"
+    tab_to(page, f"{dx}-filter")
     page.keyboard.type("melanocytic naevus")
-    options = page.eval_on_selector("#id_diagnosis_code", "el => [...el.options].map(o => o.text)")
+    options = page.eval_on_selector(dx, "el => [...el.options].map(o => o.text)")
     assert options and all("naevus" in o.lower() for o in options if o != "Choose…"), options
-    tab_to(page, "#id_diagnosis_code")
+    tab_to(page, dx)
     page.keyboard.press("End")
-    chosen = page.eval_on_selector("#id_diagnosis_code", "el => el.options[el.selectedIndex].text")
+    chosen = page.eval_on_selector(dx, "el => el.options[el.selectedIndex].text")
     assert "naevus" in chosen.lower(), chosen
+    tab_to(page, "#id_lesion-1-management")
+    page.keyboard.type("Dis")  # a select takes typed letters: Discharge
+    assert page.input_value("#id_lesion-1-management") == "discharge"
     for selector, text in (
         ("#id_management_plan", "Routine monitoring; photograph again in 3 months."),
         ("#id_advice_to_referrer", "Benign naevus. No referral needed; review if it changes."),

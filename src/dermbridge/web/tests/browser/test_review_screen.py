@@ -135,9 +135,12 @@ def test_review_screen_at_desktop_and_phone(
         "#id_patient_explanation",
         page.input_value("#id_patient_explanation") + " Your GP has been told.",
     )
-    page.fill("#id_diagnosis_code-filter", "melanoma")
-    page.select_option("#id_diagnosis_code", value="372244006")
-    page.check("input[name=pathway_decision][value=urgent_clinic]")
+    # One fieldset per lesion (issue #14): its diagnosis and management; the referral's decision
+    # follows from it (chosen here too, as a dermatologist may).
+    page.fill("#id_lesion-1-diagnosis_code-filter", "melanoma")
+    page.select_option("#id_lesion-1-diagnosis_code", value="372244006")
+    page.select_option("#id_lesion-1-management", value="clinic")
+    page.select_option("#id_pathway_decision", value="urgent_clinic")
     page.fill("#id_advice_to_referrer", "Suspected melanoma: urgent clinic booked.")
     page.fill("#id_management_plan", "Excision biopsy in clinic.")
     page.evaluate("() => window.scrollTo(0, 0)")
