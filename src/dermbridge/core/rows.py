@@ -6,17 +6,23 @@ statement and each column's converters once per process and database (from the m
 fields, the ORM's own converters), then per call runs it and makes the model instances with
 `Model.from_db`, the related ones cached on their parents as `select_related` would cache them.
 The result is the same objects with the same field values as the ORM query
-(core/tests/test_rows.py compares every field).
+(core/tests/test_rows.py compares every field). `read_values` does the same for a
+`filter(...).values_list(...)` by one field, and `read_prepared` evaluates any plain model
+queryset (select_related and annotations included) from SQL compiled once per caller's key.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, models
+from django.db.models.query import ModelIterable, get_related_populators
 
 M = TypeVar("M", bound=models.Model)
 
@@ -161,3 +167,87 @@ def _prepare_values(
         f"WHERE t0.{quote(str(where.column))} = %s"  # type: ignore[union-attr]
     )
     return sql, where, converters
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple[Any, ...]
+    model: type[models.Model]
+    init_list: list[str]
+    start: int
+    end: int
+    populators: list[Any]
+    converters: dict[int, tuple[list[Converter], Any]]
+    annotations: dict[str, int]
+
+
+_compiled: OrderedDict[tuple[Any, ...], _Compiled] = OrderedDict()
+_compiled_lock = threading.Lock()
+COMPILED_KEPT = 256
+
+
+def read_prepared(
+    key: tuple[Any, ...], make: Callable[[], models.QuerySet[M]], *, using: str = "default"
+) -> list[M]:
+    """`list(make())` with the queryset built and its SQL compiled once per process for `key`,
+    which must determine the query and its parameters entirely (the same key, the same SQL and
+    parameters: never a clock reading or anything else that changes between calls). The objects
+    are made as the ORM makes them (its own converters, `from_db`, the related rows of
+    `select_related`, the annotations set on each); the newest `COMPILED_KEPT` are kept."""
+    db = using
+    connection = connections[db]
+    full_key = (key, db, connection.vendor)
+    entry = _compiled.get(full_key)
+    if entry is None:
+        queryset = make().using(db)
+        try:
+            entry = _compile(queryset, db)
+        except EmptyResultSet:
+            return []
+        with _compiled_lock:
+            _compiled[full_key] = entry
+            while len(_compiled) > COMPILED_KEPT:
+                _compiled.popitem(last=False)
+    with connection.cursor() as cursor:
+        cursor.execute(entry.sql, entry.params)
+        rows = cursor.fetchall()
+    objects: list[M] = []
+    for fetched in rows:
+        row = list(fetched)
+        for position, (fns, expression) in entry.converters.items():
+            value = row[position]
+            for convert in fns:
+                value = convert(value, expression, connection)
+            row[position] = value
+        obj = entry.model.from_db(db, entry.init_list, row[entry.start : entry.end])
+        for populator in entry.populators:
+            populator.populate(row, obj)
+        for name, position in entry.annotations.items():
+            setattr(obj, name, row[position])
+        objects.append(obj)  # type: ignore[arg-type]
+    return objects
+
+
+def _compile(queryset: models.QuerySet[Any], db: str) -> _Compiled:
+    """What Django's ModelIterable works out on each evaluation, worked out once."""
+    if queryset._prefetch_related_lookups or queryset._known_related_objects:  # type: ignore[attr-defined]
+        raise ValueError("read_prepared reads plain model querysets (no prefetch_related).")
+    if queryset._iterable_class is not ModelIterable:
+        raise ValueError("read_prepared reads model instances (not values() or values_list()).")
+    compiler = queryset.query.get_compiler(using=db)
+    sql, params = compiler.as_sql()
+    select, klass_info = compiler.select, compiler.klass_info
+    fields = klass_info["select_fields"]  # type: ignore[index]
+    start, end = fields[0], fields[-1] + 1
+    return _Compiled(
+        sql=sql,
+        params=tuple(params),
+        model=klass_info["model"],  # type: ignore[index]
+        init_list=[f[0].target.attname for f in select[start:end]],
+        start=start,
+        end=end,
+        populators=get_related_populators(klass_info, select, db),  # type: ignore[call-arg]
+        converters=compiler.get_converters([s[0] for s in select[0 : compiler.col_count]]),
+        annotations=dict(compiler.annotation_col_map or {}),
+    )

@@ -19,7 +19,7 @@ from django.db.models import Exists, OuterRef, Q
 from dermbridge.accounts.models import Organisation, Role
 from dermbridge.audit.services import record
 from dermbridge.core.errors import NotFound
-from dermbridge.core.rows import read_one
+from dermbridge.core.rows import read_one, read_prepared
 from dermbridge.referrals.models import Lesion, Referral, State
 
 if TYPE_CHECKING:
@@ -103,6 +103,23 @@ def review_worklist(
     """One page of `service`'s open cases (USC first, then AI risk, then target), each annotated
     with `has_photo`: whether it has a photo of `photo_type` (the page asks about dermoscopic
     photos; still one query, an EXISTS per row shown). The cases shown are audited."""
+    # Page 1 without a time-dependent (breach) filter: the same key, the same SQL and parameters.
+    key = None
+    if not filters.breach:
+        mine = user.pk if filters.mine else None
+        key = ("worklist", service.pk, filters, mine, photo_type, PAGE_SIZE)
+    shown = _page(lambda: _cases(user, service, filters, photo_type), page, key)
+    record(
+        user,
+        "referral.list",
+        object_type="referrals.referral",
+        organisation_id=service.pk,
+        detail={"page": "worklist", "shown": [r.pk for r in shown.object_list]},
+    )
+    return shown
+
+
+def _cases(user: User, service: Organisation, filters: WorklistFilters, photo_type: str) -> Any:
     photos = Lesion.objects.filter(referral=OuterRef("pk"), images__image_type=photo_type)
     queryset: Any = (
         Referral.objects.worklist(service.pk)
@@ -121,29 +138,24 @@ def review_worklist(
         queryset = queryset.filter(has_photo=filters.has_photo)
     if filters.mine:
         queryset = queryset.filter(claimed_by=user)
-    shown = _page(queryset, page)
-    record(
-        user,
-        "referral.list",
-        object_type="referrals.referral",
-        organisation_id=service.pk,
-        detail={"page": "worklist", "shown": [r.pk for r in shown.object_list]},
-    )
-    return shown
+    return queryset
 
 
-def _page(queryset: Any, page: str | int | None) -> Page[Any]:
-    """`Paginator(queryset, PAGE_SIZE).get_page(page)` with its rows read once (for the audit and
-    the page). The first page is read first: when it is not full it holds every case, so its
-    length is the count and the COUNT query is not needed."""
-    paginator = Paginator(queryset, PAGE_SIZE)
+def _page(make: Any, page: str | int | None, key: tuple[Any, ...] | None) -> Page[Any]:
+    """`Paginator(make(), PAGE_SIZE).get_page(page)` with its rows read once (for the audit and
+    the page). Page 1 is read first, by `key` with SQL compiled once per process
+    (core.rows.read_prepared) when there is one; when it is not full it holds every case, so
+    it is its own count (no COUNT query)."""
     if page in (None, "", "1", 1):
-        first = list(queryset[:PAGE_SIZE])
+        if key is not None:
+            first = read_prepared((*key, "page 1"), lambda: make()[:PAGE_SIZE])
+        else:
+            first = list(make()[:PAGE_SIZE])
         if len(first) < PAGE_SIZE:
-            paginator.count = len(first)  # type: ignore[misc]  # a cached_property, known here
-        shown = paginator.page(1)
+            return Paginator(first, PAGE_SIZE).page(1)
+        shown = Paginator(make(), PAGE_SIZE).page(1)
         shown.object_list = first
         return shown
-    shown = paginator.get_page(page)
+    shown = Paginator(make(), PAGE_SIZE).get_page(page)
     shown.object_list = list(shown.object_list)
     return shown

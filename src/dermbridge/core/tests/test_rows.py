@@ -54,3 +54,39 @@ def test_read_values_gives_the_rows_values_list_gives(world: World) -> None:
         got = read_values(Membership, ("role", "organisation_id"), "user", user.pk)
         assert sorted(got) == sorted(expected) and expected
         assert sorted(user.held_roles()) == sorted(expected)
+
+
+def test_read_prepared_gives_the_objects_the_queryset_gives(world: World) -> None:
+    from django.db.models import Exists, OuterRef
+
+    from dermbridge.core.rows import read_prepared
+
+    referrals = [make_referral(world, state=State.AWAITING_REVIEW) for _ in range(2)]
+    Referral.objects.filter(pk=referrals[0].pk).update(claimed_by=world.derek)
+    built = []
+
+    def make():  # type: ignore[no-untyped-def]
+        built.append(1)
+        photos = Lesion.objects.filter(referral=OuterRef("pk"), images__image_type="dermoscopic")
+        return (
+            Referral.objects.filter(service=world.service)
+            .select_related("patient", "claimed_by")
+            .annotate(has_photo=Exists(photos))
+            .order_by("pk")
+        )
+
+    expected = list(make())
+    key = ("test", world.service.pk)
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            got = read_prepared(key, make)
+            related = [(r.patient, r.claimed_by) for r in got]  # cached: no more queries
+        assert len(queries) == 1
+        assert [_values(r) for r in got] == [_values(r) for r in expected]
+        assert [r.has_photo for r in got] == [r.has_photo for r in expected] == [True, True]
+        assert [_values(p) for p, _ in related] == [_values(r.patient) for r in expected]
+        assert [c and _values(c) for _, c in related] == [
+            r.claimed_by and _values(r.claimed_by) for r in expected
+        ]
+        assert related[0][1] is not None and related[1][1] is None
+    assert len(built) == 2  # once for `expected`, once for the key: then the compiled SQL
