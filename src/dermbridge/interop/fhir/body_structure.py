@@ -8,7 +8,9 @@ findings of one lesion. The referral's own per-lesion BodyStructures
 (resources.body_structure_resource) describe the lesion as the referrer saw it that day; this
 one is the lesion itself.
 
-Wiring into the referral's Bundle is the bundle module's: `patient_lesion_body_structure`.
+Wiring into the referral's Bundle is the bundle module's: `patient_lesions_of(referral)` gives
+the patient lesion each referral lesion shows (only those linked), and
+`patient_lesion_body_structure(lesion, patient_url)` the resource for each.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 
 from dermbridge.interop import codes as c
 from dermbridge.interop.fhir.resources import _ref, validated
-from dermbridge.lesions.models import PatientLesion
+from dermbridge.lesions.models import LesionEncounter, PatientLesion
+from dermbridge.referrals.models import Referral
 
 PATIENT_LESION_SYSTEM = f"{c.DERMBRIDGE_ID}/patient-lesion"
 FIRST_SEEN_EXT = f"{c.DERMBRIDGE_SD}/lesion-first-seen"
@@ -62,3 +65,12 @@ def patient_lesion_body_structure(lesion: PatientLesion, patient_url: str) -> di
             "patient": _ref(patient_url),
         }
     )
+
+
+def patient_lesions_of(referral: Referral) -> dict[int, PatientLesion]:
+    """For each of the referral's lesions linked to a patient lesion: {referral lesion id: the
+    patient lesion}. A lesion not yet linked by a dermatologist is absent."""
+    rows = LesionEncounter.objects.filter(lesion__referral=referral).select_related(
+        "patient_lesion"
+    )
+    return {row.lesion_id: row.patient_lesion for row in rows}

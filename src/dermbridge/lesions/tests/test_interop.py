@@ -15,6 +15,7 @@ from dermbridge.interop.dicom import to_bytes
 from dermbridge.interop.fhir.body_structure import (
     PATIENT_LESION_SYSTEM,
     patient_lesion_body_structure,
+    patient_lesions_of,
 )
 from dermbridge.interop.services import dicom_objects
 from dermbridge.lesions import services
@@ -41,6 +42,8 @@ def test_a_patient_lesion_is_a_valid_fhir_body_structure(world: World) -> None:
     assert resource["locationQualifier"][0]["coding"][0]["code"] == "7771000"  # left
     assert resource["patient"] == {"reference": "urn:uuid:patient"}
     assert resource["active"] is True
+    referral = tracked.encounters.get().lesion.referral
+    assert patient_lesions_of(referral) == {tracked.encounters.get().lesion_id: tracked}
 
 
 def test_the_api_lists_the_patients_lesions_and_links_one(world: World) -> None:
