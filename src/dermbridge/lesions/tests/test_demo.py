@@ -48,5 +48,8 @@ def test_the_demo_patients_lesion_grows_over_three_visits(world: World, settings
             assert f"{answer.diagnosis_label} · {answer.get_management_display()}" in page
         body_map = client.get(f"/lesions/patients/{growing.patient_id}/").content.decode()
         assert "Back of the body" in body_map and "Front of the body" in body_map
+        for answer in answers:  # each visit's answer in the lesion's history too
+            assert f"{answer.diagnosis_label} · {answer.get_management_display()}" in body_map
+        assert "Not yet answered" in body_map  # the third visit awaits review
     finally:
         storage.blob_store.cache_clear()
