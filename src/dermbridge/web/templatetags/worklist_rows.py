@@ -9,13 +9,13 @@ it replaced), escaping every value as the template did.
 from __future__ import annotations
 
 import functools
+from html import escape as html_escape
 from typing import Any
 
 from django import template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import conditional_escape as esc
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -34,6 +34,22 @@ _STATE_TAG = {
 }
 
 
+def esc(value: Any) -> str:
+    """{{ value }} escaped as the template escaped it (Django's escape is html.escape of str)."""
+    return html_escape(str(value))
+
+
+@functools.cache
+def _labels(meta: Any, name: str) -> dict[Any, str]:
+    return {value: str(label) for value, label in meta.get_field(name).flatchoices}
+
+
+def _display(r: Any, name: str) -> str:
+    """r.get_<name>_display(), from the field's choices read once."""
+    value = getattr(r, name)
+    return str(_labels(r._meta, name).get(value, value))
+
+
 @functools.cache
 def _address(name: str, *rest: str) -> tuple[str, str]:
     """The address of `name` for any referral, as the text before and after its id."""
@@ -50,10 +66,10 @@ def _state_tags(r: Any, breach: str, labels: dict[str, str]) -> str:
     """web/includes/state_tags.html for one row."""
     html = (
         f'<strong class="nhsuk-tag nhsuk-tag--{_STATE_TAG.get(r.state, "blue")}">'
-        f"{esc(r.get_state_display())}</strong>\n"
+        f"{esc(_display(r, 'state'))}</strong>\n"
     )
     if r.is_usc:
-        html += f'<strong class="nhsuk-tag nhsuk-tag--red">{esc(r.get_kind_display())}</strong>'
+        html += f'<strong class="nhsuk-tag nhsuk-tag--red">{esc(_display(r, "kind"))}</strong>'
     html += "\n"
     if breach == "breached":
         html += (
@@ -150,7 +166,7 @@ def _row(r: Any, breach: str, quick: str, band: Any, csrf: str, labels: Any) -> 
         "</td>\n    "
         f"{_PATIENT}{esc(patient)}<br>"
         f'<span class="nhsuk-body-s">NHS {esc(patient.formatted_nhs_number)}</span></td>\n    '
-        f"{_PATHWAY}{esc(r.get_kind_display())}<br>{_state_tags(r, breach, labels)}{exclusions}"
+        f"{_PATHWAY}{esc(_display(r, 'kind'))}<br>{_state_tags(r, breach, labels)}{exclusions}"
         "</td>\n    "
         f'{_AI}<strong class="nhsuk-tag nhsuk-tag--{esc(band.tag)}">{esc(band.label)}</strong>'
         f"{_risk(r, band)}</td>\n    "
