@@ -252,8 +252,10 @@ def test_the_photo_page_leads_back_to_the_visit_only_for_the_hubs_own_appointmen
     page = client.get(f"{photos_url}?visit={a.pk}").content.decode()
     assert page.count(f'href="{url(h, a)}"') == 2 and "Back to the visit" in page
     # Another referral's appointment, a made-up number, or no number: the referral's way back.
+    free = a.slot.session.slots.exclude(pk=a.slot_id).first()
+    assert free is not None
     other = Appointment.objects.create(
-        slot=a.slot.session.slots.exclude(pk=a.slot_id).first(),
+        slot=free,
         referral=hub_referral(h),
         booked_by=h.admin,
     )
@@ -262,5 +264,5 @@ def test_the_photo_page_leads_back_to_the_visit_only_for_the_hubs_own_appointmen
         assert "Back to the visit" not in page and "Back to the referral" in page, query
     # Someone who is not the hub's staff never gets the hub's link.
     client.force_login(world.alice)  # the referring GP
-    page = client.get(f"{photos_url}?visit={a.pk}")
-    assert b"Back to the visit" not in page.content
+    response = client.get(f"{photos_url}?visit={a.pk}")
+    assert b"Back to the visit" not in response.content
