@@ -123,7 +123,7 @@ def test_only_the_service_sees_the_page_and_only_an_administrator_reviews(
     review = f"/dashboard/missed-cancers/{event.pk}/reviewed/?service={world.service.pk}"
     client.force_login(world.derek)
     body = client.get(page).content.decode()
-    assert request_id in body and "Awaiting review" in body and "Record review" not in body
+    assert request_id in body and "Not yet reviewed" in body and "Record review" not in body
     assert AuditEvent.objects.filter(
         action="report.view", actor_id=world.derek.pk, detail__report="concordance"
     ).exists()
