@@ -66,7 +66,9 @@ def _clean_outcome(
     if errors:
         raise InvalidReferral("The outcome is not complete.", field_errors=errors)
     return {
-        "diagnosis_code": lesion_outcomes.referral_diagnosis(cleaned),
+        # The worst lesion's; a referral-level code only where there is no lesion to carry it.
+        "diagnosis_code": lesion_outcomes.referral_diagnosis(cleaned)
+        or str(data.get("diagnosis_code", "")),
         "management_plan": str(data["management_plan"]).strip(),
         "advice_to_referrer": str(data["advice_to_referrer"]).strip(),
         "patient_explanation": str(data["patient_explanation"]).strip(),
