@@ -38,3 +38,17 @@ def test_the_empty_outcome_form_is_that_of_a_new_form(advice_only: bool) -> None
     assert referral._blank_message_html() == render_to_string(
         "web/includes/field.html", {"field": message}
     )
+
+
+@pytest.mark.parametrize("advice_only", [True, False])
+def test_a_blank_lesion_fieldset_is_that_of_a_new_form(advice_only: bool) -> None:
+    """The per-lesion fieldset kept per process (issue #14) is what the template renders."""
+    from dermbridge.referrals.models import Lesion
+    from dermbridge.web.forms import LesionOutcomeForm
+
+    lesion = Lesion(number=2, body_site_code="45206002", laterality="left")
+    form = LesionOutcomeForm(lesion=lesion, advice_only=advice_only)
+    form.mark_errors()
+    live = render_to_string("web/includes/outcome_lesions.html", {"lesion_forms": [form]})
+    assert referral._blank_lesion_html(advice_only, 2, "45206002", "left") == live
+    assert "Lesion 2: Nose (left)</legend>" in live and 'name="lesion-2-management"' in live
