@@ -113,3 +113,11 @@ def test_the_review_panel_links_each_lesion_to_its_history_for_the_dermatologist
     assert "seen 2 times" in html and f"/lesions/{tracked.pk}/compare/" in html
     for outsider in (world.alice, world.dora, world.sam, world.pat):
         assert template.render(Context({"user": outsider, "referral": second})).strip() == ""
+
+
+def test_the_review_page_carries_the_lesion_panel(world: World, client: Client) -> None:
+    """The panel is wired into the dermatologist's review page (referral_detail.html)."""
+    _tracked, (_, second, _) = three_visits(world)
+    client.force_login(world.derek)
+    html = client.get(f"/referrals/{second.pk}/").content.decode()
+    assert "These lesions over time" in html and f"/lesions/patients/{second.patient_id}/" in html
