@@ -23,6 +23,8 @@ DERMOSCOPY_MODE_EXT = f"{DERMBRIDGE_SD}/dermoscopy-mode"
 LESION_SIZE_EXT = f"{DERMBRIDGE_SD}/lesion-largest-diameter"
 PIGMENTED_EXT = f"{DERMBRIDGE_SD}/lesion-pigmented"
 LESION_NUMBER_SYSTEM = f"{DERMBRIDGE_ID}/lesion-number"
+# A patient's lesion over the years (lesions.PatientLesion.uid, a 2.25 OID; also its DICOM Tracking UID).
+PATIENT_LESION_SYSTEM = f"{DERMBRIDGE_ID}/patient-lesion"
 HISTORY_QUESTIONNAIRE = "https://dermbridge.invalid/fhir/Questionnaire/clinical-history"
 # Core R4 extension "Target body site" (valueReference to a BodyStructure).
 BODY_SITE_EXT = "http://hl7.org/fhir/StructureDefinition/bodySite"

@@ -71,6 +71,7 @@ def ready_images(referral: Referral) -> list[LesionImage]:
 
 def referral_record(referral: Referral, *, user: User | None) -> fhir.ReferralRecord:
     """Load everything the mappings need; each image read is audited by the imaging app."""
+    from dermbridge.interop.fhir.body_structure import patient_lesions_of
     from dermbridge.patients.models import Consent
     from dermbridge.referrals.models import HistologyResult, LesionOutcome
     from dermbridge.triage.services import assessments_for
@@ -98,6 +99,10 @@ def referral_record(referral: Referral, *, user: User | None) -> fhir.ReferralRe
         histology=list(
             HistologyResult.objects.filter(lesion__referral=referral).order_by("reported_on", "id")
         ),
+        patient_lesion_uids={
+            lesion_id: patient_lesion.uid
+            for lesion_id, patient_lesion in patient_lesions_of(referral).items()
+        },
     )
 
 

@@ -22,7 +22,7 @@ from dermbridge.interop.fhir.resources import _ref, validated
 from dermbridge.lesions.models import LesionEncounter, PatientLesion
 from dermbridge.referrals.models import Referral
 
-PATIENT_LESION_SYSTEM = f"{c.DERMBRIDGE_ID}/patient-lesion"
+PATIENT_LESION_SYSTEM = c.PATIENT_LESION_SYSTEM
 FIRST_SEEN_EXT = f"{c.DERMBRIDGE_SD}/lesion-first-seen"
 REVIEW_BY_EXT = f"{c.DERMBRIDGE_SD}/lesion-review-by"
 

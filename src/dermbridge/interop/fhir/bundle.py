@@ -61,6 +61,9 @@ class ReferralRecord:
     # Each lesion's answer and its histology reports (issue #14).
     lesion_outcomes: list[LesionOutcome] = field(default_factory=list)
     histology: list[HistologyResult] = field(default_factory=list)
+    # {referral lesion id: the stable UID of the patient's lesion it shows} (lesions app), for
+    # the lesions a dermatologist has linked: one identifier across every referral of it.
+    patient_lesion_uids: dict[int, str] = field(default_factory=dict)
 
 
 def referral_bundle(record: ReferralRecord, *, bundle_type: str = "transaction") -> dict[str, Any]:
@@ -104,7 +107,14 @@ def referral_bundle(record: ReferralRecord, *, bundle_type: str = "transaction")
     supporting: list[str] = []
     for lesion in record.lesions:
         url = urn("BodyStructure", lesion.pk)
-        entries.append((url, body_structure_resource(lesion, patient_url)))
+        entries.append(
+            (
+                url,
+                body_structure_resource(
+                    lesion, patient_url, record.patient_lesion_uids.get(lesion.pk)
+                ),
+            )
+        )
         supporting.append(url)
     lesions_by_pk = {lesion.pk: lesion for lesion in record.lesions}
     for image, data, media_type in record.images:

@@ -253,7 +253,12 @@ def task_resource(referral: Referral) -> dict[str, Any]:
     )
 
 
-def body_structure_resource(lesion: Lesion, patient_url: str) -> dict[str, Any]:
+def body_structure_resource(
+    lesion: Lesion, patient_url: str, patient_lesion_uid: str | None = None
+) -> dict[str, Any]:
+    """The lesion as this referral saw it; with `patient_lesion_uid`, also the stable identifier
+    of the patient's lesion it shows (the same in every referral of it and in its DICOM objects'
+    Tracking UID), so a receiver can group one lesion's findings over the years."""
     qualifier: list[dict[str, Any]] | None = None
     if lesion.laterality in c.LATERALITY_TO_SNOMED:
         code, display = c.LATERALITY_TO_SNOMED[lesion.laterality]
@@ -278,7 +283,17 @@ def body_structure_resource(lesion: Lesion, patient_url: str) -> dict[str, Any]:
             "resourceType": "BodyStructure",
             "id": f"{lesion.referral_id}-{lesion.number}",
             "extension": extensions,
-            "identifier": [{"system": c.LESION_NUMBER_SYSTEM, "value": str(lesion.number)}],
+            "identifier": [
+                {"system": c.LESION_NUMBER_SYSTEM, "value": str(lesion.number)},
+                *(
+                    [
+                        {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{patient_lesion_uid}"},
+                        {"system": c.PATIENT_LESION_SYSTEM, "value": patient_lesion_uid},
+                    ]
+                    if patient_lesion_uid
+                    else []
+                ),
+            ],
             "location": _site_concept(lesion),
             "locationQualifier": qualifier,
             "description": lesion.description or None,

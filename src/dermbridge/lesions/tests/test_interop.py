@@ -111,3 +111,37 @@ def test_every_visits_dicom_objects_carry_the_lesions_tracking_uid(
             report = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True)
             errors = [x for x in (report.stdout + report.stderr).splitlines() if "Error" in x]
             assert errors == [], errors
+
+
+def test_the_referral_bundle_names_the_patient_lesion_each_referral_lesion_shows(
+    world: World,
+) -> None:
+    """Two referrals of one lesion: each Bundle's BodyStructure of it carries the same patient
+    lesion identifier (an unlinked lesion carries only its number)."""
+    from dermbridge.interop.services import fhir_bundle
+
+    first = visit(world, None, size=4, days_ago=300)
+    later = visit(world, first.patient, size=6)
+    tracked = PatientLesion.objects.get()
+
+    def structures(referral: object) -> list[dict]:
+        bundle = fhir_bundle(referral, user=world.derek)  # type: ignore[arg-type]
+        found = [
+            e["resource"]
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] == "BodyStructure"
+        ]
+        for resource in found:
+            BodyStructure.model_validate(resource)
+        return found
+
+    patient_lesion_id = {"system": PATIENT_LESION_SYSTEM, "value": tracked.uid}
+    [unlinked] = structures(later)
+    assert patient_lesion_id not in unlinked["identifier"]
+    services.link(later.lesions.get(), tracked, user=world.derek)
+    for referral in (first, later):
+        [linked] = structures(referral)
+        assert patient_lesion_id in linked["identifier"]
+        assert {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{tracked.uid}"} in linked[
+            "identifier"
+        ]
