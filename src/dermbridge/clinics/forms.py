@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from dermbridge.clinics.models import VISIT_OUTCOMES, AppointmentStatus, Weekday
+from dermbridge.referrals.models import Presence
 
 
 class SiteForm(forms.Form):
@@ -75,7 +76,8 @@ class IdentityForm(forms.Form):
     nhs_number = forms.BooleanField(required=False)
 
 
-YES_NO = [("yes", "Yes"), ("no", "No")]
+# A consent answer is a yes or a no: Presence's two answers, read from its one definition.
+YES_NO = [(p.value, p.label) for p in (Presence.YES, Presence.NO)]
 
 
 class ConsentForm(forms.Form):

@@ -25,7 +25,7 @@ from dermbridge.audit.services import record
 from dermbridge.clinics.models import Appointment, AppointmentStatus
 from dermbridge.notifications.messages import referral_url
 from dermbridge.notifications.services import notify_service_text
-from dermbridge.referrals.models import Referral, State
+from dermbridge.referrals.models import Referral, State, TargetStatus
 from dermbridge.referrals.targets import result_clock
 
 # A referral that was withdrawn or closed owes no result.
@@ -58,9 +58,10 @@ class ResultClock:
 
     @property
     def label(self) -> str:
-        return {"breached": "Past target", "near": "Near target", "met": "Result sent"}.get(
-            self.status, ""
-        )
+        if self.status == "met":
+            return "Result sent"
+        labels = dict(TargetStatus.choices)  # the one wording of a clock past or near its target
+        return str(labels.get(self.status, ""))
 
 
 def clock_of(appointment: Appointment, now: datetime | None = None) -> ResultClock | None:

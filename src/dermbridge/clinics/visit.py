@@ -223,6 +223,11 @@ class LesionPhotos:
         labels = dict(ImageType.choices)
         return [labels[t].lower() for t in self.missing]
 
+    @property
+    def failed_label(self) -> str:
+        """How a photo the pipeline could not use is named everywhere (ImageStatus)."""
+        return str(ImageStatus.FAILED.label)
+
 
 def photo_checklist(appointment: Appointment) -> list[LesionPhotos]:
     """Every lesion of the appointment's referral, in number order, with its photos."""

@@ -215,4 +215,14 @@ def awaiting_histology(user: User, service_id: int) -> list[Awaiting]:
         .order_by("recorded_at", "id")
     )
     today = timezone.localdate()
-    return [Awaiting(r, (today - timezone.localdate(r.recorded_at)).days) for r in rows]
+    found = [Awaiting(r, (today - timezone.localdate(r.recorded_at)).days) for r in rows]
+    # The list names patients: asking for it is a view of each, recorded once for the list.
+    record(
+        user,
+        "histology.awaiting_view",
+        object_type="accounts.organisation",
+        object_id=service_id,
+        organisation_id=service_id,
+        detail={"lesions": len(found)},
+    )
+    return found

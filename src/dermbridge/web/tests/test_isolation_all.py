@@ -22,7 +22,12 @@ def referral_addresses(referral: Referral) -> Iterator[str]:
     lesion = referral.lesions.get()
     image = LesionImage.objects.filter(lesion=lesion).first()
     assert image is not None
-    values = {"pk": referral.pk, "lesion_pk": lesion.pk, "image_pk": image.pk}
+    values = {
+        "pk": referral.pk,
+        "lesion_pk": lesion.pk,
+        "image_pk": image.pk,
+        "number": lesion.number,
+    }
     for pattern in web_urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
         route = str(pattern.pattern)

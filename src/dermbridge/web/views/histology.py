@@ -14,7 +14,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from dermbridge.accounts.models import Organisation, Role
-from dermbridge.audit.services import record
 from dermbridge.core.errors import DomainError, NotPermitted
 from dermbridge.referrals import histology, permissions, services
 from dermbridge.referrals.models import HistologyResult, LesionOutcome
@@ -90,11 +89,4 @@ def awaiting_histology(request: HttpRequest) -> HttpResponse:
         rows = histology.awaiting_histology(user, service.pk)
     except NotPermitted as exc:  # pragma: no cover - ids come from the same memberships
         raise Http404(exc.message) from None
-    record(
-        user,
-        "histology.awaiting_view",
-        service,
-        organisation_id=service.pk,
-        detail={"lesions": len(rows)},
-    )
     return render(request, "web/histology_awaiting.html", {"service": service, "rows": rows})
