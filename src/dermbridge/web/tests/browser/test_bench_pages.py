@@ -41,7 +41,6 @@ def _pages(world: World) -> dict[str, tuple[Any, str]]:
         "lesion_photos": (world.alice, f"/referrals/{draft.pk}/lesions/{lesion.pk}/photos/"),
         "worklist": (world.derek, "/worklist/"),
         "review": (world.derek, f"/referrals/{in_review.pk}/"),
-        "outcome_form": (world.derek, f"/referrals/{in_review.pk}/outcome/"),
         "gp_reads_advice": (world.alice, f"/referrals/{answered.pk}/"),
         "patient_status": (None, status[status.index("/status/") :]),
         "dashboard": (world.sam, "/dashboard/"),
