@@ -1,7 +1,8 @@
 """Runtime AI assessment of one dermoscopic image, with onnxruntime only (never torch).
 
-The shipped model (card ``models/triage-v3.json``, which names its graph — triage-v3 reuses
-``triage-v2.onnx`` unchanged — and its feature-space detector ``triage-v3-ood.npz``) is
+The shipped model (card ``models/triage-v3.1.json``, which names its graph — triage-v3.1 reuses
+``triage-v2.onnx`` unchanged — and its feature-space detector, the same arrays as triage-v3's,
+``triage-v3-ood.npz``; earlier versions' cards stay beside it for their assessments) is
 integrity-checked against the sha256 sums in the card when it is
 loaded. If anything is missing or does not match, :func:`load_model` raises
 :class:`ModelUnavailable` and :func:`get_model` returns ``None``: the referral then simply has no AI
@@ -52,7 +53,7 @@ from dermbridge.vocabulary.ai import COLOUR_REASON, OOD_REASON, UNCERTAIN_REASON
 logger = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_CARD = MODELS_DIR / "triage-v3.json"
+DEFAULT_CARD = MODELS_DIR / "triage-v3.1.json"
 
 
 class ModelUnavailable(Exception):
@@ -238,7 +239,7 @@ class TriageModel:
 
 
 def load_model(path: Path | None = None, threads: int = 1) -> TriageModel:
-    """Load the model described by a card (default: the shipped triage-v3), verifying sha256 sums.
+    """Load the model described by a card (default: the shipped triage-v3.1), verifying sha256 sums.
 
     ``path`` may be the card (.json) or the .onnx file beside its card. Raises
     :class:`ModelUnavailable` with a reason on any problem.

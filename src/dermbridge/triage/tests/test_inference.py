@@ -13,7 +13,13 @@ import pytest
 from PIL import Image
 
 from dermbridge.triage import inference
-from dermbridge.triage.inference import DEFAULT_CARD, ModelUnavailable, TriageModel, load_model
+from dermbridge.triage.inference import (
+    DEFAULT_CARD,
+    MODELS_DIR,
+    ModelUnavailable,
+    TriageModel,
+    load_model,
+)
 from dermbridge.triage.labels import CLASSES, MALIGNANT
 from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH
 
@@ -40,8 +46,22 @@ def test_assess_real_dermoscopic_image(shipped_model: TriageModel, ham_dir: Path
     assert result.entropy is not None and 0.0 <= result.entropy <= 1.0
     lo, hi = result.malignant_probability_interval or (-1.0, -1.0)
     assert 0.0 <= lo <= hi <= 1.0
-    assert result.model_version == shipped_model.version == "triage-v3"
+    assert result.model_version == shipped_model.version == "triage-v3.1"
     assert len(result.input_sha256) == 64
+
+
+def test_earlier_versions_keep_their_own_card(ham_dir: Path) -> None:
+    """triage-v3.1 is triage-v3's network with a logit adjustment: an assessment made by
+    triage-v3 is still explained by triage-v3's card (same graph, its own calibration)."""
+    older = load_model(MODELS_DIR / "triage-v3.json")
+    newer = load_model()
+    assert older.version == "triage-v3" and newer.version == "triage-v3.1"
+    assert older.card["sha256"] == newer.card["sha256"]  # the same network
+    assert not any(older.class_bias) and newer.class_bias[CLASSES.index("mel")] > 0
+    with Image.open(ham_dir / "images" / "ISIC_0027419.jpg") as img:
+        a, b = older.assess(img), newer.assess(img)
+    assert a.model_version == "triage-v3" and b.model_version == "triage-v3.1"
+    assert a.probabilities != b.probabilities
 
 
 def test_band_follows_shipped_thresholds(shipped_model: TriageModel, ham_dir: Path) -> None:

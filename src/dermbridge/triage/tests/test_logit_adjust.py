@@ -95,4 +95,8 @@ def _val(score: float, auroc: float, ece: float) -> dict[str, float]:
 def test_logit_adjustment_ships_only_on_a_clear_validation_gain(
     adjusted: dict[str, float], ships: bool
 ) -> None:
-    assert prefer_logit_adjustment(_val(0.836, 0.911, 0.069), adjusted) is ships
+    assert prefer_logit_adjustment(_val(0.836, 0.911, 0.069), adjusted, 0.038) is ships
+
+
+def test_logit_adjustment_does_not_ship_when_it_breaks_the_ece_target_on_calibration() -> None:
+    assert not prefer_logit_adjustment(_val(0.836, 0.911, 0.069), _val(0.856, 0.914, 0.047), 0.05)

@@ -58,3 +58,21 @@ def test_the_gaps_paragraph_follows_the_numbers() -> None:
     assert card_text._gaps_text(everything_met, {"epochs": 3, "history": history}) == (
         "All six targets are met on the held-out test split."
     )
+
+
+def test_the_card_states_the_logit_adjustment_and_every_experiment() -> None:
+    card = _card()
+    text = card_text.render(card)
+    la = card["logit_adjustment"]
+    assert card["calibration_method"]["chosen"] == "temperature_and_logit_adjustment"
+    assert la["shipped"] and f"τ = {la['tau']:.2f}" in text
+    # The shipped class offsets are the adjustment: -tau * log(prior), first class 0.
+    import numpy as np
+
+    expected = -la["tau"] * np.log(la["prior"])
+    assert np.allclose(card["class_bias"], expected - expected[0])
+    for e in card.get("experiments", []):
+        assert f"fine-tune: {e['name']} (" in text
+    assert "| post-hoc logit adjustment τ = 0.00" in text
+    for extra in card["experiments_not_run"]:
+        assert extra["what"] in text

@@ -97,6 +97,33 @@ def _gaps_text(ev: dict[str, Any], tr: dict[str, Any], fusion_tried: bool = Fals
     )
 
 
+def _tried_text(card: dict[str, Any]) -> str:
+    """What this card's run tried against the gaps (numbers in the experiments table)."""
+    la = card.get("logit_adjustment")
+    tuned = card.get("experiments", [])
+    if not la and not tuned:
+        return ""
+    parts = []
+    if la:
+        parts.append(
+            f"the post-hoc logit adjustment (τ = {la['tau']:.2f}, "
+            + (
+                "shipped: it buys balanced accuracy and melanoma recall at the top class with "
+                "accuracy on naevi"
+                if la["shipped"]
+                else "not shipped"
+            )
+            + ")"
+        )
+    if tuned:
+        parts.append(
+            f"{len(tuned)} fine-tunes or ensembles of the shipped network (logit-adjusted vs "
+            "class-balanced loss, strong colour augmentation; none cleared the shipping margin "
+            "on validation, see Experiments)"
+        )
+    return " Tried for this card: " + "; ".join(parts) + "."
+
+
 def _subgroup_table(groups: dict[str, dict[str, Any]]) -> str:
     rows = [
         "| group | images | malignant | abstained | accuracy | malignant AUROC (95% CI) "
@@ -262,7 +289,8 @@ def _logit_adjustment_text(card: dict[str, Any]) -> str:
   {best["balanced_accuracy"]:.3f}{d("balanced_accuracy")}, accuracy {base["accuracy"]:.3f} →
   {best["accuracy"]:.3f}{d("accuracy")}, malignant AUROC {base["malignant_auroc"]:.3f} →
   {best["malignant_auroc"]:.3f}{d("malignant_auroc")}, ECE {base["ece"]:.3f} → {best["ece"]:.3f}
-  (paired differences resampling validation lesions). Rule: {la["rule"]}.
+  (paired differences resampling validation lesions); ECE on the calibration split with the
+  adjustment {_num(la.get("calibration_split_ece"))}. Rule: {la["rule"]}.
   **{"Shipped" if la["shipped"] else "Not shipped"}**{
         ": the temperature, the rule-out threshold, the band thresholds, the low-confidence "
         "decline and the drift monitor's reference are all refitted on the adjusted "
@@ -281,8 +309,11 @@ def _finetune_rows(card: dict[str, Any]) -> list[str]:
     for e in card.get("experiments", []):
         cfg = e["runs"][0]["config"]
         t, la = e["temperature"], e["logit_adjusted"]
+        members = [Path(r["checkpoint"]).parent.name for r in e["runs"]]
         what = (
-            f"fine-tune: {e['name']} ({cfg.get('max_steps') or cfg['epochs']} "
+            f"ensemble: {e['name']} (mean of the members' logits: {', '.join(members)})"
+            if len(members) > 1
+            else f"fine-tune: {e['name']} ({cfg.get('max_steps') or cfg['epochs']} "
             f"{'steps' if cfg.get('max_steps') else 'epoch(s)'} from "
             f"{Path(cfg.get('init_from') or 'ImageNet').stem}, "
             + (
@@ -293,9 +324,7 @@ def _finetune_rows(card: dict[str, Any]) -> list[str]:
             + f"loss {cfg['loss'].replace('_', ' ')}"
             + (f" τ {cfg['la_tau']}" if cfg["loss"] == "logit_adjusted" else "")
             + f", {cfg['colour']} colour augmentation, input {cfg['input_width']}x"
-            f"{cfg['input_height']}, lr {cfg['lr']}"
-            + (f", {len(e['runs'])} members averaged" if len(e["runs"]) > 1 else "")
-            + ")"
+            f"{cfg['input_height']}, lr {cfg['lr']}" + ")"
         )
         result = (
             f"temperature: balanced accuracy {t['balanced_accuracy']:.3f}, accuracy "
@@ -303,7 +332,11 @@ def _finetune_rows(card: dict[str, Any]) -> list[str]:
             f"with post-hoc logit adjustment (τ {la['tau']:.2f}): balanced accuracy "
             f"{la['balanced_accuracy']:.3f}, accuracy {la['accuracy']:.3f}, malignant AUROC "
             f"{la['malignant_auroc']:.3f}, ECE {la['ece']:.3f}"
-            + (f"; {e['seconds_per_step']:.1f} s per step" if e.get("seconds_per_step") else "")
+            + (
+                f"; {e['seconds_per_step']:.1f} s per 32-image training step on the shared cores"
+                if e.get("seconds_per_step") and len(members) == 1
+                else ""
+            )
         )
         rows.append(f"| {what} | {result} | {e.get('verdict', 'not shipped')} |")
     return rows
@@ -431,6 +464,12 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   ../shared/data/ham10000/metadata.csv --split test --out var/triage-eval.json` recomputes the
   test-split numbers below with the shipped model (no database, no torch).
 - `make bench`: latency of the shipped ONNX model vs the PyTorch eager network, one thread.
+- Experiments (validation only): `python -m dermbridge.triage.training.train --init-from
+  src/dermbridge/triage/models/triage-v2.onnx --freeze-blocks 11 --max-steps 100 --lr 1e-4
+  --ema-decay 0.99 --loss logit_adjusted --out var/triage/exp/NAME` (also `--colour strong`,
+  `--input-size 200x150`; resumable, progress with ETA), then `python -m
+  dermbridge.triage.training.experiments --checkpoint var/triage/exp/NAME/final.pt --name NAME`
+  adds its validation row to `training/experiments.json`, which the table below reads.
 
 ## Intended use
 - **What it does:** for one *dermoscopic* image of a single skin lesion it gives calibrated
@@ -526,7 +565,7 @@ Malignant = mel + bcc + akiec; sensitivity/specificity at the shipped rule-out t
 
 Risk bands on the test split: {ev["band_counts"]}.
 
-{_gaps_text(ev, tr, bool(card.get("metadata_fusion_comparison")))}
+{_gaps_text(ev, tr, bool(card.get("metadata_fusion_comparison")))}{_tried_text(card)}
 
 ### Recall per class
 | class | test images | recall |

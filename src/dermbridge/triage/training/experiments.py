@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> None:
         / sum(r["steps"] for r in runs),
         **result,
     }
+    # Re-read: another experiment may have been recorded while this one was scored.
+    existing = json.loads(args.out.read_text()) if args.out.exists() else []
     existing = [e for e in existing if e["name"] != args.name] + [record]
     args.out.write_text(json.dumps(existing, indent=2) + "\n")
     print(json.dumps({k: record[k] for k in ("name", "temperature", "logit_adjusted")}, indent=2))

@@ -54,7 +54,7 @@ from dermbridge.triage.training.data import (
     split_summary,
 )
 
-VERSION = "triage-v3"
+VERSION = "triage-v3.1"
 # Share of in-distribution calibration images the feature-space detector may decline.
 MAHALANOBIS_QUANTILE = 0.98
 MAHALANOBIS_SHRINKAGE = 0.05
@@ -82,6 +82,9 @@ NLL_MARGIN = 0.01
 LA_MIN_SCORE_GAIN = 0.01
 LA_MAX_AUROC_LOSS = 0.005
 LA_MAX_ECE_RISE = 0.01
+# ... and only if the adjusted probabilities still meet issue 15's ECE target on the split the
+# temperature was fitted on (the adjustment moves probabilities away from HAM10000's prior).
+LA_MAX_CALIBRATION_ECE = 0.04
 
 
 # What the registries these machines reach offer instead of the installed backbone weights.
@@ -121,10 +124,14 @@ def prefer_class_bias(plain: dict[str, float], biased: dict[str, float]) -> bool
     return biased["validation_balanced_accuracy"] > plain["validation_balanced_accuracy"]
 
 
-def prefer_logit_adjustment(current: dict[str, float], adjusted: dict[str, float]) -> bool:
-    """Whether the logit-adjusted calibration beats the chosen one on the validation split."""
+def prefer_logit_adjustment(
+    current: dict[str, float], adjusted: dict[str, float], calibration_ece: float
+) -> bool:
+    """Whether the logit-adjusted calibration beats the chosen one on the validation split
+    (``calibration_ece``: its ECE on the calibration split it was fitted on)."""
     return (
-        adjusted["validation_selection_score"]
+        calibration_ece <= LA_MAX_CALIBRATION_ECE
+        and adjusted["validation_selection_score"]
         >= current["validation_selection_score"] + LA_MIN_SCORE_GAIN
         and adjusted["validation_malignant_auroc"]
         >= current["validation_malignant_auroc"] - LA_MAX_AUROC_LOSS
@@ -250,17 +257,22 @@ def fit_artifacts(
     choice["temperature_and_logit_adjustment"] = _scores(
         val_logits, y_val, la_best["temperature"], la_bias
     )
-    use_la = prefer_logit_adjustment(choice[chosen], choice["temperature_and_logit_adjustment"])
+    la_cal_ece = metrics.ece(y_cal, metrics.softmax(cal_logits / la_best["temperature"] + la_bias))
+    use_la = prefer_logit_adjustment(
+        choice[chosen], choice["temperature_and_logit_adjustment"], la_cal_ece
+    )
     la_card: dict[str, Any] = {
         "method": "softmax(z / T - tau * log(prior)), Menon et al. 2021 section 4; tau chosen on "
         "the validation split (highest mean of balanced accuracy and malignant AUROC), T refitted "
         "on the calibration split with the adjustment fixed",
         "prior": [float(v) for v in prior],
         "tau": la_best["tau"],
+        "calibration_split_ece": la_cal_ece,
         "sweep_on_validation": la_rows,
         "rule": f"replaces {chosen.replace('_', ' ')} if its validation selection score is at "
         f"least {LA_MIN_SCORE_GAIN} higher, malignant AUROC at most {LA_MAX_AUROC_LOSS} lower "
-        f"and ECE at most {LA_MAX_ECE_RISE} higher",
+        f"and ECE at most {LA_MAX_ECE_RISE} higher, and its ECE on the calibration split is at "
+        f"most {LA_MAX_CALIBRATION_ECE}",
         "shipped": use_la,
     }
     if records is not None:
