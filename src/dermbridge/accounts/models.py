@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
-from dermbridge.core.rows import read_values
+from dermbridge.core.rows import read_prepared_values
 
 
 class OrganisationKind(models.TextChoices):
@@ -140,12 +140,29 @@ class User(AbstractUser):
     def held_roles(self) -> list[tuple[str, int]]:
         """(role, organisation id) of every membership: read once per user object (a request's
         user), so the several role checks of one page cost one query, a statement prepared once
-        per process (core.rows.read_values: every page and photo asks this)."""
+        per process (core.rows: every page and photo asks this)."""
         held: list[tuple[str, int]] | None = self.__dict__.get("_held_roles")
         if held is None:
-            held = read_values(Membership, ("role", "organisation_id"), "user", self.pk)  # type: ignore[assignment]
+            held = [(role, org) for role, org, _ in self.held_memberships()]
             self.__dict__["_held_roles"] = held
         return held
+
+    def held_memberships(self) -> list[tuple[str, int, str]]:
+        """(role, organisation id, organisation kind) of every membership, read with
+        `held_roles` in the same query (the navigation asks the kinds on every page)."""
+        held: list[tuple[str, int, str]] | None = self.__dict__.get("_held_memberships")
+        if held is None and self.pk is None:
+            held = []
+        elif held is None:
+            held = read_prepared_values(  # type: ignore[assignment]
+                ("accounts.held_memberships",),
+                lambda user_id: Membership.objects.filter(user_id=user_id).values_list(
+                    "role", "organisation_id", "organisation__kind"
+                ),
+                args=(self.pk,),
+            )
+            self.__dict__["_held_memberships"] = held
+        return held  # type: ignore[return-value]
 
     def organisation_ids(self, *roles: str) -> set[int]:
         """Ids of the organisations where this user holds any of `roles` (any role if none)."""

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, models
-from django.db.models.query import ModelIterable, get_related_populators
+from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
 
 M = TypeVar("M", bound=models.Model)
 
@@ -173,7 +173,7 @@ def _prepare_values(
 class _Compiled:
     sql: str
     params: tuple[Any, ...]
-    model: type[models.Model]
+    model: type[models.Model] | None  # None: a values_list() query
     init_list: list[str]
     start: int
     end: int
@@ -187,30 +187,57 @@ _compiled_lock = threading.Lock()
 COMPILED_KEPT = 256
 
 
-def read_prepared(
-    key: tuple[Any, ...], make: Callable[[], models.QuerySet[M]], *, using: str = "default"
-) -> list[M]:
-    """`list(make())` with the queryset built and its SQL compiled once per process for `key`,
-    which must determine the query and its parameters entirely (the same key, the same SQL and
-    parameters: never a clock reading or anything else that changes between calls). The objects
-    are made as the ORM makes them (its own converters, `from_db`, the related rows of
-    `select_related`, the annotations set on each); the newest `COMPILED_KEPT` are kept."""
-    db = using
+def _entry(
+    key: tuple[Any, ...], make: Callable[..., models.QuerySet[Any]], args: tuple[Any, ...], db: str
+) -> _Compiled | None:
+    """The compiled statement for `key` (compiled now from ``make(*args)`` if not kept); None
+    when the query can match nothing (EmptyResultSet). With `args`, the statement's parameters
+    must be exactly `args`, in order: checked when compiled (a ValueError otherwise), so that a
+    later call may run the same statement with its own `args`."""
     connection = connections[db]
-    full_key = (key, db, connection.vendor)
+    full_key = (key, db, connection.vendor, len(args))
     entry = _compiled.get(full_key)
     if entry is None:
-        queryset = make().using(db)
+        queryset = make(*args).using(db)
         try:
             entry = _compile(queryset, db)
         except EmptyResultSet:
-            return []
+            return None
+        if args and entry.params != tuple(args):
+            raise ValueError(
+                f"read_prepared {key}: the query's parameters {entry.params!r} are not the "
+                f"arguments {tuple(args)!r} (filter on each argument, in order, and nothing else)."
+            )
         with _compiled_lock:
             _compiled[full_key] = entry
             while len(_compiled) > COMPILED_KEPT:
                 _compiled.popitem(last=False)
+    return entry
+
+
+def read_prepared(
+    key: tuple[Any, ...],
+    make: Callable[..., models.QuerySet[M]],
+    *,
+    args: tuple[Any, ...] = (),
+    using: str = "default",
+) -> list[M]:
+    """`list(make(*args))` with the queryset built and its SQL compiled once per process for
+    `key`, which must determine the query entirely: without `args`, its parameters too (never a
+    clock reading or anything else that changes between calls); with `args`, the statement's
+    parameters are exactly `args` (``make`` filters on each, in order; checked when compiled),
+    and each call runs the kept statement with its own. The objects are made as the ORM makes
+    them (its own converters, `from_db`, the related rows of `select_related`, the annotations
+    set on each); the newest `COMPILED_KEPT` statements are kept."""
+    db = using
+    connection = connections[db]
+    entry = _entry(key, make, args, db)
+    if entry is None:
+        return []
+    if entry.model is None:
+        raise ValueError(f"read_prepared {key}: a values_list() query: use read_prepared_values.")
     with connection.cursor() as cursor:
-        cursor.execute(entry.sql, entry.params)
+        cursor.execute(entry.sql, tuple(args) if args else entry.params)
         rows = cursor.fetchall()
     objects: list[M] = []
     for fetched in rows:
@@ -229,10 +256,65 @@ def read_prepared(
     return objects
 
 
+def read_prepared_values(
+    key: tuple[Any, ...],
+    make: Callable[..., models.QuerySet[Any]],
+    *,
+    args: tuple[Any, ...] = (),
+    using: str = "default",
+) -> list[tuple[Any, ...]]:
+    """`list(make(*args))` for a ``values_list(...)`` queryset (not flat, no expressions),
+    compiled once per process for `key` as `read_prepared`: a list of tuples, each value
+    passed through the ORM's converters."""
+    db = using
+    connection = connections[db]
+    entry = _entry(key, make, args, db)
+    if entry is None:
+        return []
+    if entry.model is not None:
+        raise ValueError(f"read_prepared_values {key}: not a values_list() query.")
+    with connection.cursor() as cursor:
+        cursor.execute(entry.sql, tuple(args) if args else entry.params)
+        rows = cursor.fetchall()
+    if not entry.converters:
+        return [tuple(row[: entry.end]) for row in rows]
+    result = []
+    for fetched in rows:
+        row = list(fetched[: entry.end])
+        for position, (fns, expression) in entry.converters.items():
+            value = row[position]
+            for convert in fns:
+                value = convert(value, expression, connection)
+            row[position] = value
+        result.append(tuple(row))
+    return result
+
+
 def _compile(queryset: models.QuerySet[Any], db: str) -> _Compiled:
-    """What Django's ModelIterable works out on each evaluation, worked out once."""
+    """What Django's ModelIterable (or ValuesListIterable) works out on each evaluation, worked
+    out once."""
     if queryset._prefetch_related_lookups or queryset._known_related_objects:  # type: ignore[attr-defined]
         raise ValueError("read_prepared reads plain model querysets (no prefetch_related).")
+    if queryset._iterable_class is ValuesListIterable:  # type: ignore[attr-defined]
+        compiler = queryset.query.get_compiler(using=db)
+        sql, params = compiler.as_sql()
+        query = queryset.query
+        names = [*query.extra_select, *query.values_select, *query.annotation_select]
+        if list(queryset._fields or names) != names:  # type: ignore[attr-defined]
+            # ValuesListIterable would reorder the columns (annotations named among fields).
+            raise ValueError("read_prepared_values reads columns in their select order.")
+        select = compiler.select
+        return _Compiled(
+            sql=sql,
+            params=tuple(params),
+            model=None,
+            init_list=[],
+            start=0,
+            end=compiler.col_count,
+            populators=[],
+            converters=compiler.get_converters([s[0] for s in select[0 : compiler.col_count]]),
+            annotations={},
+        )
     if queryset._iterable_class is not ModelIterable:
         raise ValueError("read_prepared reads model instances (not values() or values_list()).")
     compiler = queryset.query.get_compiler(using=db)

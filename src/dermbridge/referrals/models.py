@@ -75,15 +75,15 @@ def new_reference() -> str:
 
 def _visibility_ids(user: User) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
     """The organisations where `user` refers, photographs, and reviews (dermatologist or service
-    administrator), from one query, kept on the user object (one request's, as
-    `User.organisation_ids` keeps its answers)."""
-    from dermbridge.accounts.models import Membership, Role
+    administrator), from the user's memberships as `User.held_roles` reads them (once per user
+    object, the same read as every role check), kept on the user object."""
+    from dermbridge.accounts.models import Role
 
     cached: tuple[frozenset[int], frozenset[int], frozenset[int]] | None = user.__dict__.get(
         "_visibility_ids"
     )
     if cached is None:
-        rows = list(Membership.objects.filter(user=user).values_list("organisation_id", "role"))
+        rows = [(org, role) for role, org in user.held_roles()]
         cached = (
             frozenset(org for org, role in rows if role == Role.REFERRER),
             frozenset(org for org, role in rows if role == Role.PHOTOGRAPHER),

@@ -21,8 +21,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = request.user
     if not user.is_authenticated:
         return {"demo_mode": settings.DEMO_MODE}
-    # (role, kind of organisation) of each membership: one query, as the roles alone were.
-    held = set(user.memberships.values_list("role", "organisation__kind"))  # type: ignore[union-attr]
+    # (role, kind of organisation) of each membership: the read the role checks share
+    # (User.held_memberships, once per request's user).
+    held = {(role, kind) for role, _, kind in user.held_memberships()}  # type: ignore[union-attr]
     roles = {role for role, _ in held}
     service = OrganisationKind.DERMATOLOGY_SERVICE
     return {

@@ -13,6 +13,7 @@ from typing import Any
 
 from django import template
 
+from dermbridge.core.rows import read_prepared
 from dermbridge.lesions import access
 from dermbridge.lesions.models import LesionEncounter
 
@@ -22,18 +23,23 @@ register = template.Library()
 @register.inclusion_tag("lesions/_review_panel.html", takes_context=True)
 def lesion_panel(context: dict[str, Any], referral: Any) -> dict[str, Any]:
     user = context.get("user")
-    if user is None or not any(
-        access.may_link(user, lesion) for lesion in referral.lesions.all()[:1]
-    ):
+    # The review page has read the lesions (referrals.reads.lesions_of keeps them as
+    # referral.lesions.all()'s result): no query here for them.
+    lesions = list(referral.lesions.all())
+    if user is None or not any(access.may_link(user, lesion) for lesion in lesions[:1]):
         return {"rows": [], "patient_id": None}
     encounters = {
         e.lesion_id: e
-        for e in LesionEncounter.objects.filter(lesion__referral=referral).select_related(
-            "patient_lesion", "linked_by"
+        for e in read_prepared(
+            ("lesions.review_panel",),
+            lambda key: LesionEncounter.objects.filter(lesion__referral_id=key).select_related(
+                "patient_lesion", "linked_by"
+            ),
+            args=(referral.pk,),
         )
     }
     rows = []
-    for lesion in referral.lesions.all():
+    for lesion in lesions:
         encounter = encounters.get(lesion.pk)
         seen = encounter.patient_lesion.encounters.count() if encounter else 0
         rows.append({"lesion": lesion, "encounter": encounter, "seen": seen})

@@ -9,18 +9,18 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.db.models import Prefetch
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString
 
 from dermbridge.accounts.models import User
+from dermbridge.core.rows import read_prepared
 from dermbridge.imaging import comparison
 from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
 from dermbridge.interop import services as interop_services
-from dermbridge.referrals import outcomes, permissions, services, workflow
+from dermbridge.referrals import outcomes, permissions, reads, services, workflow
 from dermbridge.referrals.models import Lesion, LesionOutcome, Referral, ReferralKind, State
 from dermbridge.triage import display as ai_display
 from dermbridge.triage.services import assessments_for
@@ -32,7 +32,11 @@ from dermbridge.web.forms import (
     PatientToldForm,
     TextForm,
 )
-from dermbridge.web.views.common import acting_user, error_items, visible_referral
+from dermbridge.web.views.common import (
+    acting_user,
+    error_items,
+    record_access_denied,
+)
 
 # Workflow actions done with one button press (no further input).
 BUTTON_ACTIONS: dict[str, Callable[..., Any]] = {
@@ -179,6 +183,21 @@ def _blank_lesion_html(advice_only: bool, number: int, site: str, laterality: st
     return render_to_string("web/includes/outcome_lesions.html", {"lesion_forms": [form]})
 
 
+def _ready_images(referral: Referral) -> dict[int, list[LesionImage]]:
+    """The referral's ready photos by lesion id, in upload order, from a prepared statement
+    (nothing of the images is read from the blob store: the page links to them)."""
+    by_lesion: dict[int, list[LesionImage]] = {}
+    for image in read_prepared(
+        ("web.review.ready_images",),
+        lambda key, status: (
+            LesionImage.objects.filter(lesion__referral_id=key).filter(status=status).order_by("id")
+        ),
+        args=(referral.pk, ImageStatus.READY.value),
+    ):
+        by_lesion.setdefault(image.lesion_id, []).append(image)
+    return by_lesion
+
+
 def lesion_outcomes_of(lesions: list[Any]) -> list[Any]:
     """Each lesion's recorded answer, in lesion order (the page reads them with the lesions)."""
     return list(
@@ -206,10 +225,8 @@ def _review_context(
     """The review page: the case, its photos with the AI's reading, and (for the reviewing
     dermatologist) the outcome form beside the photos."""
     services.view_referral(referral, user=user)
-    ready = Prefetch(
-        "images", queryset=LesionImage.objects.filter(status=ImageStatus.READY).order_by("id")
-    )
-    lesions = list(referral.lesions.prefetch_related(ready).order_by("number"))
+    lesions = reads.lesions_of(referral)
+    images = _ready_images(referral)
     service_side = workflow.is_service_staff(user, referral)
     assessments = assessments_for(referral) if service_side else []
     ai_by_lesion: dict[int, list[Any]] = {}
@@ -258,15 +275,16 @@ def _review_context(
         "lesions": [
             (
                 lesion,
+                images.get(lesion.pk, []),
                 ai_by_lesion.get(lesion.pk, []),
                 earlier.get(lesion.pk, []),
-                any(i.image_type == ImageType.DERMOSCOPIC for i in lesion.images.all()),
+                any(i.image_type == ImageType.DERMOSCOPIC for i in images.get(lesion.pk, [])),
             )
             for lesion in lesions
         ],
         "ai_bands": ai_display.BANDS,
-        "state_changes": referral.state_changes.select_related("actor"),
-        "thread": referral.messages.select_related("author", "organisation"),
+        "state_changes": reads.state_changes_of(referral),
+        "thread": reads.messages_of(referral),
         "actions": actions,
         "service_side": service_side,
         "breach": referral.breach_status(),
@@ -275,7 +293,10 @@ def _review_context(
         "is_capturer": workflow.is_capturer(user, referral),
         "can": can,
         # Service staff archive a sent referral's images to the hospital PACS.
-        "pacs": interop_services.pacs_status(referral) if can["send_to_pacs"] else None,
+        # (Its last send is read only when a PACS is configured: the page shows nothing else.)
+        "pacs": interop_services.pacs_status(referral)
+        if can["send_to_pacs"] and interop_services.pacs_target().configured
+        else None,
         "outcome_form": outcome_form if answer else None,
         "lesion_forms": lesion_forms if answer else [],
         "lesion_blank": lesion_blank,
@@ -292,5 +313,10 @@ def _review_context(
 def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Everything about one referral for whoever may see it; actions for what they may do."""
     user = acting_user(request)
-    referral = visible_referral(request, pk)
+    # One prepared read of the referral with its history and answer (visible_referral's rule
+    # and refusal, as every referral page).
+    referral = reads.referral_for_review(user, pk)
+    if referral is None:
+        record_access_denied(request, "referrals.referral", pk)
+        raise Http404("No such referral.")
     return render(request, "web/referral_detail.html", _review_context(request, referral, user))
