@@ -4,14 +4,16 @@ that disagrees with the AI's reading of its dermoscopic photo. If the AI read it
 intermediate risk the histology is a benign seborrhoeic keratosis (an AI false alarm); if it
 read it as low risk the histology is a basal cell carcinoma -- a missed cancer by the AI, so the
 service dashboard's concordance page shows a missed-cancer event awaiting review. A second
-lesion (back, likely naevus) is discharged, so his answer covers two lesions.
+lesion (back, likely naevus) is discharged, so his answer covers two lesions. Edith Marsh's
+suspected squamous cell carcinoma on the back of her hand was sent for excision twelve days ago
+and has no result yet: the service's "Awaiting histology" list is not empty.
 
 dermbridge.demo calls ``load_histology_demo`` once, after the AI has read the demo photos.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -29,7 +31,14 @@ NOSE = {
     "description": "Pearly papule with surface vessels",
     "pigmented": False,
 }
-BCC, SK = "254701007", "394726009"
+BCC, SK, SCC = "254701007", "394726009", "254651007"
+HAND = {
+    "body_site_code": "281642007",
+    "laterality": "right",
+    "size_mm": 9,
+    "description": "Tender keratotic nodule, grown over 8 weeks",
+    "pigmented": False,
+}
 
 
 def load_histology_demo(world: World, add_image: Any) -> Referral:
@@ -95,5 +104,46 @@ def load_histology_demo(world: World, add_image: Any) -> Referral:
         },
         report_system="https://lab.example.nhs.uk/report",
         report_identifier="H26-DEMO-001",
+    )
+    load_awaiting_histology(world, add_image)
+    return referral
+
+
+def load_awaiting_histology(world: World, add_image: Any) -> Referral:
+    """Edith Marsh: a suspected SCC sent for excision 12 days ago, no histology yet."""
+    patient = make_patient(
+        world.practice_a,
+        world.alice,
+        given_name="Edith",
+        family_name="Marsh",
+        date_of_birth=date(1941, 11, 2),
+        sex="female",
+        fitzpatrick="I",
+        email="edith.marsh@example.org",
+        contact_preference="email",
+    )
+    referral = make_referral(
+        world,
+        state=State.IN_REVIEW,
+        kind=ReferralKind.TRIAGE,
+        patient=patient,
+        question="Rapidly growing tender nodule on the back of the right hand.",
+        lesions=[HAND],
+        add_image=add_image,
+    )
+    services.record_outcome(
+        referral,
+        user=world.derek,
+        action="triage",
+        lesions=[{"lesion": 1, "diagnosis_code": SCC, "management": "excision"}],
+        management_plan="Excision with a 4 mm margin at the skin surgery list.",
+        advice_to_referrer="Suspected squamous cell carcinoma: excision booked on the USC pathway.",
+        patient_explanation=(
+            "The lump on your hand may be a skin cancer that is usually cured by removing it. "
+            "We have booked a small operation to take it out and check it under the microscope."
+        ),
+    )
+    LesionOutcome.objects.filter(lesion__referral=referral).update(
+        recorded_at=timezone.now() - timedelta(days=12)
     )
     return referral

@@ -40,11 +40,11 @@ def test_a_small_demo_loads_once_with_every_login_and_processed_photos(
         call_command("demo", stdout=StringIO())
     finally:
         storage.blob_store.cache_clear()
-    # +1: Harold Pike's biopsied nose lesion (demo_histology.py).
-    assert Referral.objects.count() == len(few) + len(HUB_REFERRALS) + len(LESION_VISITS) + 1
+    # +2: Harold Pike's biopsied nose lesion and Edith Marsh's excision (demo_histology.py).
+    assert Referral.objects.count() == len(few) + len(HUB_REFERRALS) + len(LESION_VISITS) + 2
     sent = Referral.objects.filter(imaging_hub__isnull=True)
     assert sorted(sent.values_list("state", flat=True)) == sorted(
-        [*(s for s, _, _ in few), *(v[2] for v in LESION_VISITS), State.TRIAGED]
+        [*(s for s, _, _ in few), *(v[2] for v in LESION_VISITS), State.TRIAGED, State.TRIAGED]
     )
     # The histology demo: one result, which disagrees with the AI's reading of the lesion.
     from dermbridge.referrals.models import HistologyResult
@@ -55,6 +55,13 @@ def test_a_small_demo_loads_once_with_every_login_and_processed_photos(
     ai = Assessment.objects.filter(image__lesion=result.lesion, abstained=False).first()
     if ai is not None:
         assert (ai.band in ("high", "intermediate")) != is_malignant(result.morphology_code)
+    # ... and one lesion waiting for its histology, twelve days after the excision was asked.
+    from dermbridge.referrals.histology import awaiting_histology
+
+    (waiting,) = awaiting_histology(
+        get_user_model().objects.get(username="dermatologist"), result.lesion.referral.service_id
+    )
+    assert waiting.days == 12 and waiting.request.biopsy_request_id
     # The hub: two weeks of clinics, two referrals booked, two on today's day list, one that
     # did not attend (counted by the did-not-attend rule), the others on its booking list.
     from django.utils import timezone
@@ -97,7 +104,8 @@ def test_demo_loads_every_role_and_the_whole_workflow_once(settings, tmp_path) -
         storage.blob_store.cache_clear()
     assert (
         referrals
-        == len(SCENARIOS) + len(HUB_REFERRALS) + len(LESION_VISITS)
+        # +2: the histology demo's two patients (demo_histology.py)
+        == len(SCENARIOS) + len(HUB_REFERRALS) + len(LESION_VISITS) + 2
         == Referral.objects.count()
     )
     assert images == LesionImage.objects.count() > 0
