@@ -72,7 +72,8 @@ def test_the_card_states_the_logit_adjustment_and_every_experiment() -> None:
     expected = -la["tau"] * np.log(la["prior"])
     assert np.allclose(card["class_bias"], expected - expected[0])
     for e in card.get("experiments", []):
-        assert f"fine-tune: {e['name']} (" in text
+        kind = "ensemble" if len(e["runs"]) > 1 else "fine-tune"
+        assert f"| {kind}: {e['name']} (" in text and e["verdict"] in text
     assert "| post-hoc logit adjustment τ = 0.00" in text
     for extra in card["experiments_not_run"]:
         assert extra["what"] in text
