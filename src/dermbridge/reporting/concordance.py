@@ -59,6 +59,14 @@ class AiReading:
     def suspects_malignancy(self) -> bool:
         return self.band in ("high", "intermediate")
 
+    @property
+    def named_probabilities(self) -> list[tuple[str, float]]:
+        """Each class by its plain clinical name (never the dataset's code), likeliest first."""
+        from dermbridge.triage.labels import class_name
+
+        ranked = sorted(self.probabilities.items(), key=lambda kv: -kv[1])
+        return [(class_name(code), p) for code, p in ranked]
+
 
 @dataclass(frozen=True)
 class CaseRow:

@@ -124,6 +124,9 @@ def test_only_the_service_sees_the_page_and_only_an_administrator_reviews(
     client.force_login(world.derek)
     body = client.get(page).content.decode()
     assert request_id in body and "Not yet reviewed" in body and "Record review" not in body
+    # The AI's classes by their plain names, likeliest first, never the dataset's codes.
+    assert "Melanocytic naevus (mole) 90%, Basal cell carcinoma 10%" in body
+    assert "nv 90%" not in body
     assert AuditEvent.objects.filter(
         action="report.view", actor_id=world.derek.pk, detail__report="concordance"
     ).exists()
