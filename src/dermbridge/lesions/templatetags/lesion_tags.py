@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.db.models import Count
 
 from dermbridge.core.rows import read_prepared
 from dermbridge.lesions import access
@@ -28,12 +29,16 @@ def lesion_panel(context: dict[str, Any], referral: Any) -> dict[str, Any]:
     lesions = list(referral.lesions.all())
     if user is None or not any(access.may_link(user, lesion) for lesion in lesions[:1]):
         return {"rows": [], "patient_id": None}
+    # Each encounter with its patient lesion, who linked it, and how many times that lesion has
+    # been seen (its encounters counted in the same statement, prepared once per process).
     encounters = {
         e.lesion_id: e
         for e in read_prepared(
             ("lesions.review_panel",),
-            lambda key: LesionEncounter.objects.filter(lesion__referral_id=key).select_related(
-                "patient_lesion", "linked_by"
+            lambda key: (
+                LesionEncounter.objects.filter(lesion__referral_id=key)
+                .select_related("patient_lesion", "linked_by")
+                .annotate(seen=Count("patient_lesion__encounters"))
             ),
             args=(referral.pk,),
         )
@@ -41,6 +46,6 @@ def lesion_panel(context: dict[str, Any], referral: Any) -> dict[str, Any]:
     rows = []
     for lesion in lesions:
         encounter = encounters.get(lesion.pk)
-        seen = encounter.patient_lesion.encounters.count() if encounter else 0
+        seen = encounter.seen if encounter else 0  # type: ignore[attr-defined]
         rows.append({"lesion": lesion, "encounter": encounter, "seen": seen})
     return {"rows": rows, "patient_id": referral.patient_id}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils.safestring import SafeString
 
 from dermbridge.accounts.models import User
@@ -23,7 +24,7 @@ from dermbridge.interop import services as interop_services
 from dermbridge.referrals import outcomes, permissions, reads, services, workflow
 from dermbridge.referrals.models import Lesion, LesionOutcome, Referral, ReferralKind, State
 from dermbridge.triage import display as ai_display
-from dermbridge.triage.services import assessments_for
+from dermbridge.triage.models import Assessment
 from dermbridge.web.forms import (
     ConvertForm,
     DowngradeForm,
@@ -37,6 +38,8 @@ from dermbridge.web.views.common import (
     error_items,
     record_access_denied,
 )
+
+_URL_SAFE_KEY = re.compile(r"[A-Za-z0-9_-]{16,32}")
 
 # Workflow actions done with one button press (no further input).
 BUTTON_ACTIONS: dict[str, Callable[..., Any]] = {
@@ -194,8 +197,47 @@ def _ready_images(referral: Referral) -> dict[int, list[LesionImage]]:
         ),
         args=(referral.pk, ImageStatus.READY.value),
     ):
+        image.urls = image_urls(image.media_key)  # type: ignore[attr-defined]
         by_lesion.setdefault(image.lesion_id, []).append(image)
     return by_lesion
+
+
+def _assessments_of(referral: Referral) -> list[Assessment]:
+    """`triage.services.assessments_for(referral)` (the same query: by lesion number, then
+    photo) from a statement prepared once per process; web/tests/test_review_reads.py holds
+    the two equal."""
+    return read_prepared(
+        ("web.review.assessments",),
+        lambda key: (
+            Assessment.objects.filter(image__lesion__referral_id=key)
+            .select_related("image__lesion")
+            .order_by("image__lesion__number", "image_id")
+        ),
+        args=(referral.pk,),
+    )
+
+
+IMAGE_VERSIONS = ("viewer", "master", "thumbnail")
+
+
+@functools.lru_cache(maxsize=8)
+def _image_url_head(script_prefix: str) -> str | None:
+    """What every photo version's address starts with under this script prefix (the part
+    before the key), from `reverse` once; None if the route is not ``<head><key>/<version>/``."""
+    probe = "K" * 16
+    url = reverse("image-version", args=[probe, "viewer"])
+    head, found, tail = url.partition(probe)
+    return head if found and tail == "/viewer/" else None
+
+
+def image_urls(media_key: str) -> dict[str, str]:
+    """A photo's viewer, full-resolution and thumbnail addresses: what ``{% url 'image-version'
+    key version %}`` gives (a key is URL-safe: [A-Za-z0-9_-], never quoted), without a reversal
+    per address (15 of them for a lesion's three photos)."""
+    head = _image_url_head(get_script_prefix())
+    if head is None or not _URL_SAFE_KEY.fullmatch(media_key):
+        return {v: reverse("image-version", args=[media_key, v]) for v in IMAGE_VERSIONS}
+    return {v: f"{head}{media_key}/{v}/" for v in IMAGE_VERSIONS}
 
 
 def lesion_outcomes_of(lesions: list[Any]) -> list[Any]:
@@ -228,11 +270,14 @@ def _review_context(
     lesions = reads.lesions_of(referral)
     images = _ready_images(referral)
     service_side = workflow.is_service_staff(user, referral)
-    assessments = assessments_for(referral) if service_side else []
+    assessments = _assessments_of(referral) if service_side else []
     ai_by_lesion: dict[int, list[Any]] = {}
     for assessment in assessments:
         ai_by_lesion.setdefault(assessment.image.lesion_id, []).append(ai_display.view(assessment))
     earlier = comparison.earlier_images_of(user, referral, lesions) if service_side else {}
+    for shown in earlier.values():
+        for image in shown:
+            image.urls = image_urls(image.media_key)  # type: ignore[attr-defined]
     can = permissions.can(user, referral)
     answer = _answer_action(user, referral, can)
     actions = _action_links(user, referral, can)
