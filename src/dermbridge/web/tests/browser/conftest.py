@@ -98,21 +98,36 @@ class BrowserRun:
         return [e for e in self.console_errors if not any(x in e for x in self.expected_console)]
 
 
+# One Playwright and one Chromium per test process. Other apps' browser tests import these
+# fixtures into their own conftest (clinics, lesions), which pytest registers as separate
+# session fixtures; a second sync_playwright() in the same process fails ("Sync API inside the
+# asyncio loop"), so every registration shares the first one's browser.
+_SHARED: dict[str, Any] = {}
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     reason = _why_no_browser()
     if reason:
         pytest.skip(reason)
+    if "browser" in _SHARED:
+        yield _SHARED["browser"]  # the first registration closes it, last (session teardown)
+        return
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as pw:
+    pw = sync_playwright().start()
+    try:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
             args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
         )
+        _SHARED["browser"] = browser
         yield browser
         browser.close()
+    finally:
+        _SHARED.clear()
+        pw.stop()
 
 
 @pytest.fixture
