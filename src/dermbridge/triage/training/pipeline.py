@@ -105,8 +105,9 @@ EXPERIMENTS_NOT_RUN = [
         "input; ensemble members (seeds) and distillation into one student",
         "result": "not run: no GPU was lent. Measured on the two shared CPU cores (32-image "
         "steps, one epoch = 174 steps; other engineers' test suites kept the load average at "
-        "3-9): whole network 11-13 s per step at load 5 (about 35 min per epoch); first 11 of 16 "
-        "blocks frozen 1.6-12 s per step (5-36 min per epoch, by load); 200x150 input 2.4 times "
+        "3-9): whole network 4.3 s per step at load about 5 (12.5 min per epoch; 11-13 s in a first "
+        "probe under heavier load); first 11 of 16 blocks frozen 1.6-12 s per step (5-36 min per "
+        "epoch, by load); 200x150 input 2.4 times "
         "the 160x120 step time in a paired probe (55 vs 22.5 s per frozen step under heavy "
         "load). A 16-epoch member from ImageNet weights would take 3-9 h here, three members "
         "plus a distillation a day or more. Run instead: fine-tunes from the shipped weights and "
