@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -169,18 +170,7 @@ def notify_referrer_text(
     """Queue words another app wrote (a patient returned to the GP after missed photography
     appointments: `clinics`) by email to the referrer and the referring practice's mailbox. Call
     inside the transaction that made the change; the same (event, occurrence) is one message."""
-    for email in sorted(
-        {e.strip().lower() for e in _referring_emails(referral) if e and e.strip()}
-    ):
-        _queue(
-            referral,
-            channel=Channel.EMAIL,
-            recipient=email,
-            event=event,
-            subject=subject,
-            body=body,
-            occurrence=occurrence,
-        )
+    _email_each(referral, _referring_emails(referral), event, occurrence, subject, body)
 
 
 def notify_service_text(
@@ -189,7 +179,19 @@ def notify_service_text(
     """Queue words another app wrote (a hub visit's result clock near its target: `clinics`) by
     email to the service mailbox, its dermatologists and administrators, as near_breach goes.
     Call inside the transaction; the same (event, occurrence) is one message."""
-    for email in sorted({e.strip().lower() for e in _service_emails(referral) if e and e.strip()}):
+    _email_each(referral, _service_emails(referral), event, occurrence, subject, body)
+
+
+def _email_each(
+    referral: Referral,
+    emails: Iterable[str | None],
+    event: str,
+    occurrence: str,
+    subject: str,
+    body: str,
+) -> None:
+    """One email to each distinct address (case and spaces ignored), in a stable order."""
+    for email in sorted({e.strip().lower() for e in emails if e and e.strip()}):
         _queue(
             referral,
             channel=Channel.EMAIL,
