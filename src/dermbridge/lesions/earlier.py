@@ -7,7 +7,7 @@ imaging's guess -- same patient, body site and side -- labelled as a guess, with
 link it: two naevi on the same forearm are not one lesion because they share a site (issue #14).
 
 The read is audited once for the page (`referral.compare_view`, naming the earlier referrals
-shown), as imaging.comparison does.
+shown).
 """
 
 from __future__ import annotations

@@ -59,7 +59,9 @@ def test_it_shows_the_reviewer_earlier_photos_of_the_same_lesion_and_audits_it(
     latest = make_referral(world, state=State.IN_REVIEW, patient=patient)
     client.force_login(world.derek)
     page = client.get(f"/referrals/{latest.pk}/").content.decode()
-    assert "Earlier photos of this lesion" in page
+    # Not linked by a clinician yet: offered as a same-site guess, not called this lesion.
+    assert "Earlier photos that may be this lesion" in page and "Not linked yet" in page
+    assert "Earlier photos of this lesion" not in page
     assert f"referral {first.reference}" in page
     assert "data-compare-src" in page and "data-viewer" in page
     # The answer is the page's primary action: the form beside the photos (issue #9); returning
@@ -68,6 +70,16 @@ def test_it_shows_the_reviewer_earlier_photos_of_the_same_lesion_and_audits_it(
     assert 'nhsuk-button--secondary" type="submit">Return to worklist' in page
     event = AuditEvent.objects.filter(action="referral.compare_view").get()
     assert event.detail["earlier_referrals"] == [first.pk]
+    # Once the dermatologist links the two, they are this lesion's photos, with its history.
+    from dermbridge.lesions import services as lesions
+    from dermbridge.lesions.models import PatientLesion
+
+    # (The patient's first photographed lesion became a patient lesion by itself.)
+    earlier_lesion = PatientLesion.objects.get(encounters__lesion__referral=first)
+    lesions.link(latest.lesions.get(), earlier_lesion, user=world.derek)
+    page = client.get(f"/referrals/{latest.pk}/").content.decode()
+    assert "Earlier photos of this lesion" in page and f"referral {first.reference}" in page
+    assert f'href="/lesions/{earlier_lesion.pk}/compare/"' in page
 
     client.force_login(world.alice)
     assert (

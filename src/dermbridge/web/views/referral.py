@@ -18,9 +18,9 @@ from django.utils.safestring import SafeString
 
 from dermbridge.accounts.models import User
 from dermbridge.core.rows import read_prepared
-from dermbridge.imaging import comparison
 from dermbridge.imaging.models import ImageStatus, ImageType, LesionImage
 from dermbridge.interop import services as interop_services
+from dermbridge.lesions.earlier import Earlier, earlier_photos
 from dermbridge.referrals import outcomes, permissions, reads, services, workflow
 from dermbridge.referrals.models import Lesion, LesionOutcome, Referral, ReferralKind, State
 from dermbridge.triage import display as ai_display
@@ -274,9 +274,10 @@ def _review_context(
     ai_by_lesion: dict[int, list[Any]] = {}
     for assessment in assessments:
         ai_by_lesion.setdefault(assessment.image.lesion_id, []).append(ai_display.view(assessment))
-    earlier = comparison.earlier_images_of(user, referral, lesions) if service_side else {}
+    # Earlier photos from the lesion's linked history, or a labelled same-site guess (lesions).
+    earlier = earlier_photos(user, referral, lesions) if service_side else {}
     for shown in earlier.values():
-        for image in shown:
+        for image in shown.images:
             image.urls = image_urls(image.media_key)  # type: ignore[attr-defined]
     can = permissions.can(user, referral)
     answer = _answer_action(user, referral, can)
@@ -322,7 +323,7 @@ def _review_context(
                 lesion,
                 images.get(lesion.pk, []),
                 ai_by_lesion.get(lesion.pk, []),
-                earlier.get(lesion.pk, []),
+                earlier.get(lesion.pk, Earlier()),
                 any(i.image_type == ImageType.DERMOSCOPIC for i in images.get(lesion.pk, [])),
             )
             for lesion in lesions
