@@ -389,6 +389,14 @@ class Lesion(models.Model):
         return site.label if site else self.body_site_code
 
 
+def diagnosis_term(code: str) -> str:
+    """A diagnosis code's SNOMED CT term as the vocabulary holds it (an unknown code as it is)."""
+    from dermbridge.referrals.terminology import DIAGNOSES
+
+    dx = DIAGNOSES.get(code)
+    return dx.label if dx else code
+
+
 class Outcome(models.Model):
     """The dermatologist's answer: diagnosis, plan, advice, and the pathway decision."""
 
@@ -415,10 +423,7 @@ class Outcome(models.Model):
     @property
     def diagnosis_term(self) -> str:
         """The SNOMED CT term as recorded, for clinicians' own records and reports."""
-        from dermbridge.referrals.terminology import DIAGNOSES
-
-        dx = DIAGNOSES.get(self.diagnosis_code)
-        return dx.label if dx else self.diagnosis_code
+        return diagnosis_term(self.diagnosis_code)
 
     @property
     def diagnosis_label(self) -> str:
@@ -474,10 +479,7 @@ class LesionOutcome(models.Model):
 
     @property
     def diagnosis_term(self) -> str:
-        from dermbridge.referrals.terminology import DIAGNOSES
-
-        dx = DIAGNOSES.get(self.diagnosis_code)
-        return dx.label if dx else self.diagnosis_code
+        return diagnosis_term(self.diagnosis_code)
 
     @property
     def diagnosis_label(self) -> str:
@@ -488,9 +490,7 @@ class LesionOutcome(models.Model):
 
     @property
     def differential_terms(self) -> list[str]:
-        from dermbridge.referrals.terminology import DIAGNOSES
-
-        return [DIAGNOSES[c].label if c in DIAGNOSES else c for c in self.differential]
+        return [diagnosis_term(code) for code in self.differential]
 
 
 def biopsy_request_id(referral: Referral, lesion_number: int) -> str:
