@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -100,3 +103,26 @@ def test_logit_adjustment_ships_only_on_a_clear_validation_gain(
 
 def test_logit_adjustment_does_not_ship_when_it_breaks_the_ece_target_on_calibration() -> None:
     assert not prefer_logit_adjustment(_val(0.836, 0.911, 0.069), _val(0.856, 0.914, 0.047), 0.05)
+
+
+def test_an_experiment_is_scored_with_and_without_the_adjustment() -> None:
+    pytest.importorskip("torch", reason="experiments.py needs the 'train' extra")
+    from dermbridge.triage.training.experiments import score
+
+    result = score(_imbalanced(seed=4), _imbalanced(seed=5), PRIOR)
+    assert result["temperature"]["T"] > 0
+    assert result["logit_adjusted"]["selection_score"] >= result["temperature"]["selection_score"]
+
+
+def test_a_verdict_is_set_only_on_a_recorded_experiment(tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="experiments.py needs the 'train' extra")
+    from dermbridge.triage.training.experiments import main
+
+    out = tmp_path / "experiments.json"
+    out.write_text(json.dumps([{"name": "run-a", "runs": []}]))
+    main(["--name", "run-a", "--verdict", "not shipped", "--out", str(out)])
+    assert json.loads(out.read_text())[0]["verdict"] == "not shipped"
+    with pytest.raises(SystemExit):
+        main(["--name", "run-b", "--verdict", "x", "--out", str(out)])
+    with pytest.raises(SystemExit):  # scoring needs at least one checkpoint
+        main(["--name", "run-c", "--out", str(out)])

@@ -118,7 +118,8 @@ def _tried_text(card: dict[str, Any]) -> str:
     if tuned:
         parts.append(
             f"{len(tuned)} fine-tunes or ensembles of the shipped network (logit-adjusted vs "
-            "class-balanced loss, strong colour augmentation; none cleared the shipping margin "
+            "class-balanced loss, strong colour augmentation, the whole network, 200x150 input; "
+            "none cleared the shipping margin "
             "on validation, see Experiments)"
         )
     return " Tried for this card: " + "; ".join(parts) + "."
