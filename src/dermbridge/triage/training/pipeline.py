@@ -106,15 +106,17 @@ EXPERIMENTS_NOT_RUN = [
         "members (seeds) and distillation into one student",
         "result": "not run: no GPU was lent. Measured on the two shared CPU cores (32-image "
         "steps, one epoch = 174 steps; other engineers' test suites kept the load average at "
-        "3-9): whole network 4.3 s per step at load about 5 (12.5 min per epoch; 11-13 s in a first "
-        "probe under heavier load); first 11 of 16 blocks frozen 1.6-12 s per step (5-36 min per "
-        "epoch, by load); 200x150 input 1.4 times the 160x120 step time at load about 3 (2.2 vs "
-        "1.6 s per frozen step), 2.4 times in a paired probe under heavy load (55 vs 22.5 s). A 16-epoch member from ImageNet weights would take 3-9 h here, three members "
-        "plus a distillation a day or more. Run instead: fine-tunes from the shipped weights and "
-        "an ensemble of them (rows above); none beat the shipped network by the 0.01 margin on "
-        "validation, so no seeds were trained for an ensemble and nothing was distilled. 200x150 "
-        "would also need the runtime frame, gates and detectors refitted (preprocessing.py fixes "
-        "160x120) and a new model version",
+        "1-9): whole network 1.3 s per step at load about 1 (3.8 min per epoch), 4.3 s at load "
+        "about 5 (12.5 min), 11-13 s in a first probe under heavier load; first 11 of 16 blocks "
+        "frozen 1.6-12 s per step (5-36 min per epoch, by load); 200x150 input 1.4 times the "
+        "160x120 step time at load about 3 (2.2 vs 1.6 s per frozen step), 2.4 times in a paired "
+        "probe under heavy load (55 vs 22.5 s). A 16-epoch member from ImageNet weights would "
+        "take about 1 h on idle cores and 3-9 h at the load these shared cores usually carry; "
+        "three members plus a distillation, several hours to a day. Run instead: fine-tunes "
+        "from the shipped weights and an ensemble of them (rows above); none beat the shipped "
+        "network by the 0.01 margin on validation, so no seeds were trained for an ensemble and "
+        "nothing was distilled. 200x150 would also need the runtime frame, gates and detectors "
+        "refitted (preprocessing.py fixes 160x120) and a new model version",
         "verdict": "open",
     }
 ]
