@@ -205,6 +205,25 @@ def link(
     how = (
         LinkHow.CONFIRMED if score is not None and score >= matching.SUGGEST_AT else LinkHow.MANUAL
     )
+    return _point(
+        lesion, existing, before, patient_lesion, how=how, score=score, reason=reason, user=user
+    )
+
+
+def _point(
+    lesion: Lesion,
+    existing: LesionEncounter | None,
+    before: PatientLesion | None,
+    patient_lesion: PatientLesion,
+    *,
+    how: str,
+    score: float | None,
+    reason: str,
+    user: User,
+) -> LesionEncounter:
+    """Make `lesion` show `patient_lesion` (from `before`, if it showed one): the encounter,
+    the link history, the audit event ("lesion.link", "lesion.new" or "lesion.relink"), and both
+    lesions' monitoring follows their latest answer. Inside the caller's transaction."""
     if existing is None:
         existing = LesionEncounter(lesion=lesion)
     existing.patient_lesion = patient_lesion
@@ -216,21 +235,22 @@ def link(
     LinkChange.objects.create(
         lesion=lesion, from_lesion=before, to_lesion=patient_lesion, how=how, reason=reason, by=user
     )
-    record(
-        user,
-        "lesion.relink" if before is not None else "lesion.link",
-        patient_lesion,
-        organisation_id=referral.service_id,
-        detail={
-            "referral": referral.reference,
-            "lesion_number": lesion.number,
-            "from": before.uid if before else None,
-            "to": patient_lesion.uid,
-            "how": how,
-            "score": score,
-            "reason": reason,
-        },
+    referral = lesion.referral
+    action = (
+        "lesion.relink"
+        if before is not None
+        else ("lesion.new" if how == LinkHow.NEW else "lesion.link")
     )
+    detail = {
+        "referral": referral.reference,
+        "lesion_number": lesion.number,
+        "from": before.uid if before else None,
+        "to": patient_lesion.uid,
+        "how": how,
+        **({} if how == LinkHow.NEW else {"score": score}),
+        "reason": reason,
+    }
+    record(user, action, patient_lesion, organisation_id=referral.service_id, detail=detail)
     for touched in (patient_lesion, before):
         if touched is not None:
             follow_outcome(touched)
@@ -251,41 +271,16 @@ def start_new(lesion: Lesion, *, user: User, reason: str = "") -> LesionEncounte
             field_errors={"patient_lesion": ["Choose one of the patient's other lesions."]},
         )
     patient_lesion = _new_patient_lesion(lesion, user)
-    if existing is None:
-        existing = LesionEncounter(lesion=lesion)
-    existing.patient_lesion = patient_lesion
-    existing.how = LinkHow.NEW
-    existing.score = None
-    existing.linked_by = user
-    existing.linked_at = timezone.now()
-    existing.save()
-    LinkChange.objects.create(
-        lesion=lesion,
-        from_lesion=before,
-        to_lesion=patient_lesion,
-        how=LinkHow.NEW,
-        reason=reason,
-        by=user,
-    )
-    referral = lesion.referral
-    record(
-        user,
-        "lesion.relink" if before is not None else "lesion.new",
+    return _point(
+        lesion,
+        existing,
+        before,
         patient_lesion,
-        organisation_id=referral.service_id,
-        detail={
-            "referral": referral.reference,
-            "lesion_number": lesion.number,
-            "from": before.uid if before else None,
-            "to": patient_lesion.uid,
-            "how": LinkHow.NEW,
-            "reason": reason,
-        },
+        how=LinkHow.NEW,
+        score=None,
+        reason=reason,
+        user=user,
     )
-    for touched in (patient_lesion, before):
-        if touched is not None:
-            follow_outcome(touched)
-    return existing
 
 
 # ---------------------------------------------------------------- reads
