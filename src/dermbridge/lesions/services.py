@@ -45,12 +45,18 @@ def _photographed(lesion: Lesion) -> bool:
 
 
 def candidates(lesion: Lesion) -> QuerySet[PatientLesion]:
-    """The patient's lesions this referral lesion could be: not already shown by another lesion
-    of the same referral (one referral's lesions are different lesions)."""
+    """The patient's lesions this referral lesion could be: seen by the same dermatology service
+    (a patient's lesions are shared within the service that saw them, never offered to, linked
+    by or opened by another service, whose dermatologists may not see those referrals), and not
+    already shown by another lesion of the same referral (one referral's lesions are different
+    lesions)."""
     referral = lesion.referral
     taken = LesionEncounter.objects.filter(lesion__referral=referral).exclude(lesion=lesion)
     return (
-        PatientLesion.objects.filter(patient_id=referral.patient_id, encounters__isnull=False)
+        PatientLesion.objects.filter(
+            patient_id=referral.patient_id,
+            encounters__lesion__referral__service_id=referral.service_id,
+        )
         .exclude(pk__in=taken.values("patient_lesion_id"))
         .distinct()
     )
@@ -194,6 +200,9 @@ def link(
             "two lesions in one referral are different lesions. Re-link that one first.",
             field_errors={"patient_lesion": ["Choose another lesion, or start a new one."]},
         )
+    if not candidates(lesion).filter(pk=patient_lesion.pk).exists():
+        # Another service's lesion of this patient: not this user's to see or to link to.
+        raise NotFound("No such lesion for this patient.")
     score = next(
         (s.score.total for s in suggestions(lesion) if s.patient_lesion.pk == patient_lesion.pk),
         None,

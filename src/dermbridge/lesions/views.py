@@ -166,9 +166,12 @@ def _compare_context(
 ) -> dict[str, Any]:
     user = _user(request)
     visits = reads.lesion_visits(user, pl)
-    changes = LinkChange.objects.filter(to_lesion=pl).select_related(
-        "by", "lesion__referral", "from_lesion"
-    )
+    # Only the links made in referrals this user may see (another service's would name its
+    # referrals, its clinicians and their reasons).
+    visible = access.visible_referral_ids(user, pl.patient_id)
+    changes = LinkChange.objects.filter(
+        to_lesion=pl, lesion__referral_id__in=visible
+    ).select_related("by", "lesion__referral", "from_lesion")
     return {
         "pl": pl,
         "patient": pl.patient,

@@ -184,3 +184,26 @@ def test_another_services_visits_stay_hidden_from_a_shared_lesion(world: World) 
     before = state()
     refused = caller.page.post(f"/lesions/{city.pk}/monitor/", {"monitor_until": "2099-01-01"})
     assert refused.status_code == 404 and state() == before
+    # Nor is it offered to them, nor may they link their own lesion to it (which would open it):
+    # the reviewer's scenario, where the link then showed City's references on the comparison.
+    county_lesion = county.lesions.get()
+    if not LesionEncounter.objects.filter(lesion=county_lesion).exists():
+        from dermbridge.lesions import services as lesion_services
+
+        assert city.pk not in {
+            s.patient_lesion.pk for s in lesion_services.suggestions(county_lesion)
+        }
+    assert f'value="{city.pk}"'.encode() not in page.content
+    before = state()
+    linked = caller.api.post(
+        f"/api/referral-lesions/{county_lesion.pk}/link/",
+        {"patient_lesion": str(city.pk)},
+        format="json",
+    )
+    assert linked.status_code == 404 and state() == before
+    page_link = caller.page.post(
+        f"/lesions/link/{county_lesion.pk}/",
+        {"patient_lesion": str(city.pk), "reason": "same"},
+    )
+    assert page_link.status_code in (400, 404) and state() == before
+    assert caller.page.get(f"/lesions/{city.pk}/compare/").status_code == 404
