@@ -259,7 +259,7 @@ def test_the_photo_page_leads_back_to_the_visit_only_for_the_hubs_own_appointmen
         referral=hub_referral(h),
         booked_by=h.admin,
     )
-    for query in (f"?visit={other.pk}", "?visit=999999", "?visit=abc", ""):
+    for query in (f"?visit={other.pk}", "?visit=999999", "?visit=abc", "?visit=²", ""):
         page = client.get(photos_url + query).content.decode()
         assert "Back to the visit" not in page and "Back to the referral" in page, query
     # Someone who is not the hub's staff never gets the hub's link.

@@ -27,7 +27,8 @@ from dermbridge.web.views.referring import _editable_referral, _lesions_with_ima
 def _visit_id(request: HttpRequest) -> int | None:
     """`?visit=<appointment id>`: the photographer came from a hub visit page."""
     raw = request.GET.get("visit", "")
-    return int(raw) if raw.isdigit() else None
+    # ASCII digits only: "²".isdigit() is true but int("²") raises.
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
 def _back_to_photos(request: HttpRequest, referral_pk: int, lesion_pk: int) -> HttpResponse:
