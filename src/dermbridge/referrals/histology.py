@@ -211,6 +211,9 @@ def awaiting_histology(user: User, service_id: int) -> list[Awaiting]:
             biopsy_request_id__isnull=False,
         )
         .exclude(Exists(HistologyResult.objects.filter(lesion_id=OuterRef("lesion_id"))))
+        # A copy the per-lesion migration made of a referral's one answer, whose histology was
+        # already recorded on the referral: not waiting for anything (ADR 0014).
+        .exclude(from_referral_outcome=True, lesion__referral__outcome__histology_code__gt="")
         .select_related("lesion__referral__patient")
         .order_by("recorded_at", "id")
     )
@@ -223,6 +226,10 @@ def awaiting_histology(user: User, service_id: int) -> list[Awaiting]:
         object_type="accounts.organisation",
         object_id=service_id,
         organisation_id=service_id,
-        detail={"lesions": len(found)},
+        # Which referrals (so patients) the list showed, as the worklist records them.
+        detail={
+            "lesions": len(found),
+            "shown": sorted({a.request.lesion.referral_id for a in found}),
+        },
     )
     return found

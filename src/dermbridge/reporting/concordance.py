@@ -83,6 +83,7 @@ class CaseRow:
     differential: tuple[str, ...]
     management: str
     dermatologist_positive: bool
+    copied_from_referral: bool
     ai: tuple[AiReading, ...]
     histology_code: str
     histology: str
@@ -192,7 +193,10 @@ def concordance(
         truth = severity.is_malignant(result.morphology_code)
         called = suspects_malignancy(outcome.diagnosis_code, outcome.differential)
         who = outcome.recorded_by.get_full_name() or outcome.recorded_by.get_username()
-        derm[who].add(called, truth)
+        if not outcome.from_referral_outcome:
+            # A copy of a referral's one answer made by the per-lesion migration is not this
+            # dermatologist's call about this lesion: it is not counted for them (ADR 0014).
+            derm[who].add(called, truth)
         lesion_ai = readings.get(lesion_id, [])
         for reading in lesion_ai:
             ai[reading.model_version].add(reading.suspects_malignancy, truth)
@@ -210,6 +214,7 @@ def concordance(
                 differential=tuple(outcome.differential_terms),
                 management=outcome.get_management_display(),
                 dermatologist_positive=called,
+                copied_from_referral=outcome.from_referral_outcome,
                 ai=tuple(lesion_ai),
                 histology_code=result.morphology_code,
                 histology=result.morphology_term,

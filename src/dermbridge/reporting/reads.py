@@ -79,6 +79,10 @@ def concordance(
             "end": str(period.end),
             "lesions": len(report.rows),
             "missed_cancers": len(events),
+            # Which lesions (so patients) the page named: who viewed a patient can be answered.
+            "lesions_shown": sorted(
+                {r.lesion_id for r in report.rows} | {e.lesion_id for e in events}
+            ),
         },
     )
     return report, events

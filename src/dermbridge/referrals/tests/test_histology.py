@@ -137,3 +137,22 @@ def test_awaiting_histology_lists_the_oldest_first_with_days_waited(world: World
         r.request.lesion.referral_id
         for r in histology.awaiting_histology(world.derek, world.service.pk)
     ] == [new.pk]
+
+
+def test_a_migrated_copy_whose_referral_has_its_histology_is_not_awaiting(world: World) -> None:
+    """The per-lesion migration copied a referral's one answer (biopsy) to each lesion; where
+    that referral's histology was already recorded, none of its copies waits for anything. An
+    unanswered migrated request stays listed (a safety net), and the list's audit event names
+    the referrals it showed."""
+    from dermbridge.audit.models import AuditEvent
+
+    done, pending = biopsied(world), biopsied(world)
+    LesionOutcome.objects.filter(lesion__referral__in=[done, pending]).update(
+        from_referral_outcome=True
+    )
+    done.outcome.histology_code = "254701007"
+    done.outcome.save(update_fields=["histology_code"])
+    rows = histology.awaiting_histology(world.derek, world.service.pk)
+    assert {r.request.lesion.referral_id for r in rows} == {pending.pk}
+    event = AuditEvent.objects.filter(action="histology.awaiting_view").latest("seq")
+    assert event.detail["shown"] == [pending.pk]

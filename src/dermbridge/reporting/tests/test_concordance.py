@@ -12,7 +12,7 @@ from dermbridge.audit.models import AuditEvent
 from dermbridge.imaging.models import ImageType, LesionImage
 from dermbridge.notifications.models import OutboxMessage
 from dermbridge.referrals import histology
-from dermbridge.referrals.models import Referral
+from dermbridge.referrals.models import LesionOutcome, Referral
 from dermbridge.referrals.tests.histology_support import biopsied, request_of
 from dermbridge.reporting.concordance import concordance, wilson
 from dermbridge.reporting.models import MissedCancer
@@ -150,3 +150,25 @@ def test_only_the_service_sees_the_page_and_only_an_administrator_reviews(
     assert event.reviewed_by == world.sam
     assert AuditEvent.objects.filter(action="safety.missed_cancer_reviewed").exists()
     assert "Reviewed by" in client.get(page).content.decode()
+
+
+def test_a_migrated_copy_of_a_referral_answer_is_not_counted_for_the_dermatologist(
+    world: World, client: Client
+) -> None:
+    """A LesionOutcome the per-lesion migration copied from the referral's one answer is shown
+    (marked) but not counted in the dermatologist's sensitivity and specificity; the AI's
+    reading of the lesion still is. The page's audit event names the lesions it showed."""
+    copied = biopsied(world, nose=NAEVUS)
+    _ai(copied, 0.7, "high")
+    LesionOutcome.objects.filter(lesion__referral=copied).update(from_referral_outcome=True)
+    _histology(copied, BCC, world.derek)
+    report = concordance(world.service.pk)
+    assert [r.copied_from_referral for r in report.rows] == [True]
+    assert report.by_dermatologist == []
+    (ai,) = report.by_ai_version
+    assert (ai.cases, ai.malignant) == (1, 1)
+    client.force_login(world.derek)
+    body = client.get(f"/dashboard/concordance/?service={world.service.pk}").content.decode()
+    assert "copied to each lesion" in body
+    event = AuditEvent.objects.filter(action="report.view").latest("seq")
+    assert event.detail["lesions_shown"] == [r.lesion_id for r in report.rows]
