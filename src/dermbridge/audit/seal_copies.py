@@ -120,20 +120,26 @@ def _versions(client: Any, prefix: str) -> Iterator[tuple[str, str]]:
             yield version["Key"], version["VersionId"]
 
 
-def copies_since(since: dt.datetime | None, known: Iterable[bytes] = ()) -> list[bytes]:
-    """Every version of every seal copy from the day of `since` on (all of them when None),
-    except those whose bytes are in `known` (the seal file's lines, already read)."""
+def copies_not_in_file(known: Iterable[bytes]) -> list[bytes]:
+    """Every version of every seal copy newer than the newest one the seal file also holds,
+    walking the bucket's day folders from the newest back (all of them when the file holds
+    none). The bucket, not the file, says where to start: a file cut back, or given a seal
+    dated later than the real ones, cannot move the walk past the copies it lost."""
     client = _client()
     known_names = {object_name(line) for line in known}
     found: list[bytes] = []
-    for day in _day_prefixes(client, since):
-        for name, version in _versions(client, day):
+    for day in reversed(_day_prefixes(client, None)):
+        met_the_file = False
+        for name, version in sorted(_versions(client, day), reverse=True):
             if name in known_names:
+                met_the_file = True
                 continue
             body = client.get_object(
                 Bucket=settings.AUDIT_SEAL_BUCKET, Key=name, VersionId=version
             )["Body"].read()
             found.append(bytes(body))
+        if met_the_file:
+            break
     return found
 
 

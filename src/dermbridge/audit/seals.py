@@ -17,6 +17,7 @@ verify; new ones are signed with the current key.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -37,6 +38,8 @@ SEAL_FILE = "seals.jsonl"
 # How many of the newest seal lines each new seal checks the bucket holds (a failed copy is made
 # again with the next seal).
 RECOPY_WINDOW = 50
+# How far ahead of this host's clock a seal's time may be (another host's clock may run fast).
+FUTURE_SKEW = dt.timedelta(minutes=10)
 
 log = logging.getLogger("dermbridge.audit")
 
@@ -140,6 +143,9 @@ def _parse(number: int, raw: str) -> Seal | str:
         return "is not a seal"
     if not _signed_by_a_known_key(fields, str(sig)):
         return "has a signature this audit key did not make"
+    if seal_copies.seal_time(seal.at) > timezone.now() + FUTURE_SKEW:
+        # Nothing is sealed ahead of its time: a seal dated later would claim to be the newest.
+        return f"is dated {seal.at}, in the future"
     return seal
 
 
@@ -164,14 +170,8 @@ def read_seals() -> tuple[list[Seal], list[str]]:
             seals.append(parsed)
             raw_of[number] = raw
     if seal_copies.enabled():
-        newest = max((seal_copies.seal_time(seal.at) for seal in seals), default=None)
-        # The file's own lines of that day on need not be fetched again.
-        known = [
-            raw_of[seal.line].encode()
-            for seal in seals
-            if newest is not None and seal_copies.seal_time(seal.at).date() >= newest.date()
-        ]
-        for raw_copy in seal_copies.copies_since(newest, known):
+        known = [raw_of[seal.line].encode() for seal in seals]
+        for raw_copy in seal_copies.copies_not_in_file(known):
             parsed = _parse(0, raw_copy.decode(errors="replace"))
             if isinstance(parsed, str):
                 problems.append(f"a seal copy in the locked bucket {parsed}")

@@ -234,3 +234,39 @@ def test_a_bucket_without_object_lock_is_reported(s3_server, settings, monkeypat
     err = io.StringIO()
     call_command("audit-verify", stdout=io.StringIO(), stderr=err)
     assert "has no Object Lock" in err.getvalue() and "plain-seals" in err.getvalue()
+
+
+def test_a_seal_file_cut_back_by_its_newest_lines_is_caught_by_the_newer_copies(locked_bucket):
+    """The walk starts at the bucket's newest copy, not at the file's: the copies the file lost
+    are read until the walk meets a line the file still holds."""
+    _events(3)
+    assert seal_chain()
+    _events(3, start=3)
+    assert seal_chain()  # this seal (head #6) is the one the file loses
+    fourth_hash = AuditEvent.objects.get(shard=1, shard_seq=4).hash
+    AuditEvent.objects.filter(shard=1, shard_seq__gt=4).delete()
+    AuditHead.objects.filter(id=1).update(last_seq=4, last_hash=fourth_hash, count=4)
+    lines = seals.seal_path().read_text().splitlines()
+    seals.seal_path().write_text("\n".join(lines[:-1]) + "\n")
+    result = verify_chain()
+    assert not result.ok and "were removed" in result.problem and "records #6" in result.problem
+
+
+def test_a_seal_dated_in_the_future_is_refused(settings):
+    """A seal claiming a time ahead of this host's clock (beyond a small skew) cannot pose as
+    the newest: it is reported, whoever signed it."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    _events(2)
+    assert seal_chain()
+    line = json.loads(seals.seal_path().read_text().splitlines()[-1])
+    line.pop("sig")
+    line["at"] = (timezone.now() + dt.timedelta(days=365)).isoformat()
+    line["sig"] = seals._sign(line)
+    with seals.seal_path().open("a") as fh:
+        fh.write(json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n")
+    _found, problems = seals.read_seals()
+    assert problems and "in the future" in problems[0]
+    assert not verify_chain().ok
