@@ -37,8 +37,16 @@ from dermbridge.referrals.models import (
 from dermbridge.referrals.terminology import DIAGNOSES
 from dermbridge.referrals.transitions import lock_referral
 
-# Reports entered on the page are identified in this system by the lab's own report number.
+# Reports entered on the page are identified by the lab's own report number within this system,
+# one per dermatology service and laboratory (`page_system`): two labs, or two services, may use
+# the same report number without one blocking (or learning of) the other's.
 PAGE_SYSTEM = "urn:dermbridge:histology-page"
+
+
+def page_system(service_id: int, laboratory: str) -> str:
+    """The identifier system of a report typed in on the page by `service_id`'s staff."""
+    lab = "-".join(laboratory.lower().split()) or "unnamed-laboratory"
+    return f"{PAGE_SYSTEM}:{service_id}:{lab}"
 
 
 @dataclass(frozen=True)

@@ -98,3 +98,22 @@ def test_the_gp_and_the_api_see_each_lesion_s_histology(client: Client, world: W
         "clear",
         "1.5",
     )
+
+
+def test_the_same_report_number_from_another_lab_or_service_is_its_own_report(
+    client: Client, world: World
+) -> None:
+    """Report numbers typed on the page are the lab's own: another laboratory's (or another
+    service's) report with the same number is recorded, not refused as a duplicate that would
+    also tell them someone else holds it."""
+    first, second = biopsied(world), biopsied(world)
+    other_service = biopsied(world, service=world.service_b)
+    client.force_login(world.derek)
+    assert client.post(f"/referrals/{first.pk}/lesions/2/histology/", FORM).status_code == 302
+    other_lab = {**FORM, "laboratory": "County Cellular Pathology"}
+    assert client.post(f"/referrals/{second.pk}/lesions/2/histology/", other_lab).status_code == 302
+    client.force_login(world.dora)
+    assert (
+        client.post(f"/referrals/{other_service.pk}/lesions/2/histology/", FORM).status_code == 302
+    )
+    assert HistologyResult.objects.filter(report_identifier="H26-777").count() == 3

@@ -46,7 +46,9 @@ def record_histology(request: HttpRequest, pk: int, number: int) -> HttpResponse
                     request_row,
                     user=user,
                     data=data,
-                    report_system=histology.PAGE_SYSTEM,
+                    report_system=histology.page_system(
+                        referral.service_id, data.get("laboratory", "")
+                    ),
                     report_identifier=data["report_identifier"],
                 )
             except DomainError as exc:
