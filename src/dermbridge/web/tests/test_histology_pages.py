@@ -117,3 +117,24 @@ def test_the_same_report_number_from_another_lab_or_service_is_its_own_report(
         client.post(f"/referrals/{other_service.pk}/lesions/2/histology/", FORM).status_code == 302
     )
     assert HistologyResult.objects.filter(report_identifier="H26-777").count() == 3
+
+
+def test_someone_working_for_two_services_chooses_which_list(client: Client, world: World) -> None:
+    from dermbridge.accounts.models import Role
+    from dermbridge.testing import make_user
+
+    city, county = biopsied(world), biopsied(world, service=world.service_b)
+    both = make_user("bea.both", world.service, Role.DERMATOLOGIST)
+    make_user("bea.both", world.service_b, Role.DERMATOLOGIST)
+    client.force_login(both)
+    city_id = request_of(city).biopsy_request_id or ""
+    county_id = request_of(county).biopsy_request_id or ""
+    first = client.get("/service/histology/").content.decode()
+    chosen = client.get(f"/service/histology/?service={world.service_b.pk}").content.decode()
+    lists = {city_id in first, county_id in first}, {city_id in chosen, county_id in chosen}
+    assert lists == ({True, False}, {True, False}) and first != chosen
+    assert county_id in chosen and f"?service={world.service.pk}" in chosen
+    # Someone of one service asking for another's list gets their own.
+    client.force_login(world.derek)
+    own = client.get(f"/service/histology/?service={world.service_b.pk}").content.decode()
+    assert county_id not in own and city_id in own

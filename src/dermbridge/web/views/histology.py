@@ -84,11 +84,19 @@ def record_histology(request: HttpRequest, pk: int, number: int) -> HttpResponse
 def awaiting_histology(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
     ids = user.organisation_ids(Role.DERMATOLOGIST, Role.SERVICE_ADMIN)
-    service = Organisation.objects.filter(pk__in=ids).order_by("name").first()
-    if service is None:
+    services = list(Organisation.objects.filter(pk__in=ids).order_by("name"))
+    if not services:
         raise Http404("You do not work for a dermatology service.")
+    # Someone working for several services chooses which list (?service=<id>); the first by name
+    # otherwise. Another organisation's id is not theirs to choose: it is simply not offered.
+    chosen = request.GET.get("service", "")
+    service = next((s for s in services if str(s.pk) == chosen), services[0])
     try:
         rows = histology.awaiting_histology(user, service.pk)
     except NotPermitted as exc:  # pragma: no cover - ids come from the same memberships
         raise Http404(exc.message) from None
-    return render(request, "web/histology_awaiting.html", {"service": service, "rows": rows})
+    return render(
+        request,
+        "web/histology_awaiting.html",
+        {"service": service, "services": services, "rows": rows},
+    )
