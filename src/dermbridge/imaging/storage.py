@@ -116,14 +116,9 @@ def _key_file_version() -> tuple[int, int, int] | None:
 
 
 def _s3_backend() -> S3Backend:
-    client_kwargs: dict[str, Any] = {"endpoint_url": settings.S3_ENDPOINT_URL or None}
-    if settings.S3_REGION:
-        client_kwargs["region_name"] = settings.S3_REGION
-    if settings.S3_ADDRESSING_STYLE != "auto":
-        from botocore.config import Config  # type: ignore[import-not-found]
+    from dermbridge.core.s3 import client_kwargs  # endpoint, region, addressing style
 
-        client_kwargs["config"] = Config(s3={"addressing_style": settings.S3_ADDRESSING_STYLE})
-    return S3Backend(settings.S3_BUCKET, prefix=settings.S3_PREFIX, **client_kwargs)
+    return S3Backend(settings.S3_BUCKET, prefix=settings.S3_PREFIX, **client_kwargs())
 
 
 def _build() -> BlobStore:
