@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -86,10 +87,19 @@ class KeyRing:
 
     current: bytes
     previous: tuple[bytes, ...] = ()
+    # When each previous key was retired (written by `audit-rotate-key` as "retired=<time>" after
+    # the key); None for a key listed without one.
+    retired: tuple[dt.datetime | None, ...] = ()
 
     @property
     def all(self) -> tuple[bytes, ...]:
         return (self.current, *self.previous)
+
+    def retired_at(self, key: bytes) -> dt.datetime | None:
+        if key == self.current or key not in self.previous:
+            return None
+        index = self.previous.index(key)
+        return self.retired[index] if index < len(self.retired) else None
 
 
 def key_id(key: bytes) -> str:
@@ -130,12 +140,29 @@ def _load() -> KeyRing:
     if listed is not None and listed.exists():  # none yet before the first rotation
         text = _read_file(listed, "DERMBRIDGE_AUDIT_PREVIOUS_KEYS_FILE")
         where = f"the previous audit keys ({listed})"
-    previous = tuple(
-        key
-        for key in (_decode(part, where) for part in text.replace(",", " ").split())
-        if key != current
-    )
-    return KeyRing(current, previous)
+    previous: list[bytes] = []
+    retired: list[dt.datetime | None] = []
+    for part in text.replace(",", " ").split():
+        if part.startswith("retired="):
+            if previous and previous[-1] != current:
+                retired[-1] = _retired_time(part.removeprefix("retired="), where)
+            continue
+        key = _decode(part, where)
+        previous.append(key)
+        retired.append(None)
+    kept = [(k, r) for k, r in zip(previous, retired, strict=True) if k != current]
+    return KeyRing(current, tuple(k for k, _ in kept), tuple(r for _, r in kept))
+
+
+def _retired_time(text: str, where: str) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"{where}: 'retired={text}' is not a date and time (ISO 8601, as "
+            "dermbridge audit-rotate-key writes it)."
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 class _Cache:
@@ -199,3 +226,10 @@ def seal_key() -> bytes:
 def seal_keys() -> tuple[bytes, ...]:
     """Every seal key verification accepts: the current one first, then those of earlier keys."""
     return tuple(_seal_key_from(key) for key in key_ring().all)
+
+
+def seal_keys_with_retirement() -> tuple[tuple[bytes, dt.datetime | None], ...]:
+    """Each seal key with the time its audit key was retired (None: the current key, or a
+    previous key listed without a time)."""
+    ring = key_ring()
+    return tuple((_seal_key_from(key), ring.retired_at(key)) for key in ring.all)

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from dermbridge.audit import seal_copies
-from dermbridge.audit.keys import seal_key, seal_keys
+from dermbridge.audit.keys import seal_key, seal_keys_with_retirement
 
 SEAL_FILE = "seals.jsonl"
 # How many of the newest seal lines each new seal checks the bucket holds (a failed copy is made
@@ -40,6 +40,9 @@ SEAL_FILE = "seals.jsonl"
 RECOPY_WINDOW = 50
 # How far ahead of this host's clock a seal's time may be (another host's clock may run fast).
 FUTURE_SKEW = dt.timedelta(minutes=10)
+# How long after a rotation a seal signed with the retired key is still accepted (a process on
+# another host whose key file had not been replaced yet).
+RETIRED_GRACE = dt.timedelta(hours=1)
 
 log = logging.getLogger("dermbridge.audit")
 
@@ -62,8 +65,12 @@ def _sign(fields: dict[str, Any], key: bytes | None = None) -> str:
     return hmac.new(key or seal_key(), body, hashlib.sha256).hexdigest()
 
 
-def _signed_by_a_known_key(fields: dict[str, Any], sig: str) -> bool:
-    return any(hmac.compare_digest(sig, _sign(fields, key)) for key in seal_keys())
+def _signing_key(fields: dict[str, Any], sig: str) -> tuple[bool, dt.datetime | None]:
+    """(signed by one of the audit keys, when that key was retired: None if it is current)."""
+    for key, retired in seal_keys_with_retirement():
+        if hmac.compare_digest(sig, _sign(fields, key)):
+            return True, retired
+    return False, None
 
 
 def _last_line(path: Path) -> str:
@@ -141,8 +148,12 @@ def _parse(number: int, raw: str) -> Seal | str:
         )
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         return "is not a seal"
-    if not _signed_by_a_known_key(fields, str(sig)):
+    signed, retired = _signing_key(fields, str(sig))
+    if not signed:
         return "has a signature this audit key did not make"
+    if retired is not None and seal_copies.seal_time(seal.at) > retired + RETIRED_GRACE:
+        # A retired key signs nothing new: whoever still holds it cannot add seals after it.
+        return f"was signed with an audit key retired at {retired.isoformat()}, after that"
     if seal_copies.seal_time(seal.at) > timezone.now() + FUTURE_SKEW:
         # Nothing is sealed ahead of its time: a seal dated later would claim to be the newest.
         return f"is dated {seal.at}, in the future"

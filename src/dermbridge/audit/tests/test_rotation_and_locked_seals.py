@@ -270,3 +270,45 @@ def test_a_seal_dated_in_the_future_is_refused(settings):
     _found, problems = seals.read_seals()
     assert problems and "in the future" in problems[0]
     assert not verify_chain().ok
+
+
+def test_a_retired_key_signs_no_seal_after_its_retirement(key_files):
+    """The rotation records when the old key was retired; a seal signed with it and dated after
+    that (beyond an hour's grace for hosts still being given the new file) is refused, while
+    the seals it made before still verify."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    _key_file, previous = key_files
+    _events(3)
+    assert seal_chain()  # signed with the key about to be retired
+    old = keys.audit_key()
+    _rotate()
+    assert "retired=" in previous.read_text()
+    retired = keys.key_ring().retired_at(old)
+    assert retired is not None and abs((timezone.now() - retired).total_seconds()) < 60
+    assert not seals.read_seals()[1] and verify_chain().ok  # the old key's seals still verify
+    # Someone who kept the old key signs a seal dated a day after its retirement.
+    forged = {
+        "v": 2,
+        "heads": [[1, 3, "0" * 64, 3, 1]],
+        "at": (retired + dt.timedelta(days=1)).isoformat(),
+        "host": "x",
+    }
+    forged["sig"] = seals._sign(forged, keys._seal_key_from(old))
+    with seals.seal_path().open("a") as fh:
+        fh.write(json.dumps(forged, sort_keys=True, separators=(",", ":")) + "\n")
+    _found, problems = seals.read_seals()
+    assert problems and "retired at" in problems[0]
+    assert not verify_chain().ok
+
+
+def test_a_previous_key_with_a_bad_retirement_time_is_named(key_files, settings):
+    from dermbridge.config import ConfigurationError
+
+    _key_file, previous = key_files
+    previous.write_text(base64.b64encode(bytes(range(1, 33))).decode() + " retired=yesterday\n")
+    keys.audit_key.cache_clear()
+    with pytest.raises(ConfigurationError, match="retired=yesterday"):
+        keys.key_ring()

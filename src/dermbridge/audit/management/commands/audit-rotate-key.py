@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from dermbridge.audit.keys import current_key_file, key_id, key_ring, previous_keys_file
 from dermbridge.audit.services import seal_chain, verify_chain
@@ -61,7 +62,13 @@ class Command(BaseCommand):
                 "must not start from a tampered history."
             )
         ring = key_ring()
-        kept = [base64.b64encode(key).decode() for key in ring.all]
+        now = timezone.now().isoformat()
+        kept = [f"{base64.b64encode(ring.current).decode()} retired={now}"]
+        for key in ring.previous:
+            when = ring.retired_at(key)
+            kept.append(
+                base64.b64encode(key).decode() + (f" retired={when.isoformat()}" if when else "")
+            )
         _write_atomically(previous_file, "\n".join(kept) + "\n")
         new_key = secrets.token_bytes(32)
         _write_atomically(key_file, base64.b64encode(new_key).decode() + "\n")
