@@ -1,398 +1,66 @@
 """The model card (docs/model-card.md) as a template filled from the card JSON.
 
 Generated, so every number in it comes from the pipeline run that produced the shipped model.
-Longer than ~400 lines because it is mostly the card's prose, kept in one template.
+render() lays the card out; its longer sections are in card_sections_results.py,
+card_sections_captures.py and card_sections_experiments.py, and the targets and number
+formatting in card_format.py (re-exported here for existing callers).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from dermbridge.triage.labels import CLASS_NAMES, CLASSES
+from dermbridge.triage.training.card_format import (
+    SMALL_GROUP_IMAGES,
+    SMALL_GROUP_MALIGNANT,
+    TARGETS,
+    _met,
+    _num,
+    _target_row,
+    _with_ci,
+)
+from dermbridge.triage.training.card_sections_captures import (
+    _band_text,
+    _captures_text,
+    _non_skin_text,
+)
+from dermbridge.triage.training.card_sections_experiments import (
+    _experiments_text,
+    _finetune_rows,
+    _logit_adjustment_text,
+)
+from dermbridge.triage.training.card_sections_results import (
+    _gaps_text,
+    _made_by,
+    _refit_text,
+    _subgroup_table,
+    _top_text,
+    _tried_text,
+)
 
-# Issue 15's targets for triage-v3 on the held-out test split.
-TARGETS = {
-    "malignant_auroc": (">=", 0.94),
-    "balanced_accuracy": (">=", 0.78),
-    "accuracy": (">=", 0.84),
-    "sensitivity": (">=", 0.95),
-    "specificity": (">=", 0.65),
-    "ece": ("<=", 0.04),
-}
-
-
-# A subgroup with fewer images or malignant images than these is flagged in the card.
-SMALL_GROUP_IMAGES = 50
-SMALL_GROUP_MALIGNANT = 10
-
-
-def _num(v: Any, digits: int = 3) -> str:
-    return "n/a" if v is None or v != v else f"{v:.{digits}f}"
-
-
-def _with_ci(s: dict[str, Any], name: str) -> str:
-    lo, hi = s.get(f"{name}_ci", [None, None])
-    return f"{_num(s.get(name))} ({_num(lo)}–{_num(hi)})"
-
-
-def _met(s: dict[str, Any], name: str) -> bool:
-    op, goal = TARGETS[name]
-    value = s.get(name)
-    return value is not None and (value >= goal if op == ">=" else value <= goal)
-
-
-def _target_row(s: dict[str, Any], name: str) -> str:
-    op, goal = TARGETS[name]
-    value = s.get(name)
-    met = _met(s, name)
-    gap = "" if met or value is None else f" (short by {abs(value - goal):.3f})"
-    return f"| {name} | {_with_ci(s, name)} | {op} {goal} | {'met' if met else 'missed' + gap} |"
-
-
-def _gaps_text(ev: dict[str, Any], tr: dict[str, Any], fusion_tried: bool = False) -> str:
-    """What is missed, and what would close it; the trend is read from the training history."""
-    missed = [name for name in TARGETS if not _met(ev, name)]
-    if not missed:
-        return "All six targets are met on the held-out test split."
-    history = tr.get("history") or []
-    trend = ""
-    if len(history) >= 3:
-        last = [h["balanced_accuracy"] for h in history[-3:]]
-        auroc = [h["malignant_auroc"] for h in history[-3:]]
-        rising = last[-1] > last[0] + 0.005 or auroc[-1] > auroc[0] + 0.005
-        trend = (
-            " Validation balanced accuracy over the last three epochs was "
-            + ", ".join(f"{v:.3f}" for v in last)
-            + " and malignant AUROC "
-            + ", ".join(f"{v:.3f}" for v in auroc)
-            + (
-                ": still rising, so more epochs would help."
-                if rising
-                else ": flat, so more epochs of the same recipe would add little."
-            )
-        )
-    return (
-        f"Missed: {', '.join(missed)} (see the table). The model was trained for "
-        f"{tr['epochs']} epochs on two shared CPU cores.{trend} What would close the gaps: "
-        "the full-resolution 600x450 HAM10000 images instead of the 200x150 copies here (small "
-        "structures such as atypical networks and regression are lost at this size), a larger "
-        "backbone at 260-300 px (EfficientNet-Lite2/B3, which a GPU makes practical), an "
-        "ensemble of seeds (each member adds about the latency of one more pass), external "
-        "dermoscopy (ISIC 2019/2020, BCN20000) for the rarer malignant classes, and the "
-        "patient's age and sex and the lesion's body site as inputs beside the image (every "
-        "referral carries them; "
-        + (
-            "fused after the fact with this network's outputs they did not help on validation, "
-            "see Experiments: a metadata branch trained with the network is what is left to try). "
-            if fusion_tried
-            else "not tried here). "
-        )
-        + "Test-time augmentation beyond the horizontal flip (adding the vertical and both flips) "
-        "was tried on the validation split with an intermediate checkpoint (epoch 8 of the "
-        "triage-v2 run): malignant AUROC 0.902 with one view, 0.901 with two, 0.900 with four, so "
-        "no gain. A larger "
-        "calibration split would tighten the Clopper–Pearson bound and so allow a higher "
-        "rule-out threshold (better specificity) at the same guaranteed sensitivity."
-    )
-
-
-def _tried_text(card: dict[str, Any]) -> str:
-    """What this card's run tried against the gaps (numbers in the experiments table)."""
-    la = card.get("logit_adjustment")
-    tuned = card.get("experiments", [])
-    if not la and not tuned:
-        return ""
-    parts = []
-    if la:
-        parts.append(
-            f"the post-hoc logit adjustment (τ = {la['tau']:.2f}, "
-            + (
-                "shipped: it buys balanced accuracy and melanoma recall at the top class with "
-                "accuracy on naevi"
-                if la["shipped"]
-                else "not shipped"
-            )
-            + ")"
-        )
-    if tuned:
-        parts.append(
-            f"{len(tuned)} fine-tunes or ensembles of the shipped network (logit-adjusted vs "
-            "class-balanced loss, strong colour augmentation, the whole network, 200x150 input; "
-            "none cleared the shipping margin "
-            "on validation, see Experiments)"
-        )
-    return " Tried for this card: " + "; ".join(parts) + "."
-
-
-def _subgroup_table(groups: dict[str, dict[str, Any]]) -> str:
-    rows = [
-        "| group | images | malignant | abstained | accuracy | malignant AUROC (95% CI) "
-        "| sensitivity (95% CI) | specificity (95% CI) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, s in groups.items():
-        small = s["n"] < SMALL_GROUP_IMAGES or s["malignant_n"] < SMALL_GROUP_MALIGNANT
-        label = f"{name} (small group: read with care)" if small else name
-        rows.append(
-            f"| {label} | {s['n']} | {s['malignant_n']} | {s['abstained']} | {_num(s['accuracy'])} "
-            f"| {_with_ci(s, 'malignant_auroc')} | {_with_ci(s, 'sensitivity')} "
-            f"| {_with_ci(s, 'specificity')} |"
-        )
-    return "\n".join(rows)
-
-
-def _made_by(card: dict[str, Any]) -> str:
-    if card["training"].get("network_from"):
-        return (
-            "`python -m dermbridge.triage.training.pipeline --from-graph "
-            f"src/dermbridge/triage/models/{card['model_file']} --capture-frames …` (the training "
-            "pipeline refitting an exported graph without training; `make train` retrains)"
-        )
-    return "`make train` (`src/dermbridge/triage/training/pipeline.py`)"
-
-
-def _refit_text(card: dict[str, Any]) -> str:
-    parent = card["training"].get("network_from")
-    if not parent:
-        return ""
-    return (
-        f"- **`{card['version']}` reuses the `{parent}` network unchanged** (same graph file, same "
-        "sha256; the training above is that network's). Refitted on top of it, on the same "
-        "splits: calibration, the worst-plausible-class band thresholds, the white-balance-tolerant "
-        "colour detector, the low-confidence decline, and the comparison of metadata fusions; "
-        "the AI input is now cut from the dermatoscope's field of view (below)."
-        + (
-            " New since `triage-v3` (same network, same detector arrays): the post-hoc logit "
-            "adjustment and what is refitted after it (temperature, rule-out threshold, band "
-            "thresholds, low-confidence decline, the drift monitor's reference); assessments made "
-            "by `triage-v3` keep that version and its card."
-            if card.get("logit_adjustment", {}).get("shipped")
-            else ""
-        )
-        + "\n"
-    )
-
-
-def _top_text(ab: dict[str, Any]) -> str:
-    if not ab.get("min_top_probability"):
-        return ""
-    return (
-        f"; (4) an image whose most probable class is below "
-        f"{ab['min_top_probability']:.3f} (the {ab['min_top_probability_quantile_of_calibration']:.0%} "
-        "quantile of calibration-split images) is declined as one the model cannot place among "
-        "its classes (a cat photo scored 0.18, near the uniform 0.14)"
-    )
-
-
-def _band_text(card: dict[str, Any]) -> str:
-    """How the band is chosen: the worst plausible class (v3 on) or the summed probability."""
-    th = card.get("class_thresholds")
-    if not th:
-        return (
-            f"- **High band:** malignant probability ≥ {card['high_band_cutoff']:.4f}\n"
-            f"  ({card['bands']['high_cutoff_rule']})."
-        )
-    rule = card["class_threshold_rule"]
-    ops = rule["validation_operating_points"]
-    rows = "\n  ".join(
-        f"| {name} | {_num(v['sensitivity'])} | {_num(v['specificity'])} | "
-        f"{_num(v['melanoma_sensitivity'])} | {_num(v['melanoma_high_band'])} | "
-        f"{_num(v['malignant_high_band'])} | {_num(v['benign_high_band'])} |"
-        for name, v in ops.items()
-    )
-    return f"""- **Band: the worst plausible class**, not the arg-max and not the summed probability alone.
-  The most severe class whose calibrated probability reaches its own threshold sets the band:
-  melanoma (≥ {th["mel"]:.4f}) or SCC/IEC (HAM10000's `akiec`, ≥ {th["akiec"]:.4f}) → **high**;
-  else BCC (≥ {th["bcc"]:.4f}) → **intermediate**; else the summed malignancy probability decides
-  between intermediate and **low** (rule-out threshold above). HAM10000 merges actinic keratosis
-  with intraepidermal carcinoma (Bowen's) in `akiec`; it cannot be split, so it is ranked in the
-  urgent tier with melanoma (the safe side). Thresholds chosen on the validation split: melanoma
-  and akiec as the pair that puts the largest mean share of melanomas and akiec lesions in the
-  high band with at most 10% of benign validation images there (the budget of triage-v2's high
-  cut-off); BCC as the threshold that catches 95% of validation BCCs. The low band can only
-  shrink under this rule, so the rule-out guarantee above still holds. Validation split
-  (598 images; optimistic for the new rule, whose thresholds were chosen on it):
-
-  | band rule | sensitivity | specificity | melanoma not low | melanoma high | malignant high | benign high |
-  |---|---|---|---|---|---|---|
-  {rows}"""
-
-
-def _captures_text(card: dict[str, Any]) -> str:
-    runs = card.get("captures") or []
-    if not runs:
-        return "Not measured for this model (run `python -m dermbridge.triage.capture_bench`)."
-    lines = [
-        "| capture set | lesions | abstained: plain | captured, new framing | captured, old "
-        "framing (whole frame shrunk) | malignant AUROC plain (95% CI) | captured (95% CI) | "
-        "paired difference (95% CI) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in runs:
-        if r.get("missing"):
-            lines.append(f"| {r['frames']} | not found | | | | | | |")
-            continue
-        w, h = r["photo_size"]
-        paired = r.get("paired", {})
-        lo, hi = paired.get("ci", [None, None])
-        lines.append(
-            f"| {w}x{h} ({w * h / 1e6:.0f} MP) | {r['plain']['n']} "
-            f"| {r['plain']['abstention_rate']:.1%} | {r['capture']['abstention_rate']:.1%} "
-            f"| {r['capture_old_framing']['abstention_rate']:.1%} "
-            f"| {_with_ci(r['plain'], 'malignant_auroc')} "
-            f"| {_with_ci(r['capture'], 'malignant_auroc')} "
-            f"| {_num(paired.get('auroc_capture_minus_plain'))} ({_num(lo)} to {_num(hi)}) |"
-        )
-    return "\n".join(lines)
-
-
-def _non_skin_text(card: dict[str, Any]) -> str:
-    ns = card.get("non_skin")
-    if not ns:
-        return "Not measured for this model."
-    rows = "\n".join(
-        f"| {name} | {v['n']} | {v['declined']} | {v['rate']:.1%} |"
-        for name, v in ns.items()
-        if isinstance(v, dict) and "n" in v
-    )
-    assessed = "; ".join(
-        f"{a['picture']} ({a['band']}, p {a['p_malignant']:.2f})" for a in ns.get("assessed", [])
-    )
-    return f"""| source | pictures | declined | rate |
-|---|---|---|---|
-{rows}
-
-Assessed instead of declined: {assessed or "none"}."""
-
-
-def _logit_adjustment_text(card: dict[str, Any]) -> str:
-    """How the post-hoc logit adjustment was chosen, and whether it shipped (cards that have it)."""
-    la = card.get("logit_adjustment")
-    if not la:
-        return ""
-    best = next(r for r in la["sweep_on_validation"] if r["tau"] == la["tau"])
-    base = next(r for r in la["sweep_on_validation"] if r["tau"] == 0.0)
-    diff = la.get("paired_difference_on_validation", {})
-
-    def d(name: str) -> str:
-        v = diff.get(name)
-        if not v:
-            return ""
-        return f" ({v['difference']:+.3f}, 95% CI {v['ci'][0]:+.3f} to {v['ci'][1]:+.3f})"
-
-    return f"""
-- **Post-hoc logit adjustment** (Menon et al. 2021, §4: subtract τ·log(training class
-  frequency) from the logits, the balanced-error-optimal decision): τ from 0 to 1.5 in steps
-  of 0.05, the temperature refitted on the calibration split for each, τ chosen on the
-  validation split as the highest mean of balanced accuracy and malignant AUROC. Best τ =
-  {la["tau"]:.2f}: validation balanced accuracy {base["balanced_accuracy"]:.3f} →
-  {best["balanced_accuracy"]:.3f}{d("balanced_accuracy")}, accuracy {base["accuracy"]:.3f} →
-  {best["accuracy"]:.3f}{d("accuracy")}, malignant AUROC {base["malignant_auroc"]:.3f} →
-  {best["malignant_auroc"]:.3f}{d("malignant_auroc")}, ECE {base["ece"]:.3f} → {best["ece"]:.3f}
-  (paired differences resampling validation lesions); ECE on the calibration split with the
-  adjustment {_num(la.get("calibration_split_ece"))}. Rule: {la["rule"]}.
-  **{"Shipped" if la["shipped"] else "Not shipped"}**{
-        ": the temperature, the rule-out threshold, the band thresholds, the low-confidence "
-        "decline and the drift monitor's reference are all refitted on the adjusted "
-        "probabilities (calibration split; band thresholds on validation), so the rule-out "
-        "guarantee holds for what ships. The adjusted probabilities estimate a lesion's class "
-        "under less naevus-dominated priors than HAM10000's; the trade is fewer naevi called "
-        "naevi (accuracy) for more melanomas, BCCs and rare classes found at the top class."
-        if la["shipped"]
-        else "."
-    }"""
-
-
-def _finetune_rows(card: dict[str, Any]) -> list[str]:
-    """One row per recorded fine-tune (``training/experiments.json``), validation only."""
-    rows = []
-    for e in card.get("experiments", []):
-        cfg = e["runs"][0]["config"]
-        t, la = e["temperature"], e["logit_adjusted"]
-        members = [Path(r["checkpoint"]).parent.name for r in e["runs"]]
-        what = (
-            f"ensemble: {e['name']} (mean of the members' logits: {', '.join(members)})"
-            if len(members) > 1
-            else f"fine-tune: {e['name']} ({cfg.get('max_steps') or cfg['epochs']} "
-            f"{'steps' if cfg.get('max_steps') else 'epoch(s)'} from "
-            f"{Path(cfg.get('init_from') or 'ImageNet').stem}, "
-            + (
-                f"first {cfg['freeze_blocks']} of 16 blocks frozen, "
-                if cfg.get("freeze_blocks")
-                else ""
-            )
-            + f"loss {cfg['loss'].replace('_', ' ')}"
-            + (f" τ {cfg['la_tau']}" if cfg["loss"] == "logit_adjusted" else "")
-            + f", {cfg['colour']} colour augmentation, input {cfg['input_width']}x"
-            f"{cfg['input_height']}, lr {cfg['lr']}" + ")"
-        )
-        result = (
-            f"temperature: balanced accuracy {t['balanced_accuracy']:.3f}, accuracy "
-            f"{t['accuracy']:.3f}, malignant AUROC {t['malignant_auroc']:.3f}, ECE {t['ece']:.3f}; "
-            f"with post-hoc logit adjustment (τ {la['tau']:.2f}): balanced accuracy "
-            f"{la['balanced_accuracy']:.3f}, accuracy {la['accuracy']:.3f}, malignant AUROC "
-            f"{la['malignant_auroc']:.3f}, ECE {la['ece']:.3f}"
-            + (
-                f"; {e['seconds_per_step']:.1f} s per 32-image training step on the shared cores"
-                if e.get("seconds_per_step") and len(members) == 1
-                else ""
-            )
-        )
-        rows.append(f"| {what} | {result} | {e.get('verdict', 'not shipped')} |")
-    return rows
-
-
-def _experiments_text(card: dict[str, Any]) -> str:
-    rows = []
-    for name, v in card["calibration_method"]["candidates_on_validation"].items():
-        rows.append(
-            f"| calibration: {name.replace('_', ' ')} | NLL {v['validation_nll']:.3f}, balanced "
-            f"accuracy {v['validation_balanced_accuracy']:.3f}, ECE {v['validation_ece']:.3f} | "
-            f"{'shipped' if name == card['calibration_method']['chosen'] else 'not shipped'} |"
-        )
-    rule = card.get("class_threshold_rule")
-    if rule:
-        for name, v in rule["validation_operating_points"].items():
-            rows.append(
-                f"| band rule: {name} | melanoma high {_num(v['melanoma_high_band'])}, benign high "
-                f"{_num(v['benign_high_band'])}, sensitivity {_num(v['sensitivity'])}, "
-                f"specificity {_num(v['specificity'])} | "
-                f"{'shipped' if 'worst' in name else 'replaced'} |"
-            )
-    fusion = card.get("metadata_fusion_comparison")
-    if fusion:
-        base = fusion["image_only"]
-        rows.append(
-            f"| image only (no metadata) | malignant AUROC {base['malignant_auroc']:.3f}, balanced "
-            f"accuracy {base['balanced_accuracy']:.3f}, NLL {base['nll']:.3f} | baseline |"
-        )
-        for name in ("posthoc_logistic", "metadata_branch"):
-            for cond in ("with_metadata", "without_metadata"):
-                v = fusion[name][cond]
-                rows.append(
-                    f"| metadata fusion: {name.replace('_', ' ')}, {cond.replace('_', ' ')} | "
-                    f"malignant AUROC {v['malignant_auroc']:.3f}, balanced accuracy "
-                    f"{v['balanced_accuracy']:.3f}, NLL {v['nll']:.3f}, ECE {v['ece']:.3f} | "
-                    f"{'shipped' if fusion.get('shipped') == name else 'not shipped'} |"
-                )
-    la = card.get("logit_adjustment")
-    if la:
-        for r in la["sweep_on_validation"]:
-            if r["tau"] in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5) or r["tau"] == la["tau"]:
-                rows.append(
-                    f"| post-hoc logit adjustment τ = {r['tau']:.2f} (T {r['temperature']:.3f}) | "
-                    f"balanced accuracy {r['balanced_accuracy']:.3f}, accuracy "
-                    f"{r['accuracy']:.3f}, malignant AUROC {r['malignant_auroc']:.3f}, ECE "
-                    f"{r['ece']:.3f}, NLL {r['nll']:.3f} | "
-                    + ("chosen τ" if r["tau"] == la["tau"] else "not chosen")
-                    + (" (shipped)" if r["tau"] == la["tau"] and la["shipped"] else "")
-                    + " |"
-                )
-    rows.extend(_finetune_rows(card))
-    for extra in card.get("experiments_not_run", []):
-        rows.append(f"| {extra['what']} | {extra['result']} | {extra['verdict']} |")
-    return "| experiment | validation result | verdict |\n|---|---|---|\n" + "\n".join(rows)
+__all__ = [
+    "SMALL_GROUP_IMAGES",
+    "SMALL_GROUP_MALIGNANT",
+    "TARGETS",
+    "_band_text",
+    "_captures_text",
+    "_experiments_text",
+    "_finetune_rows",
+    "_gaps_text",
+    "_logit_adjustment_text",
+    "_made_by",
+    "_met",
+    "_non_skin_text",
+    "_num",
+    "_refit_text",
+    "_subgroup_table",
+    "_target_row",
+    "_top_text",
+    "_tried_text",
+    "_with_ci",
+    "render",
+]
 
 
 def render(card: dict[str, Any]) -> str:

@@ -1,0 +1,149 @@
+"""Model card sections on the test results: target gaps, what was tried, subgroups, provenance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dermbridge.triage.training.card_format import (
+    SMALL_GROUP_IMAGES,
+    SMALL_GROUP_MALIGNANT,
+    TARGETS,
+    _met,
+    _num,
+    _with_ci,
+)
+
+
+def _gaps_text(ev: dict[str, Any], tr: dict[str, Any], fusion_tried: bool = False) -> str:
+    """What is missed, and what would close it; the trend is read from the training history."""
+    missed = [name for name in TARGETS if not _met(ev, name)]
+    if not missed:
+        return "All six targets are met on the held-out test split."
+    history = tr.get("history") or []
+    trend = ""
+    if len(history) >= 3:
+        last = [h["balanced_accuracy"] for h in history[-3:]]
+        auroc = [h["malignant_auroc"] for h in history[-3:]]
+        rising = last[-1] > last[0] + 0.005 or auroc[-1] > auroc[0] + 0.005
+        trend = (
+            " Validation balanced accuracy over the last three epochs was "
+            + ", ".join(f"{v:.3f}" for v in last)
+            + " and malignant AUROC "
+            + ", ".join(f"{v:.3f}" for v in auroc)
+            + (
+                ": still rising, so more epochs would help."
+                if rising
+                else ": flat, so more epochs of the same recipe would add little."
+            )
+        )
+    return (
+        f"Missed: {', '.join(missed)} (see the table). The model was trained for "
+        f"{tr['epochs']} epochs on two shared CPU cores.{trend} What would close the gaps: "
+        "the full-resolution 600x450 HAM10000 images instead of the 200x150 copies here (small "
+        "structures such as atypical networks and regression are lost at this size), a larger "
+        "backbone at 260-300 px (EfficientNet-Lite2/B3, which a GPU makes practical), an "
+        "ensemble of seeds (each member adds about the latency of one more pass), external "
+        "dermoscopy (ISIC 2019/2020, BCN20000) for the rarer malignant classes, and the "
+        "patient's age and sex and the lesion's body site as inputs beside the image (every "
+        "referral carries them; "
+        + (
+            "fused after the fact with this network's outputs they did not help on validation, "
+            "see Experiments: a metadata branch trained with the network is what is left to try). "
+            if fusion_tried
+            else "not tried here). "
+        )
+        + "Test-time augmentation beyond the horizontal flip (adding the vertical and both flips) "
+        "was tried on the validation split with an intermediate checkpoint (epoch 8 of the "
+        "triage-v2 run): malignant AUROC 0.902 with one view, 0.901 with two, 0.900 with four, so "
+        "no gain. A larger "
+        "calibration split would tighten the Clopper–Pearson bound and so allow a higher "
+        "rule-out threshold (better specificity) at the same guaranteed sensitivity."
+    )
+
+
+def _tried_text(card: dict[str, Any]) -> str:
+    """What this card's run tried against the gaps (numbers in the experiments table)."""
+    la = card.get("logit_adjustment")
+    tuned = card.get("experiments", [])
+    if not la and not tuned:
+        return ""
+    parts = []
+    if la:
+        parts.append(
+            f"the post-hoc logit adjustment (τ = {la['tau']:.2f}, "
+            + (
+                "shipped: it buys balanced accuracy and melanoma recall at the top class with "
+                "accuracy on naevi"
+                if la["shipped"]
+                else "not shipped"
+            )
+            + ")"
+        )
+    if tuned:
+        parts.append(
+            f"{len(tuned)} fine-tunes or ensembles of the shipped network (logit-adjusted vs "
+            "class-balanced loss, strong colour augmentation, the whole network, 200x150 input; "
+            "none cleared the shipping margin "
+            "on validation, see Experiments)"
+        )
+    return " Tried for this card: " + "; ".join(parts) + "."
+
+
+def _subgroup_table(groups: dict[str, dict[str, Any]]) -> str:
+    rows = [
+        "| group | images | malignant | abstained | accuracy | malignant AUROC (95% CI) "
+        "| sensitivity (95% CI) | specificity (95% CI) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in groups.items():
+        small = s["n"] < SMALL_GROUP_IMAGES or s["malignant_n"] < SMALL_GROUP_MALIGNANT
+        label = f"{name} (small group: read with care)" if small else name
+        rows.append(
+            f"| {label} | {s['n']} | {s['malignant_n']} | {s['abstained']} | {_num(s['accuracy'])} "
+            f"| {_with_ci(s, 'malignant_auroc')} | {_with_ci(s, 'sensitivity')} "
+            f"| {_with_ci(s, 'specificity')} |"
+        )
+    return "\n".join(rows)
+
+
+def _made_by(card: dict[str, Any]) -> str:
+    if card["training"].get("network_from"):
+        return (
+            "`python -m dermbridge.triage.training.pipeline --from-graph "
+            f"src/dermbridge/triage/models/{card['model_file']} --capture-frames …` (the training "
+            "pipeline refitting an exported graph without training; `make train` retrains)"
+        )
+    return "`make train` (`src/dermbridge/triage/training/pipeline.py`)"
+
+
+def _refit_text(card: dict[str, Any]) -> str:
+    parent = card["training"].get("network_from")
+    if not parent:
+        return ""
+    return (
+        f"- **`{card['version']}` reuses the `{parent}` network unchanged** (same graph file, same "
+        "sha256; the training above is that network's). Refitted on top of it, on the same "
+        "splits: calibration, the worst-plausible-class band thresholds, the white-balance-tolerant "
+        "colour detector, the low-confidence decline, and the comparison of metadata fusions; "
+        "the AI input is now cut from the dermatoscope's field of view (below)."
+        + (
+            " New since `triage-v3` (same network, same detector arrays): the post-hoc logit "
+            "adjustment and what is refitted after it (temperature, rule-out threshold, band "
+            "thresholds, low-confidence decline, the drift monitor's reference); assessments made "
+            "by `triage-v3` keep that version and its card."
+            if card.get("logit_adjustment", {}).get("shipped")
+            else ""
+        )
+        + "\n"
+    )
+
+
+def _top_text(ab: dict[str, Any]) -> str:
+    if not ab.get("min_top_probability"):
+        return ""
+    return (
+        f"; (4) an image whose most probable class is below "
+        f"{ab['min_top_probability']:.3f} (the {ab['min_top_probability_quantile_of_calibration']:.0%} "
+        "quantile of calibration-split images) is declined as one the model cannot place among "
+        "its classes (a cat photo scored 0.18, near the uniform 0.14)"
+    )
