@@ -1,0 +1,359 @@
+"""Refit on the exported graph: calibration, logit adjustment, fusion, band thresholds and abstention detectors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dermbridge.triage import calibration, metrics
+from dermbridge.triage.inference import sha256_file
+from dermbridge.triage.labels import CLASSES, MALIGNANT, MALIGNANT_INDICES
+from dermbridge.triage.preprocessing import (
+    INPUT_HEIGHT,
+    INPUT_WIDTH,
+    PIXEL_MEAN,
+    PIXEL_STD,
+    GateThresholds,
+    colour_features,
+    quality_gate,
+)
+from dermbridge.triage.training import fusion, logit_adjust, rules
+from dermbridge.triage.training.data import (
+    Record,
+)
+from dermbridge.triage.training.pipeline_graph import run_graph, white_balanced
+from dermbridge.triage.training.pipeline_report import write_card
+from dermbridge.triage.training.pipeline_settings import (
+    COLOUR_QUANTILE,
+    COLOUR_WHITE_BALANCE,
+    FUSION_MIN_AUROC_GAIN,
+    HIGH_BAND_SPECIFICITY,
+    LA_MAX_AUROC_LOSS,
+    LA_MAX_CALIBRATION_ECE,
+    LA_MAX_ECE_RISE,
+    LA_MIN_SCORE_GAIN,
+    MAHALANOBIS_QUANTILE,
+    MAHALANOBIS_SHRINKAGE,
+    NLL_MARGIN,
+    RULE_OUT_LOWER_BOUND,
+    TOP_PROBABILITY_QUANTILE,
+    VERSION,
+)
+
+
+def prefer_class_bias(plain: dict[str, float], biased: dict[str, float]) -> bool:
+    """Whether to ship temperature scaling with a per-class bias rather than plain temperature,
+    judged on the validation split only."""
+    if biased["validation_nll"] < plain["validation_nll"] * (1 - NLL_MARGIN):
+        return True
+    if plain["validation_nll"] < biased["validation_nll"] * (1 - NLL_MARGIN):
+        return False
+    return biased["validation_balanced_accuracy"] > plain["validation_balanced_accuracy"]
+
+
+def prefer_logit_adjustment(
+    current: dict[str, float], adjusted: dict[str, float], calibration_ece: float
+) -> bool:
+    """Whether the logit-adjusted calibration beats the chosen one on the validation split
+    (``calibration_ece``: its ECE on the calibration split it was fitted on)."""
+    return (
+        calibration_ece <= LA_MAX_CALIBRATION_ECE
+        and adjusted["validation_selection_score"]
+        >= current["validation_selection_score"] + LA_MIN_SCORE_GAIN
+        and adjusted["validation_malignant_auroc"]
+        >= current["validation_malignant_auroc"] - LA_MAX_AUROC_LOSS
+        and adjusted["validation_ece"] <= current["validation_ece"] + LA_MAX_ECE_RISE
+    )
+
+
+def fit_artifacts(
+    onnx_path: Path,
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]],
+    out_dir: Path,
+    extra_card: dict[str, Any],
+    records: dict[str, list[Record]] | None = None,
+    cache_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Fit calibration and abstention on the exported graph and write the shipped files.
+
+    ``records`` (the splits' metadata rows, in the arrays' order) enable the metadata-fusion
+    comparison; without them (smoke runs) it is skipped.
+    """
+    gate = GateThresholds()
+    outputs = {
+        name: run_graph(onnx_path, arrays[name][0], cache_dir=cache_dir)
+        for name in ("train", "validation", "calibration")
+    }
+    train_feats = outputs["train"][1]
+    y_train = arrays["train"][1]
+    means, whitening = calibration.fit_mahalanobis(
+        train_feats, y_train, len(CLASSES), shrinkage=MAHALANOBIS_SHRINKAGE
+    )
+    x_cal, y_cal = arrays["calibration"]
+    cal_logits, cal_feats = outputs["calibration"]
+    probe = calibration.MahalanobisDetector(means, whitening, threshold=np.inf)
+    cal_dist = probe.distances(cal_feats)
+    maha_threshold = float(np.quantile(cal_dist, MAHALANOBIS_QUANTILE))
+    gate_ok = np.array([quality_gate(f, gate) is None for f in x_cal])
+    # Colour/texture statistics: one Gaussian over training images, each also with a random
+    # white balance (channel gains within +-COLOUR_WHITE_BALANCE): dermatoscopes and phones
+    # differ in white balance, and that alone must not make a lesion "unlike dermoscopy".
+    wb_rng = np.random.default_rng(0)
+    train_colour = np.stack(
+        [colour_features(f) for f in arrays["train"][0]]
+        + [colour_features(f) for f in white_balanced(arrays["train"][0], wb_rng)]
+    )
+    colour_means, colour_whitening = calibration.fit_mahalanobis(
+        train_colour, np.zeros(len(train_colour), dtype=np.int64), 1, shrinkage=0.01
+    )
+    colour_probe = calibration.MahalanobisDetector(colour_means, colour_whitening, np.inf)
+    cal_colour = colour_probe.distances(np.stack([colour_features(f) for f in x_cal]))
+    cal_colour_wb = colour_probe.distances(
+        np.stack([colour_features(f) for f in white_balanced(x_cal, wb_rng)])
+    )
+    colour_threshold = float(
+        np.quantile(np.concatenate([cal_colour, cal_colour_wb]), COLOUR_QUANTILE)
+    )
+    kept = gate_ok & (cal_dist <= maha_threshold) & (cal_colour <= colour_threshold)
+
+    # Plain temperature scaling, or with a per-class bias (undoes the prior shift of the
+    # class-weighted loss): fitted on the calibration split, chosen by NLL on the validation
+    # split, which neither fit has seen.
+    temperature = calibration.fit_temperature(cal_logits, y_cal)
+    t_bias, bias = calibration.fit_temperature_and_bias(cal_logits, y_cal)
+    val_logits, y_val = outputs["validation"][0], arrays["validation"][1]
+    zero = np.zeros(len(CLASSES))
+    choice = {
+        "temperature": _scores(val_logits, y_val, temperature, zero),
+        "temperature_and_class_bias": _scores(val_logits, y_val, t_bias, bias),
+    }
+    use_bias = prefer_class_bias(choice["temperature"], choice["temperature_and_class_bias"])
+    if use_bias:
+        temperature = t_bias
+    else:
+        bias = zero
+    chosen = "temperature_and_class_bias" if use_bias else "temperature"
+    # Post-hoc logit adjustment: tau on the validation split, temperature refitted on the
+    # calibration split with the adjustment fixed (logit_adjust.py).
+    prior = logit_adjust.train_prior(y_train)
+    la_rows = logit_adjust.sweep(cal_logits, y_cal, val_logits, y_val, prior)
+    la_best = logit_adjust.choose(la_rows)
+    la_bias = logit_adjust.adjustment(prior, la_best["tau"])
+    choice["temperature_and_logit_adjustment"] = _scores(
+        val_logits, y_val, la_best["temperature"], la_bias
+    )
+    la_cal_ece = metrics.ece(y_cal, metrics.softmax(cal_logits / la_best["temperature"] + la_bias))
+    use_la = prefer_logit_adjustment(
+        choice[chosen], choice["temperature_and_logit_adjustment"], la_cal_ece
+    )
+    la_card: dict[str, Any] = {
+        "method": "softmax(z / T - tau * log(prior)), Menon et al. 2021 section 4; tau chosen on "
+        "the validation split (highest mean of balanced accuracy and malignant AUROC), T refitted "
+        "on the calibration split with the adjustment fixed",
+        "prior": [float(v) for v in prior],
+        "tau": la_best["tau"],
+        "calibration_split_ece": la_cal_ece,
+        "sweep_on_validation": la_rows,
+        "rule": f"replaces {chosen.replace('_', ' ')} if its validation selection score is at "
+        f"least {LA_MIN_SCORE_GAIN} higher, malignant AUROC at most {LA_MAX_AUROC_LOSS} lower "
+        f"and ECE at most {LA_MAX_ECE_RISE} higher, and its ECE on the calibration split is at "
+        f"most {LA_MAX_CALIBRATION_ECE}",
+        "shipped": use_la,
+    }
+    if records is not None:
+        base = next(r for r in la_rows if r["tau"] == 0.0)
+        la_card["paired_difference_on_validation"] = logit_adjust.paired_difference(
+            val_logits, y_val, [r.lesion_id for r in records["validation"]], prior, base, la_best
+        )
+    if use_la:
+        chosen, temperature, bias = (
+            "temperature_and_logit_adjustment",
+            la_best["temperature"],
+            la_bias,
+        )
+    cal_probs_all = metrics.softmax(cal_logits / temperature + bias)
+    min_top = float(np.quantile(cal_probs_all.max(axis=1), TOP_PROBABILITY_QUANTILE))
+    kept &= cal_probs_all.max(axis=1) >= min_top
+    val_probs = metrics.softmax(val_logits / temperature + bias)
+    # Worst-plausible-class thresholds, chosen on the validation split.
+    class_thresholds = rules.choose_class_thresholds(val_probs, y_val)
+    fusion_table: dict[str, Any] | None = None
+    if records is not None:
+        log_cal = np.log(np.clip(cal_probs_all, 1e-12, 1.0))
+        log_val = np.log(np.clip(val_probs, 1e-12, 1.0))
+        fusion_table, _fusions = fusion.compare(
+            (records["train"], y_train),
+            (records["calibration"], log_cal, y_cal),
+            (records["validation"], log_val, y_val),
+        )
+        base = fusion_table["image_only"]
+        wins = [
+            name
+            for name in ("posthoc_logistic", "metadata_branch")
+            if fusion_table[name]["with_metadata"]["malignant_auroc"]
+            >= base["malignant_auroc"] + FUSION_MIN_AUROC_GAIN
+            and fusion_table[name]["with_metadata"]["balanced_accuracy"]
+            >= base["balanced_accuracy"]
+        ]
+        fusion_table["shipped"] = wins[0] if wins else None
+        fusion_table["rule"] = (
+            f"ship a fusion only if its validation malignant AUROC with metadata is at least "
+            f"{FUSION_MIN_AUROC_GAIN} above the image alone and its balanced accuracy is not lower"
+        )
+    probs = metrics.softmax(cal_logits[kept] / temperature + bias)
+    p_mal = probs[:, list(MALIGNANT_INDICES)].sum(axis=1)
+    is_mal = np.isin(y_cal[kept], MALIGNANT_INDICES)
+    try:
+        threshold, caught, n_mal, lower = metrics.rule_out_threshold(
+            is_mal, p_mal, RULE_OUT_LOWER_BOUND
+        )
+        attained = True
+    except ValueError:  # too few malignant cases (smoke runs): catch them all, say so
+        threshold, n_mal = float(p_mal[is_mal].min()), int(is_mal.sum())
+        caught, lower, attained = n_mal, metrics.clopper_pearson(n_mal, n_mal)[0], False
+    high = max(threshold, calibration.high_band_cutoff(p_mal[~is_mal], HIGH_BAND_SPECIFICITY))
+    cal_ops = rules.band_metrics(probs, y_cal[kept], class_thresholds, threshold, high)
+    prevalence = float(is_mal.mean())
+    monitoring = {
+        "source": "calibration split, images the model assessed (as shipped)",
+        "abstention_rate": float(1.0 - kept.mean()),
+        "malignant_probability_mean": float(p_mal.mean()),
+        "malignant_probability_sd": float(p_mal.std()),
+        "high_band_rate": prevalence * cal_ops["malignant_high_band"]
+        + (1 - prevalence) * cal_ops["benign_high_band"],
+        # AI "possibly malignant" (not low) agreeing with the reference diagnosis.
+        "agreement_rate": prevalence * cal_ops["sensitivity"]
+        + (1 - prevalence) * cal_ops["specificity"],
+    }
+    band_rules = {
+        "summed_probability (triage-v2)": rules.band_metrics(
+            val_probs, y_val, None, threshold, high
+        ),
+        "worst_plausible_class (triage-v3)": rules.band_metrics(
+            val_probs, y_val, class_thresholds, threshold, high
+        ),
+    }
+    inner_edges, rate_intervals = calibration.malignant_rate_bins(is_mal, p_mal)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ood_file = out_dir / f"{VERSION}-ood.npz"
+    if onnx_path.parent.resolve() == out_dir.resolve():
+        model_file = onnx_path  # a refit of a shipped graph shares its file (same sha256)
+    else:
+        model_file = out_dir / f"{VERSION}.onnx"
+        shutil.copyfile(onnx_path, model_file)
+    np.savez(
+        ood_file,
+        means=means,
+        whitening=whitening,
+        colour_means=colour_means,
+        colour_whitening=colour_whitening,
+    )
+    # Detectors identical to an earlier card's (a refit of the same graph): share that file
+    # rather than commit a second copy of the same arrays.
+    digest = sha256_file(ood_file)
+    for other in sorted(out_dir.glob("*-ood.npz")):
+        if other != ood_file and sha256_file(other) == digest:
+            ood_file.unlink()
+            ood_file = other
+            break
+    card: dict[str, Any] = {
+        "version": VERSION,
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        "model_file": model_file.name,
+        "sha256": sha256_file(model_file),
+        "ood_file": ood_file.name,
+        "ood_sha256": sha256_file(ood_file),
+        "classes": list(CLASSES),
+        "malignant_classes": list(MALIGNANT),
+        "input": {
+            "width": INPUT_WIDTH,
+            "height": INPUT_HEIGHT,
+            "layout": "NCHW float32, RGB",
+            "resize": "PIL bilinear to 160x120; portrait frames rotated 90 degrees first",
+            "normalisation": f"(pixel - {PIXEL_MEAN}) / {PIXEL_STD}",
+            "test_time_augmentation": "mean of identity and horizontal flip, inside the graph",
+        },
+        "temperature": temperature,
+        "class_bias": [float(b) for b in bias],
+        "calibration_method": {
+            "chosen": chosen,
+            "candidates_on_validation": choice,
+        },
+        "logit_adjustment": la_card,
+        "rule_out_threshold": threshold,
+        "rule_out": {
+            "definition": "malignant_probability >= threshold counts as possibly malignant",
+            "calibration_malignant_caught": caught,
+            "calibration_malignant_total": n_mal,
+            "sensitivity_lower_95_clopper_pearson": lower,
+            "target_lower_bound": RULE_OUT_LOWER_BOUND,
+            "target_attained": attained,
+        },
+        "high_band_cutoff": high,
+        "class_thresholds": class_thresholds,
+        "class_threshold_rule": {
+            "severity": list(calibration.SEVERITY),
+            "urgent_classes": list(calibration.URGENT_CLASSES),
+            "chosen_on": "validation split",
+            "mel_akiec": "the pair that puts the largest mean share of melanoma and of akiec "
+            f"validation images in the high band with at most {rules.MAX_BENIGN_HIGH:.0%} of "
+            "benign validation images there",
+            "bcc": f"catches {rules.BCC_SENSITIVITY:.0%} of validation BCCs (intermediate band)",
+            "validation_operating_points": band_rules,
+        },
+        "metadata_fusion_comparison": fusion_table,
+        "monitoring": monitoring,
+        "malignant_rate_bins": {
+            "definition": "95% Clopper-Pearson interval of the malignant rate among assessed "
+            "calibration images per decile bin of malignancy probability",
+            "inner_edges": inner_edges,
+            "intervals": [list(i) for i in rate_intervals],
+            "counts": calibration.bin_counts(is_mal, p_mal, inner_edges),
+        },
+        "bands": {
+            "high": f"malignant_probability >= {high:.4f}: suggest urgent suspected-cancer referral",
+            "intermediate": "between the rule-out threshold and the high cut-off",
+            "low": f"malignant_probability < {threshold:.4f}: eligible for the discharge pathway "
+            "(a suggestion for the clinician only)",
+            "high_cutoff_rule": f"{HIGH_BAND_SPECIFICITY:.0%} of benign calibration images below",
+        },
+        "abstention": {
+            "gate": gate.__dict__,
+            "mahalanobis_threshold": maha_threshold,
+            "mahalanobis_quantile_of_calibration": MAHALANOBIS_QUANTILE,
+            "mahalanobis_shrinkage": MAHALANOBIS_SHRINKAGE,
+            "colour_threshold": colour_threshold,
+            "colour_quantile_of_calibration": COLOUR_QUANTILE,
+            "colour_white_balance_tolerance": COLOUR_WHITE_BALANCE,
+            "min_top_probability": min_top,
+            "min_top_probability_quantile_of_calibration": TOP_PROBABILITY_QUANTILE,
+            "calibration_abstention_rate": float(1.0 - kept.mean()),
+        },
+        "calibration_split": {
+            "ece_before": metrics.ece(y_cal, metrics.softmax(cal_logits)),
+            "ece_after": metrics.ece(y_cal, metrics.softmax(cal_logits / temperature + bias)),
+        },
+        **extra_card,
+    }
+    write_card(out_dir, card)
+    return card
+
+
+def _scores(logits: np.ndarray, labels: np.ndarray, t: float, bias: np.ndarray) -> dict[str, float]:
+    p = metrics.softmax(logits / t + bias)
+    la = logit_adjust.scores(p, labels)
+    return {
+        "validation_malignant_auroc": la["malignant_auroc"],
+        "validation_selection_score": la["selection_score"],
+        "validation_nll": float(-np.log(p[np.arange(len(labels)), labels] + 1e-12).mean()),
+        "validation_ece": metrics.ece(labels, p),
+        "validation_accuracy": float((p.argmax(1) == labels).mean()),
+        "validation_balanced_accuracy": metrics.balanced_accuracy(
+            labels, p.argmax(1), len(CLASSES)
+        ),
+    }
