@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from dermbridge.accounts.models import Organisation, Role
+from dermbridge.accounts.models import Organisation, OrganisationKind, Role
 from dermbridge.core.errors import NotPermitted
 from dermbridge.core.reconcile import last_run
 from dermbridge.reporting import charts, reads, services
@@ -60,9 +60,11 @@ def _service_for(request: HttpRequest) -> tuple[Organisation, list[Organisation]
     a service that is not theirs (never reveal what it holds)."""
     user = acting_user(request)
     ids = user.organisation_ids(*DASHBOARD_ROLES)
-    if not ids:
+    # A dermatology service's: an imaging hub's administrator (the same role) has the hub's own
+    # dashboard under /hubs/ and nothing here.
+    mine = list(Organisation.objects.filter(pk__in=ids, kind=OrganisationKind.DERMATOLOGY_SERVICE))
+    if not mine:
         raise PermissionDenied("The dashboard is for dermatology service staff.")
-    mine = list(Organisation.objects.filter(pk__in=ids))
     try:
         chosen = int(request.GET.get("service", mine[0].pk))
     except ValueError:

@@ -138,3 +138,18 @@ def test_someone_working_for_two_services_chooses_which_list(client: Client, wor
     client.force_login(world.derek)
     own = client.get(f"/service/histology/?service={world.service_b.pk}").content.decode()
     assert county_id not in own and city_id in own
+
+
+def test_an_imaging_hubs_administrator_has_no_service_pages(client: Client, world: World) -> None:
+    """The hub's administrator holds the same role at the hub, which is no dermatology service:
+    the awaiting-histology list, the service dashboard and the concordance page are not theirs
+    (a Chromium walk found them answering 200 with the hub's empty lists)."""
+    from dermbridge.accounts.models import Role
+    from dermbridge.testing import make_user
+
+    biopsied(world)
+    hub_admin = make_user("hana.hubadmin", world.hub, Role.SERVICE_ADMIN)
+    client.force_login(hub_admin)
+    assert client.get("/service/histology/").status_code == 404
+    assert client.get("/dashboard/").status_code == 403
+    assert client.get("/dashboard/concordance/").status_code == 403

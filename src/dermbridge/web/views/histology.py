@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from dermbridge.accounts.models import Organisation, Role
+from dermbridge.accounts.models import Organisation, OrganisationKind, Role
 from dermbridge.core.errors import DomainError, NotPermitted
 from dermbridge.referrals import histology, permissions, services
 from dermbridge.referrals.models import HistologyResult, LesionOutcome
@@ -84,7 +84,11 @@ def record_histology(request: HttpRequest, pk: int, number: int) -> HttpResponse
 def awaiting_histology(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
     ids = user.organisation_ids(Role.DERMATOLOGIST, Role.SERVICE_ADMIN)
-    services = list(Organisation.objects.filter(pk__in=ids).order_by("name"))
+    services = list(
+        Organisation.objects.filter(pk__in=ids, kind=OrganisationKind.DERMATOLOGY_SERVICE).order_by(
+            "name"
+        )
+    )
     if not services:
         raise Http404("You do not work for a dermatology service.")
     # Someone working for several services chooses which list (?service=<id>); the first by name
