@@ -223,11 +223,6 @@ def seal_key() -> bytes:
     return _seal_key_from(audit_key())
 
 
-def seal_keys() -> tuple[bytes, ...]:
-    """Every seal key verification accepts: the current one first, then those of earlier keys."""
-    return tuple(_seal_key_from(key) for key in key_ring().all)
-
-
 def seal_keys_with_retirement() -> tuple[tuple[bytes, dt.datetime | None], ...]:
     """Each seal key with the time its audit key was retired (None: the current key, or a
     previous key listed without a time)."""

@@ -73,16 +73,21 @@ def _signing_key(fields: dict[str, Any], sig: str) -> tuple[bool, dt.datetime | 
     return False, None
 
 
-def _last_line(path: Path) -> str:
+def _last_lines(path: Path, count: int) -> list[str]:
+    """The file's last `count` whole lines, read from its end (a seal is well under 4 KB even
+    with many shards), never the whole file: it grows by a line a minute for years."""
     try:
         with path.open("rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
-            fh.seek(max(0, size - 4096))
-            tail = fh.read().decode(errors="replace").strip().splitlines()
+            start = max(0, size - 4096 * count)
+            fh.seek(start)
+            lines = fh.read().decode(errors="replace").splitlines()
     except FileNotFoundError:
-        return ""
-    return tail[-1] if tail else ""
+        return []
+    if start > 0 and lines:
+        lines = lines[1:]  # it began mid-line
+    return [line for line in lines if line.strip()][-count:]
 
 
 def append_seal(heads: dict[int, tuple[int, str, int, int | None]]) -> bool:
@@ -90,7 +95,7 @@ def append_seal(heads: dict[int, tuple[int, str, int, int | None]]) -> bool:
     seal already says exactly this."""
     path = seal_path()
     listed = [[shard, *heads[shard]] for shard in sorted(heads)]
-    last = _last_line(path)
+    last = next(iter(_last_lines(path, 1)), "")
     if last:
         try:
             if json.loads(last).get("heads") == listed:
@@ -122,9 +127,9 @@ def append_seal(heads: dict[int, tuple[int, str, int, int | None]]) -> bool:
 def _copy_to_bucket(path: Path) -> None:
     """Copy the newest seal lines the locked bucket lacks (this one, and any whose copy failed).
     A failure is logged, never raised: the seal is in the file, and the next seal retries."""
-    lines = [line.encode() for line in path.read_text().splitlines() if line.strip()]
+    lines = [line.encode() for line in _last_lines(path, RECOPY_WINDOW)]
     try:
-        seal_copies.copy_missing(lines[-RECOPY_WINDOW:])
+        seal_copies.copy_missing(lines)
     except Exception:
         log.exception("audit seal not copied to the locked bucket; the next seal retries")
 
