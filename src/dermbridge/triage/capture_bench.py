@@ -35,16 +35,17 @@ from dermbridge.triage.preprocessing import to_rgb_array
 
 
 def capture_frames(photo: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-    """The model-frame pixels of a capture: through the pipeline as it is now, and as the old
-    pipeline framed it (the whole photo shrunk)."""
+    """The AI-input pixels of a capture (200x150, the ``ai_input`` derivative's size; each model
+    resizes them to its own input as it does an upload): through the pipeline as it is now, and
+    as the old pipeline framed it (the whole photo shrunk)."""
     buffer = io.BytesIO()
     photo.save(buffer, "JPEG", quality=90)
     buffer.seek(0)
     size = PipelineConfig().ai_input_size
     processed = process_image(buffer, declared_type="dermoscopic")
     with Image.open(io.BytesIO(processed.derivatives["ai_input"].data)) as ai:
-        now = to_rgb_array(ai.convert("RGB"))
-    old = to_rgb_array(ImageOps.fit(orient_like(photo.reduce(8), size), size))
+        now = to_rgb_array(ai.convert("RGB"), size)
+    old = to_rgb_array(ImageOps.fit(orient_like(photo.reduce(8), size), size), size)
     return now, old
 
 
@@ -85,7 +86,7 @@ def make_frames(
         spec: CaptureSpec = random_spec(rng)
         with Image.open(images_dir / f"{rec.image_id}.jpg") as frame:
             frame.load()
-            plain.append(to_rgb_array(frame))
+            plain.append(to_rgb_array(frame, PipelineConfig().ai_input_size))
             photo = phone_capture(frame, spec, size)
         a, b = capture_frames(photo)
         photo.close()

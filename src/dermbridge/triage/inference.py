@@ -39,6 +39,8 @@ from dermbridge.triage.labels import CLASSES
 from dermbridge.triage.metadata import Fusion, LesionMetadata, encode
 from dermbridge.triage.metrics import softmax
 from dermbridge.triage.preprocessing import (
+    INPUT_HEIGHT,
+    INPUT_WIDTH,
     GateThresholds,
     colour_features,
     normalise,
@@ -70,7 +72,7 @@ class Assessment:
     or "low" (below the rule-out threshold: eligible for the discharge pathway, a suggestion only);
     None when abstained. ``entropy``: normalised predictive entropy in [0, 1] (0 = certain, 1 =
     uniform over the seven classes), a measure of the model's own uncertainty.
-    ``input_sha256``: sha256 of the 160x120 RGB pixels the model actually saw.
+    ``input_sha256``: sha256 of the RGB pixels the model actually saw (at its input size).
     ``malignant_probability_interval``: how far the probability can be trusted at this level
     (``calibration.interval_for``): the Wilson 95% interval around the probability given the
     calibration images in its decile bin, widened to cover the exact 95% interval of the
@@ -166,19 +168,43 @@ class TriageModel:
         self.session = ort.InferenceSession(
             str(model_path), sess_options=opts, providers=["CPUExecutionProvider"]
         )
-        self.input_name = self.session.get_inputs()[0].name
+        graph_input = self.session.get_inputs()[0]
+        self.input_name = graph_input.name
+        # The frame the network was trained on: the card says (160x120 before cards said).
+        size = card.get("input", {})
+        self.input_size: tuple[int, int] = (
+            int(size.get("width", INPUT_WIDTH)),
+            int(size.get("height", INPUT_HEIGHT)),
+        )
+        height, width = graph_input.shape[2:4]
+        if (isinstance(width, int) and width != self.input_size[0]) or (
+            isinstance(height, int) and height != self.input_size[1]
+        ):
+            raise ModelUnavailable(
+                f"the card's input size {self.input_size} does not match the graph's "
+                f"{width}x{height}"
+            )
 
     def run(self, rgb_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raw network outputs (logits, penultimate features) for uint8 Nx120x160x3 images."""
+        """Raw network outputs (logits, penultimate features) for uint8 NxHxWx3 images at the
+        model's input size."""
         logits, feats = self.session.run(None, {self.input_name: normalise(rgb_batch)})
         return np.asarray(logits), np.asarray(feats)
 
+    def frame(self, rgb: np.ndarray) -> np.ndarray:
+        """``rgb`` (uint8 HxWx3) at the model's input size, resized as an upload is if needed."""
+        if rgb.shape[:2] == (self.input_size[1], self.input_size[0]):
+            return rgb
+        return to_rgb_array(Image.fromarray(np.ascontiguousarray(rgb)), self.input_size)
+
     def assess_rgb(self, rgb: np.ndarray, metadata: LesionMetadata | None = None) -> Assessment:
-        """Assess a frame already at model input size (uint8 120x160x3).
+        """Assess a uint8 HxWx3 frame (resized to the model's input size, 160x120 for every
+        model so far, unless it is already at that size).
 
         ``metadata`` (age, sex, body site; any of them may be missing) is used by models whose
         card has a metadata fusion; other models ignore it.
         """
+        rgb = self.frame(rgb)
         digest = hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()
         reason = quality_gate(rgb, self.gate)
         if reason is not None:
@@ -223,7 +249,7 @@ class TriageModel:
 
     def assess(self, image: Image.Image, metadata: LesionMetadata | None = None) -> Assessment:
         """Assess one dermoscopic image (any size; resized to the model's frame)."""
-        return self.assess_rgb(to_rgb_array(image), metadata)
+        return self.assess_rgb(to_rgb_array(image, self.input_size), metadata)
 
     def _declined(self, reason: str, digest: str, ood_distance: float | None = None) -> Assessment:
         return Assessment(

