@@ -126,3 +126,34 @@ def test_a_verdict_is_set_only_on_a_recorded_experiment(tmp_path: Path) -> None:
         main(["--name", "run-b", "--verdict", "x", "--out", str(out)])
     with pytest.raises(SystemExit):  # scoring needs at least one checkpoint
         main(["--name", "run-c", "--out", str(out)])
+
+
+def test_an_ensemble_with_an_exported_graph_names_its_members_in_the_card() -> None:
+    from dermbridge.triage.training.card_sections_experiments import _finetune_rows
+
+    scores = {"balanced_accuracy": 0.8, "accuracy": 0.8, "malignant_auroc": 0.9, "ece": 0.05}
+    cfg = {"epochs": 12, "loss": "logit_adjusted", "la_tau": 1.0, "colour": "strong"}
+    cfg |= {"input_width": 200, "input_height": 150, "lr": 0.001, "init_from": ""}
+    member = {"checkpoint": "var/triage/exp/member-a/best.pt", "member": "member-a", "config": cfg}
+    graph = {"graph": "src/dermbridge/triage/models/triage-v2.onnx", "member": "triage-v2"}
+    card = {
+        "experiments": [
+            {
+                "name": "two",
+                "runs": [member, graph],
+                "temperature": scores,
+                "logit_adjusted": {**scores, "tau": 0.5},
+            },
+            {
+                "name": "one",
+                "runs": [member],
+                "temperature": scores,
+                "logit_adjusted": {**scores, "tau": 0.5},
+                "seconds_per_step": 2.5,
+            },
+        ]
+    }
+    ensemble, single = _finetune_rows(card)
+    assert "mean of the members' logits: member-a, triage-v2" in ensemble
+    assert "trained: one (12 epoch(s) from ImageNet" in single
+    assert "input 200x150" in single and "2.5 s per 32-image training step" in single

@@ -52,11 +52,12 @@ def _finetune_rows(card: dict[str, Any]) -> list[str]:
     for e in card.get("experiments", []):
         cfg = e["runs"][0]["config"]
         t, la = e["temperature"], e["logit_adjusted"]
-        members = [Path(r["checkpoint"]).parent.name for r in e["runs"]]
+        members = [r.get("member") or Path(r["checkpoint"]).parent.name for r in e["runs"]]
         what = (
             f"ensemble: {e['name']} (mean of the members' logits: {', '.join(members)})"
             if len(members) > 1
-            else f"fine-tune: {e['name']} ({cfg.get('max_steps') or cfg['epochs']} "
+            else f"{'fine-tune' if cfg.get('init_from') else 'trained'}: {e['name']} "
+            f"({cfg.get('max_steps') or cfg['epochs']} "
             f"{'steps' if cfg.get('max_steps') else 'epoch(s)'} from "
             f"{Path(cfg.get('init_from') or 'ImageNet').stem}, "
             + (

@@ -6,7 +6,9 @@ the validation and calibration splits, fits the temperature on the calibration s
 the validation numbers with plain temperature scaling and with the best post-hoc logit adjustment
 (``logit_adjust.py``), plus the training run's settings and seconds per step, in
 ``experiments.json`` beside this module (the model card's experiments table reads it). Nothing
-here looks at the test split. ``--ensemble`` averages the logits of several checkpoints.
+here looks at the test split. Several ``--checkpoint`` (and ``--graph``, an exported network such as
+the shipped one) make an ensemble: the mean of the members' logits, each member given the
+frames at its own input size.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 
 from dermbridge.triage import calibration, metrics
+from dermbridge.triage.inference import sha256_file
 from dermbridge.triage.training import logit_adjust
 from dermbridge.triage.training.augment import to_tensor
 from dermbridge.triage.training.data import (
@@ -33,6 +36,7 @@ from dermbridge.triage.training.data import (
 )
 from dermbridge.triage.training.export import load_checkpoint
 from dermbridge.triage.training.model import ExportWrapper
+from dermbridge.triage.training.pipeline_graph import graph_input_size, run_graph
 
 EXPERIMENTS_FILE = Path(__file__).resolve().parent / "experiments.json"
 
@@ -61,6 +65,14 @@ def score(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", type=Path, action="append", default=[])
+    parser.add_argument(
+        "--graph",
+        type=Path,
+        action="append",
+        default=[],
+        help="an exported graph (.onnx) as a further ensemble member, e.g. the shipped "
+        "triage-v2.onnx; each member sees frames at its own input size",
+    )
     parser.add_argument("--name", required=True, help="row title in the experiments table")
     parser.add_argument("--out", type=Path, default=EXPERIMENTS_FILE)
     parser.add_argument("--threads", type=int, default=2)
@@ -82,14 +94,22 @@ def main(argv: list[str] | None = None) -> None:
     data = ham10000_dir()
     splits = lesion_grouped_splits(read_metadata(data / "metadata.csv"), seed=DEFAULT_SEED)
     states = [torch.load(c, weights_only=False, map_location="cpu") for c in args.checkpoint]
-    config = states[0].get("config", {})
-    size = (config.get("input_width", 160), config.get("input_height", 120))
+    sizes = [
+        (s.get("config", {}).get("input_width", 160), s.get("config", {}).get("input_height", 120))
+        for s in states
+    ]
     cache = REPO_DIR / "var" / "triage" / "cache"
     outputs = {}
     for name in ("validation", "calibration"):
-        frames, labels = load_arrays(splits[name], data / "images", cache, name, size)
-        logits = np.mean([tta_logits(c, frames) for c in args.checkpoint], axis=0)
-        outputs[name] = (logits, labels)
+        member_logits = []
+        for c, size in zip(args.checkpoint, sizes, strict=True):
+            frames, labels = load_arrays(splits[name], data / "images", cache, name, size)
+            member_logits.append(tta_logits(c, frames))
+        for g in args.graph:
+            size = graph_input_size(g)
+            frames, labels = load_arrays(splits[name], data / "images", cache, name, size)
+            member_logits.append(run_graph(g, frames, cache_dir=cache)[0])
+        outputs[name] = (np.mean(member_logits, axis=0), labels)
     prior = logit_adjust.train_prior(np.array([r.label for r in splits["train"]]))
     result = score(outputs["calibration"], outputs["validation"], prior)
     runs = []
@@ -104,10 +124,22 @@ def main(argv: list[str] | None = None) -> None:
         runs.append(
             {
                 "checkpoint": str(c.relative_to(REPO_DIR) if c.is_relative_to(REPO_DIR) else c),
+                "member": c.parent.name,
                 "config": cfg,
                 "steps": steps,
                 "seconds_training": seconds,
                 "history": history,
+            }
+        )
+    for g in args.graph:
+        runs.append(
+            {
+                "graph": str(g.relative_to(REPO_DIR) if g.is_relative_to(REPO_DIR) else g),
+                "member": g.stem,
+                "sha256": sha256_file(g),
+                "input_size": list(graph_input_size(g)),
+                "steps": 0,
+                "seconds_training": 0.0,
             }
         )
     record = {
