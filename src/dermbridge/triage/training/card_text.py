@@ -63,6 +63,25 @@ __all__ = [
 ]
 
 
+def _loss_text(tr: dict[str, Any]) -> str:
+    """The training loss, as the run's config names it (triage-v2's configs predate the key)."""
+    if tr.get("loss", "class_balanced") == "logit_adjusted":
+        return (
+            "logit-adjusted cross-entropy (Menon et al. 2021: logits + "
+            f"{tr.get('la_tau', 1.0)}·log training prior, no class weights)"
+        )
+    return f"class-weighted cross-entropy (weight ∝ frequency^-{tr['class_weight_power']})"
+
+
+def _colour_text(tr: dict[str, Any]) -> str:
+    if tr.get("colour", "standard") == "strong":
+        return (
+            "strong colour jitter (brightness, ±20% white-balance gains, contrast, saturation, "
+            "tone curve, colour cast: `augment.STRONG_COLOUR`)"
+        )
+    return "brightness/contrast/saturation/white-balance jitter"
+
+
 def render(card: dict[str, Any]) -> str:
     ev = card["evaluation"]
     splits = card["data"]["splits"]
@@ -161,8 +180,8 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   RGB, {card["input"]["normalisation"]}; {card["input"]["test_time_augmentation"]}.
 - Fine-tuned on CPU with PyTorch {tr["torch"]}: {tr["epochs"]} epochs, AdamW (lr {tr["lr"]},
   weight decay {tr["weight_decay"]}), batch {tr["batch_size"]}, warm-up then cosine decay,
-  class-weighted cross-entropy (weight ∝ frequency^-{tr["class_weight_power"]}), augmentation:
-  rotation ±45°, flips, zoom 0.8–1.1, shifts, brightness/contrast/saturation/white-balance jitter.
+  {_loss_text(tr)}, augmentation:
+  rotation ±45°, flips, zoom 0.8–1.1, shifts, {_colour_text(tr)}.
   {ema_text}Selected checkpoint: epoch {tr["selected_epoch"]} (best mean of balanced accuracy and malignant
   AUROC on the validation split). Seed {tr["seed"]}; deterministic algorithms.
 {_refit_text(card)}- Runtime: ONNX (`{card["model_file"]}`) with onnxruntime, no PyTorch. Integrity: sha256 of the
@@ -319,7 +338,11 @@ compare like with like. DERM's specificity is on real referral populations with 
 mix; our benign set is dominated by naevi.
 
 ## Known limits
-- Trained on 200x150 (used at 160x120) downsampled images; fine structures visible at full
+- Trained on 200x150{
+    ""
+    if (card["input"]["width"], card["input"]["height"]) == (200, 150)
+    else f" (used at {card['input']['width']}x{card['input']['height']})"
+} downsampled images; fine structures visible at full
   dermoscopic resolution are lost.
 - HAM10000 comes from two centres (Vienna, Queensland), mostly Fitzpatrick I–III skin; performance
   on darker skin is unknown. Not validated on clinical (non-dermoscopic) photographs or on
