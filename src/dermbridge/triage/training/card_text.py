@@ -305,8 +305,10 @@ clip-on dermatoscope takes (`triage/captures.py`: round field of view 45–90% o
 soft vignetted edge, near-black noisy surround, up to 12% off-centre, zoom 0.8/1.0/1.2 of the
 frame's diagonal, any rotation, white balance ±12%, JPEG quality 90), uploaded through
 `imaging.pipeline.process_image`, and the `ai_input` derivative assessed. The derivative is now
-cut from the detected field of view (`imaging/pipeline/aperture.py`); "old framing" is the
-whole photo shrunk, as before. Made by `python -m dermbridge.triage.capture_bench` (frames kept in
+cut from the detected field of view (`imaging/pipeline/aperture.py`: a least-squares circle
+through the rim of the dark surround, or a robust fit when a dark lesion, hair or vignette
+touching the rim bites into the disc; then the largest 4:3 rectangle inside the circle);
+"old framing" is the whole photo shrunk, as before. Made by `python -m dermbridge.triage.capture_bench` (frames kept in
 `var/triage/`), rescored here with this model.
 
 {_captures_text(card)}
