@@ -80,11 +80,23 @@ def _tried_text(card: dict[str, Any]) -> str:
             + ")"
         )
     if tuned:
+        single = [e["runs"][0].get("config", {}) for e in tuned if len(e["runs"]) == 1]
+        kinds = [
+            (sum(1 for c in single if c.get("init_from")), "fine-tune(s) of triage-v2's network"),
+            (sum(1 for c in single if not c.get("init_from")), "training run(s) from ImageNet"),
+            (sum(1 for e in tuned if len(e["runs"]) > 1), "ensemble(s)"),
+        ]
+        shipped = [e["name"] for e in tuned if str(e.get("verdict", "")).startswith("shipped")]
         parts.append(
-            f"{len(tuned)} fine-tunes or ensembles of the shipped network (logit-adjusted vs "
-            "class-balanced loss, strong colour augmentation, the whole network, 200x150 input; "
-            "none cleared the shipping margin "
-            "on validation, see Experiments)"
+            ", ".join(f"{n} {what}" for n, what in kinds if n)
+            + " (logit-adjusted vs class-balanced loss, strong colour augmentation, the whole "
+            "network, 200x150 input; "
+            + (
+                f"shipped: {', '.join(shipped)}"
+                if shipped
+                else "none cleared the shipping margin on validation"
+            )
+            + ", see Experiments)"
         )
     return " Tried for this card: " + "; ".join(parts) + "."
 
