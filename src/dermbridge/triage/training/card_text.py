@@ -182,9 +182,13 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   weight decay {tr["weight_decay"]}), batch {tr["batch_size"]}, warm-up then cosine decay,
   {_loss_text(tr)}, augmentation:
   rotation ±45°, flips, zoom 0.8–1.1, shifts, {_colour_text(tr)}.
-  {ema_text}Selected checkpoint: epoch {tr["selected_epoch"]} (best mean of balanced accuracy and malignant
+  {ema_text}Selected checkpoint: epoch {
+        tr["selected_epoch"]
+    } (best mean of balanced accuracy and malignant
   AUROC on the validation split). Seed {tr["seed"]}; deterministic algorithms.
-{_refit_text(card)}- Runtime: ONNX (`{card["model_file"]}`) with onnxruntime, no PyTorch. Integrity: sha256 of the
+{_refit_text(card)}- Runtime: ONNX (`{
+        card["model_file"]
+    }`) with onnxruntime, no PyTorch. Integrity: sha256 of the
   graph and of the detector arrays are checked at load; a missing or corrupt file gives "no AI
   assessment available", never an error.
 - **Calibration:** {calib_text} fitted on the calibration split, T = {card["temperature"]:.3f}
@@ -210,10 +214,13 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   blurred and very noisy frames (cut-offs {ab["gate"]}); (2) a Gaussian on twelve colour and
   texture statistics of the frame, fitted on the training split, declines frames whose squared
   Mahalanobis distance exceeds the {ab["colour_quantile_of_calibration"]:.0%} quantile of
-  calibration-split distances ({ab["colour_threshold"]:.1f}); (3) a Mahalanobis detector on the 1280-d penultimate
+  calibration-split distances ({
+        ab["colour_threshold"]:.1f}); (3) a Mahalanobis detector on the 1280-d penultimate
   features (class means and shrunk shared covariance fitted on the training split; threshold the
   {ab["mahalanobis_quantile_of_calibration"]:.0%} quantile of calibration-split distances,
-  {ab["mahalanobis_threshold"]:.1f}) declines images unlike the training dermoscopy{_top_text(ab)}.{notes}
+  {ab["mahalanobis_threshold"]:.1f}) declines images unlike the training dermoscopy{_top_text(ab)}.{
+        notes
+    }
 
 ## Data and licence
 HAM10000: P. Tschandl, C. Rosendahl, H. Kittler, "The HAM10000 dataset, a large collection of
@@ -247,9 +254,12 @@ Malignant = mel + bcc + akiec; sensitivity/specificity at the shipped rule-out t
 {_target_row(ev, "ece")}
 | macro_auroc | {_with_ci(ev, "macro_auroc")} | | |
 | ECE before temperature scaling | {_num(ev["ece_before_temperature"])} | | |
-| melanoma sensitivity (not low) at the shipped operating point | {_with_ci(ev, "melanoma_sensitivity")} | | |
+| melanoma sensitivity (not low) at the shipped operating point | {
+        _with_ci(ev, "melanoma_sensitivity")
+    } | | |
 | melanoma in the high band | {_with_ci(ev, "melanoma_high_band")} | | |
-| latency p50 / p95 (one thread; assess(): resize, gates, network, detectors; no JPEG decode) | {ev["latency_ms_p50"]:.1f} / {ev["latency_ms_p95"]:.1f} ms | <= 30 ms | see `make bench` |
+| latency p50 / p95 (one thread; assess(): resize, gates, network, detectors; no JPEG decode) | {
+        ev["latency_ms_p50"]:.1f} / {ev["latency_ms_p95"]:.1f} ms | <= 30 ms | see `make bench` |
 
 Risk bands on the test split: {ev["band_counts"]}.
 
@@ -331,9 +341,15 @@ installed (it downloads them on demand) and Pillow ships no test images in its w
 ## Comparison with published anchors
 | | this model (test split) | anchor |
 |---|---|---|
-| any-cancer sensitivity / benign specificity | {_num(ev["sensitivity"])} / {_num(ev["specificity"])} | DERM (Skin Analytics, April 2022, 29,453 lesions): 97% / 71% |
-| 7-class accuracy | {_num(ev["accuracy"])} | MedMNIST+ DermaMNIST ~0.79–0.82 at 128 px (image-level splits, which leak lesions) |
-| 7-class balanced accuracy | {_num(ev["balanced_accuracy"])} | ISIC 2018 task 3 best 0.885 (ensembles, full resolution) |
+| any-cancer sensitivity / benign specificity | {_num(ev["sensitivity"])} / {
+        _num(ev["specificity"])
+    } | DERM (Skin Analytics, April 2022, 29,453 lesions): 97% / 71% |
+| 7-class accuracy | {
+        _num(ev["accuracy"])
+    } | MedMNIST+ DermaMNIST ~0.79–0.82 at 128 px (image-level splits, which leak lesions) |
+| 7-class balanced accuracy | {
+        _num(ev["balanced_accuracy"])
+    } | ISIC 2018 task 3 best 0.885 (ensembles, full resolution) |
 
 The anchors use other data, populations, resolutions and protocols; they orient, they do not
 compare like with like. DERM's specificity is on real referral populations with a different case
@@ -341,10 +357,10 @@ mix; our benign set is dominated by naevi.
 
 ## Known limits
 - Trained on 200x150{
-    ""
-    if (card["input"]["width"], card["input"]["height"]) == (200, 150)
-    else f" (used at {card['input']['width']}x{card['input']['height']})"
-} downsampled images; fine structures visible at full
+        ""
+        if (card["input"]["width"], card["input"]["height"]) == (200, 150)
+        else f" (used at {card['input']['width']}x{card['input']['height']})"
+    } downsampled images; fine structures visible at full
   dermoscopic resolution are lost.
 - HAM10000 comes from two centres (Vienna, Queensland), mostly Fitzpatrick I–III skin; performance
   on darker skin is unknown. Not validated on clinical (non-dermoscopic) photographs or on
