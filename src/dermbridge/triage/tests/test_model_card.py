@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from dermbridge.triage.inference import DEFAULT_CARD, MODELS_DIR
@@ -77,3 +78,54 @@ def test_the_card_states_the_logit_adjustment_and_every_experiment() -> None:
     assert "| post-hoc logit adjustment τ = 0.00" in text
     for extra in card["experiments_not_run"]:
         assert extra["what"] in text
+
+
+def test_captures_are_rescored_without_refitting_the_model(tmp_path: Path, ham_dir: Path) -> None:
+    """After a change to the upload pipeline's framing (not the model), --refresh-captures
+    rescores the shipped model on new capture frames and re-renders the card; the model's
+    numbers and files stay as they were."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from dermbridge.triage.inference import DEFAULT_CARD
+    from dermbridge.triage.labels import MALIGNANT
+    from dermbridge.triage.training import pipeline
+    from dermbridge.triage.training.data import (
+        DEFAULT_SEED,
+        lesion_grouped_splits,
+        read_metadata,
+    )
+
+    models, docs = tmp_path / "models", tmp_path / "docs"
+    shutil.copytree(DEFAULT_CARD.parent, models)
+    before = json.loads((models / DEFAULT_CARD.name).read_text())
+    test = lesion_grouped_splits(read_metadata(ham_dir / "metadata.csv"), seed=DEFAULT_SEED)["test"]
+    picked = [r for r in test if r.dx in MALIGNANT][:3] + [r for r in test if r.dx == "nv"][:3]
+    frames = []
+    for rec in picked:
+        with Image.open(ham_dir / "images" / f"{rec.image_id}.jpg") as img:
+            frames.append(np.asarray(img.convert("RGB")))
+    stack = np.stack(frames)
+    npz = tmp_path / "frames.npz"
+    np.savez(
+        npz,
+        image_id=np.array([r.image_id for r in picked]),
+        plain=stack,
+        capture=stack,
+        capture_old_framing=stack,
+        zoom=np.ones(len(picked)),
+        photo_size=np.array([4000, 3000]),
+    )
+    args = ["--refresh-captures", "--models-dir", str(models), "--docs-dir", str(docs)]
+    pipeline.main([*args, "--capture-frames", str(npz), "--note", "a new note"])
+    after = json.loads((models / DEFAULT_CARD.name).read_text())
+    [run] = after["captures"]
+    assert run["plain"]["n"] == run["capture"]["n"] == 6
+    assert run["paired"]["auroc_capture_minus_plain"] == 0.0  # the same frames both ways
+    assert after["notes"] == ["a new note"] and after["captures_refreshed"]
+    for key in ("sha256", "temperature", "rule_out_threshold", "evaluation", "created"):
+        assert after[key] == before[key]
+    text = (docs / "model-card.md").read_text()
+    assert f"(rescored on {after['captures_refreshed']}" in text

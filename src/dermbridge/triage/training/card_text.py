@@ -82,6 +82,16 @@ def _colour_text(tr: dict[str, Any]) -> str:
     return "brightness/contrast/saturation/white-balance jitter"
 
 
+def _refreshed(card: dict[str, Any]) -> str:
+    when = card.get("captures_refreshed")
+    if not when:
+        return ""
+    return (
+        f" (rescored on {when}, after the upload pipeline's framing changed; the model, its "
+        f"thresholds and the rest of this card are those of {card['created']})"
+    )
+
+
 def render(card: dict[str, Any]) -> str:
     ev = card["evaluation"]
     splits = card["data"]["splits"]
@@ -319,7 +329,7 @@ cut from the detected field of view (`imaging/pipeline/aperture.py`: a least-squ
 through the rim of the dark surround, or a robust fit when a dark lesion, hair or vignette
 touching the rim bites into the disc; then the largest 4:3 rectangle inside the circle);
 "old framing" is the whole photo shrunk, as before. Made by `python -m dermbridge.triage.capture_bench` (frames kept in
-`var/triage/`), rescored here with this model.
+`var/triage/`), rescored here with this model{_refreshed(card)}.
 
 {_captures_text(card)}
 

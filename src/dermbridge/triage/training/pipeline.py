@@ -20,6 +20,7 @@ Steps (each rerunnable; training resumes from its last checkpoint):
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 from importlib.metadata import version as pkg_version
 from pathlib import Path
@@ -137,16 +138,31 @@ def main(argv: list[str] | None = None) -> None:
         help="no fitting or evaluation: refresh the shipped card's experiments table from "
         "training/experiments.json and rewrite docs/model-card.md",
     )
+    parser.add_argument(
+        "--refresh-captures",
+        action="store_true",
+        help="as --render-only, and rescore the shipped model on the --capture-frames given "
+        "(after a change to the upload pipeline's framing, which is not the model's); --note "
+        "then replaces the card's notes",
+    )
     args = parser.parse_args(argv)
 
     from dermbridge.triage.training import report
     from dermbridge.triage.training.experiments import EXPERIMENTS_FILE
 
-    if args.render_only:
-        card = json.loads((args.models_dir / f"{VERSION}.json").read_text())
+    if args.render_only or args.refresh_captures:
+        card_path = args.models_dir / f"{VERSION}.json"
+        card = json.loads(card_path.read_text())
         if EXPERIMENTS_FILE.exists():
             card["experiments"] = json.loads(EXPERIMENTS_FILE.read_text())
         card["experiments_not_run"] = EXPERIMENTS_NOT_RUN
+        if args.refresh_captures:
+            data = ham10000_dir()
+            test = lesion_grouped_splits(read_metadata(data / "metadata.csv"), seed=DEFAULT_SEED)
+            card["captures"] = captures(card_path, test["test"], args.capture_frames)
+            card["captures_refreshed"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+            if args.note:
+                card["notes"] = args.note
         write_card(args.models_dir, card)
         report.write_model_card(card, args.docs_dir)
         return

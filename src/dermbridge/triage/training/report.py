@@ -122,5 +122,6 @@ def _plots(labels: np.ndarray, probs: np.ndarray, threshold: float, img_dir: Pat
 
 def write_model_card(card: dict[str, Any], docs_dir: Path) -> Path:
     out = docs_dir / "model-card.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(card))
     return out
