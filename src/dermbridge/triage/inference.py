@@ -3,8 +3,9 @@
 The shipped model (card ``models/triage-v3.1.json``, which names its graph — triage-v3.1 reuses
 ``triage-v2.onnx`` unchanged — and its feature-space detector, the same arrays as triage-v3's,
 ``triage-v3-ood.npz``; earlier versions' cards stay beside it for their assessments) is
-integrity-checked against the sha256 sums in the card when it is
-loaded. If anything is missing or does not match, :func:`load_model` raises
+integrity-checked against the sha256 sums in the card when it is loaded. A graph may take further
+inputs, one per ensemble member at another size (``training/ensemble_graph.py``): the runtime
+fills each with the picture resized as an upload is. If anything is missing or does not match, :func:`load_model` raises
 :class:`ModelUnavailable` and :func:`get_model` returns ``None``: the referral then simply has no AI
 assessment, it never fails.
 
@@ -96,6 +97,31 @@ class Assessment:
     worst_plausible: str | None = None
 
 
+def graph_extra_inputs(inputs: list[Any]) -> list[tuple[str, tuple[int, int]]]:
+    """The further inputs of an ensemble graph, each with the (width, height) it takes."""
+    out = []
+    for node in inputs:
+        height, width = node.shape[2:4]
+        if not (isinstance(width, int) and isinstance(height, int)):
+            raise ModelUnavailable(f"graph input {node.name} has no fixed size")
+        out.append((node.name, (width, height)))
+    return out
+
+
+def feed_extra(
+    extra: list[tuple[str, tuple[int, int]]], rgb_batch: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The frames resized for each further input, as an upload is (``to_rgb_array``)."""
+    return {
+        name: normalise(
+            np.stack(
+                [to_rgb_array(Image.fromarray(np.ascontiguousarray(f)), size) for f in rgb_batch]
+            )
+        )
+        for name, size in extra
+    }
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -168,8 +194,10 @@ class TriageModel:
         self.session = ort.InferenceSession(
             str(model_path), sess_options=opts, providers=["CPUExecutionProvider"]
         )
-        graph_input = self.session.get_inputs()[0]
+        graph_input, *extra = self.session.get_inputs()
         self.input_name = graph_input.name
+        # An ensemble graph (training/ensemble_graph.py) has one more input per member size.
+        self.extra_inputs = graph_extra_inputs(extra)
         # The frame the network was trained on: the card says (160x120 before cards said).
         size = card.get("input", {})
         self.input_size: tuple[int, int] = (
@@ -188,7 +216,8 @@ class TriageModel:
     def run(self, rgb_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw network outputs (logits, penultimate features) for uint8 NxHxWx3 images at the
         model's input size."""
-        logits, feats = self.session.run(None, {self.input_name: normalise(rgb_batch)})
+        feed = {self.input_name: normalise(rgb_batch), **feed_extra(self.extra_inputs, rgb_batch)}
+        logits, feats = self.session.run(None, feed)
         return np.asarray(logits), np.asarray(feats)
 
     def frame(self, rgb: np.ndarray) -> np.ndarray:

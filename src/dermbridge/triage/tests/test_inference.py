@@ -24,13 +24,13 @@ from dermbridge.triage.labels import CLASSES, MALIGNANT
 from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH
 
 
-def _copy_model(tmp_path: Path) -> Path:
-    if not DEFAULT_CARD.exists():
+def _copy_model(tmp_path: Path, card_path: Path = DEFAULT_CARD) -> Path:
+    if not card_path.exists():
         pytest.skip("no shipped model to copy")
-    card = json.loads(DEFAULT_CARD.read_text())
-    for name in (DEFAULT_CARD.name, card["model_file"], card["ood_file"]):
-        shutil.copy(DEFAULT_CARD.parent / name, tmp_path / name)
-    return tmp_path / DEFAULT_CARD.name
+    card = json.loads(card_path.read_text())
+    for name in (card_path.name, card["model_file"], card["ood_file"]):
+        shutil.copy(card_path.parent / name, tmp_path / name)
+    return tmp_path / card_path.name
 
 
 def test_assess_real_dermoscopic_image(shipped_model: TriageModel, ham_dir: Path) -> None:
@@ -161,7 +161,7 @@ def test_runtime_does_not_import_torch() -> None:
 def _with_input(tmp_path: Path, width: int, height: int, rewrite_graph: bool) -> Path:
     """A copy of the shipped model whose card names another input size (and, if asked, whose
     graph is rewritten to take it: the network pools globally, so it runs at any size)."""
-    card_path = _copy_model(tmp_path)
+    card_path = _copy_model(tmp_path, MODELS_DIR / "triage-v3.1.json")  # a 160x120 model
     card = json.loads(card_path.read_text())
     if rewrite_graph:
         onnx = pytest.importorskip("onnx", reason="rewriting a graph needs the onnx package")
@@ -202,12 +202,50 @@ def test_a_model_is_given_frames_at_the_input_size_its_card_names(
     assert model.assess_rgb(small) == model.assess_rgb(model.frame(small))
 
 
-def test_the_shipped_model_resizes_a_larger_frame_as_it_resizes_an_upload(
+def test_a_larger_frame_is_resized_as_an_upload_is(
     shipped_model: TriageModel, ham_dir: Path
 ) -> None:
-    """Capture frames are kept at the AI input derivative's 200x150; each model resizes them."""
+    """Capture frames are kept at the AI input derivative's 200x150; each model resizes them
+    (triage-v3.1 takes 160x120)."""
+    previous = load_model(MODELS_DIR / "triage-v3.1.json")
     with Image.open(next((ham_dir / "images").glob("*.jpg"))) as img:
         img.load()
     big = np.asarray(img.convert("RGB"))
     assert big.shape[:2] != (INPUT_HEIGHT, INPUT_WIDTH)
+    assert previous.assess_rgb(big) == previous.assess(img)
     assert shipped_model.assess_rgb(big) == shipped_model.assess(img)
+
+
+def test_an_ensemble_graph_gives_each_member_the_frame_at_its_size(
+    tmp_path: Path, ham_dir: Path
+) -> None:
+    """An ensemble of two networks in one graph (training/ensemble_graph.py): the member at the
+    card's 200x150 reads ``image``; the member at 160x120 its own input, which the runtime fills
+    with the picture resized as an upload is, so it computes exactly what it computes alone. Here
+    both members are triage-v2's network (one rewritten to take 200x150)."""
+    pytest.importorskip("onnx", reason="building an ensemble graph needs the onnx package")
+    from dermbridge.triage.preprocessing import to_rgb_array
+    from dermbridge.triage.training.ensemble_graph import merge
+
+    wide_card = _with_input(tmp_path, 200, 150, rewrite_graph=True)
+    card = json.loads(wide_card.read_text())
+    wide_graph = tmp_path / card["model_file"]
+    v2_graph = MODELS_DIR / json.loads(DEFAULT_CARD.read_text())["model_file"]
+    ensemble = tmp_path / "ensemble.onnx"
+    assert merge(wide_graph, [v2_graph], ensemble) == (200, 150)
+    card["model_file"], card["sha256"] = ensemble.name, inference.sha256_file(ensemble)
+    wide_card.write_text(json.dumps(card))
+    model = load_model(wide_card)
+    assert model.input_size == (200, 150)
+    assert model.extra_inputs == [("image_160x120", (160, 120))]
+    alone = load_model()  # triage-v3.1: triage-v2's graph at 160x120
+    with Image.open(ham_dir / "images" / "ISIC_0027419.jpg") as img:
+        img.load()
+    big, small = to_rgb_array(img, (200, 150)), to_rgb_array(img)
+    logits, features = model.run(big[None])
+    v2_logits, v2_features = alone.run(small[None])
+    # The 160x120 member saw exactly what it sees alone (its features are the detector's).
+    np.testing.assert_allclose(features, v2_features, rtol=1e-5, atol=1e-4)
+    wide_logits = 2 * logits - v2_logits  # the 200x150 member's share of the mean
+    assert np.abs(wide_logits - v2_logits).max() > 0.01  # the same weights at another scale
+    assert model.assess(img).model_version == card["version"]  # end to end through assess()

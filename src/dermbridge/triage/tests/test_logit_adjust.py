@@ -124,7 +124,7 @@ def test_a_verdict_is_set_only_on_a_recorded_experiment(tmp_path: Path) -> None:
     assert json.loads(out.read_text())[0]["verdict"] == "not shipped"
     with pytest.raises(SystemExit):
         main(["--name", "run-b", "--verdict", "x", "--out", str(out)])
-    with pytest.raises(SystemExit):  # scoring needs at least one checkpoint
+    with pytest.raises(SystemExit):  # scoring needs at least one checkpoint or graph
         main(["--name", "run-c", "--out", str(out)])
 
 

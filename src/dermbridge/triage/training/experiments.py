@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> None:
         found[0]["verdict"] = args.verdict
         args.out.write_text(json.dumps(existing, indent=2) + "\n")
         return
-    if not args.checkpoint:
-        parser.error("--checkpoint is required (one per ensemble member)")
+    if not args.checkpoint and not args.graph:
+        parser.error("--checkpoint or --graph is required (one per ensemble member)")
     torch.set_num_threads(args.threads)
     data = ham10000_dir()
     splits = lesion_grouped_splits(read_metadata(data / "metadata.csv"), seed=DEFAULT_SEED)
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         "split": "validation",
         "runs": runs,
         "seconds_per_step": sum(r["seconds_training"] for r in runs)
-        / sum(r["steps"] for r in runs),
+        / max(1, sum(r["steps"] for r in runs)),
         **result,
     }
     # Re-read: another experiment may have been recorded while this one was scored.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dermbridge.triage.inference import sha256_file
+from dermbridge.triage.inference import feed_extra, graph_extra_inputs, sha256_file
 from dermbridge.triage.preprocessing import (
     normalise,
 )
@@ -53,9 +53,11 @@ def _run_graph(onnx_path: Path, frames: np.ndarray, batch: int) -> tuple[np.ndar
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
     sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    extra = graph_extra_inputs(sess.get_inputs()[1:])
     logits, feats = [], []
     for i in range(0, len(frames), batch):
-        lo, fe = sess.run(None, {"image": normalise(frames[i : i + batch])})
+        chunk = frames[i : i + batch]
+        lo, fe = sess.run(None, {"image": normalise(chunk), **feed_extra(extra, chunk)})
         logits.append(lo)
         feats.append(fe)
     return np.concatenate(logits), np.concatenate(feats)
