@@ -73,7 +73,14 @@ def test_the_card_states_the_logit_adjustment_and_every_experiment() -> None:
     expected = -la["tau"] * np.log(la["prior"])
     assert np.allclose(card["class_bias"], expected - expected[0])
     for e in card.get("experiments", []):
-        kind = "ensemble" if len(e["runs"]) > 1 else "fine-tune"
+        first = e["runs"][0].get("config", {})
+        kind = (
+            "ensemble"
+            if len(e["runs"]) > 1
+            else "fine-tune"
+            if first.get("init_from")
+            else "trained"
+        )
         assert f"| {kind}: {e['name']} (" in text and e["verdict"] in text
     assert "| post-hoc logit adjustment τ = 0.00" in text
     for extra in card["experiments_not_run"]:
@@ -129,3 +136,17 @@ def test_captures_are_rescored_without_refitting_the_model(tmp_path: Path, ham_d
         assert after[key] == before[key]
     text = (docs / "model-card.md").read_text()
     assert f"(rescored on {after['captures_refreshed']}" in text
+
+
+def test_an_ensemble_card_names_its_members_and_how_it_was_built() -> None:
+    """The two-member ensemble refitted this stop (not shipped; its card is kept as evidence)
+    renders with its members, how they were given their frames and the commands that built it."""
+    from dermbridge.triage.training.data import REPO_DIR
+
+    card = json.loads((REPO_DIR / "docs/benchmarks/triage-ensemble-not-shipped.json").read_text())
+    text = card_text.render(card)
+    assert "is an ensemble of 2 networks in one graph" in text
+    assert "(1) `member-la-strong-200x150`, trained from ImageNet weights" in text
+    assert "(2) `triage-v2`'s network unchanged: 16 epochs at 160x120" in text
+    assert "python -m dermbridge.triage.training.ensemble_graph --checkpoint" in text
+    assert "logit-adjusted cross-entropy" in text and "input 200x150" in text

@@ -119,6 +119,18 @@ def _subgroup_table(groups: dict[str, dict[str, Any]]) -> str:
 
 
 def _made_by(card: dict[str, Any]) -> str:
+    members = card["training"].get("ensemble")
+    if members:
+        first, *rest = members
+        graphs = " ".join(f"--graph src/dermbridge/triage/models/{m['graph']}" for m in rest)
+        return (
+            "`python -m dermbridge.triage.training.ensemble_graph --checkpoint "
+            f"var/triage/exp/{first['name']}/best.pt {graphs} --out "
+            f"var/triage/ensemble/{card['training']['network_from']}.onnx`, then `python -m "
+            "dermbridge.triage.training.pipeline --from-graph "
+            f"var/triage/ensemble/{card['training']['network_from']}.onnx --capture-frames …` "
+            "(the members' graphs in one, then the training pipeline refitting it)"
+        )
     if card["training"].get("network_from"):
         return (
             "`python -m dermbridge.triage.training.pipeline --from-graph "
@@ -128,10 +140,45 @@ def _made_by(card: dict[str, Any]) -> str:
     return "`make train` (`src/dermbridge/triage/training/pipeline.py`)"
 
 
+def _ensemble_text(card: dict[str, Any], members: list[dict[str, Any]]) -> str:
+    def what(m: dict[str, Any]) -> str:
+        tr = m["training"]
+        origin = (
+            f"`{m['name']}`'s network unchanged"
+            if m.get("graph")
+            else f"`{m['name']}`, trained from ImageNet weights (the training above)"
+        )
+        return (
+            f"{origin}: {tr['epochs']} epochs at {m['input'][0]}x{m['input'][1]}, "
+            f"{tr.get('loss', 'class_balanced').replace('_', '-')} loss, "
+            f"{tr.get('colour', 'standard')} colour augmentation, selected epoch "
+            f"{tr.get('selected_epoch', '?')}"
+        )
+
+    listed = "; ".join(f"({i + 1}) {what(m)}" for i, m in enumerate(members))
+    return (
+        f"- **`{card['version']}` is an ensemble of {len(members)} networks in one graph** "
+        f"(`training/ensemble_graph.py`): {listed}. Each member is given the picture at its "
+        "own input size, resized by Pillow as its training frames were; the logits are the "
+        "mean of the members' (each already averaged with its horizontal flip); the "
+        "out-of-distribution detector is fitted on the last member's features. Chosen on the "
+        "validation split (Experiments table). It was not distilled into one student network: "
+        "a student is another full training run, which the shared CPU cores had no time left "
+        "for; the ensemble costs one network pass per member (latency below). Refitted on top "
+        "of it, on the same splits: calibration, the post-hoc logit adjustment, the "
+        "worst-plausible-class band thresholds, the colour detector, the low-confidence "
+        "decline, the comparison of metadata fusions and the drift monitor's reference. "
+        "Assessments made by earlier versions keep their version and card.\n"
+    )
+
+
 def _refit_text(card: dict[str, Any]) -> str:
     parent = card["training"].get("network_from")
     if not parent:
         return ""
+    members = card["training"].get("ensemble")
+    if members:
+        return _ensemble_text(card, members)
     return (
         f"- **`{card['version']}` reuses the `{parent}` network unchanged** (same graph file, same "
         "sha256; the training above is that network's). Refitted on top of it, on the same "

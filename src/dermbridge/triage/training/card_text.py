@@ -167,7 +167,13 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   --ema-decay 0.99 --loss logit_adjusted --out var/triage/exp/NAME` (also `--colour strong`,
   `--input-size 200x150`; resumable, progress with ETA), then `python -m
   dermbridge.triage.training.experiments --checkpoint var/triage/exp/NAME/final.pt --name NAME`
-  adds its validation row to `training/experiments.json`, which the table below reads.
+  adds its validation row to `training/experiments.json`, which the table below reads. Several
+  `--checkpoint`s, and `--graph` for an exported network such as `models/triage-v2.onnx`, score an
+  ensemble (each member at its own input size); `python -m
+  dermbridge.triage.training.ensemble_graph` builds one as a single graph for the pipeline's
+  `--from-graph`. A full run from ImageNet weights: `python -m dermbridge.triage.training.train
+  --epochs 12 --loss logit_adjusted --colour strong --input-size 200x150 --out
+  var/triage/exp/NAME` (85 min on the two shared cores at low load).
 
 ## Intended use
 - **What it does:** for one *dermoscopic* image of a single skin lesion it gives calibrated
