@@ -5,9 +5,9 @@ The shipped model (card ``models/triage-v3.1.json``, which names its graph — t
 ``triage-v3-ood.npz``; earlier versions' cards stay beside it for their assessments) is
 integrity-checked against the sha256 sums in the card when it is loaded. A graph may take further
 inputs, one per ensemble member at another size (``training/ensemble_graph.py``): the runtime
-fills each with the picture resized as an upload is. If anything is missing or does not match, :func:`load_model` raises
-:class:`ModelUnavailable` and :func:`get_model` returns ``None``: the referral then simply has no AI
-assessment, it never fails.
+fills each with the picture resized as an upload is. If anything is missing or does not match,
+:func:`load_model` raises :class:`ModelUnavailable` and :func:`get_model` returns ``None``: the
+referral then simply has no AI assessment, it never fails.
 
 The output is decision support for a clinician: probabilities over seven diagnoses, a calibrated
 probability that the lesion is malignant or pre-malignant (melanoma, BCC, actinic keratosis /
@@ -227,8 +227,8 @@ class TriageModel:
         return to_rgb_array(Image.fromarray(np.ascontiguousarray(rgb)), self.input_size)
 
     def assess_rgb(self, rgb: np.ndarray, metadata: LesionMetadata | None = None) -> Assessment:
-        """Assess a uint8 HxWx3 frame (resized to the model's input size, 160x120 for every
-        model so far, unless it is already at that size).
+        """Assess a uint8 HxWx3 frame (resized to the model's input size unless it is already
+        at that size; 160x120 for every model shipped so far).
 
         ``metadata`` (age, sex, body site; any of them may be missing) is used by models whose
         card has a metadata fusion; other models ignore it.
