@@ -164,9 +164,14 @@ class User(AbstractUser):
             self.__dict__["_held_memberships"] = held
         return held  # type: ignore[return-value]
 
-    def organisation_ids(self, *roles: str) -> set[int]:
-        """Ids of the organisations where this user holds any of `roles` (any role if none)."""
-        return {org for role, org in self.held_roles() if not roles or role in roles}
+    def organisation_ids(self, *roles: str, kind: str | None = None) -> set[int]:
+        """Ids of the organisations where this user holds any of `roles` (any role if none);
+        with `kind`, only organisations of that kind (from the same one read)."""
+        return {
+            org
+            for role, org, org_kind in self.held_memberships()
+            if (not roles or role in roles) and (kind is None or org_kind == kind)
+        }
 
     def has_role(self, role: str, organisation_id: int | None = None) -> bool:
         ids = self.organisation_ids(role)

@@ -59,10 +59,10 @@ def _service_for(request: HttpRequest) -> tuple[Organisation, list[Organisation]
     """The dashboard's service: one the user reviews for or runs. 403 for anyone else; 404 for
     a service that is not theirs (never reveal what it holds)."""
     user = acting_user(request)
-    ids = user.organisation_ids(*DASHBOARD_ROLES)
     # A dermatology service's: an imaging hub's administrator (the same role) has the hub's own
     # dashboard under /hubs/ and nothing here.
-    mine = list(Organisation.objects.filter(pk__in=ids, kind=OrganisationKind.DERMATOLOGY_SERVICE))
+    ids = user.organisation_ids(*DASHBOARD_ROLES, kind=OrganisationKind.DERMATOLOGY_SERVICE)
+    mine = list(Organisation.objects.filter(pk__in=ids))
     if not mine:
         raise PermissionDenied("The dashboard is for dermatology service staff.")
     try:

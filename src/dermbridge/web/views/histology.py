@@ -83,12 +83,10 @@ def record_histology(request: HttpRequest, pk: int, number: int) -> HttpResponse
 @login_required
 def awaiting_histology(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
-    ids = user.organisation_ids(Role.DERMATOLOGIST, Role.SERVICE_ADMIN)
-    services = list(
-        Organisation.objects.filter(pk__in=ids, kind=OrganisationKind.DERMATOLOGY_SERVICE).order_by(
-            "name"
-        )
+    ids = user.organisation_ids(
+        Role.DERMATOLOGIST, Role.SERVICE_ADMIN, kind=OrganisationKind.DERMATOLOGY_SERVICE
     )
+    services = list(Organisation.objects.filter(pk__in=ids).order_by("name"))
     if not services:
         raise Http404("You do not work for a dermatology service.")
     # Someone working for several services chooses which list (?service=<id>); the first by name
