@@ -81,12 +81,13 @@ def make_frames(
 ) -> dict[str, Any]:
     """Model-frame pixels for each record: plain, captured (new framing), captured (old)."""
     rng = np.random.default_rng(seed)
+    ai_size = PipelineConfig().ai_input_size
     plain, now, old, zooms = [], [], [], []
     for rec in tqdm(records, desc="captures", disable=not progress, mininterval=10):
         spec: CaptureSpec = random_spec(rng)
         with Image.open(images_dir / f"{rec.image_id}.jpg") as frame:
             frame.load()
-            plain.append(to_rgb_array(frame, PipelineConfig().ai_input_size))
+            plain.append(to_rgb_array(frame, ai_size))
             photo = phone_capture(frame, spec, size)
         a, b = capture_frames(photo)
         photo.close()

@@ -43,6 +43,7 @@ from dermbridge.triage.preprocessing import (
     INPUT_HEIGHT,
     INPUT_WIDTH,
     GateThresholds,
+    at_size,
     colour_features,
     normalise,
     quality_gate,
@@ -113,12 +114,7 @@ def feed_extra(
 ) -> dict[str, np.ndarray]:
     """The frames resized for each further input, as an upload is (``to_rgb_array``)."""
     return {
-        name: normalise(
-            np.stack(
-                [to_rgb_array(Image.fromarray(np.ascontiguousarray(f)), size) for f in rgb_batch]
-            )
-        )
-        for name, size in extra
+        name: normalise(np.stack([at_size(f, size) for f in rgb_batch])) for name, size in extra
     }
 
 
@@ -222,9 +218,7 @@ class TriageModel:
 
     def frame(self, rgb: np.ndarray) -> np.ndarray:
         """``rgb`` (uint8 HxWx3) at the model's input size, resized as an upload is if needed."""
-        if rgb.shape[:2] == (self.input_size[1], self.input_size[0]):
-            return rgb
-        return to_rgb_array(Image.fromarray(np.ascontiguousarray(rgb)), self.input_size)
+        return at_size(rgb, self.input_size)
 
     def assess_rgb(self, rgb: np.ndarray, metadata: LesionMetadata | None = None) -> Assessment:
         """Assess a uint8 HxWx3 frame (resized to the model's input size unless it is already

@@ -40,6 +40,14 @@ def to_rgb_array(
     return np.asarray(image, dtype=np.uint8)
 
 
+def at_size(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A uint8 HxWx3 frame at ``size`` (width, height): itself if it already is, else resized
+    exactly as an upload is (:func:`to_rgb_array`)."""
+    if rgb.shape[:2] == (size[1], size[0]):
+        return rgb
+    return to_rgb_array(Image.fromarray(np.ascontiguousarray(rgb)), size)
+
+
 def normalise(batch_hwc: np.ndarray) -> np.ndarray:
     """Turn uint8 NxHxWx3 pixels into the float32 Nx3xHxW tensor layout the network expects."""
     x = batch_hwc.astype(np.float32)

@@ -220,12 +220,12 @@ def find_aperture(image: Image.Image, inset: float = EDGE_INSET) -> Aperture | N
     xs_f, ys_f = xs.astype(np.float64) + 0.5, ys.astype(np.float64) + 0.5
     cx, cy, r = _fit_circle(xs_f, ys_f)
     inliers = float(np.mean(np.abs(np.hypot(xs_f - cx, ys_f - cy) - r) <= RING_TOLERANCE * r))
-    robust = None
-    if not (r > 4 and inliers >= CIRCLE_MIN_INLIERS):
+    circle = r > 4 and inliers >= CIRCLE_MIN_INLIERS
+    if not circle:
         robust = _robust_circle(xs_f, ys_f, fov)
         if robust is not None:
-            cx, cy, r = robust
-    if (r > 4 and inliers >= CIRCLE_MIN_INLIERS) or robust is not None:
+            (cx, cy, r), circle = robust, True
+    if circle:
         shape = "circle"
         # Largest 4:3 rectangle inside the circle: half-diagonal = r, sides 0.8 r by 0.6 r (x2).
         box = _clip_box(cx, cy, 0.8 * r * inset, 0.6 * r * inset, w, h)

@@ -94,10 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     data = ham10000_dir()
     splits = lesion_grouped_splits(read_metadata(data / "metadata.csv"), seed=DEFAULT_SEED)
     states = [torch.load(c, weights_only=False, map_location="cpu") for c in args.checkpoint]
-    sizes = [
-        (s.get("config", {}).get("input_width", 160), s.get("config", {}).get("input_height", 120))
-        for s in states
-    ]
+    configs = [s.get("config", {}) for s in states]
+    sizes = [(c.get("input_width", 160), c.get("input_height", 120)) for c in configs]
+    graph_sizes = [graph_input_size(g) for g in args.graph]
     cache = REPO_DIR / "var" / "triage" / "cache"
     outputs = {}
     for name in ("validation", "calibration"):
@@ -105,8 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         for c, size in zip(args.checkpoint, sizes, strict=True):
             frames, labels = load_arrays(splits[name], data / "images", cache, name, size)
             member_logits.append(tta_logits(c, frames))
-        for g in args.graph:
-            size = graph_input_size(g)
+        for g, size in zip(args.graph, graph_sizes, strict=True):
             frames, labels = load_arrays(splits[name], data / "images", cache, name, size)
             member_logits.append(run_graph(g, frames, cache_dir=cache)[0])
         outputs[name] = (np.mean(member_logits, axis=0), labels)
@@ -131,13 +129,13 @@ def main(argv: list[str] | None = None) -> None:
                 "history": history,
             }
         )
-    for g in args.graph:
+    for g, size in zip(args.graph, graph_sizes, strict=True):
         runs.append(
             {
                 "graph": str(g.relative_to(REPO_DIR) if g.is_relative_to(REPO_DIR) else g),
                 "member": g.stem,
                 "sha256": sha256_file(g),
-                "input_size": list(graph_input_size(g)),
+                "input_size": list(size),
                 "steps": 0,
                 "seconds_training": 0.0,
             }

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH, to_rgb_array
+from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH, at_size, to_rgb_array
 
 if TYPE_CHECKING:
     from dermbridge.triage.inference import TriageModel
@@ -114,7 +114,7 @@ def resized(frames: np.ndarray, size: Size) -> np.ndarray:
     """Frames drawn at 160x120, at another model's input size (resized as an upload is)."""
     if frames.shape[1:3] == (size[1], size[0]):
         return frames
-    return np.stack([to_rgb_array(Image.fromarray(f), size) for f in frames])
+    return np.stack([at_size(f, size) for f in frames])
 
 
 def synthetic(rng: np.random.Generator, per_kind: int = 20) -> np.ndarray:
