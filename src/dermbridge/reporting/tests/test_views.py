@@ -202,3 +202,20 @@ def test_it_renders_in_the_same_number_of_queries_however_many_referrals(
     assert '<desc id="weekly-desc">7 weeks, 52 referrals in all.' in body
     with django_assert_max_num_queries(export_before):
         assert len(client.get(export_url).content.decode().splitlines()) == 53
+
+
+def test_a_refusal_is_a_page_of_the_site_with_a_way_back(client: Client, clinic: Clinic) -> None:
+    """A refused (403) or hidden (404) page keeps the site's header and offers the user's start
+    page, instead of a bare server page with no way back (seen in a Chromium walk as a hub
+    administrator and a photographer)."""
+    client.force_login(clinic.world.alice)
+    refused = client.get("/dashboard/")
+    assert refused.status_code == 403
+    body = refused.content.decode()
+    assert "This page is not available to you" in body and "Go to your start page" in body
+    assert 'class="nhsuk-header' in body
+    client.force_login(clinic.world.dora)
+    hidden = client.get(f"/dashboard/?service={clinic.world.service.pk}")
+    assert hidden.status_code == 404
+    body = hidden.content.decode()
+    assert "Page not found" in body and "City Hospital" not in body
