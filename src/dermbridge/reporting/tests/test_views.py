@@ -205,15 +205,15 @@ def test_it_renders_in_the_same_number_of_queries_however_many_referrals(
 
 
 def test_a_refusal_is_a_page_of_the_site_with_a_way_back(client: Client, clinic: Clinic) -> None:
-    """A refused (403) or hidden (404) page keeps the site's header and offers the user's start
+    """A refused (403) or hidden (404) page has the site's header and offers the user's start
     page, instead of a bare server page with no way back (seen in a Chromium walk as a hub
-    administrator and a photographer)."""
+    administrator and a photographer); it names nobody, not even the user."""
     client.force_login(clinic.world.alice)
     refused = client.get("/dashboard/")
     assert refused.status_code == 403
     body = refused.content.decode()
     assert "This page is not available to you" in body and "Go to your start page" in body
-    assert 'class="nhsuk-header' in body
+    assert 'class="nhsuk-header' in body and str(clinic.world.alice) not in body
     client.force_login(clinic.world.dora)
     hidden = client.get(f"/dashboard/?service={clinic.world.service.pk}")
     assert hidden.status_code == 404
