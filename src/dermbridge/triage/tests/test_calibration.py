@@ -101,26 +101,3 @@ def test_malignant_rate_bins_cover_the_true_rate_of_calibrated_scores() -> None:
     # Bins are increasing in malignant rate.
     mids = [0.5 * (lo + hi) for lo, hi in intervals]
     assert mids == sorted(mids)
-
-
-@pytest.mark.parametrize(
-    ("plain", "biased", "choose_bias"),
-    [
-        # The bias variant clearly lowers validation NLL: it is chosen.
-        ((0.50, 0.70), (0.48, 0.65), True),
-        # Plain temperature clearly lower: kept.
-        ((0.48, 0.65), (0.50, 0.70), False),
-        # Within 1% of each other: the higher validation balanced accuracy decides.
-        ((0.484, 0.760), (0.482, 0.727), False),
-        ((0.484, 0.700), (0.482, 0.727), True),
-    ],
-)
-def test_the_calibration_variant_is_chosen_on_validation_nll_then_balanced_accuracy(
-    plain: tuple[float, float], biased: tuple[float, float], choose_bias: bool
-) -> None:
-    from dermbridge.triage.training.pipeline import prefer_class_bias
-
-    def scores(s: tuple[float, float]) -> dict[str, float]:
-        return {"validation_nll": s[0], "validation_balanced_accuracy": s[1]}
-
-    assert prefer_class_bias(scores(plain), scores(biased)) is choose_bias

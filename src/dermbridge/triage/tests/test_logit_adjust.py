@@ -10,7 +10,7 @@ import pytest
 
 from dermbridge.triage import calibration, metrics
 from dermbridge.triage.training import logit_adjust
-from dermbridge.triage.training.pipeline import prefer_logit_adjustment
+from dermbridge.triage.training.pipeline import choose_calibration
 
 PRIOR = np.array([0.67, 0.11, 0.11, 0.05, 0.034, 0.013, 0.013])
 
@@ -78,31 +78,74 @@ def test_paired_difference_is_zero_against_itself() -> None:
         assert v["difference"] == 0.0 and v["ci"] == [0.0, 0.0]
 
 
-def _val(score: float, auroc: float, ece: float) -> dict[str, float]:
-    return {
-        "validation_selection_score": score,
-        "validation_malignant_auroc": auroc,
-        "validation_ece": ece,
-    }
+def _val(score: float, auroc: float) -> dict[str, float]:
+    return {"validation_selection_score": score, "validation_malignant_auroc": auroc}
+
+
+# triage-v2's graph on validation (triage-v3.1's card): temperature, with a class bias, and
+# with the logit adjustment; and the first ensemble's (ensemble-trained-200x150-and-triage-v2).
+V31 = {
+    "temperature": _val(0.836, 0.911),
+    "temperature_and_class_bias": _val(0.817, 0.906),
+    "temperature_and_logit_adjustment": _val(0.856, 0.914),
+}
+ENSEMBLE = {
+    "temperature": _val(0.8545, 0.915),
+    "temperature_and_class_bias": _val(0.801, 0.915),
+    "temperature_and_logit_adjustment": _val(0.869, 0.915),
+}
+ALL_MEET_ECE = dict.fromkeys(V31, 0.03)
 
 
 @pytest.mark.parametrize(
-    ("adjusted", "ships"),
+    ("candidates", "cal_ece", "chosen"),
     [
-        (_val(0.856, 0.914, 0.047), True),  # triage-v2's graph on validation
-        (_val(0.842, 0.914, 0.047), False),  # gain under 0.01
-        (_val(0.856, 0.900, 0.047), False),  # malignant AUROC lower by more than 0.005
-        (_val(0.856, 0.914, 0.090), False),  # ECE higher by more than 0.01
+        # triage-v3.1's choice is unchanged by the rule.
+        (V31, ALL_MEET_ECE, "temperature_and_logit_adjustment"),
+        # The first ensemble: the old rule (class bias by validation NLL, then an ECE-rise
+        # limit against it) shipped the class bias at a selection score of 0.801.
+        (ENSEMBLE, ALL_MEET_ECE, "temperature_and_logit_adjustment"),
+        # Missing the ECE target on the calibration split rules a candidate out.
+        (V31, {**ALL_MEET_ECE, "temperature_and_logit_adjustment": 0.05}, "temperature"),
+        # A gain under 0.01 keeps the simpler calibration.
+        (
+            {**V31, "temperature_and_logit_adjustment": _val(0.842, 0.914)},
+            ALL_MEET_ECE,
+            "temperature",
+        ),
+        # So does one that lowers malignant AUROC by more than 0.005.
+        (
+            {**V31, "temperature_and_logit_adjustment": _val(0.856, 0.900)},
+            ALL_MEET_ECE,
+            "temperature",
+        ),
+        # Each candidate is compared with the choice so far, simplest first.
+        (
+            {**V31, "temperature_and_class_bias": _val(0.845, 0.911)},
+            ALL_MEET_ECE,
+            "temperature_and_logit_adjustment",
+        ),
+        (
+            {**V31, "temperature_and_class_bias": _val(0.850, 0.911)},
+            ALL_MEET_ECE,
+            "temperature_and_class_bias",
+        ),
+        # None meets the ECE target: the best calibrated one.
+        (
+            V31,
+            {
+                "temperature": 0.06,
+                "temperature_and_class_bias": 0.05,
+                "temperature_and_logit_adjustment": 0.07,
+            },
+            "temperature_and_class_bias",
+        ),
     ],
 )
-def test_logit_adjustment_ships_only_on_a_clear_validation_gain(
-    adjusted: dict[str, float], ships: bool
+def test_the_calibration_is_chosen_by_the_selection_score_among_those_meeting_the_ece_target(
+    candidates: dict[str, dict[str, float]], cal_ece: dict[str, float], chosen: str
 ) -> None:
-    assert prefer_logit_adjustment(_val(0.836, 0.911, 0.069), adjusted, 0.038) is ships
-
-
-def test_logit_adjustment_does_not_ship_when_it_breaks_the_ece_target_on_calibration() -> None:
-    assert not prefer_logit_adjustment(_val(0.836, 0.911, 0.069), _val(0.856, 0.914, 0.047), 0.05)
+    assert choose_calibration(candidates, cal_ece) == chosen
 
 
 def test_an_experiment_is_scored_with_and_without_the_adjustment() -> None:

@@ -92,6 +92,36 @@ def _refreshed(card: dict[str, Any]) -> str:
     )
 
 
+def _calibration_rule_text(card: dict[str, Any]) -> str:
+    rule = card["calibration_method"].get("rule")
+    if rule:
+        return (
+            "Plain temperature scaling, temperature scaling with a per-class logit bias "
+            "(Alexandari et al. 2020, which undoes the prior shift of a class-weighted loss) and "
+            f"the post-hoc logit adjustment below were each fitted. Rule: {rule}"
+        )
+    # Cards up to triage-v3.1.
+    return (
+        "Plain temperature scaling and temperature scaling with a per-class logit bias "
+        "(Alexandari et al. 2020, which undoes the prior shift of the class-weighted loss) were "
+        "both fitted; the one with the lower NLL on the validation split is kept, unless the two "
+        "NLLs are within 1% of each other, when the higher validation balanced accuracy decides"
+    )
+
+
+def _ship_decision_text(card: dict[str, Any]) -> str:
+    d = card.get("ship_decision")
+    if not d or d.get("shipped_version") is None:
+        return ""
+    how = " (gate bypassed with --no-ship-gate)" if d.get("bypassed") else ""
+    return (
+        f"\n- **Ship decision** (validation split, before the test split was scored){how}: "
+        f"selection score {d['validation_selection_score']:.3f} against "
+        f"{d['shipped_validation_selection_score']:.3f} for {d['shipped_version']} on the same "
+        f"images ({d['gain']:+.3f}). Rule: {d['rule']}."
+    )
+
+
 def render(card: dict[str, Any]) -> str:
     ev = card["evaluation"]
     splits = card["data"]["splits"]
@@ -209,11 +239,9 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   assessment available", never an error.
 - **Calibration:** {calib_text} fitted on the calibration split, T = {card["temperature"]:.3f}
   (calibration-split ECE {card["calibration_split"]["ece_before"]:.3f} →
-  {card["calibration_split"]["ece_after"]:.3f}). Plain temperature scaling and temperature
-  scaling with a per-class logit bias (Alexandari et al. 2020, which undoes the prior shift of
-  the class-weighted loss) were both fitted; the one with the lower NLL on the validation split
-  is kept, unless the two NLLs are within 1% of each other, when the higher validation balanced
-  accuracy decides ({cands}).{_logit_adjustment_text(card)}
+  {card["calibration_split"]["ece_after"]:.3f}). {_calibration_rule_text(card)} ({cands}).{
+        _logit_adjustment_text(card)
+    }{_ship_decision_text(card)}
 - **Rule-out threshold:** malignant probability {card["rule_out_threshold"]:.4f}, the highest
   threshold at which the lower two-sided 95% Clopper–Pearson bound of malignant sensitivity on the
   calibration split is ≥ {ro["target_lower_bound"]} ({ro["calibration_malignant_caught"]} of

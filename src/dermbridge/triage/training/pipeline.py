@@ -9,10 +9,13 @@ Steps (each rerunnable; training resumes from its last checkpoint):
 1. fine-tune on the training split (``train.py``);
 2. export the best checkpoint to ONNX with flip test-time augmentation;
 3. with the exported graph (what ships), compute logits/features for the train, calibration and
-   test splits; fit the temperature, the rule-out threshold and the high-band cut-off on the
-   calibration split, and the Mahalanobis detector on training features (threshold on the
-   calibration split);
-4. write ``models/triage-v2.{onnx,json,sha256}`` and ``triage-v2-ood.npz``;
+   validation splits; fit the calibration (chosen on validation), the rule-out threshold and the
+   high-band cut-off on the calibration split, and the Mahalanobis detector on training features
+   (threshold on the calibration split), writing them to ``--candidate-dir``;
+4. compare the candidate with the shipped model on the validation split (pipeline_ship.py): if
+   it is not better by the shipping margin, stop here, the test split unscored and the shipped
+   files unchanged; otherwise move ``models/<VERSION>.{onnx,json,sha256}`` and ``-ood.npz`` into
+   place (sharing files already shipped with the same sha256);
 5. evaluate on the test split and on assembled out-of-distribution images through the runtime
    API, and write ``docs/model-card.md`` with plots in ``docs/img/``.
 """
@@ -25,11 +28,12 @@ import json
 from importlib.metadata import version as pkg_version
 from pathlib import Path
 
-from dermbridge.triage.inference import MODELS_DIR
+from dermbridge.triage.inference import DEFAULT_CARD, MODELS_DIR
 from dermbridge.triage.training.data import (
     DEFAULT_SEED,
     REPO_DIR,
     SPLIT_FRACTIONS,
+    Record,
     ham10000_dir,
     lesion_grouped_splits,
     load_arrays,
@@ -38,9 +42,8 @@ from dermbridge.triage.training.data import (
 )
 from dermbridge.triage.training.pipeline_fit import (
     _scores,
+    choose_calibration,
     fit_artifacts,
-    prefer_class_bias,
-    prefer_logit_adjustment,
 )
 from dermbridge.triage.training.pipeline_graph import (
     _run_graph,
@@ -55,38 +58,40 @@ from dermbridge.triage.training.pipeline_report import (
     write_card,
 )
 from dermbridge.triage.training.pipeline_settings import (
+    CALIBRATION_MAX_AUROC_LOSS,
+    CALIBRATION_MAX_ECE,
+    CALIBRATION_MIN_SCORE_GAIN,
     COLOUR_QUANTILE,
     COLOUR_WHITE_BALANCE,
     EXPERIMENTS_NOT_RUN,
     FUSION_MIN_AUROC_GAIN,
     HIGH_BAND_SPECIFICITY,
-    LA_MAX_AUROC_LOSS,
-    LA_MAX_CALIBRATION_ECE,
-    LA_MAX_ECE_RISE,
-    LA_MIN_SCORE_GAIN,
     MAHALANOBIS_QUANTILE,
     MAHALANOBIS_SHRINKAGE,
-    NLL_MARGIN,
     RULE_OUT_LOWER_BOUND,
     TOP_PROBABILITY_QUANTILE,
     TRAIN_EPOCHS,
     VERSION,
     WEIGHTS_CHECKED,
 )
+from dermbridge.triage.training.pipeline_ship import (
+    decision_text,
+    promote,
+    ship_decision,
+    shipped_validation_scores,
+)
 
 __all__ = [
+    "CALIBRATION_MAX_AUROC_LOSS",
+    "CALIBRATION_MAX_ECE",
+    "CALIBRATION_MIN_SCORE_GAIN",
     "COLOUR_QUANTILE",
     "COLOUR_WHITE_BALANCE",
     "EXPERIMENTS_NOT_RUN",
     "FUSION_MIN_AUROC_GAIN",
     "HIGH_BAND_SPECIFICITY",
-    "LA_MAX_AUROC_LOSS",
-    "LA_MAX_CALIBRATION_ECE",
-    "LA_MAX_ECE_RISE",
-    "LA_MIN_SCORE_GAIN",
     "MAHALANOBIS_QUANTILE",
     "MAHALANOBIS_SHRINKAGE",
-    "NLL_MARGIN",
     "RULE_OUT_LOWER_BOUND",
     "TOP_PROBABILITY_QUANTILE",
     "TRAIN_EPOCHS",
@@ -95,16 +100,32 @@ __all__ = [
     "_run_graph",
     "_scores",
     "captures",
+    "choose_calibration",
     "fit_artifacts",
     "main",
     "non_skin",
     "ood_abstention",
-    "prefer_class_bias",
-    "prefer_logit_adjustment",
     "run_graph",
+    "smoke_rows",
     "white_balanced",
     "write_card",
 ]
+
+
+def smoke_rows(records: list[Record], n: int) -> list[Record]:
+    """``n`` rows of a split taking each diagnosis in turn (a smoke run then still has malignant
+    images to fix a rule-out threshold on), in the split's order within each diagnosis."""
+    by_class: dict[str, list[Record]] = {}
+    for rec in records:
+        by_class.setdefault(rec.dx, []).append(rec)
+    queues = [iter(v) for v in by_class.values()]
+    picked: list[Record] = []
+    while len(picked) < min(n, len(records)):
+        for queue in queues:
+            row = next(queue, None)
+            if row is not None and len(picked) < n:
+                picked.append(row)
+    return picked
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -123,6 +144,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     parser.add_argument("--docs-dir", type=Path, default=REPO_DIR / "docs")
+    parser.add_argument(
+        "--candidate-dir",
+        type=Path,
+        default=REPO_DIR / "var" / "triage" / "candidate",
+        help="where the refitted files are written before the ship decision",
+    )
+    parser.add_argument(
+        "--no-ship-gate",
+        action="store_true",
+        help="ship even if the candidate does not beat the shipped model on validation (to "
+        "reproduce the shipped model itself; the card records it)",
+    )
     parser.add_argument("--limit", type=int, default=0, help="rows per split (smoke runs)")
     parser.add_argument("--note", action="append", default=[], help="add a note to the card")
     parser.add_argument(
@@ -197,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         }
     splits = lesion_grouped_splits(read_metadata(data / "metadata.csv"), seed=DEFAULT_SEED)
     if args.limit:
-        splits = {n: recs[: args.limit] for n, recs in splits.items()}
+        splits = {n: smoke_rows(recs, args.limit) for n, recs in splits.items()}
     cache = None if args.limit else REPO_DIR / "var" / "triage" / "cache"
     size = graph_input_size(onnx_path)
     arrays = {n: load_arrays(splits[n], data / "images", cache, n, size) for n in splits}
@@ -220,8 +253,28 @@ def main(argv: list[str] | None = None) -> None:
         extra["experiments"] = json.loads(EXPERIMENTS_FILE.read_text())
     extra["experiments_not_run"] = EXPERIMENTS_NOT_RUN
     card = fit_artifacts(
-        onnx_path, arrays, args.models_dir, extra, None if args.limit else splits, cache
+        onnx_path, arrays, args.candidate_dir, extra, None if args.limit else splits, cache
     )
+    # Decided on validation, before the test split is scored.
+    shipped_path = args.models_dir / DEFAULT_CARD.name
+    shipped_version = shipped_scores = None
+    if shipped_path.exists():
+        shipped_version = json.loads(shipped_path.read_text())["version"]
+        shipped_scores = shipped_validation_scores(
+            shipped_path, splits["validation"], data / "images", cache
+        )
+    card["ship_decision"] = ship_decision(
+        card, shipped_version, shipped_scores, bypass=args.no_ship_gate
+    )
+    print(decision_text(card["ship_decision"]))
+    if not card["ship_decision"]["ships"]:
+        write_card(args.candidate_dir, card)
+        print(
+            f"The shipped files in {args.models_dir} are unchanged and the test split was not "
+            f"scored; the candidate's card is {args.candidate_dir / f'{VERSION}.json'}."
+        )
+        return
+    promote(args.candidate_dir, args.models_dir, card)
     card_path = args.models_dir / f"{VERSION}.json"
     card["bootstrap"] = args.bootstrap
     card["evaluation"] = report.evaluate(

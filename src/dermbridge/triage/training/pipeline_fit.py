@@ -26,46 +26,61 @@ from dermbridge.triage.training.data import (
 from dermbridge.triage.training.pipeline_graph import run_graph, white_balanced
 from dermbridge.triage.training.pipeline_report import write_card
 from dermbridge.triage.training.pipeline_settings import (
+    CALIBRATION_MAX_AUROC_LOSS,
+    CALIBRATION_MAX_ECE,
+    CALIBRATION_MIN_SCORE_GAIN,
     COLOUR_QUANTILE,
     COLOUR_WHITE_BALANCE,
     FUSION_MIN_AUROC_GAIN,
     HIGH_BAND_SPECIFICITY,
-    LA_MAX_AUROC_LOSS,
-    LA_MAX_CALIBRATION_ECE,
-    LA_MAX_ECE_RISE,
-    LA_MIN_SCORE_GAIN,
     MAHALANOBIS_QUANTILE,
     MAHALANOBIS_SHRINKAGE,
-    NLL_MARGIN,
     RULE_OUT_LOWER_BOUND,
     TOP_PROBABILITY_QUANTILE,
     VERSION,
 )
 
-
-def prefer_class_bias(plain: dict[str, float], biased: dict[str, float]) -> bool:
-    """Whether to ship temperature scaling with a per-class bias rather than plain temperature,
-    judged on the validation split only."""
-    if biased["validation_nll"] < plain["validation_nll"] * (1 - NLL_MARGIN):
-        return True
-    if plain["validation_nll"] < biased["validation_nll"] * (1 - NLL_MARGIN):
-        return False
-    return biased["validation_balanced_accuracy"] > plain["validation_balanced_accuracy"]
+CALIBRATIONS = ("temperature", "temperature_and_class_bias", "temperature_and_logit_adjustment")
 
 
-def prefer_logit_adjustment(
-    current: dict[str, float], adjusted: dict[str, float], calibration_ece: float
-) -> bool:
-    """Whether the logit-adjusted calibration beats the chosen one on the validation split
-    (``calibration_ece``: its ECE on the calibration split it was fitted on)."""
-    return (
-        calibration_ece <= LA_MAX_CALIBRATION_ECE
-        and adjusted["validation_selection_score"]
-        >= current["validation_selection_score"] + LA_MIN_SCORE_GAIN
-        and adjusted["validation_malignant_auroc"]
-        >= current["validation_malignant_auroc"] - LA_MAX_AUROC_LOSS
-        and adjusted["validation_ece"] <= current["validation_ece"] + LA_MAX_ECE_RISE
-    )
+def choose_calibration(
+    candidates: dict[str, dict[str, float]], calibration_ece: dict[str, float]
+) -> str:
+    """The calibration to ship, judged on the validation split.
+
+    Every candidate is fitted on the calibration split. Those whose ECE there meets issue 15's
+    target (at most ``CALIBRATION_MAX_ECE``) are eligible; taken in ``CALIBRATIONS`` order
+    (simplest first), a later one replaces the current choice only if its validation selection
+    score (mean of balanced accuracy and malignant AUROC, the experiments' score) is at least
+    ``CALIBRATION_MIN_SCORE_GAIN`` higher and its malignant AUROC at most
+    ``CALIBRATION_MAX_AUROC_LOSS`` lower. When none meets the ECE target, the lowest
+    calibration-split ECE wins.
+    """
+    names = [n for n in CALIBRATIONS if n in candidates]
+    eligible = [n for n in names if calibration_ece[n] <= CALIBRATION_MAX_ECE]
+    if not eligible:
+        return min(names, key=lambda n: calibration_ece[n])
+    chosen = eligible[0]
+    for name in eligible[1:]:
+        current, other = candidates[chosen], candidates[name]
+        if (
+            other["validation_selection_score"]
+            >= current["validation_selection_score"] + CALIBRATION_MIN_SCORE_GAIN
+            and other["validation_malignant_auroc"]
+            >= current["validation_malignant_auroc"] - CALIBRATION_MAX_AUROC_LOSS
+        ):
+            chosen = name
+    return chosen
+
+
+CALIBRATION_RULE = (
+    f"each candidate fitted on the calibration split; eligible if its ECE there is at most "
+    f"{CALIBRATION_MAX_ECE} (issue 15's target); from the simplest (temperature, then with a "
+    f"class bias, then with the logit adjustment), a later candidate replaces the choice if its "
+    f"validation selection score (mean of balanced accuracy and malignant AUROC) is at least "
+    f"{CALIBRATION_MIN_SCORE_GAIN} higher and its malignant AUROC at most "
+    f"{CALIBRATION_MAX_AUROC_LOSS} lower"
+)
 
 
 def fit_artifacts(
@@ -120,36 +135,35 @@ def fit_artifacts(
     )
     kept = gate_ok & (cal_dist <= maha_threshold) & (cal_colour <= colour_threshold)
 
-    # Plain temperature scaling, or with a per-class bias (undoes the prior shift of the
-    # class-weighted loss): fitted on the calibration split, chosen by NLL on the validation
-    # split, which neither fit has seen.
-    temperature = calibration.fit_temperature(cal_logits, y_cal)
-    t_bias, bias = calibration.fit_temperature_and_bias(cal_logits, y_cal)
+    # Three calibrations, each fitted on the calibration split: plain temperature scaling,
+    # with a per-class bias (undoes the prior shift of a class-weighted loss), and after a
+    # post-hoc logit adjustment (tau on the validation split, the temperature refitted on the
+    # calibration split with the adjustment fixed: logit_adjust.py). choose_calibration picks
+    # one on the validation split, which none was fitted on.
     val_logits, y_val = outputs["validation"][0], arrays["validation"][1]
-    zero = np.zeros(len(CLASSES))
-    choice = {
-        "temperature": _scores(val_logits, y_val, temperature, zero),
-        "temperature_and_class_bias": _scores(val_logits, y_val, t_bias, bias),
-    }
-    use_bias = prefer_class_bias(choice["temperature"], choice["temperature_and_class_bias"])
-    if use_bias:
-        temperature = t_bias
-    else:
-        bias = zero
-    chosen = "temperature_and_class_bias" if use_bias else "temperature"
-    # Post-hoc logit adjustment: tau on the validation split, temperature refitted on the
-    # calibration split with the adjustment fixed (logit_adjust.py).
     prior = logit_adjust.train_prior(y_train)
     la_rows = logit_adjust.sweep(cal_logits, y_cal, val_logits, y_val, prior)
     la_best = logit_adjust.choose(la_rows)
-    la_bias = logit_adjust.adjustment(prior, la_best["tau"])
-    choice["temperature_and_logit_adjustment"] = _scores(
-        val_logits, y_val, la_best["temperature"], la_bias
-    )
-    la_cal_ece = metrics.ece(y_cal, metrics.softmax(cal_logits / la_best["temperature"] + la_bias))
-    use_la = prefer_logit_adjustment(
-        choice[chosen], choice["temperature_and_logit_adjustment"], la_cal_ece
-    )
+    t_bias, class_bias = calibration.fit_temperature_and_bias(cal_logits, y_cal)
+    fitted = {
+        "temperature": (calibration.fit_temperature(cal_logits, y_cal), np.zeros(len(CLASSES))),
+        "temperature_and_class_bias": (t_bias, class_bias),
+        "temperature_and_logit_adjustment": (
+            la_best["temperature"],
+            logit_adjust.adjustment(prior, la_best["tau"]),
+        ),
+    }
+    choice = {name: _scores(val_logits, y_val, t, b) for name, (t, b) in fitted.items()}
+    cal_eces = {
+        name: metrics.ece(y_cal, metrics.softmax(cal_logits / t + b))
+        for name, (t, b) in fitted.items()
+    }
+    for name, e in cal_eces.items():
+        choice[name]["calibration_split_ece"] = e
+    chosen = choose_calibration(choice, cal_eces)
+    temperature, bias = fitted[chosen]
+    use_la = chosen == "temperature_and_logit_adjustment"
+    la_cal_ece = cal_eces["temperature_and_logit_adjustment"]
     la_card: dict[str, Any] = {
         "method": "softmax(z / T - tau * log(prior)), Menon et al. 2021 section 4; tau chosen on "
         "the validation split (highest mean of balanced accuracy and malignant AUROC), T refitted "
@@ -158,22 +172,13 @@ def fit_artifacts(
         "tau": la_best["tau"],
         "calibration_split_ece": la_cal_ece,
         "sweep_on_validation": la_rows,
-        "rule": f"replaces {chosen.replace('_', ' ')} if its validation selection score is at "
-        f"least {LA_MIN_SCORE_GAIN} higher, malignant AUROC at most {LA_MAX_AUROC_LOSS} lower "
-        f"and ECE at most {LA_MAX_ECE_RISE} higher, and its ECE on the calibration split is at "
-        f"most {LA_MAX_CALIBRATION_ECE}",
+        "rule": CALIBRATION_RULE,
         "shipped": use_la,
     }
     if records is not None:
         base = next(r for r in la_rows if r["tau"] == 0.0)
         la_card["paired_difference_on_validation"] = logit_adjust.paired_difference(
             val_logits, y_val, [r.lesion_id for r in records["validation"]], prior, base, la_best
-        )
-    if use_la:
-        chosen, temperature, bias = (
-            "temperature_and_logit_adjustment",
-            la_best["temperature"],
-            la_bias,
         )
     cal_probs_all = metrics.softmax(cal_logits / temperature + bias)
     min_top = float(np.quantile(cal_probs_all.max(axis=1), TOP_PROBABILITY_QUANTILE))
@@ -239,13 +244,12 @@ def fit_artifacts(
     }
     inner_edges, rate_intervals = calibration.malignant_rate_bins(is_mal, p_mal)
 
+    # The candidate's files go to a staging directory; pipeline_ship.promote moves them into the
+    # models directory only if the candidate beats the shipped model on validation.
     out_dir.mkdir(parents=True, exist_ok=True)
     ood_file = out_dir / f"{VERSION}-ood.npz"
-    if onnx_path.parent.resolve() == out_dir.resolve():
-        model_file = onnx_path  # a refit of a shipped graph shares its file (same sha256)
-    else:
-        model_file = out_dir / f"{VERSION}.onnx"
-        shutil.copyfile(onnx_path, model_file)
+    model_file = out_dir / f"{VERSION}.onnx"
+    shutil.copyfile(onnx_path, model_file)
     np.savez(
         ood_file,
         means=means,
@@ -253,14 +257,6 @@ def fit_artifacts(
         colour_means=colour_means,
         colour_whitening=colour_whitening,
     )
-    # Detectors identical to an earlier card's (a refit of the same graph): share that file
-    # rather than commit a second copy of the same arrays.
-    digest = sha256_file(ood_file)
-    for other in sorted(out_dir.glob("*-ood.npz")):
-        if other != ood_file and sha256_file(other) == digest:
-            ood_file.unlink()
-            ood_file = other
-            break
     card: dict[str, Any] = {
         "version": VERSION,
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ"),
@@ -282,6 +278,7 @@ def fit_artifacts(
         "class_bias": [float(b) for b in bias],
         "calibration_method": {
             "chosen": chosen,
+            "rule": CALIBRATION_RULE,
             "candidates_on_validation": choice,
         },
         "logit_adjustment": la_card,

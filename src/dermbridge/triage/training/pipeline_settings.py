@@ -19,20 +19,20 @@ RULE_OUT_LOWER_BOUND = 0.95
 TRAIN_EPOCHS = 16
 
 
-# The class-bias variant must lower validation NLL by at least this share to be chosen; within
-# it the two are indistinguishable on 600 images and the higher validation balanced accuracy
-# decides (a product target; the bias variant trades it for accuracy on naevi).
-NLL_MARGIN = 0.01
-# Post-hoc logit adjustment (Menon et al. 2021) replaces the calibration chosen above only if, on
-# the validation split, it raises the selection score (mean of balanced accuracy and malignant
-# AUROC) by at least this much, without lowering malignant AUROC by more than
-# LA_MAX_AUROC_LOSS or raising ECE by more than LA_MAX_ECE_RISE.
-LA_MIN_SCORE_GAIN = 0.01
-LA_MAX_AUROC_LOSS = 0.005
-LA_MAX_ECE_RISE = 0.01
-# ... and only if the adjusted probabilities still meet issue 15's ECE target on the split the
-# temperature was fitted on (the adjustment moves probabilities away from HAM10000's prior).
-LA_MAX_CALIBRATION_ECE = 0.04
+# How the calibration is chosen (pipeline_fit.choose_calibration): among the candidates whose ECE
+# on the calibration split (where each was fitted, 1,183 images) meets issue 15's target, the
+# simplest unless a more adjusted one raises the validation selection score (mean of balanced
+# accuracy and malignant AUROC, what the experiments are selected by) by at least the gain
+# without lowering malignant AUROC by more than the loss. (Until triage-v3.1 the class bias was
+# chosen by validation NLL and the logit adjustment had to keep validation ECE within 0.01 of
+# it: that rule undid the balanced accuracy the first ensemble had been chosen for.)
+CALIBRATION_MAX_ECE = 0.04
+CALIBRATION_MIN_SCORE_GAIN = 0.01
+CALIBRATION_MAX_AUROC_LOSS = 0.005
+# A refitted model replaces the shipped one only if its validation selection score (as
+# calibrated) is at least this much higher; otherwise the pipeline stops before the test split
+# is scored and leaves the shipped files as they are (pipeline_ship.py).
+SHIP_MIN_SCORE_GAIN = 0.01
 
 
 # What the registries these machines reach offer instead of the installed backbone weights.

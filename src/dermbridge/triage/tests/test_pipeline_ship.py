@@ -1,0 +1,137 @@
+"""The training pipeline replaces the shipped model only if the candidate is better on validation,
+and decides before the test split is scored."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch", reason="the training pipeline needs the 'train' extra")
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def _fitted(score: float) -> dict[str, Any]:
+    return {
+        "calibration_method": {
+            "chosen": "temperature",
+            "candidates_on_validation": {"temperature": {"validation_selection_score": score}},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("candidate", "ships"),
+    [(0.870, True), (0.866, True), (0.8655, False), (0.850, False)],
+)
+def test_a_candidate_ships_only_with_a_clear_validation_gain(candidate: float, ships: bool) -> None:
+    from dermbridge.triage.training.pipeline_ship import decision_text, ship_decision
+
+    shipped = {"validation_selection_score": 0.856}
+    decision = ship_decision(_fitted(candidate), "triage-v3.1", shipped)
+    assert decision["ships"] is ships
+    assert decision["gain"] == pytest.approx(candidate - 0.856)
+    assert ("NOT SHIPPED" in decision_text(decision)) is not ships
+    # --no-ship-gate ships regardless, and says so.
+    bypassed = ship_decision(_fitted(candidate), "triage-v3.1", shipped, bypass=True)
+    assert bypassed["ships"] and "gate bypassed" in decision_text(bypassed)
+
+
+def test_promotion_shares_a_file_already_shipped_and_refuses_to_overwrite_another_cards(
+    tmp_path: Path,
+) -> None:
+    from dermbridge.triage.inference import sha256_file
+    from dermbridge.triage.training.pipeline_ship import promote
+
+    models, staging = tmp_path / "models", tmp_path / "candidate"
+    models.mkdir()
+    staging.mkdir()
+    (models / "net-a.onnx").write_bytes(b"graph A")
+    (staging / "v9.onnx").write_bytes(b"graph A")  # a refit of the shipped graph
+    (staging / "v9-ood.npz").write_bytes(b"new detectors")
+    card = {
+        "version": "v9",
+        "model_file": "v9.onnx",
+        "sha256": sha256_file(staging / "v9.onnx"),
+        "ood_file": "v9-ood.npz",
+        "ood_sha256": sha256_file(staging / "v9-ood.npz"),
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("dermbridge.triage.training.pipeline_report.VERSION", "v9")
+        promote(staging, models, dict(card))
+        written = json.loads((models / "v9.json").read_text())
+        assert written["model_file"] == "net-a.onnx"  # shared, not copied again
+        assert written["ood_file"] == "v9-ood.npz"
+        assert not (models / "v9.onnx").exists()
+        assert (models / "v9-ood.npz").read_bytes() == b"new detectors"
+        # Another version's card names v9-ood.npz: different bytes must not replace it.
+        (models / "v8.json").write_text(json.dumps({"version": "v8", "ood_file": "v9-ood.npz"}))
+        (staging / "v9-ood.npz").write_bytes(b"other detectors")
+        changed = {**card, "ood_sha256": sha256_file(staging / "v9-ood.npz")}
+        with pytest.raises(FileExistsError, match="give the candidate a new VERSION"):
+            promote(staging, models, changed)
+        assert (models / "v9-ood.npz").read_bytes() == b"new detectors"
+
+
+def test_a_refit_worse_on_validation_leaves_the_shipped_model_and_scores_no_test(
+    tmp_path: Path, ham_dir: Path
+) -> None:
+    """The pipeline's fast sibling of ``make train``: a refit of the shipped graph on a few rows
+    per split (calibration fitted on 40 images) scores below the shipped model on the same
+    validation rows, so nothing under models/ changes and the test split is not scored."""
+    from dermbridge.triage.inference import DEFAULT_CARD
+    from dermbridge.triage.training import pipeline
+
+    models, docs, candidate = tmp_path / "models", tmp_path / "docs", tmp_path / "candidate"
+    shutil.copytree(DEFAULT_CARD.parent, models)
+    before = _digests(models)
+    shipped = json.loads(DEFAULT_CARD.read_text())
+    graph = models / shipped["model_file"]
+    pipeline.main(
+        [
+            "--from-graph",
+            str(graph),
+            "--limit",
+            "40",
+            "--models-dir",
+            str(models),
+            "--docs-dir",
+            str(docs),
+            "--candidate-dir",
+            str(candidate),
+        ]
+    )
+    assert _digests(models) == before
+    assert not docs.exists()  # no test evaluation, no card rendered
+    card = json.loads((candidate / f"{pipeline.VERSION}.json").read_text())
+    decision = card["ship_decision"]
+    assert decision["ships"] is False and decision["shipped_version"] == shipped["version"]
+    assert decision["gain"] < decision["min_gain"]
+    assert "evaluation" not in card
+    # Both scored on the same 40 validation rows, taking each diagnosis in turn.
+    assert 0.0 < decision["shipped_validation_selection_score"] <= 1.0
+    chosen = card["calibration_method"]["chosen"]
+    assert chosen in card["calibration_method"]["candidates_on_validation"]
+    cands = card["calibration_method"]["candidates_on_validation"]
+    assert all("calibration_split_ece" in v for v in cands.values())
+
+
+def test_a_smoke_run_takes_each_diagnosis_in_turn() -> None:
+    from dermbridge.triage.training.data import Record
+    from dermbridge.triage.training.pipeline import smoke_rows
+
+    def rec(i: int, dx: str) -> Record:
+        return Record(f"L{i}", f"I{i}", dx, "histo", 50.0, "male", "back")
+
+    rows = [rec(i, "nv") for i in range(10)] + [rec(10, "mel"), rec(11, "bcc")]
+    picked = smoke_rows(rows, 5)
+    assert [r.dx for r in picked] == ["nv", "mel", "bcc", "nv", "nv"]
+    assert [r.image_id for r in picked if r.dx == "nv"] == ["I0", "I1", "I2"]
+    assert sorted(r.image_id for r in smoke_rows(rows, 50)) == sorted(r.image_id for r in rows)
