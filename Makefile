@@ -121,7 +121,9 @@ calibrate-quality: install
 	$(BIN)/python -m dermbridge.imaging.calibration
 
 ## make train: fine-tune, calibrate, export the triage AI and regenerate its model card (CPU, ~1-2 h;
-## resumes from var/triage/run/last.pt). Needs ../shared/data/ham10000.
+## resumes from var/triage/run/last.pt). Needs ../shared/data/ham10000. The refit replaces the
+## shipped model only if it is better on validation (ADR 0018); otherwise it stops before the test
+## split and says so, leaving var/triage/candidate.
 train: install
 	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[test,train]'
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m dermbridge.triage.training.pipeline

@@ -185,8 +185,10 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
 (model sha256 `{card["sha256"]}`).
 
 ## Reproduce
-- `make train`: fine-tune (resumable from `var/triage/run/last.pt`), export, calibrate, evaluate,
-  regenerate this card and `docs/img/triage-*.png` (needs the `train` extra and
+- `make train`: fine-tune (resumable from `var/triage/run/last.pt`), export, calibrate, then
+  ship only if the refit beats the shipped model on the validation split (otherwise it stops
+  before the test split, the shipped files unchanged; `--no-ship-gate` reproduces the shipped
+  model), evaluate, regenerate this card and `docs/img/triage-*.png` (needs the `train` extra and
   `../shared/data/ham10000`, or `DERMBRIDGE_SHARED_DIR`).
 - `dermbridge triage-eval --images ../shared/data/ham10000/images --metadata
   ../shared/data/ham10000/metadata.csv --split test --out var/triage-eval.json` recomputes the
