@@ -143,3 +143,40 @@ def test_full_resolution_input_trains_and_exports(ham_dir: Path, tmp_path: Path)
     sess = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
     logits, _ = sess.run(None, {"image": np.zeros((1, 3, 150, 200), np.float32)})
     assert logits.shape == (1, 7)
+
+
+def test_distillation_loss_is_zero_for_the_teachers_own_logits_and_scales_with_t_squared() -> None:
+    from dermbridge.triage.training.train import distillation_loss
+
+    gen = torch.Generator().manual_seed(3)
+    teacher, student = torch.randn(6, 7, generator=gen), torch.randn(6, 7, generator=gen)
+    assert float(distillation_loss(teacher, teacher, 2.0)) == pytest.approx(0.0, abs=1e-6)
+    kl = F.kl_div(
+        F.log_softmax(student / 2.0, dim=1), F.softmax(teacher / 2.0, dim=1), reduction="batchmean"
+    )
+    assert torch.allclose(distillation_loss(student, teacher, 2.0), 4.0 * kl)
+    assert float(distillation_loss(student, teacher, 1.0)) > 0.0
+
+
+def test_the_teacher_is_the_graph_run_on_each_training_image(ham_dir: Path) -> None:
+    """Teacher logits come from the exported graph at its own input size, one row per record."""
+    from dermbridge.triage.training.data import lesion_grouped_splits, load_arrays, read_metadata
+    from dermbridge.triage.training.pipeline_graph import run_graph
+    from dermbridge.triage.training.train import teacher_logits
+
+    records = lesion_grouped_splits(read_metadata(ham_dir / "metadata.csv"))["train"][:5]
+    logits = teacher_logits(_graph(), records, ham_dir / "images", None)
+    frames, _ = load_arrays(records, ham_dir / "images")  # triage-v2's graph takes 160x120
+    assert logits.shape == (5, 7)
+    assert np.allclose(logits.numpy(), run_graph(_graph(), frames)[0], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_student_trains_on_the_teachers_soft_labels(ham_dir: Path, tmp_path: Path) -> None:
+    weights = _run(
+        tmp_path, ham_dir, distil_from=str(_graph()), distil_weight=0.7, distil_temperature=3.0
+    )
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert state["config"]["distil_from"] == str(_graph())
+    assert state["config"]["distil_weight"] == 0.7
+    assert "net._fc.weight" in weights

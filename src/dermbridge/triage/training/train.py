@@ -7,7 +7,8 @@ Options beyond triage-v2's recipe (issue #15, item 3): ``--loss logit_adjusted``
 2021: cross-entropy on logits + tau * log(prior), no class weights) instead of the class-balanced
 weighting; ``--colour strong`` (wider white-balance, tone and colour-cast jitter); ``--input-size
 200x150`` (the data's full resolution); ``--init-from`` an exported graph (.onnx, e.g. the shipped
-``triage-v2.onnx``) or a checkpoint (.pt), so a fine-tune of a few epochs is enough on a CPU.
+``triage-v2.onnx``) or a checkpoint (.pt), so a fine-tune of a few epochs is enough on a CPU;
+``--distil-from`` an exported graph (an ensemble) to train a student on its soft labels too.
 """
 
 from __future__ import annotations
@@ -77,6 +78,14 @@ class TrainConfig:
     threads: int = 2
     limit: int = 0  # >0: use only this many training images (smoke tests)
     max_steps: int = 0  # >0: stop after this many optimiser steps in total (smoke tests)
+    # Knowledge distillation (Hinton et al. 2015) from an exported graph, e.g. an ensemble: the
+    # loss becomes (1 - w) * the recipe's loss + w * T^2 * KL(teacher_T || student_T). The
+    # teacher's logits are computed once per training image, unaugmented (with the graph's own
+    # flip averaging), and reused for every augmented view: no teacher pass per step, so a
+    # student costs what any member does on a CPU.
+    distil_from: str = ""
+    distil_weight: float = 0.5
+    distil_temperature: float = 2.0
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -117,6 +126,27 @@ def loss_fn(cfg: TrainConfig, y_train: np.ndarray) -> Any:
             logits + shift, y, label_smoothing=cfg.label_smoothing
         )
     raise ValueError(f"loss must be one of {LOSSES}, not {cfg.loss!r}")
+
+
+def teacher_logits(graph: Path, records: list[Any], images_dir: Path, cache: Path | None) -> Any:
+    """The teacher graph's logits for each training record, at the graph's own input size (an
+    ensemble's other members get their own inputs, as the runtime gives them)."""
+    from dermbridge.triage.training.pipeline_graph import graph_input_size, run_graph
+
+    frames, _ = load_arrays(records, images_dir, cache, "train (teacher)", graph_input_size(graph))
+    return torch.from_numpy(run_graph(graph, frames, cache_dir=cache)[0].astype(np.float32))
+
+
+def distillation_loss(
+    student: torch.Tensor, teacher: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """T^2 * KL(softmax(teacher / T) || softmax(student / T)), averaged over the batch."""
+    return F.kl_div(
+        F.log_softmax(student / temperature, dim=1),
+        F.log_softmax(teacher / temperature, dim=1),
+        log_target=True,
+        reduction="batchmean",
+    ) * (temperature**2)
 
 
 def initialise(model: TriageNet, cfg: TrainConfig, x_train: np.ndarray) -> None:
@@ -177,6 +207,11 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
     x_val, y_val = load_arrays(val_recs, images_dir, cache, "validation", size)
     colour = COLOUR_PRESETS[cfg.colour]
     criterion = loss_fn(cfg, y_train)
+    teacher = (
+        teacher_logits(Path(cfg.distil_from), train_recs, images_dir, cache)
+        if cfg.distil_from
+        else None
+    )
 
     last = out_dir / "last.pt"
     model = TriageNet(pretrained=not cfg.init_from, input_size=size)
@@ -224,7 +259,11 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
             y = torch.from_numpy(y_train[idx])
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total_steps, cfg)
-            loss = criterion(model(x), y)
+            logits = model(x)
+            loss = criterion(logits, y)
+            if teacher is not None:
+                soft = distillation_loss(logits, teacher[idx], cfg.distil_temperature)
+                loss = (1 - cfg.distil_weight) * loss + cfg.distil_weight * soft
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -304,6 +343,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup-steps", type=int, default=TrainConfig.warmup_steps)
     parser.add_argument("--ema-decay", type=float, default=TrainConfig.ema_decay)
     parser.add_argument("--threads", type=int, default=TrainConfig.threads)
+    parser.add_argument(
+        "--distil-from", default="", help="teacher graph (.onnx, e.g. an ensemble) to distil"
+    )
+    parser.add_argument("--distil-weight", type=float, default=TrainConfig.distil_weight)
+    parser.add_argument("--distil-temperature", type=float, default=TrainConfig.distil_temperature)
     args = parser.parse_args(argv)
     try:
         width, height = (int(v) for v in args.input_size.lower().split("x"))
@@ -327,6 +371,9 @@ def main(argv: list[str] | None = None) -> None:
         warmup_steps=args.warmup_steps,
         ema_decay=args.ema_decay,
         threads=args.threads,
+        distil_from=args.distil_from,
+        distil_weight=args.distil_weight,
+        distil_temperature=args.distil_temperature,
     )
     best = train(cfg, args.out, data / "images", data / "metadata.csv")
     print(f"best checkpoint: {best}")
