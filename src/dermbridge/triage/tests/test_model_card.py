@@ -150,3 +150,32 @@ def test_an_ensemble_card_names_its_members_and_how_it_was_built() -> None:
     assert "(2) `triage-v2`'s network unchanged: 16 epochs at 160x120" in text
     assert "python -m dermbridge.triage.training.ensemble_graph --checkpoint" in text
     assert "logit-adjusted cross-entropy" in text and "input 200x150" in text
+
+
+def test_a_distilled_students_row_names_its_teacher() -> None:
+    from dermbridge.triage.training.card_sections_experiments import _finetune_rows
+
+    cfg = {
+        "init_from": "src/dermbridge/triage/models/triage-v2.onnx",
+        "epochs": 3,
+        "loss": "logit_adjusted",
+        "la_tau": 1.0,
+        "colour": "standard",
+        "input_width": 160,
+        "input_height": 120,
+        "lr": 1e-4,
+        "distil_from": "var/triage/ensemble/ensemble.onnx",
+        "distil_weight": 0.5,
+        "distil_temperature": 2.0,
+    }
+    scores = {"balanced_accuracy": 0.8, "accuracy": 0.8, "malignant_auroc": 0.9, "ece": 0.03}
+    experiment = {
+        "name": "student",
+        "runs": [{"config": cfg, "checkpoint": "var/triage/exp/student/best.pt"}],
+        "temperature": scores,
+        "logit_adjusted": {**scores, "tau": 0.3},
+        "verdict": "not shipped",
+    }
+    [row] = _finetune_rows({"experiments": [experiment]})
+    assert "fine-tune: student (3 epoch(s) from triage-v2" in row
+    assert "distilled from ensemble (weight 0.5, temperature 2.0)" in row

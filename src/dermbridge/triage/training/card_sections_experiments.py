@@ -68,7 +68,14 @@ def _finetune_rows(card: dict[str, Any]) -> list[str]:
             + f"loss {cfg['loss'].replace('_', ' ')}"
             + (f" τ {cfg['la_tau']}" if cfg["loss"] == "logit_adjusted" else "")
             + f", {cfg['colour']} colour augmentation, input {cfg['input_width']}x"
-            f"{cfg['input_height']}, lr {cfg['lr']}" + ")"
+            f"{cfg['input_height']}, lr {cfg['lr']}"
+            + (
+                f", distilled from {Path(cfg['distil_from']).stem} (weight "
+                f"{cfg['distil_weight']}, temperature {cfg['distil_temperature']})"
+                if cfg.get("distil_from")
+                else ""
+            )
+            + ")"
         )
         result = (
             f"temperature: balanced accuracy {t['balanced_accuracy']:.3f}, accuracy "
