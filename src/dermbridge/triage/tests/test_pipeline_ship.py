@@ -63,21 +63,20 @@ def test_promotion_shares_a_file_already_shipped_and_refuses_to_overwrite_anothe
         "ood_file": "v9-ood.npz",
         "ood_sha256": sha256_file(staging / "v9-ood.npz"),
     }
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("dermbridge.triage.training.pipeline_report.VERSION", "v9")
-        promote(staging, models, dict(card))
-        written = json.loads((models / "v9.json").read_text())
-        assert written["model_file"] == "net-a.onnx"  # shared, not copied again
-        assert written["ood_file"] == "v9-ood.npz"
-        assert not (models / "v9.onnx").exists()
-        assert (models / "v9-ood.npz").read_bytes() == b"new detectors"
-        # Another version's card names v9-ood.npz: different bytes must not replace it.
-        (models / "v8.json").write_text(json.dumps({"version": "v8", "ood_file": "v9-ood.npz"}))
-        (staging / "v9-ood.npz").write_bytes(b"other detectors")
-        changed = {**card, "ood_sha256": sha256_file(staging / "v9-ood.npz")}
-        with pytest.raises(FileExistsError, match="give the candidate a new VERSION"):
-            promote(staging, models, changed)
-        assert (models / "v9-ood.npz").read_bytes() == b"new detectors"
+    promote(staging, models, dict(card))
+    written = json.loads((models / "v9.json").read_text())
+    assert written["model_file"] == "net-a.onnx"  # shared, not copied again
+    assert written["ood_file"] == "v9-ood.npz"
+    assert not (models / "v9.onnx").exists()
+    assert (models / "v9-ood.npz").read_bytes() == b"new detectors"
+    assert (models / "v9.sha256").read_text().splitlines()[0].endswith("  net-a.onnx")
+    # Another version's card names v9-ood.npz: different bytes must not replace it.
+    (models / "v8.json").write_text(json.dumps({"version": "v8", "ood_file": "v9-ood.npz"}))
+    (staging / "v9-ood.npz").write_bytes(b"other detectors")
+    changed = {**card, "ood_sha256": sha256_file(staging / "v9-ood.npz")}
+    with pytest.raises(FileExistsError, match="give the candidate a new VERSION"):
+        promote(staging, models, changed)
+    assert (models / "v9-ood.npz").read_bytes() == b"new detectors"
 
 
 def test_a_refit_worse_on_validation_leaves_the_shipped_model_and_scores_no_test(

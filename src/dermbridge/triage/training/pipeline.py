@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     from dermbridge.triage.training.experiments import EXPERIMENTS_FILE
 
     if args.render_only or args.refresh_captures:
-        card_path = args.models_dir / f"{VERSION}.json"
+        # The shipped model's card (VERSION is the next one the pipeline would write).
+        card_path = args.models_dir / DEFAULT_CARD.name
         card = json.loads(card_path.read_text())
         if EXPERIMENTS_FILE.exists():
             card["experiments"] = json.loads(EXPERIMENTS_FILE.read_text())
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         return
     promote(args.candidate_dir, args.models_dir, card)
-    card_path = args.models_dir / f"{VERSION}.json"
+    card_path = args.models_dir / f"{card['version']}.json"
     card["bootstrap"] = args.bootstrap
     card["evaluation"] = report.evaluate(
         card_path, splits["test"], data / "images", args.bootstrap, args.docs_dir / "img"

@@ -12,14 +12,13 @@ from dermbridge.triage.inference import load_model
 from dermbridge.triage.training.data import (
     Record,
 )
-from dermbridge.triage.training.pipeline_settings import (
-    VERSION,
-)
 
 
 def write_card(out_dir: Path, card: dict[str, Any]) -> None:
-    (out_dir / f"{VERSION}.json").write_text(json.dumps(card, indent=2) + "\n")
-    (out_dir / f"{VERSION}.sha256").write_text(
+    """``<version>.json`` and ``<version>.sha256`` in ``out_dir``, named by the card's version."""
+    version = card["version"]
+    (out_dir / f"{version}.json").write_text(json.dumps(card, indent=2) + "\n")
+    (out_dir / f"{version}.sha256").write_text(
         f"{card['sha256']}  {card['model_file']}\n{card['ood_sha256']}  {card['ood_file']}\n"
     )
 
