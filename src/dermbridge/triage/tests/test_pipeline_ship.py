@@ -134,3 +134,24 @@ def test_a_smoke_run_takes_each_diagnosis_in_turn() -> None:
     assert [r.dx for r in picked] == ["nv", "mel", "bcc", "nv", "nv"]
     assert [r.image_id for r in picked if r.dx == "nv"] == ["I0", "I1", "I2"]
     assert sorted(r.image_id for r in smoke_rows(rows, 50)) == sorted(r.image_id for r in rows)
+
+
+def test_the_recorded_ensemble_candidate_was_stopped_at_the_gate_before_the_test_split() -> None:
+    """The rerun ensemble's candidate card (kept as evidence) shows the rules at work: the logit
+    adjustment missed the ECE target on the calibration split, plain temperature was chosen, and
+    it fell short of the shipped model on the same validation images, so no test was scored."""
+    from dermbridge.triage.training.data import REPO_DIR
+    from dermbridge.triage.training.pipeline_fit import choose_calibration
+    from dermbridge.triage.training.pipeline_settings import CALIBRATION_MAX_ECE
+
+    path = REPO_DIR / "docs/benchmarks/triage-ensemble-rerun-not-shipped.json"
+    card = json.loads(path.read_text())
+    method = card["calibration_method"]
+    cands = method["candidates_on_validation"]
+    la = cands["temperature_and_logit_adjustment"]
+    assert la["calibration_split_ece"] > CALIBRATION_MAX_ECE
+    eces = {name: v["calibration_split_ece"] for name, v in cands.items()}
+    assert choose_calibration(cands, eces) == method["chosen"] == "temperature"
+    decision = card["ship_decision"]
+    assert decision["ships"] is False and decision["gain"] < decision["min_gain"]
+    assert "evaluation" not in card

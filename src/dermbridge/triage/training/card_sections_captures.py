@@ -59,7 +59,7 @@ def _captures_text(card: dict[str, Any]) -> str:
         paired = r.get("paired", {})
         lo, hi = paired.get("ci", [None, None])
         lines.append(
-            f"| {w}x{h} ({w * h / 1e6:.0f} MP) | {r['plain']['n']} "
+            f"| {w}x{h} ({w * h / 1e6:.0f} MP), `{r['frames']}` | {r['plain']['n']} "
             f"| {r['plain']['abstention_rate']:.1%} | {r['capture']['abstention_rate']:.1%} "
             f"| {r['capture_old_framing']['abstention_rate']:.1%} "
             f"| {_with_ci(r['plain'], 'malignant_auroc')} "
