@@ -82,7 +82,11 @@ def _tried_text(card: dict[str, Any]) -> str:
     if tuned:
         single = [e["runs"][0].get("config", {}) for e in tuned if len(e["runs"]) == 1]
         kinds = [
-            (sum(1 for c in single if c.get("init_from")), "fine-tune(s) of triage-v2's network"),
+            (
+                sum(1 for c in single if c.get("init_from") and not c.get("distil_from")),
+                "fine-tune(s) of triage-v2's network",
+            ),
+            (sum(1 for c in single if c.get("distil_from")), "distilled student(s)"),
             (sum(1 for c in single if not c.get("init_from")), "training run(s) from ImageNet"),
             (sum(1 for e in tuned if len(e["runs"]) > 1), "ensemble(s)"),
         ]
