@@ -179,3 +179,29 @@ def test_a_distilled_students_row_names_its_teacher() -> None:
     [row] = _finetune_rows({"experiments": [experiment]})
     assert "fine-tune: student (3 epoch(s) from triage-v2" in row
     assert "distilled from ensemble (weight 0.5, temperature 2.0)" in row
+
+
+def test_a_card_fitted_under_adr_0018_states_its_calibration_rule_and_ship_decision() -> None:
+    from dermbridge.triage.training.pipeline_fit import CALIBRATION_RULE
+    from dermbridge.triage.training.pipeline_ship import ship_decision
+
+    card = _card()
+    old = card_text.render(card)
+    assert "the one with the lower NLL on the validation split is kept" in old
+    assert "Ship decision" not in old
+    card["calibration_method"]["rule"] = CALIBRATION_RULE
+    card["ship_decision"] = ship_decision(
+        {
+            "calibration_method": {
+                "chosen": "temperature",
+                "candidates_on_validation": {"temperature": {"validation_selection_score": 0.87}},
+            }
+        },
+        "triage-v3.1",
+        {"validation_selection_score": 0.856},
+    )
+    text = card_text.render(card)
+    assert f"Rule: {CALIBRATION_RULE}" in text
+    assert "lower NLL on the validation split is kept" not in text
+    assert "**Ship decision** (validation split, before the test split was scored)" in text
+    assert "selection score 0.870 against 0.856 for triage-v3.1 on the same images (+0.014)" in text
