@@ -71,8 +71,24 @@ class PatientLesion(models.Model):
 
     @property
     def label(self) -> str:
+        """'Left upper back': the lesion's name in sentences and in DICOM's Tracking ID (kept
+        stable, since exported studies already carry it)."""
         side = f"{self.laterality} " if self.laterality in ("left", "right") else ""
         return f"{side}{self.body_site_label}".strip().capitalize()
+
+    @property
+    def site_and_side(self) -> str:
+        """'Upper back (left)': how the referral and review pages name a lesion's place."""
+        from dermbridge.referrals.models import Laterality
+
+        if not self.laterality:
+            return self.body_site_label
+        side = (
+            Laterality(self.laterality).label
+            if self.laterality in Laterality.values
+            else self.laterality
+        )
+        return f"{self.body_site_label} ({side.lower()})"
 
 
 class LesionEncounter(models.Model):

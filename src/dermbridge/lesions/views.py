@@ -53,7 +53,7 @@ def _link_form(lesion: Lesion, data: Any = None) -> tuple[LinkForm, list[service
     choices = [
         (
             str(s.patient_lesion.pk),
-            f"{s.patient_lesion.label}, first seen {s.patient_lesion.first_seen:%d %b %Y}"
+            f"{s.patient_lesion.site_and_side}, first seen {s.patient_lesion.first_seen:%d %b %Y}"
             f" (match {round(s.score.total * 100)}%)",
         )
         for s in ranked
@@ -92,7 +92,10 @@ def _patient_page(
             ranked = services.suggestions(lesion)
         waiting.append(Waiting(lesion, form, ranked, access.may_link(user, lesion)))
     drawn = bodymap.draw(
-        [(t.number, t.lesion.body_site_code, t.lesion.laterality, t.lesion.label) for t in tracked]
+        [
+            (t.number, t.lesion.body_site_code, t.lesion.laterality, t.lesion.site_and_side)
+            for t in tracked
+        ]
     )
     on_map = {m.number for d in drawn for m in d.markers}
     errors = [(w.lesion, w.form) for w in waiting if w.form.is_bound and w.form.errors]

@@ -45,11 +45,16 @@ def test_the_dermatologist_links_later_visits_and_compares_them(world: World) ->
         assert LesionEncounter.objects.get(lesion=lesion).how == LinkHow.CONFIRMED
     text = client.get(f"/lesions/patients/{first.patient_id}/").content.decode()
     assert "Lesions to link" not in text and "seen 3 times" in text
+    assert "1. Back (left)</h3>" in text
     assert "Who linked what" in text and "Derek" in text
 
     compare = client.get(f"/lesions/{tracked.pk}/compare/")
     assert compare.status_code == 200
     html = compare.content.decode()
+    # The lesion is named as the referral and review pages name it (the DICOM Tracking ID keeps
+    # "Left back": see test_interop).
+    assert "<h1>Back (left): change over time</h1>" in html
+    assert tracked.site_and_side == "Back (left)" and tracked.label == "Left back"
     assert html.count('class="db-growth__point"') == 3
     for referral in (first, second, third):
         assert referral.reference in html
@@ -121,3 +126,14 @@ def test_the_review_page_carries_the_lesion_panel(world: World, client: Client) 
     client.force_login(world.derek)
     html = client.get(f"/referrals/{second.pk}/").content.decode()
     assert "These lesions over time" in html and f"/lesions/patients/{second.patient_id}/" in html
+
+
+def test_a_lesions_place_reads_as_on_the_referral_pages() -> None:
+    for side, expected in [
+        ("left", "Upper back (left)"),
+        ("bilateral", "Upper back (both sides)"),
+        ("midline", "Upper back (midline)"),
+        ("", "Upper back"),
+    ]:
+        lesion = PatientLesion(body_site_code="699893008", laterality=side)
+        assert lesion.site_and_side == expected
