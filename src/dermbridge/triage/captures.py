@@ -14,7 +14,9 @@ dermoscopic frame (numpy + Pillow, deterministic for a seed):
 * the photo is 4000x3000 (12 MP) and JPEG-encoded at quality 90, as a phone would.
 
 Used by a fast unit test (a few captures) and by ``python -m dermbridge.triage.capture_bench``
-(the whole test split).
+(the whole test split). :func:`capture_view` is the AI input such a capture gives once the upload
+pipeline has found the field of view, made without the 12 MP detour; the training pipeline fits
+the abstention detectors on such views of training and calibration images (ADR 0019).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 PHOTO_SIZE = (4000, 3000)
 ZOOMS = (0.8, 1.0, 1.2)
@@ -104,6 +106,26 @@ def phone_capture(
         skin, (round(cx - diameter / 2), round(cy - diameter / 2)), _soft_disc_mask(diameter)
     )
     return photo
+
+
+def capture_view(
+    frame: Image.Image, spec: CaptureSpec, size: tuple[int, int] = (200, 150)
+) -> np.ndarray:
+    """The AI input (uint8 HxWx3 at ``size``, width x height) that a capture of ``frame`` made
+    with ``spec`` gives once the upload pipeline has found its field of view: the largest 4:3
+    rectangle inside the soft-edged disc (``imaging.pipeline.aperture``), so its corners carry
+    the vignetting, fitted to ``size``. The disc's place in the photo, the photo's size and the
+    JPEG do not change what is inside the crop, so they are left out; the aperture test
+    checks that this matches the pipeline's own output for the same capture."""
+    diameter = max(64, 2 * max(size))
+    skin = _skin_disc(frame, spec, diameter)
+    disc = Image.new("RGB", (diameter, diameter), (spec.surround,) * 3)
+    disc.paste(skin, (0, 0), _soft_disc_mask(diameter))
+    # Half-diagonal of the crop = radius: sides 0.8 and 0.6 of the diameter.
+    crop = disc.crop(
+        (round(0.1 * diameter), round(0.2 * diameter), round(0.9 * diameter), round(0.8 * diameter))
+    )
+    return np.asarray(ImageOps.fit(crop, size, Image.Resampling.BICUBIC), dtype=np.uint8)
 
 
 def capture_jpeg(

@@ -44,6 +44,46 @@ def test_a_candidate_ships_only_with_a_clear_validation_gain(candidate: float, s
     assert bypassed["ships"] and "gate bypassed" in decision_text(bypassed)
 
 
+def _rates(with_views: float, ood: float) -> dict[str, float]:
+    return {"validation_with_views": with_views, "ood_decline": ood}
+
+
+@pytest.mark.parametrize(
+    ("with_views", "ood", "ships"),
+    [
+        (0.040, 0.970, True),  # 1.3 points fewer declined, out-of-distribution as before
+        (0.0435, 0.970, False),  # 0.95 points fewer: under the 1-point drop
+        (0.030, 0.955, False),  # 1.8 points less of the OOD set declined
+        (0.030, 0.945, False),  # under the 95% OOD target
+        (0.060, 0.990, False),  # declines more in-distribution images
+    ],
+)
+def test_an_abstention_only_refit_ships_on_fewer_declines_with_ood_kept(
+    with_views: float, ood: float, ships: bool
+) -> None:
+    """The shipped network and calibration refitted (ADR 0019): the selection score cannot
+    move, so the gate judges abstention instead, still before the test split."""
+    from dermbridge.triage.training.pipeline_ship import decision_text, ship_decision
+
+    shipped = {"validation_selection_score": 0.856}
+    abstention = {"shipped": _rates(0.053, 0.973), "candidate": _rates(with_views, ood)}
+    decision = ship_decision(_fitted(0.856), "triage-v3.1", shipped, abstention=abstention)
+    assert decision["kind"] == "abstention refit"
+    assert decision["ships"] is ships
+    assert ("NOT SHIPPED" in decision_text(decision)) is not ships
+    assert "capture views" in decision_text(decision)
+
+
+def test_only_the_same_graph_and_calibration_count_as_the_same_network() -> None:
+    from dermbridge.triage.training.pipeline_ship import same_network
+
+    shipped = {"sha256": "a" * 64, "temperature": 1.4, "class_bias": [0.0, 0.1]}
+    assert same_network(dict(shipped), shipped)
+    assert not same_network({**shipped, "sha256": "b" * 64}, shipped)
+    assert not same_network({**shipped, "temperature": 1.41}, shipped)
+    assert not same_network({**shipped, "class_bias": [0.0, 0.2]}, shipped)
+
+
 def test_promotion_shares_a_file_already_shipped_and_refuses_to_overwrite_another_cards(
     tmp_path: Path,
 ) -> None:
@@ -120,6 +160,10 @@ def test_a_refit_worse_on_validation_leaves_the_shipped_model_and_scores_no_test
     assert chosen in card["calibration_method"]["candidates_on_validation"]
     cands = card["calibration_method"]["candidates_on_validation"]
     assert all("calibration_split_ece" in v for v in cands.values())
+    # The abstention detectors were fitted on each image and one capture view of it (ADR 0019).
+    views = card["abstention"]["capture_views"]
+    assert views["train"] == views["calibration"] == 40
+    assert 0.0 <= views["calibration_views_abstention_rate"] <= 1.0
 
 
 def test_a_smoke_run_takes_each_diagnosis_in_turn() -> None:

@@ -189,16 +189,36 @@ def _refit_text(card: dict[str, Any]) -> str:
         "splits: calibration, the worst-plausible-class band thresholds, the white-balance-tolerant "
         "colour detector, the low-confidence decline, and the comparison of metadata fusions; "
         "the AI input is now cut from the dermatoscope's field of view (below)."
-        + (
+        + _since_text(card)
+        + "\n"
+    )
+
+
+def _since_text(card: dict[str, Any]) -> str:
+    views = card["abstention"].get("capture_views")
+    if views:
+        decision = card.get("ship_decision") or {}
+        return (
+            f" New in `{card['version']}`: the abstention detectors are fitted on every training "
+            f"image and one phone-dermatoscope capture view of it ({views['train']:,} of each), "
+            f"and their thresholds are the same quantiles of calibration images and their views "
+            f"({views['calibration']:,} of each; ADR 0019), so a rotated, magnified or "
+            f"re-white-balanced lesion is no longer declined for being framed by a phone. "
+            + (
+                f"The calibration is `{decision['shipped_version']}`'s, refitted on the same "
+                "logits; assessments made by earlier versions keep their version and card."
+                if decision.get("kind") == "abstention refit"
+                else "Assessments made by earlier versions keep their version and card."
+            )
+        )
+    if card.get("logit_adjustment", {}).get("shipped"):
+        return (
             " New since `triage-v3` (same network, same detector arrays): the post-hoc logit "
             "adjustment and what is refitted after it (temperature, rule-out threshold, band "
             "thresholds, low-confidence decline, the drift monitor's reference); assessments made "
             "by `triage-v3` keep that version and its card."
-            if card.get("logit_adjustment", {}).get("shipped")
-            else ""
         )
-        + "\n"
-    )
+    return ""
 
 
 def _top_text(ab: dict[str, Any]) -> str:

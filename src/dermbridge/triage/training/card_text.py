@@ -87,8 +87,9 @@ def _refreshed(card: dict[str, Any]) -> str:
     if not when:
         return ""
     return (
-        f" (rescored on {when}, after the upload pipeline's framing changed; the model, its "
-        f"thresholds and the rest of this card are those of {card['created']})"
+        f" (rescored on {when}, after the model was fitted: a change to the upload pipeline's "
+        f"framing, or a capture set added; the notes say which. The model, its thresholds and "
+        f"the rest of this card are those of {card['created']})"
     )
 
 
@@ -109,11 +110,29 @@ def _calibration_rule_text(card: dict[str, Any]) -> str:
     )
 
 
+def _pct(v: float) -> str:
+    return f"{v:.1%}"
+
+
 def _ship_decision_text(card: dict[str, Any]) -> str:
     d = card.get("ship_decision")
     if not d or d.get("shipped_version") is None:
         return ""
     how = " (gate bypassed with --no-ship-gate)" if d.get("bypassed") else ""
+    if d.get("kind") == "abstention refit":
+        cand, shipped = d["abstention"]["candidate"], d["abstention"]["shipped"]
+        return (
+            f"\n- **Ship decision** (validation split, before the test split was scored){how}: "
+            f"an abstention-only refit of {d['shipped_version']}'s network and calibration "
+            f"(selection score {d['validation_selection_score']:.3f} against "
+            f"{d['shipped_validation_selection_score']:.3f}, {d['gain']:+.4f}). It declines "
+            f"{_pct(cand['validation'])} of validation images, {_pct(cand['validation_capture_views'])} "
+            f"of their capture views ({_pct(cand['validation_with_views'])} together) against "
+            f"{_pct(shipped['validation'])}, {_pct(shipped['validation_capture_views'])} "
+            f"({_pct(shipped['validation_with_views'])}) for {d['shipped_version']}, and "
+            f"{_pct(cand['ood_decline'])} of the out-of-distribution set built from the "
+            f"validation split against {_pct(shipped['ood_decline'])}. Rule: {d['rule']}."
+        )
     return (
         f"\n- **Ship decision** (validation split, before the test split was scored){how}: "
         f"selection score {d['validation_selection_score']:.3f} against "

@@ -122,3 +122,37 @@ def load_arrays(
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, pixels)
     return pixels, labels
+
+
+def load_capture_views(
+    records: Sequence[Record],
+    images_dir: Path,
+    seed: int,
+    cache_dir: Path | None = None,
+    desc: str = "images",
+    size: tuple[int, int] = (INPUT_WIDTH, INPUT_HEIGHT),
+) -> np.ndarray:
+    """One phone-dermatoscope capture view per image (``triage.captures.capture_view``: a random
+    zoom, rotation, white balance and soft-edged field of view, seeded), at the pipeline's AI
+    input size and then at ``size`` as the runtime resizes an upload; cached as .npy in var/."""
+    from dermbridge.imaging.pipeline import PipelineConfig
+    from dermbridge.triage.captures import capture_view, random_spec
+    from dermbridge.triage.preprocessing import at_size
+
+    width, height = size
+    ids = "\n".join(r.image_id for r in records)
+    key = hashlib.sha256(f"{seed}\n{ids}".encode()).hexdigest()[:16]
+    cache = cache_dir / f"ham-views-{width}x{height}-{key}.npy" if cache_dir else None
+    if cache is not None and cache.exists():
+        return np.load(cache)
+    rng = np.random.default_rng(seed)
+    ai_size = PipelineConfig().ai_input_size
+    views = np.empty((len(records), height, width, 3), dtype=np.uint8)
+    for i, rec in enumerate(tqdm(records, desc=f"capture views {desc}", mininterval=5)):
+        with Image.open(images_dir / f"{rec.image_id}.jpg") as opened:
+            frame = opened.convert("RGB")
+        views[i] = at_size(capture_view(frame, random_spec(rng), ai_size), size)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, views)
+    return views

@@ -37,6 +37,7 @@ from dermbridge.triage.training.data import (
     ham10000_dir,
     lesion_grouped_splits,
     load_arrays,
+    load_capture_views,
     read_metadata,
     split_summary,
 )
@@ -61,6 +62,7 @@ from dermbridge.triage.training.pipeline_settings import (
     CALIBRATION_MAX_AUROC_LOSS,
     CALIBRATION_MAX_ECE,
     CALIBRATION_MIN_SCORE_GAIN,
+    CAPTURE_VIEW_SEEDS,
     COLOUR_QUANTILE,
     COLOUR_WHITE_BALANCE,
     EXPERIMENTS_NOT_RUN,
@@ -75,8 +77,10 @@ from dermbridge.triage.training.pipeline_settings import (
     WEIGHTS_CHECKED,
 )
 from dermbridge.triage.training.pipeline_ship import (
+    abstention_rates,
     decision_text,
     promote,
+    same_network,
     ship_decision,
     shipped_validation_scores,
 )
@@ -253,19 +257,44 @@ def main(argv: list[str] | None = None) -> None:
     if EXPERIMENTS_FILE.exists():
         extra["experiments"] = json.loads(EXPERIMENTS_FILE.read_text())
     extra["experiments_not_run"] = EXPERIMENTS_NOT_RUN
+    # Phone-dermatoscope capture views of each split (ADR 0019): train and calibration widen
+    # the abstention detectors, validation judges an abstention-only refit.
+    views = {
+        n: load_capture_views(splits[n], data / "images", CAPTURE_VIEW_SEEDS[n], cache, n, size)
+        for n in ("train", "calibration", "validation")
+    }
     card = fit_artifacts(
-        onnx_path, arrays, args.candidate_dir, extra, None if args.limit else splits, cache
+        onnx_path,
+        arrays,
+        args.candidate_dir,
+        extra,
+        None if args.limit else splits,
+        cache,
+        views={n: views[n] for n in ("train", "calibration")},
     )
     # Decided on validation, before the test split is scored.
     shipped_path = args.models_dir / DEFAULT_CARD.name
-    shipped_version = shipped_scores = None
+    shipped_version = shipped_scores = abstention = None
     if shipped_path.exists():
-        shipped_version = json.loads(shipped_path.read_text())["version"]
+        shipped_card = json.loads(shipped_path.read_text())
+        shipped_version = shipped_card["version"]
         shipped_scores = shipped_validation_scores(
             shipped_path, splits["validation"], data / "images", cache
         )
+        if same_network(card, shipped_card):
+            from dermbridge.triage.training.ood import assemble
+
+            plain = arrays["validation"][0]
+            ood = assemble(plain)
+            abstention = {
+                name: abstention_rates(path, plain, views["validation"], ood)
+                for name, path in (
+                    ("shipped", shipped_path),
+                    ("candidate", args.candidate_dir / f"{card['version']}.json"),
+                )
+            }
     card["ship_decision"] = ship_decision(
-        card, shipped_version, shipped_scores, bypass=args.no_ship_gate
+        card, shipped_version, shipped_scores, bypass=args.no_ship_gate, abstention=abstention
     )
     print(decision_text(card["ship_decision"]))
     if not card["ship_decision"]["ships"]:

@@ -40,6 +40,13 @@ from dermbridge.triage.training.pipeline_settings import (
     VERSION,
 )
 
+CAPTURE_VIEWS_TEXT = (
+    "one phone-dermatoscope capture view per training and calibration image "
+    "(triage.captures.capture_view: zoom 0.8/1.0/1.2, any rotation, white balance +-12%, "
+    "soft-edged round field of view framed as the upload pipeline frames it; seeded per split); "
+    "the feature and colour Gaussians are fitted on training frames and their views, and each "
+    "threshold is its quantile over calibration frames and their views (ADR 0019)"
+)
 CALIBRATIONS = ("temperature", "temperature_and_class_bias", "temperature_and_logit_adjustment")
 
 
@@ -90,11 +97,16 @@ def fit_artifacts(
     extra_card: dict[str, Any],
     records: dict[str, list[Record]] | None = None,
     cache_dir: Path | None = None,
+    views: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Fit calibration and abstention on the exported graph and write the shipped files.
 
     ``records`` (the splits' metadata rows, in the arrays' order) enable the metadata-fusion
-    comparison; without them (smoke runs) it is skipped.
+    comparison; without them (smoke runs) it is skipped. ``views`` ("train" and "calibration":
+    one phone-dermatoscope capture view per image, ``data.load_capture_views``) widen what the
+    abstention detectors take for dermoscopy to the captures the service will be sent
+    (ADR 0019); without them the detectors are fitted on the plain frames alone, as before
+    triage-v3.2.
     """
     gate = GateThresholds()
     # The network's input size is the frames' (160x120 for triage-v2's graph).
@@ -105,33 +117,53 @@ def fit_artifacts(
     }
     train_feats = outputs["train"][1]
     y_train = arrays["train"][1]
-    means, whitening = calibration.fit_mahalanobis(
-        train_feats, y_train, len(CLASSES), shrinkage=MAHALANOBIS_SHRINKAGE
-    )
     x_cal, y_cal = arrays["calibration"]
     cal_logits, cal_feats = outputs["calibration"]
+    # Capture views: the same images as a phone with a clip-on dermatoscope sends them, framed
+    # by the upload pipeline. The detectors' Gaussians are fitted on plain frames and views,
+    # and each threshold is the same quantile of calibration frames and their views.
+    no_views = np.zeros((0, *x_cal.shape[1:]), dtype=np.uint8)
+    train_views = views["train"] if views else no_views
+    cal_views = views["calibration"] if views else no_views
+    train_view_feats = run_graph(onnx_path, train_views, cache_dir=cache_dir)[1] if views else None
+    cal_view_logits, cal_view_feats = (
+        run_graph(onnx_path, cal_views, cache_dir=cache_dir) if views else (None, None)
+    )
+    if train_view_feats is not None:
+        fit_feats = np.concatenate([train_feats, train_view_feats])
+        fit_labels = np.concatenate([y_train, y_train])
+    else:
+        fit_feats, fit_labels = train_feats, y_train
+    means, whitening = calibration.fit_mahalanobis(
+        fit_feats, fit_labels, len(CLASSES), shrinkage=MAHALANOBIS_SHRINKAGE
+    )
     probe = calibration.MahalanobisDetector(means, whitening, threshold=np.inf)
     cal_dist = probe.distances(cal_feats)
-    maha_threshold = float(np.quantile(cal_dist, MAHALANOBIS_QUANTILE))
+    cal_view_dist = probe.distances(cal_view_feats) if cal_view_feats is not None else np.zeros(0)
+    maha_threshold = float(
+        np.quantile(np.concatenate([cal_dist, cal_view_dist]), MAHALANOBIS_QUANTILE)
+    )
     gate_ok = np.array([quality_gate(f, gate) is None for f in x_cal])
     # Colour/texture statistics: one Gaussian over training images, each also with a random
     # white balance (channel gains within +-COLOUR_WHITE_BALANCE): dermatoscopes and phones
     # differ in white balance, and that alone must not make a lesion "unlike dermoscopy".
     wb_rng = np.random.default_rng(0)
-    train_colour = np.stack(
-        [colour_features(f) for f in arrays["train"][0]]
-        + [colour_features(f) for f in white_balanced(arrays["train"][0], wb_rng)]
+    train_colour = np.concatenate(
+        [
+            _colour_stats(arrays["train"][0]),
+            _colour_stats(white_balanced(arrays["train"][0], wb_rng)),
+            _colour_stats(train_views),
+        ]
     )
     colour_means, colour_whitening = calibration.fit_mahalanobis(
         train_colour, np.zeros(len(train_colour), dtype=np.int64), 1, shrinkage=0.01
     )
     colour_probe = calibration.MahalanobisDetector(colour_means, colour_whitening, np.inf)
-    cal_colour = colour_probe.distances(np.stack([colour_features(f) for f in x_cal]))
-    cal_colour_wb = colour_probe.distances(
-        np.stack([colour_features(f) for f in white_balanced(x_cal, wb_rng)])
-    )
+    cal_colour = colour_probe.distances(_colour_stats(x_cal))
+    cal_colour_wb = colour_probe.distances(_colour_stats(white_balanced(x_cal, wb_rng)))
+    cal_colour_views = colour_probe.distances(_colour_stats(cal_views))
     colour_threshold = float(
-        np.quantile(np.concatenate([cal_colour, cal_colour_wb]), COLOUR_QUANTILE)
+        np.quantile(np.concatenate([cal_colour, cal_colour_wb, cal_colour_views]), COLOUR_QUANTILE)
     )
     kept = gate_ok & (cal_dist <= maha_threshold) & (cal_colour <= colour_threshold)
 
@@ -181,8 +213,20 @@ def fit_artifacts(
             val_logits, y_val, [r.lesion_id for r in records["validation"]], prior, base, la_best
         )
     cal_probs_all = metrics.softmax(cal_logits / temperature + bias)
-    min_top = float(np.quantile(cal_probs_all.max(axis=1), TOP_PROBABILITY_QUANTILE))
-    kept &= cal_probs_all.max(axis=1) >= min_top
+    cal_top = cal_probs_all.max(axis=1)
+    view_top = (
+        metrics.softmax(cal_view_logits / temperature + bias).max(axis=1)
+        if cal_view_logits is not None
+        else np.zeros(0)
+    )
+    min_top = float(np.quantile(np.concatenate([cal_top, view_top]), TOP_PROBABILITY_QUANTILE))
+    kept &= cal_top >= min_top
+    views_kept = (
+        np.array([quality_gate(f, gate) is None for f in cal_views], dtype=bool)
+        & (cal_view_dist <= maha_threshold)
+        & (cal_colour_views <= colour_threshold)
+        & (view_top >= min_top)
+    )
     val_probs = metrics.softmax(val_logits / temperature + bias)
     # Worst-plausible-class thresholds, chosen on the validation split.
     class_thresholds = rules.choose_class_thresholds(val_probs, y_val)
@@ -330,6 +374,16 @@ def fit_artifacts(
             "min_top_probability": min_top,
             "min_top_probability_quantile_of_calibration": TOP_PROBABILITY_QUANTILE,
             "calibration_abstention_rate": float(1.0 - kept.mean()),
+            "capture_views": (
+                {
+                    "what": CAPTURE_VIEWS_TEXT,
+                    "train": len(train_views),
+                    "calibration": len(cal_views),
+                    "calibration_views_abstention_rate": float(1.0 - views_kept.mean()),
+                }
+                if views
+                else None
+            ),
         },
         "calibration_split": {
             "ece_before": metrics.ece(y_cal, metrics.softmax(cal_logits)),
@@ -339,6 +393,13 @@ def fit_artifacts(
     }
     write_card(out_dir, card)
     return card
+
+
+def _colour_stats(frames: np.ndarray) -> np.ndarray:
+    """``colour_features`` of each uint8 NxHxWx3 frame (N x 12; 0 x 12 for no frames)."""
+    if not len(frames):
+        return np.zeros((0, len(colour_features(np.zeros((2, 2, 3), np.uint8)))), np.float32)
+    return np.stack([colour_features(f) for f in frames])
 
 
 def _scores(logits: np.ndarray, labels: np.ndarray, t: float, bias: np.ndarray) -> dict[str, float]:

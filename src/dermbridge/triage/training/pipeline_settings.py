@@ -33,6 +33,15 @@ CALIBRATION_MAX_AUROC_LOSS = 0.005
 # calibrated) is at least this much higher; otherwise the pipeline stops before the test split
 # is scored and leaves the shipped files as they are (pipeline_ship.py).
 SHIP_MIN_SCORE_GAIN = 0.01
+# A refit of the shipped network and calibration (only abstention can change) ships only if it
+# declines at least this share fewer validation images (plain and capture views together), and
+# still declines this share of the validation-built out-of-distribution set, at most the loss
+# below the shipped model (pipeline_ship.py, ADR 0019).
+SHIP_MIN_ABSTENTION_DROP = 0.01
+SHIP_MIN_OOD_DECLINE = 0.95
+SHIP_MAX_OOD_LOSS = 0.01
+# Seeds of the capture views made of each split (data.load_capture_views).
+CAPTURE_VIEW_SEEDS = {"train": 1, "calibration": 2, "validation": 3}
 
 
 # What the registries these machines reach offer instead of the installed backbone weights.

@@ -4,6 +4,13 @@ The decision is made on the validation split, before the test split is scored: t
 validation selection score (mean of balanced accuracy and malignant AUROC, as calibrated) must
 beat the shipped card's by ``SHIP_MIN_SCORE_GAIN``. A candidate that does not is left in its
 staging directory with the decision in its card, and the shipped files are not touched.
+
+A refit of the shipped network with the shipped calibration (same graph sha256, temperature and
+class offsets: ``--from-graph`` after a change to how abstention is fitted) cannot change that
+score, so it is judged on what it does change (ADR 0019): it ships only if it declines at least
+``SHIP_MIN_ABSTENTION_DROP`` fewer validation images (plain frames and their capture views
+together) and still declines at least ``SHIP_MIN_OOD_DECLINE`` of the out-of-distribution set
+built from the validation split, no more than ``SHIP_MAX_OOD_LOSS`` below the shipped model.
 """
 
 from __future__ import annotations
@@ -20,7 +27,12 @@ from dermbridge.triage.training.data import Record, load_arrays
 from dermbridge.triage.training.pipeline_fit import _scores as scores
 from dermbridge.triage.training.pipeline_graph import graph_input_size, run_graph
 from dermbridge.triage.training.pipeline_report import write_card
-from dermbridge.triage.training.pipeline_settings import SHIP_MIN_SCORE_GAIN
+from dermbridge.triage.training.pipeline_settings import (
+    SHIP_MAX_OOD_LOSS,
+    SHIP_MIN_ABSTENTION_DROP,
+    SHIP_MIN_OOD_DECLINE,
+    SHIP_MIN_SCORE_GAIN,
+)
 
 
 def validation_score(card: dict[str, Any]) -> float:
@@ -44,14 +56,72 @@ def shipped_validation_scores(
     return scores(logits, labels, float(card["temperature"]), np.asarray(card["class_bias"]))
 
 
+def same_network(candidate: dict[str, Any], shipped: dict[str, Any]) -> bool:
+    """Whether ``candidate`` is the shipped network with the shipped calibration (so its
+    validation selection score is the shipped model's, and only abstention can differ)."""
+    # Within 1e-4: the same fit on the same logits, up to floating-point summation order.
+    return (
+        candidate["sha256"] == shipped["sha256"]
+        and abs(float(candidate["temperature"]) - float(shipped["temperature"])) <= 1e-4
+        and np.allclose(candidate["class_bias"], shipped["class_bias"], rtol=0, atol=1e-4)
+    )
+
+
+def abstention_rates(
+    card_path: Path, plain: np.ndarray, views: np.ndarray, ood: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """Through the runtime API: the share of validation frames, of their capture views, of both,
+    and of the out-of-distribution set that the model at ``card_path`` declines."""
+    from dermbridge.triage.inference import load_model
+
+    model = load_model(card_path)
+
+    def rate(frames: np.ndarray) -> float:
+        return (
+            float(np.mean([model.assess_rgb(f).abstained for f in frames])) if len(frames) else 0.0
+        )
+
+    ood_frames = [f for frames in ood.values() for f in frames]
+    return {
+        "validation": rate(plain),
+        "validation_capture_views": rate(views),
+        "validation_with_views": (rate(plain) * len(plain) + rate(views) * len(views))
+        / max(1, len(plain) + len(views)),
+        "ood_decline": float(np.mean([model.assess_rgb(f).abstained for f in ood_frames])),
+    }
+
+
+def _abstention_verdict(abstention: dict[str, dict[str, float]]) -> bool:
+    cand, shipped = abstention["candidate"], abstention["shipped"]
+    return (
+        cand["validation_with_views"] <= shipped["validation_with_views"] - SHIP_MIN_ABSTENTION_DROP
+        and cand["ood_decline"] >= SHIP_MIN_OOD_DECLINE
+        and cand["ood_decline"] >= shipped["ood_decline"] - SHIP_MAX_OOD_LOSS
+    )
+
+
+ABSTENTION_RULE = (
+    f"the shipped network with the shipped calibration (same graph, temperature and class "
+    f"offsets), refitted: its selection score cannot change, so it replaces the shipped model "
+    f"only if it declines at least {SHIP_MIN_ABSTENTION_DROP:.0%} fewer validation images (plain "
+    f"and capture views together) while declining at least {SHIP_MIN_OOD_DECLINE:.0%} of the "
+    f"out-of-distribution set built from the validation split and no more than "
+    f"{SHIP_MAX_OOD_LOSS:.0%} less of it than the shipped model; decided before the test split "
+    f"is scored"
+)
+
+
 def ship_decision(
     candidate: dict[str, Any],
     shipped_version: str | None,
     shipped_scores: dict[str, float] | None,
     bypass: bool = False,
+    abstention: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Compare a fitted candidate with the shipped model on the same validation rows.
 
+    ``abstention`` (:func:`abstention_rates` of the shipped model and the candidate, given only
+    when :func:`same_network` holds) judges an abstention-only refit by its own rule.
     ``bypass`` (``--no-ship-gate``) is for reproducing the shipped model itself; the card says so.
     """
     score = validation_score(candidate)
@@ -59,6 +129,18 @@ def ship_decision(
         return {"ships": True, "validation_selection_score": score, "shipped_version": None}
     base = shipped_scores["validation_selection_score"]
     gain = score - base
+    if abstention is not None:
+        return {
+            "ships": bypass or _abstention_verdict(abstention),
+            "bypassed": bypass,
+            "kind": "abstention refit",
+            "validation_selection_score": score,
+            "shipped_version": shipped_version,
+            "shipped_validation_selection_score": base,
+            "gain": gain,
+            "abstention": abstention,
+            "rule": ABSTENTION_RULE,
+        }
     return {
         "ships": bypass or gain >= SHIP_MIN_SCORE_GAIN,
         "bypassed": bypass,
@@ -81,6 +163,16 @@ def decision_text(decision: dict[str, Any]) -> str:
         return "No shipped model to compare with: the candidate ships."
     verb = "ships" if decision["ships"] else "NOT SHIPPED"
     how = " (gate bypassed: --no-ship-gate)" if decision.get("bypassed") else ""
+    if decision.get("kind") == "abstention refit":
+        cand, shipped = decision["abstention"]["candidate"], decision["abstention"]["shipped"]
+        return (
+            f"Abstention refit of {decision['shipped_version']}'s network {verb}{how}: declines "
+            f"{cand['validation_with_views']:.1%} of validation images and their capture views "
+            f"vs {shipped['validation_with_views']:.1%} (at least {SHIP_MIN_ABSTENTION_DROP:.0%} "
+            f"fewer needed), and {cand['ood_decline']:.1%} of the validation-built "
+            f"out-of-distribution set vs {shipped['ood_decline']:.1%} (at least "
+            f"{SHIP_MIN_OOD_DECLINE:.0%} needed)."
+        )
     return (
         f"Candidate {verb}{how}: validation selection score {decision['validation_selection_score']:.3f} "
         f"vs {decision['shipped_validation_selection_score']:.3f} for the shipped "
