@@ -1,8 +1,9 @@
 """Runtime AI assessment of one dermoscopic image, with onnxruntime only (never torch).
 
-The shipped model (card ``models/triage-v3.1.json``, which names its graph — triage-v3.1 reuses
-``triage-v2.onnx`` unchanged — and its feature-space detector, the same arrays as triage-v3's,
-``triage-v3-ood.npz``; earlier versions' cards stay beside it for their assessments) is
+The shipped model (card ``models/triage-v3.2.json``, which names its graph — triage-v3.2 reuses
+``triage-v2.onnx`` unchanged — and its detectors, ``triage-v3.2-ood.npz``, fitted on training
+images and their phone-capture views (ADR 0019); earlier versions' cards stay beside it for
+their assessments) is
 integrity-checked against the sha256 sums in the card when it is loaded. A graph may take further
 inputs, one per ensemble member at another size (``training/ensemble_graph.py``): the runtime
 fills each with the picture resized as an upload is. If anything is missing or does not match,
@@ -57,7 +58,7 @@ from dermbridge.vocabulary.ai import COLOUR_REASON, OOD_REASON, UNCERTAIN_REASON
 logger = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_CARD = MODELS_DIR / "triage-v3.1.json"
+DEFAULT_CARD = MODELS_DIR / "triage-v3.2.json"
 
 
 class ModelUnavailable(Exception):
@@ -288,7 +289,7 @@ class TriageModel:
 
 
 def load_model(path: Path | None = None, threads: int = 1) -> TriageModel:
-    """Load the model described by a card (default: the shipped triage-v3.1), verifying sha256 sums.
+    """Load the model described by a card (default: the shipped triage-v3.2), verifying sha256 sums.
 
     ``path`` may be the card (.json) or the .onnx file beside its card. Raises
     :class:`ModelUnavailable` with a reason on any problem.

@@ -46,22 +46,38 @@ def test_assess_real_dermoscopic_image(shipped_model: TriageModel, ham_dir: Path
     assert result.entropy is not None and 0.0 <= result.entropy <= 1.0
     lo, hi = result.malignant_probability_interval or (-1.0, -1.0)
     assert 0.0 <= lo <= hi <= 1.0
-    assert result.model_version == shipped_model.version == "triage-v3.1"
+    assert result.model_version == shipped_model.version == "triage-v3.2"
     assert len(result.input_sha256) == 64
 
 
 def test_earlier_versions_keep_their_own_card(ham_dir: Path) -> None:
-    """triage-v3.1 is triage-v3's network with a logit adjustment: an assessment made by
-    triage-v3 is still explained by triage-v3's card (same graph, its own calibration)."""
+    """triage-v3.1 is triage-v3's network with a logit adjustment, and triage-v3.2 is
+    triage-v3.1 with its abstention detectors refitted on capture views (ADR 0019): an
+    assessment made by an earlier version is still explained by that version's card."""
     older = load_model(MODELS_DIR / "triage-v3.json")
+    previous = load_model(MODELS_DIR / "triage-v3.1.json")
     newer = load_model()
-    assert older.version == "triage-v3" and newer.version == "triage-v3.1"
-    assert older.card["sha256"] == newer.card["sha256"]  # the same network
+    assert (older.version, previous.version, newer.version) == (
+        "triage-v3",
+        "triage-v3.1",
+        "triage-v3.2",
+    )
+    assert older.card["sha256"] == previous.card["sha256"] == newer.card["sha256"]  # one network
     assert not any(older.class_bias) and newer.class_bias[CLASSES.index("mel")] > 0
+    np.testing.assert_allclose(previous.class_bias, newer.class_bias, atol=1e-4)
+    assert previous.card["ood_sha256"] != newer.card["ood_sha256"]  # refitted detectors
+    assert newer.card["abstention"]["capture_views"]["train"] > 0
     with Image.open(ham_dir / "images" / "ISIC_0027419.jpg") as img:
-        a, b = older.assess(img), newer.assess(img)
-    assert a.model_version == "triage-v3" and b.model_version == "triage-v3.1"
-    assert a.probabilities != b.probabilities
+        a, b, c = older.assess(img), previous.assess(img), newer.assess(img)
+    assert (a.model_version, b.model_version, c.model_version) == (
+        "triage-v3",
+        "triage-v3.1",
+        "triage-v3.2",
+    )
+    assert a.probabilities != c.probabilities
+    # The same network and calibration: where both assess, they say the same.
+    assert not b.abstained and not c.abstained
+    assert b.probabilities == pytest.approx(c.probabilities, abs=1e-6)
 
 
 def test_band_follows_shipped_thresholds(shipped_model: TriageModel, ham_dir: Path) -> None:
@@ -206,7 +222,7 @@ def test_a_larger_frame_is_resized_as_an_upload_is(
     shipped_model: TriageModel, ham_dir: Path
 ) -> None:
     """Capture frames are kept at the AI input derivative's 200x150; each model resizes them
-    (triage-v3.1 takes 160x120)."""
+    (triage-v3.1 and triage-v3.2 take 160x120)."""
     previous = load_model(MODELS_DIR / "triage-v3.1.json")
     with Image.open(next((ham_dir / "images").glob("*.jpg"))) as img:
         img.load()
@@ -238,7 +254,7 @@ def test_an_ensemble_graph_gives_each_member_the_frame_at_its_size(
     model = load_model(wide_card)
     assert model.input_size == (200, 150)
     assert model.extra_inputs == [("image_160x120", (160, 120))]
-    alone = load_model()  # triage-v3.1: triage-v2's graph at 160x120
+    alone = load_model()  # triage-v3.2: triage-v2's graph at 160x120
     with Image.open(ham_dir / "images" / "ISIC_0027419.jpg") as img:
         img.load()
     big, small = to_rgb_array(img, (200, 150)), to_rgb_array(img)

@@ -185,7 +185,7 @@ def test_a_card_fitted_under_adr_0018_states_its_calibration_rule_and_ship_decis
     from dermbridge.triage.training.pipeline_fit import CALIBRATION_RULE
     from dermbridge.triage.training.pipeline_ship import ship_decision
 
-    card = _card()
+    card = json.loads((MODELS_DIR / "triage-v3.1.json").read_text())
     old = card_text.render(card)
     assert "the one with the lower NLL on the validation split is kept" in old
     assert "Ship decision" not in old
@@ -205,3 +205,27 @@ def test_a_card_fitted_under_adr_0018_states_its_calibration_rule_and_ship_decis
     assert "lower NLL on the validation split is kept" not in text
     assert "**Ship decision** (validation split, before the test split was scored)" in text
     assert "selection score 0.870 against 0.856 for triage-v3.1 on the same images (+0.014)" in text
+
+
+def test_the_shipped_card_is_an_abstention_refit_decided_before_the_test_split() -> None:
+    """triage-v3.2 (ADR 0019): triage-v3.1's network and calibration with detectors fitted on
+    capture views too, shipped by the abstention rule on validation, and its card says so."""
+    from dermbridge.triage.training.pipeline_settings import (
+        SHIP_MIN_ABSTENTION_DROP,
+        SHIP_MIN_OOD_DECLINE,
+    )
+
+    card = _card()
+    decision = card["ship_decision"]
+    assert decision["kind"] == "abstention refit" and decision["ships"]
+    assert not decision["bypassed"] and abs(decision["gain"]) < 1e-3
+    cand, shipped = decision["abstention"]["candidate"], decision["abstention"]["shipped"]
+    assert cand["validation_with_views"] <= shipped["validation_with_views"] - (
+        SHIP_MIN_ABSTENTION_DROP
+    )
+    assert cand["ood_decline"] >= SHIP_MIN_OOD_DECLINE
+    views = card["abstention"]["capture_views"]
+    assert views["train"] == card["data"]["splits"]["train"]["images"]
+    text = card_text.render(card)
+    assert "an abstention-only refit of triage-v3.1's network and calibration" in text
+    assert f"New in `{card['version']}`: the abstention detectors are fitted" in text
