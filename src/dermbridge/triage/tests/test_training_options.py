@@ -65,6 +65,26 @@ def test_strong_colour_augmentation_spreads_white_balance_wider() -> None:
     assert strong > 2.0 * standard > 0.0
 
 
+def test_zoom_range_shrinks_or_magnifies_the_lesion_without_changing_the_draws() -> None:
+    """--zoom widens the scale range (phone captures show up to 1.2 times the frame); it
+    rescales the draws, never adds any, so the default is triage-v2's augmentation exactly."""
+    frame = torch.full((64, 60, 80, 3), 230, dtype=torch.uint8)
+    frame[:, 20:40, 30:50] = 40  # a dark lesion in the middle
+
+    def lesion_share(zoom: tuple[float, float]) -> float:
+        x = augment(frame, torch.Generator().manual_seed(2), STANDARD_COLOUR, zoom)
+        grey = x.mean(dim=1) * 128.0 + 127.0
+        return float((grey < 135).float().mean())
+
+    zoomed_out, zoomed_in = lesion_share((1.3, 1.3)), lesion_share((0.75, 0.75))
+    # Lesion area goes as 1 / scale^2: about 3x between the two.
+    assert 2.2 < zoomed_in / zoomed_out < 3.8
+    default = augment(frame, torch.Generator().manual_seed(2), STANDARD_COLOUR)
+    explicit = augment(frame, torch.Generator().manual_seed(2), STANDARD_COLOUR, (0.8, 1.1))
+    assert torch.equal(default, explicit)
+    assert TrainConfig().zoom_min == 0.8 and TrainConfig().zoom_max == 1.1
+
+
 def test_input_size_must_read_width_by_height(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--input-size", "200by150", "--max-steps", "1"])

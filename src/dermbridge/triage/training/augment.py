@@ -54,13 +54,23 @@ STRONG_COLOUR = ColourJitter(
 COLOUR_PRESETS = {"standard": STANDARD_COLOUR, "strong": STRONG_COLOUR}
 
 
+# Range of the sampling grid's scale: < 1 zooms in (magnifies), > 1 zooms out (the frame's
+# edges mirrored beyond it). triage-v2's recipe; a phone-dermatoscope capture at zoom 1.2 shows
+# 1.2 times the frame, outside it (``--zoom 0.75 1.3`` widens it).
+STANDARD_ZOOM = (0.8, 1.1)
+
+
 def augment(
-    batch_hwc_uint8: torch.Tensor, gen: torch.Generator, colour: ColourJitter = STANDARD_COLOUR
+    batch_hwc_uint8: torch.Tensor,
+    gen: torch.Generator,
+    colour: ColourJitter = STANDARD_COLOUR,
+    zoom: tuple[float, float] = STANDARD_ZOOM,
 ) -> torch.Tensor:
     """Randomly transform a uint8 batch and return the normalised float tensor.
 
     With the standard colour jitter the random draws (and so a seeded run) are exactly those of
-    triage-v2's training; the strong preset draws two more numbers per image.
+    triage-v2's training; the strong preset draws two more numbers per image. ``zoom`` changes
+    the range of the scale, not the number of draws.
     """
     x = batch_hwc_uint8.permute(0, 3, 1, 2).float()
     n, _, h, w = x.shape
@@ -71,7 +81,7 @@ def augment(
     # Geometry: lesions have no canonical orientation, so rotate freely within +-45 degrees and
     # flip both ways (the two flips together also give 180 degrees); mild zoom and shift.
     angle = u(-math.pi / 4, math.pi / 4, n)
-    scale = u(0.8, 1.1, n)  # < 1 zooms in
+    scale = u(zoom[0], zoom[1], n)  # < 1 zooms in
     flip_x = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
     flip_y = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
     tx, ty = u(-0.08, 0.08, n), u(-0.08, 0.08, n)

@@ -8,7 +8,9 @@ Options beyond triage-v2's recipe (issue #15, item 3): ``--loss logit_adjusted``
 weighting; ``--colour strong`` (wider white-balance, tone and colour-cast jitter); ``--input-size
 200x150`` (the data's full resolution); ``--init-from`` an exported graph (.onnx, e.g. the shipped
 ``triage-v2.onnx``) or a checkpoint (.pt), so a fine-tune of a few epochs is enough on a CPU;
-``--distil-from`` an exported graph (an ensemble) to train a student on its soft labels too.
+``--distil-from`` an exported graph (an ensemble) to train a student on its soft labels too;
+``--zoom MIN MAX`` widens the augmentation's scale range (phone captures show up to 1.2 times
+the frame).
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ class TrainConfig:
     loss: str = "class_balanced"
     la_tau: float = 1.0
     colour: str = "standard"  # augment.COLOUR_PRESETS
+    # Scale range of the geometric augmentation (augment.STANDARD_ZOOM: triage-v2's 0.8-1.1).
+    zoom_min: float = 0.8
+    zoom_max: float = 1.1
     input_width: int = INPUT_WIDTH
     input_height: int = INPUT_HEIGHT
     # Start from an exported graph (.onnx) or a checkpoint (.pt) instead of ImageNet weights.
@@ -255,7 +260,7 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
         bar = tqdm(range(steps_here), desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=30)
         for b in bar:
             idx = np.sort(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
-            x = augment(torch.from_numpy(x_train[idx]), gen, colour)
+            x = augment(torch.from_numpy(x_train[idx]), gen, colour, (cfg.zoom_min, cfg.zoom_max))
             y = torch.from_numpy(y_train[idx])
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total_steps, cfg)
@@ -336,6 +341,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--la-tau", type=float, default=TrainConfig.la_tau)
     parser.add_argument("--colour", choices=sorted(COLOUR_PRESETS), default=TrainConfig.colour)
     parser.add_argument(
+        "--zoom",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=(TrainConfig.zoom_min, TrainConfig.zoom_max),
+        help="scale range of the geometric augmentation (< 1 zooms in; 0.8 1.1 by default)",
+    )
+    parser.add_argument(
         "--input-size", default=f"{INPUT_WIDTH}x{INPUT_HEIGHT}", help="WIDTHxHEIGHT, e.g. 200x150"
     )
     parser.add_argument("--init-from", default="", help="exported graph (.onnx) or checkpoint")
@@ -364,6 +377,8 @@ def main(argv: list[str] | None = None) -> None:
         loss=args.loss,
         la_tau=args.la_tau,
         colour=args.colour,
+        zoom_min=args.zoom[0],
+        zoom_max=args.zoom[1],
         input_width=width,
         input_height=height,
         init_from=args.init_from,
