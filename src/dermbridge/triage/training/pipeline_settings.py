@@ -68,7 +68,10 @@ EXPERIMENTS_NOT_RUN = [
         "short student was tried (rows above). Two-member ensembles of a 200x150 member with "
         "triage-v2's network reached 0.869 and 0.871 on validation with a logit adjustment whose "
         "calibration misses the ECE target; under the pipeline's rules (ADR 0018) the rerun "
-        "ensemble scored 0.850 and was not shipped. The next candidates: a third member (a "
+        "ensemble scored 0.850 and was not shipped. A third 200x150 run with the zoom widened to 0.75-1.3 "
+        "(for phone captures at zoom 1.2) scored 0.849 alone and 0.857 in an ensemble with "
+        "triage-v2's network (+0.001 against triage-v3.2): not shipped. The next candidates: a "
+        "third member (a "
         "second 200x150 seed or a class-balanced 200x150 run), and a full-length student",
         "verdict": "open",
     }
