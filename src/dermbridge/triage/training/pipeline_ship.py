@@ -81,13 +81,14 @@ def abstention_rates(
             float(np.mean([model.assess_rgb(f).abstained for f in frames])) if len(frames) else 0.0
         )
 
-    ood_frames = [f for frames in ood.values() for f in frames]
+    ood_frames = np.stack([f for frames in ood.values() for f in frames])
+    plain_rate, views_rate = rate(plain), rate(views)
     return {
-        "validation": rate(plain),
-        "validation_capture_views": rate(views),
-        "validation_with_views": (rate(plain) * len(plain) + rate(views) * len(views))
+        "validation": plain_rate,
+        "validation_capture_views": views_rate,
+        "validation_with_views": (plain_rate * len(plain) + views_rate * len(views))
         / max(1, len(plain) + len(views)),
-        "ood_decline": float(np.mean([model.assess_rgb(f).abstained for f in ood_frames])),
+        "ood_decline": rate(ood_frames),
     }
 
 
