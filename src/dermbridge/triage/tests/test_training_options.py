@@ -165,6 +165,48 @@ def test_full_resolution_input_trains_and_exports(ham_dir: Path, tmp_path: Path)
     assert logits.shape == (1, 7)
 
 
+def test_the_larger_backbone_is_built_with_its_own_blocks_and_an_unknown_one_is_refused() -> None:
+    from dermbridge.triage.training.model import FEATURE_DIM, TriageNet, build_backbone
+
+    lite0 = TriageNet(pretrained=False)
+    lite1 = TriageNet(pretrained=False, backbone="efficientnet-lite1")
+    assert lite1.backbone == "efficientnet-lite1"
+    # Lite1 is deeper (more blocks) with more parameters, and ends in the same 1280-d features
+    # the out-of-distribution detector is fitted on.
+    assert len(lite1.net._blocks) > len(lite0.net._blocks)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(lite1) > count(lite0)
+    feats = lite1.eval().forward_features(torch.zeros(1, 3, 120, 160))
+    assert feats.shape == (1, FEATURE_DIM)
+    with pytest.raises(ValueError, match="backbone must be one of"):
+        build_backbone(pretrained=False, backbone="efficientnet-b7")
+
+
+@pytest.mark.slow
+def test_the_larger_backbone_trains_from_its_imagenet_weights_and_exports(
+    ham_dir: Path, tmp_path: Path
+) -> None:
+    from dermbridge.triage.training.export import export_onnx, load_checkpoint
+    from dermbridge.triage.training.model import TriageNet
+
+    trained = _run(tmp_path, ham_dir, backbone="efficientnet-lite1")
+    # Training started from Lite1's ImageNet weights (one small step away), not from scratch.
+    pretrained = TriageNet(pretrained=True, backbone="efficientnet-lite1").state_dict()
+    scratch = TriageNet(pretrained=False, backbone="efficientnet-lite1").state_dict()
+    stem = "net._conv_stem.weight"
+    assert torch.allclose(trained[stem], pretrained[stem], atol=0.02)
+    assert not torch.allclose(trained[stem], scratch[stem], atol=0.02)
+    # The checkpoint remembers its backbone, so the export rebuilds the same network.
+    model = load_checkpoint(tmp_path / "best.pt")
+    assert model.backbone == "efficientnet-lite1"
+    onnx = export_onnx(model, tmp_path / "m.onnx")
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    logits, feats = sess.run(None, {"image": np.zeros((2, 3, 120, 160), np.float32)})
+    assert logits.shape == (2, 7) and feats.shape == (2, 1280)
+
+
 def test_distillation_loss_is_zero_for_the_teachers_own_logits_and_scales_with_t_squared() -> None:
     from dermbridge.triage.training.train import distillation_loss
 

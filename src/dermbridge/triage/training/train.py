@@ -42,7 +42,7 @@ from dermbridge.triage.training.data import (
     load_arrays,
     read_metadata,
 )
-from dermbridge.triage.training.model import TriageNet, load_graph_weights
+from dermbridge.triage.training.model import BACKBONE, BACKBONES, TriageNet, load_graph_weights
 
 LOSSES = ("class_balanced", "logit_adjusted")
 
@@ -76,6 +76,9 @@ class TrainConfig:
     zoom_max: float = 1.1
     input_width: int = INPUT_WIDTH
     input_height: int = INPUT_HEIGHT
+    # model.BACKBONES: EfficientNet-Lite0 (triage-v2) or the larger Lite1 (ImageNet weights
+    # from their registry packages).
+    backbone: str = BACKBONE
     # Start from an exported graph (.onnx) or a checkpoint (.pt) instead of ImageNet weights.
     init_from: str = ""
     # >0: keep the stem and this many of the 16 blocks fixed (fine-tunes on a CPU).
@@ -219,7 +222,7 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
     )
 
     last = out_dir / "last.pt"
-    model = TriageNet(pretrained=not cfg.init_from, input_size=size)
+    model = TriageNet(pretrained=not cfg.init_from, input_size=size, backbone=cfg.backbone)
     if cfg.init_from and not last.exists():
         initialise(model, cfg, x_train)
     if cfg.freeze_blocks:
@@ -351,6 +354,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--input-size", default=f"{INPUT_WIDTH}x{INPUT_HEIGHT}", help="WIDTHxHEIGHT, e.g. 200x150"
     )
+    parser.add_argument(
+        "--backbone", choices=BACKBONES, default=BACKBONE, help="ImageNet-pretrained network"
+    )
     parser.add_argument("--init-from", default="", help="exported graph (.onnx) or checkpoint")
     parser.add_argument("--freeze-blocks", type=int, default=0, help="keep the first N blocks")
     parser.add_argument("--warmup-steps", type=int, default=TrainConfig.warmup_steps)
@@ -381,6 +387,7 @@ def main(argv: list[str] | None = None) -> None:
         zoom_max=args.zoom[1],
         input_width=width,
         input_height=height,
+        backbone=args.backbone,
         init_from=args.init_from,
         freeze_blocks=args.freeze_blocks,
         warmup_steps=args.warmup_steps,
