@@ -69,6 +69,23 @@ def test_the_sweep_finds_that_adjusting_raises_balanced_accuracy() -> None:
     assert (adjusted == 0).mean() < (plain == 0).mean()
 
 
+def test_a_tau_that_breaks_calibration_does_not_hide_one_that_keeps_it() -> None:
+    cal, val = _imbalanced(seed=1), _imbalanced(seed=2)
+    rows = logit_adjust.sweep(*cal, *val, PRIOR, taus=(0.0, 0.5, 1.0))
+    for r in rows:  # each row's ECE is that of its own adjusted probabilities on calibration
+        bias = logit_adjust.adjustment(PRIOR, r["tau"])
+        assert r["calibration_ece"] == pytest.approx(
+            metrics.ece(cal[1], metrics.softmax(cal[0] / r["temperature"] + bias))
+        )
+    best = logit_adjust.choose(rows)
+    ceiling = min(r["calibration_ece"] for r in rows if r["tau"] != best["tau"])
+    assert best["calibration_ece"] > ceiling  # the best tau is the least calibrated here
+    eligible = logit_adjust.choose(rows, max_calibration_ece=ceiling)
+    assert eligible["tau"] != best["tau"] and eligible["calibration_ece"] <= ceiling
+    # When no tau meets the ceiling, the choice is the unconstrained one.
+    assert logit_adjust.choose(rows, max_calibration_ece=-1.0) == best
+
+
 def test_paired_difference_is_zero_against_itself() -> None:
     logits, labels = _imbalanced(n=400, seed=3)
     lesions = [f"L{i // 2}" for i in range(len(labels))]

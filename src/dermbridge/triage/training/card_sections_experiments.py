@@ -134,7 +134,13 @@ def _experiments_text(card: dict[str, Any]) -> str:
                     f"| post-hoc logit adjustment τ = {r['tau']:.2f} (T {r['temperature']:.3f}) | "
                     f"balanced accuracy {r['balanced_accuracy']:.3f}, accuracy "
                     f"{r['accuracy']:.3f}, malignant AUROC {r['malignant_auroc']:.3f}, ECE "
-                    f"{r['ece']:.3f}, NLL {r['nll']:.3f} | "
+                    f"{r['ece']:.3f}, NLL {r['nll']:.3f}"
+                    + (
+                        f", calibration-split ECE {r['calibration_ece']:.3f}"
+                        if "calibration_ece" in r
+                        else ""
+                    )
+                    + " | "
                     + ("chosen τ" if r["tau"] == la["tau"] else "not chosen")
                     + (" (shipped)" if r["tau"] == la["tau"] and la["shipped"] else "")
                     + " |"

@@ -62,19 +62,30 @@ def sweep(
     prior: np.ndarray,
     taus: tuple[float, ...] = TAUS,
 ) -> list[dict[str, Any]]:
-    """For each tau: the temperature fitted on calibration with the offset fixed, and the
-    validation numbers of the adjusted probabilities."""
+    """For each tau: the temperature fitted on calibration with the offset fixed, the ECE of
+    the adjusted probabilities there (``calibration_ece``), and their validation numbers."""
     rows = []
+    cal_z = np.asarray(cal_logits, np.float64)
     for tau in taus:
         bias = adjustment(prior, tau)
         t = calibration.fit_temperature(cal_logits, y_cal, bias)
         probs = metrics.softmax(np.asarray(val_logits, np.float64) / t + bias)
-        rows.append({"tau": tau, "temperature": t, **scores(probs, y_val)})
+        cal_ece = metrics.ece(y_cal, metrics.softmax(cal_z / t + bias))
+        rows.append(
+            {"tau": tau, "temperature": t, "calibration_ece": cal_ece, **scores(probs, y_val)}
+        )
     return rows
 
 
-def choose(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The row with the highest validation selection score (the smaller tau on a tie)."""
+def choose(rows: list[dict[str, Any]], max_calibration_ece: float | None = None) -> dict[str, Any]:
+    """The row with the highest validation selection score (the smaller tau on a tie).
+
+    With ``max_calibration_ece``, only among the rows whose calibration-split ECE meets it (all
+    rows when none does): a strong adjustment that breaks calibration must not hide a milder
+    one that keeps it, since the calibration choice would then drop the adjustment altogether.
+    """
+    if max_calibration_ece is not None:
+        rows = [r for r in rows if r["calibration_ece"] <= max_calibration_ece] or rows
     return max(rows, key=lambda r: (round(r["selection_score"], 6), -r["tau"]))
 
 

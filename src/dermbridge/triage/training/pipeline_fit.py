@@ -175,7 +175,7 @@ def fit_artifacts(
     val_logits, y_val = outputs["validation"][0], arrays["validation"][1]
     prior = logit_adjust.train_prior(y_train)
     la_rows = logit_adjust.sweep(cal_logits, y_cal, val_logits, y_val, prior)
-    la_best = logit_adjust.choose(la_rows)
+    la_best = logit_adjust.choose(la_rows, max_calibration_ece=CALIBRATION_MAX_ECE)
     t_bias, class_bias = calibration.fit_temperature_and_bias(cal_logits, y_cal)
     fitted = {
         "temperature": (calibration.fit_temperature(cal_logits, y_cal), np.zeros(len(CLASSES))),
@@ -198,8 +198,9 @@ def fit_artifacts(
     la_cal_ece = cal_eces["temperature_and_logit_adjustment"]
     la_card: dict[str, Any] = {
         "method": "softmax(z / T - tau * log(prior)), Menon et al. 2021 section 4; tau chosen on "
-        "the validation split (highest mean of balanced accuracy and malignant AUROC), T refitted "
-        "on the calibration split with the adjustment fixed",
+        "the validation split (highest mean of balanced accuracy and malignant AUROC) among the "
+        f"taus whose calibration-split ECE is at most {CALIBRATION_MAX_ECE}, T refitted on the "
+        "calibration split with the adjustment fixed",
         "prior": [float(v) for v in prior],
         "tau": la_best["tau"],
         "calibration_split_ece": la_cal_ece,
