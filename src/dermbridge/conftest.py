@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from dermbridge.testing import World, make_world
+
+# Property tests are judged on what they find, never on how long one example took: the
+# default 200 ms per-example deadline failed a display property on a loaded machine (its
+# 30,000-example rerun passed). Each test keeps its own example count.
+hypothesis_settings.register_profile("dermbridge", deadline=None)
+hypothesis_settings.load_profile("dermbridge")
 
 
 @pytest.fixture
