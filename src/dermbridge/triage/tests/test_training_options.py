@@ -165,6 +165,43 @@ def test_full_resolution_input_trains_and_exports(ham_dir: Path, tmp_path: Path)
     assert logits.shape == (1, 7)
 
 
+def test_another_training_seed_trains_and_selects_on_the_projects_split(
+    ham_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member trained with another seed (for an ensemble) is scored on the project's
+    validation, calibration and test lesions, so it must never have trained on them."""
+    from dermbridge.triage.training import train as train_module
+    from dermbridge.triage.training.data import DEFAULT_SEED, lesion_grouped_splits, read_metadata
+
+    seen: dict[str, list[str]] = {}
+
+    class Stop(Exception):
+        pass
+
+    def record(records: Any, *args: object) -> tuple[np.ndarray, np.ndarray]:
+        desc = str(args[2])
+        seen[desc] = [r.image_id for r in records]
+        if desc == "validation":
+            raise Stop  # the split is all this test needs: no image is decoded
+        labels = np.array([r.label for r in records])
+        return np.zeros((len(records), 2, 2, 3), np.uint8), labels
+
+    monkeypatch.setattr(train_module, "load_arrays", record)
+    with pytest.raises(Stop):
+        train(
+            TrainConfig(seed=DEFAULT_SEED + 1),
+            tmp_path,
+            ham_dir / "images",
+            ham_dir / "metadata.csv",
+        )
+    project = lesion_grouped_splits(read_metadata(ham_dir / "metadata.csv"), seed=DEFAULT_SEED)
+    assert seen["train"] == [r.image_id for r in project["train"]]
+    assert seen["validation"] == [r.image_id for r in project["validation"]]
+    # The seed does reshuffle a split, which is why it must not reach this one.
+    other = lesion_grouped_splits(read_metadata(ham_dir / "metadata.csv"), seed=DEFAULT_SEED + 1)
+    assert [r.image_id for r in other["validation"]] != seen["validation"]
+
+
 def test_the_larger_backbone_is_built_with_its_own_blocks_and_an_unknown_one_is_refused() -> None:
     from dermbridge.triage.training.model import FEATURE_DIM, TriageNet, build_backbone
 

@@ -206,7 +206,10 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
     torch.set_num_threads(cfg.threads)
     gen = seed_everything(cfg.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    splits = lesion_grouped_splits(read_metadata(metadata), seed=cfg.seed)
+    # The split is the project's, whatever the training seed: a member trained with another
+    # seed must not have seen the validation, calibration or test lesions the pipeline scores it
+    # on (``--seed`` once also reshuffled the split, and so leaked them into training).
+    splits = lesion_grouped_splits(read_metadata(metadata), seed=DEFAULT_SEED)
     train_recs = splits["train"][: cfg.limit] if cfg.limit else splits["train"]
     val_recs = splits["validation"][: cfg.limit] if cfg.limit else splits["validation"]
     cache = None if cfg.limit else REPO_DIR / "var" / "triage" / "cache"
@@ -334,7 +337,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=REPO_DIR / "var" / "triage" / "run")
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help="initialisation, batch order and augmentation (the split is always the project's)",
+    )
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--limit", type=int, default=0)
