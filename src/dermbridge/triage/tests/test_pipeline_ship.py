@@ -199,3 +199,112 @@ def test_the_recorded_ensemble_candidate_was_stopped_at_the_gate_before_the_test
     decision = card["ship_decision"]
     assert decision["ships"] is False and decision["gain"] < decision["min_gain"]
     assert "evaluation" not in card
+
+
+def _fitted_with_auroc(score: float, auroc: float) -> dict[str, Any]:
+    fitted = _fitted(score)
+    fitted["calibration_method"]["candidates_on_validation"]["temperature"][
+        "validation_malignant_auroc"
+    ] = auroc
+    return fitted
+
+
+@pytest.mark.parametrize(
+    ("score", "auroc", "views", "with_views", "ood", "ships", "failed"),
+    [
+        # Lite1 + triage-v2 as scored before the rule was written: 0.858, AUROC 0.923.
+        (0.858, 0.923, 0.900, 0.035, 0.970, True, None),
+        (0.8515, 0.923, 0.900, 0.035, 0.970, True, None),  # 0.0045 lower: non-inferior
+        (0.850, 0.923, 0.900, 0.035, 0.970, False, "selection_score_non_inferior"),
+        (0.860, 0.918, 0.900, 0.035, 0.970, False, "malignant_auroc_gain"),
+        (0.860, 0.923, 0.894, 0.035, 0.970, False, "capture_views_auroc_kept"),
+        (0.860, 0.923, 0.900, 0.043, 0.970, False, "declines_kept"),
+        (0.860, 0.923, 0.900, 0.035, 0.945, False, "ood_kept"),
+        (0.860, 0.923, 0.900, 0.035, 0.955, False, "ood_kept"),  # 1.8 points less than shipped
+    ],
+)
+def test_an_ensemble_keeping_the_shipped_network_ships_when_non_inferior_with_better_ranking(
+    score: float,
+    auroc: float,
+    views: float,
+    with_views: float,
+    ood: float,
+    ships: bool,
+    failed: str | None,
+) -> None:
+    """ADR 0018's second amendment: non-inferior selection score (at most 0.005 lower), malignant
+    AUROC at least 0.005 higher, capture-view AUROC and abstention kept."""
+    from dermbridge.triage.training.pipeline_ship import decision_text, ship_decision
+
+    shipped = {"validation_selection_score": 0.856, "validation_malignant_auroc": 0.914}
+    ensemble = {
+        "abstention": {"shipped": _rates(0.032, 0.973), "candidate": _rates(with_views, ood)},
+        "views_malignant_auroc": {"shipped": 0.902, "candidate": views},
+    }
+    decision = ship_decision(
+        _fitted_with_auroc(score, auroc), "triage-v3.2", shipped, ensemble=ensemble
+    )
+    assert decision["kind"] == "ensemble with the shipped network"
+    assert decision["ships"] is ships
+    text = decision_text(decision)
+    assert ("NOT SHIPPED" in text) is not ships
+    if failed is not None:
+        assert not decision["checks"][failed] and f"failed: {failed}" in text
+    # The same numbers for a candidate that is not such an ensemble need the +0.010 gain.
+    assert not ship_decision(_fitted_with_auroc(score, auroc), "triage-v3.2", shipped)["ships"]
+
+
+def test_only_an_ensemble_graph_with_the_shipped_network_as_a_member_is_judged_as_one() -> None:
+    from dermbridge.triage.training.pipeline_ship import keeps_shipped_network
+
+    shipped = {"sha256": "a" * 64}
+    members = [{"sha256": "c" * 64}, {"sha256": "a" * 64}]
+    ensemble = {"sha256": "b" * 64, "training": {"ensemble": members}}
+    assert keeps_shipped_network(ensemble, shipped)
+    # Another network, an ensemble of others, or the shipped graph itself: the usual rules.
+    assert not keeps_shipped_network({"sha256": "b" * 64, "training": {}}, shipped)
+    others = {"sha256": "b" * 64, "training": {"ensemble": [{"sha256": "c" * 64}]}}
+    assert not keeps_shipped_network(others, shipped)
+    assert not keeps_shipped_network(
+        {"sha256": "a" * 64, "training": {"ensemble": members}}, shipped
+    )
+
+
+def test_an_ensemble_with_the_shipped_network_is_judged_by_its_own_rule_before_the_test_split(
+    tmp_path: Path, ham_dir: Path
+) -> None:
+    """Fast sibling of shipping an ensemble: the shipped graph merged with itself (what
+    ensemble_graph.py writes, members recorded beside it) refitted on a few rows per split is
+    judged by ADR 0018's non-inferiority rule, with both models' capture-view AUROC and
+    abstention measured on the same validation rows, and the test split is not scored."""
+    from dermbridge.triage.inference import DEFAULT_CARD, sha256_file
+    from dermbridge.triage.training import pipeline
+    from dermbridge.triage.training.ensemble_graph import merge
+
+    models, docs, candidate = tmp_path / "models", tmp_path / "docs", tmp_path / "candidate"
+    shutil.copytree(DEFAULT_CARD.parent, models)
+    before = _digests(models)
+    shipped = json.loads(DEFAULT_CARD.read_text())
+    graph = models / shipped["model_file"]
+    merged = tmp_path / "ensemble.onnx"
+    merge(graph, [graph], merged)
+    parent = json.loads(graph.with_suffix(".json").read_text())
+    member = {"name": parent["version"], "sha256": sha256_file(graph), "training": {}}
+    training = {**parent["training"], "ensemble": [member, member]}
+    merged.with_suffix(".json").write_text(
+        json.dumps({"version": "ensemble", "training": training})
+    )
+    args = ["--from-graph", str(merged), "--limit", "40", "--models-dir", str(models)]
+    pipeline.main([*args, "--docs-dir", str(docs), "--candidate-dir", str(candidate)])
+    decision = json.loads((candidate / f"{pipeline.VERSION}.json").read_text())["ship_decision"]
+    assert decision["kind"] == "ensemble with the shipped network"
+    assert decision["ships"] is all(decision["checks"].values())
+    views = decision["views_malignant_auroc"]
+    assert set(views) == {"shipped", "candidate"}
+    assert all(0.0 <= v <= 1.0 for v in views.values())
+    rates = decision["abstention"]["candidate"]
+    assert 0.0 <= rates["validation_with_views"] <= 1.0 and 0.0 <= rates["ood_decline"] <= 1.0
+    # The same network twice ranks no better than once: the AUROC check fails, nothing ships.
+    assert decision["checks"]["malignant_auroc_gain"] is False and decision["ships"] is False
+    assert _digests(models) == before
+    assert not docs.exists()

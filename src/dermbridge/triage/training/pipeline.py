@@ -80,10 +80,12 @@ from dermbridge.triage.training.pipeline_settings import (
 from dermbridge.triage.training.pipeline_ship import (
     abstention_rates,
     decision_text,
+    keeps_shipped_network,
     promote,
     same_network,
     ship_decision,
     shipped_validation_scores,
+    views_malignant_auroc,
 )
 
 __all__ = [
@@ -292,27 +294,44 @@ def main(argv: list[str] | None = None) -> None:
     )
     # Decided on validation, before the test split is scored.
     shipped_path = args.models_dir / DEFAULT_CARD.name
-    shipped_version = shipped_scores = abstention = None
+    shipped_version = shipped_scores = abstention = ensemble = None
     if shipped_path.exists():
         shipped_card = json.loads(shipped_path.read_text())
         shipped_version = shipped_card["version"]
         shipped_scores = shipped_validation_scores(
             shipped_path, splits["validation"], data / "images", cache
         )
-        if same_network(card, shipped_card):
+        is_refit, keeps_shipped = (
+            same_network(card, shipped_card),
+            keeps_shipped_network(card, shipped_card),
+        )
+        if is_refit or keeps_shipped:
             from dermbridge.triage.training.ood import assemble
 
             plain = arrays["validation"][0]
             ood = assemble(plain)
+            candidate_path = args.candidate_dir / f"{card['version']}.json"
+            paths = (("shipped", shipped_path), ("candidate", candidate_path))
             abstention = {
                 name: abstention_rates(path, plain, views["validation"], ood)
-                for name, path in (
-                    ("shipped", shipped_path),
-                    ("candidate", args.candidate_dir / f"{card['version']}.json"),
-                )
+                for name, path in paths
             }
+        if keeps_shipped:
+            ensemble = {
+                "abstention": abstention,
+                "views_malignant_auroc": {
+                    name: views_malignant_auroc(path, splits["validation"], data / "images", cache)
+                    for name, path in paths
+                },
+            }
+            abstention = None
     card["ship_decision"] = ship_decision(
-        card, shipped_version, shipped_scores, bypass=args.no_ship_gate, abstention=abstention
+        card,
+        shipped_version,
+        shipped_scores,
+        bypass=args.no_ship_gate,
+        abstention=abstention,
+        ensemble=ensemble,
     )
     print(decision_text(card["ship_decision"]))
     if not card["ship_decision"]["ships"]:

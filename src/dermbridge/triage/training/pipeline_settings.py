@@ -40,6 +40,14 @@ SHIP_MIN_SCORE_GAIN = 0.01
 SHIP_MIN_ABSTENTION_DROP = 0.01
 SHIP_MIN_OOD_DECLINE = 0.95
 SHIP_MAX_OOD_LOSS = 0.01
+# An ensemble that keeps the shipped network among its members (issue 15 item 4) is judged for
+# non-inferiority instead of the gain (ADR 0018, second amendment): selection score at most the
+# loss below the shipped model's, malignant AUROC at least the gain above it, malignant AUROC on
+# the validation capture views at most the loss below, and abstention within the limits above.
+SHIP_ENSEMBLE_MAX_SCORE_LOSS = 0.005
+SHIP_ENSEMBLE_MIN_AUROC_GAIN = 0.005
+SHIP_ENSEMBLE_MAX_VIEWS_AUROC_LOSS = 0.005
+SHIP_ENSEMBLE_MAX_ABSTENTION_RISE = 0.01
 # Seeds of the capture views made of each split (data.load_capture_views).
 CAPTURE_VIEW_SEEDS = {"train": 1, "calibration": 2, "validation": 3}
 

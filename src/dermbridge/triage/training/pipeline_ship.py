@@ -11,6 +11,12 @@ score, so it is judged on what it does change (ADR 0019): it ships only if it de
 ``SHIP_MIN_ABSTENTION_DROP`` fewer validation images (plain frames and their capture views
 together) and still declines at least ``SHIP_MIN_OOD_DECLINE`` of the out-of-distribution set
 built from the validation split, no more than ``SHIP_MAX_OOD_LOSS`` below the shipped model.
+
+An ensemble with the shipped network among its members (issue 15 item 4; ADR 0018, second
+amendment) is judged for non-inferiority: selection score at most ``SHIP_ENSEMBLE_MAX_SCORE_LOSS``
+below the shipped model's, malignant AUROC at least ``SHIP_ENSEMBLE_MIN_AUROC_GAIN`` above it,
+malignant AUROC on the validation capture views at most ``SHIP_ENSEMBLE_MAX_VIEWS_AUROC_LOSS``
+below, and abstention no worse than the limits above.
 """
 
 from __future__ import annotations
@@ -23,11 +29,16 @@ from typing import Any
 import numpy as np
 
 from dermbridge.triage.inference import sha256_file
-from dermbridge.triage.training.data import Record, load_arrays
+from dermbridge.triage.training.data import Record, load_arrays, load_capture_views
 from dermbridge.triage.training.pipeline_fit import _scores as scores
 from dermbridge.triage.training.pipeline_graph import graph_input_size, run_graph
 from dermbridge.triage.training.pipeline_report import write_card
 from dermbridge.triage.training.pipeline_settings import (
+    CAPTURE_VIEW_SEEDS,
+    SHIP_ENSEMBLE_MAX_ABSTENTION_RISE,
+    SHIP_ENSEMBLE_MAX_SCORE_LOSS,
+    SHIP_ENSEMBLE_MAX_VIEWS_AUROC_LOSS,
+    SHIP_ENSEMBLE_MIN_AUROC_GAIN,
     SHIP_MAX_OOD_LOSS,
     SHIP_MIN_ABSTENTION_DROP,
     SHIP_MIN_OOD_DECLINE,
@@ -65,6 +76,37 @@ def same_network(candidate: dict[str, Any], shipped: dict[str, Any]) -> bool:
         and abs(float(candidate["temperature"]) - float(shipped["temperature"])) <= 1e-4
         and np.allclose(candidate["class_bias"], shipped["class_bias"], rtol=0, atol=1e-4)
     )
+
+
+def keeps_shipped_network(candidate: dict[str, Any], shipped: dict[str, Any]) -> bool:
+    """Whether ``candidate`` is an ensemble graph (``ensemble_graph.py``) with the shipped network
+    among its members, judged by ADR 0018's non-inferiority rule rather than the gain."""
+    members = (candidate.get("training") or {}).get("ensemble") or []
+    return candidate["sha256"] != shipped["sha256"] and any(
+        member.get("sha256") == shipped["sha256"] for member in members
+    )
+
+
+def views_malignant_auroc(
+    card_path: Path, records: list[Record], images_dir: Path, cache_dir: Path | None
+) -> float:
+    """Malignant AUROC of the model at ``card_path`` (its graph at its own input size, its
+    temperature and class offsets) on the validation images' seeded capture views."""
+    card = json.loads(card_path.read_text())
+    graph = card_path.parent / card["model_file"]
+    views = load_capture_views(
+        records,
+        images_dir,
+        CAPTURE_VIEW_SEEDS["validation"],
+        cache_dir,
+        "validation",
+        graph_input_size(graph),
+    )
+    labels = np.array([r.label for r in records], dtype=np.int64)
+    logits = run_graph(graph, views, cache_dir=cache_dir)[0]
+    return scores(logits, labels, float(card["temperature"]), np.asarray(card["class_bias"]))[
+        "validation_malignant_auroc"
+    ]
 
 
 def abstention_rates(
@@ -112,17 +154,55 @@ ABSTENTION_RULE = (
 )
 
 
+ENSEMBLE_RULE = (
+    f"an ensemble with the shipped network among its members replaces the shipped model only if, "
+    f"on the same validation images, its selection score is at most "
+    f"{SHIP_ENSEMBLE_MAX_SCORE_LOSS} lower, its malignant AUROC at least "
+    f"{SHIP_ENSEMBLE_MIN_AUROC_GAIN} higher, its malignant AUROC on the images' capture views at "
+    f"most {SHIP_ENSEMBLE_MAX_VIEWS_AUROC_LOSS} lower, it declines at most "
+    f"{SHIP_ENSEMBLE_MAX_ABSTENTION_RISE:.0%} more of the images and their views, and at least "
+    f"{SHIP_MIN_OOD_DECLINE:.0%} of the validation-built out-of-distribution set, no more than "
+    f"{SHIP_MAX_OOD_LOSS:.0%} less than the shipped model (ADR 0018, second amendment); decided "
+    f"before the test split is scored"
+)
+
+
+def _ensemble_checks(
+    candidate_auroc: float,
+    shipped_scores: dict[str, float],
+    gain: float,
+    ensemble: dict[str, Any],
+) -> dict[str, bool]:
+    cand, shipped = ensemble["abstention"]["candidate"], ensemble["abstention"]["shipped"]
+    views = ensemble["views_malignant_auroc"]
+    return {
+        "selection_score_non_inferior": gain >= -SHIP_ENSEMBLE_MAX_SCORE_LOSS,
+        "malignant_auroc_gain": candidate_auroc - shipped_scores["validation_malignant_auroc"]
+        >= SHIP_ENSEMBLE_MIN_AUROC_GAIN,
+        "capture_views_auroc_kept": views["candidate"]
+        >= views["shipped"] - SHIP_ENSEMBLE_MAX_VIEWS_AUROC_LOSS,
+        "declines_kept": cand["validation_with_views"]
+        <= shipped["validation_with_views"] + SHIP_ENSEMBLE_MAX_ABSTENTION_RISE,
+        "ood_kept": cand["ood_decline"] >= SHIP_MIN_OOD_DECLINE
+        and cand["ood_decline"] >= shipped["ood_decline"] - SHIP_MAX_OOD_LOSS,
+    }
+
+
 def ship_decision(
     candidate: dict[str, Any],
     shipped_version: str | None,
     shipped_scores: dict[str, float] | None,
     bypass: bool = False,
     abstention: dict[str, dict[str, float]] | None = None,
+    ensemble: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compare a fitted candidate with the shipped model on the same validation rows.
 
     ``abstention`` (:func:`abstention_rates` of the shipped model and the candidate, given only
     when :func:`same_network` holds) judges an abstention-only refit by its own rule.
+    ``ensemble`` (given when :func:`keeps_shipped_network` holds: ``abstention`` as above and
+    ``views_malignant_auroc`` of both) judges an ensemble containing the shipped network for
+    non-inferiority.
     ``bypass`` (``--no-ship-gate``) is for reproducing the shipped model itself; the card says so.
     """
     score = validation_score(candidate)
@@ -141,6 +221,26 @@ def ship_decision(
             "gain": gain,
             "abstention": abstention,
             "rule": ABSTENTION_RULE,
+        }
+    if ensemble is not None:
+        method = candidate["calibration_method"]
+        auroc = float(
+            method["candidates_on_validation"][method["chosen"]]["validation_malignant_auroc"]
+        )
+        checks = _ensemble_checks(auroc, shipped_scores, gain, ensemble)
+        return {
+            "ships": bypass or all(checks.values()),
+            "bypassed": bypass,
+            "kind": "ensemble with the shipped network",
+            "validation_selection_score": score,
+            "validation_malignant_auroc": auroc,
+            "shipped_version": shipped_version,
+            "shipped_validation": shipped_scores,
+            "shipped_validation_selection_score": base,
+            "gain": gain,
+            "checks": checks,
+            **ensemble,
+            "rule": ENSEMBLE_RULE,
         }
     return {
         "ships": bypass or gain >= SHIP_MIN_SCORE_GAIN,
@@ -173,6 +273,23 @@ def decision_text(decision: dict[str, Any]) -> str:
             f"fewer needed), and {cand['ood_decline']:.1%} of the validation-built "
             f"out-of-distribution set vs {shipped['ood_decline']:.1%} (at least "
             f"{SHIP_MIN_OOD_DECLINE:.0%} needed)."
+        )
+    if decision.get("kind") == "ensemble with the shipped network":
+        views = decision["views_malignant_auroc"]
+        cand, shipped = decision["abstention"]["candidate"], decision["abstention"]["shipped"]
+        failed = [name for name, ok in decision["checks"].items() if not ok]
+        return (
+            f"Ensemble with {decision['shipped_version']}'s network {verb}{how}: validation "
+            f"selection score {decision['validation_selection_score']:.3f} vs "
+            f"{decision['shipped_validation_selection_score']:.3f} ({decision['gain']:+.3f}; at "
+            f"most {SHIP_ENSEMBLE_MAX_SCORE_LOSS} lower allowed), malignant AUROC "
+            f"{decision['validation_malignant_auroc']:.3f} vs "
+            f"{decision['shipped_validation']['validation_malignant_auroc']:.3f} (at least "
+            f"+{SHIP_ENSEMBLE_MIN_AUROC_GAIN} needed), on capture views {views['candidate']:.3f} "
+            f"vs {views['shipped']:.3f}; declines {cand['validation_with_views']:.1%} of "
+            f"validation images and their views vs {shipped['validation_with_views']:.1%}, "
+            f"{cand['ood_decline']:.1%} of the out-of-distribution set vs "
+            f"{shipped['ood_decline']:.1%}" + (f"; failed: {', '.join(failed)}." if failed else ".")
         )
     return (
         f"Candidate {verb}{how}: validation selection score {decision['validation_selection_score']:.3f} "
