@@ -46,6 +46,23 @@ from dermbridge.triage.training.pipeline_settings import (
 )
 
 
+def _card_and_graph(card_path: Path) -> tuple[dict[str, Any], Path]:
+    card = json.loads(card_path.read_text())
+    return card, card_path.parent / card["model_file"]
+
+
+def _calibrated_scores(
+    card: dict[str, Any],
+    graph: Path,
+    frames: np.ndarray,
+    labels: np.ndarray,
+    cache_dir: Path | None,
+) -> dict[str, float]:
+    """Validation numbers of ``graph`` on ``frames`` with the card's temperature and offsets."""
+    logits = run_graph(graph, frames, cache_dir=cache_dir)[0]
+    return scores(logits, labels, float(card["temperature"]), np.asarray(card["class_bias"]))
+
+
 def validation_score(card: dict[str, Any]) -> float:
     """The validation selection score of the calibration a fitted card ships."""
     method = card["calibration_method"]
@@ -58,13 +75,11 @@ def shipped_validation_scores(
     """The shipped model's validation numbers, recomputed on the rows the candidate was scored on
     (the same split, or a smoke run's few rows): its graph at its own input size, with its
     temperature and class offsets. Fusion, when shipped, is left out on both sides."""
-    card = json.loads(card_path.read_text())
-    graph = card_path.parent / card["model_file"]
+    card, graph = _card_and_graph(card_path)
     frames, labels = load_arrays(
         records, images_dir, cache_dir, "validation (shipped model)", graph_input_size(graph)
     )
-    logits = run_graph(graph, frames, cache_dir=cache_dir)[0]
-    return scores(logits, labels, float(card["temperature"]), np.asarray(card["class_bias"]))
+    return _calibrated_scores(card, graph, frames, labels, cache_dir)
 
 
 def same_network(candidate: dict[str, Any], shipped: dict[str, Any]) -> bool:
@@ -92,8 +107,7 @@ def views_malignant_auroc(
 ) -> float:
     """Malignant AUROC of the model at ``card_path`` (its graph at its own input size, its
     temperature and class offsets) on the validation images' seeded capture views."""
-    card = json.loads(card_path.read_text())
-    graph = card_path.parent / card["model_file"]
+    card, graph = _card_and_graph(card_path)
     views = load_capture_views(
         records,
         images_dir,
@@ -103,10 +117,7 @@ def views_malignant_auroc(
         graph_input_size(graph),
     )
     labels = np.array([r.label for r in records], dtype=np.int64)
-    logits = run_graph(graph, views, cache_dir=cache_dir)[0]
-    return scores(logits, labels, float(card["temperature"]), np.asarray(card["class_bias"]))[
-        "validation_malignant_auroc"
-    ]
+    return _calibrated_scores(card, graph, views, labels, cache_dir)["validation_malignant_auroc"]
 
 
 def abstention_rates(
@@ -134,13 +145,20 @@ def abstention_rates(
     }
 
 
-def _abstention_verdict(abstention: dict[str, dict[str, float]]) -> bool:
-    cand, shipped = abstention["candidate"], abstention["shipped"]
+def _ood_kept(cand: dict[str, float], shipped: dict[str, float]) -> bool:
+    """The validation-built out-of-distribution set: at least the target declined, and no more
+    than the allowed loss below the shipped model."""
     return (
-        cand["validation_with_views"] <= shipped["validation_with_views"] - SHIP_MIN_ABSTENTION_DROP
-        and cand["ood_decline"] >= SHIP_MIN_OOD_DECLINE
+        cand["ood_decline"] >= SHIP_MIN_OOD_DECLINE
         and cand["ood_decline"] >= shipped["ood_decline"] - SHIP_MAX_OOD_LOSS
     )
+
+
+def _abstention_verdict(abstention: dict[str, dict[str, float]]) -> bool:
+    cand, shipped = abstention["candidate"], abstention["shipped"]
+    return cand["validation_with_views"] <= shipped[
+        "validation_with_views"
+    ] - SHIP_MIN_ABSTENTION_DROP and _ood_kept(cand, shipped)
 
 
 ABSTENTION_RULE = (
@@ -183,8 +201,7 @@ def _ensemble_checks(
         >= views["shipped"] - SHIP_ENSEMBLE_MAX_VIEWS_AUROC_LOSS,
         "declines_kept": cand["validation_with_views"]
         <= shipped["validation_with_views"] + SHIP_ENSEMBLE_MAX_ABSTENTION_RISE,
-        "ood_kept": cand["ood_decline"] >= SHIP_MIN_OOD_DECLINE
-        and cand["ood_decline"] >= shipped["ood_decline"] - SHIP_MAX_OOD_LOSS,
+        "ood_kept": _ood_kept(cand, shipped),
     }
 
 
