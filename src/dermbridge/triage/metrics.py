@@ -162,6 +162,30 @@ def rule_out_threshold(
     return best
 
 
+def conformal_rule_out_threshold(
+    malignant: np.ndarray, score: np.ndarray, alpha: float = 0.05
+) -> tuple[float, int, int]:
+    """Split-conformal rule-out threshold: the k-th lowest malignant score, k = floor(alpha (n+1)).
+
+    For a new malignant case exchangeable with the n calibration ones, P(score >= threshold) >=
+    1 - alpha, on average over the draw of the calibration set (Vovk et al. 2005; Angelopoulos
+    and Bates 2021, section 1). That is weaker than :func:`rule_out_threshold`'s bound, which
+    holds with 97.5% confidence for the threshold actually fixed. Returns (threshold, malignant
+    cases caught, malignant cases).
+    """
+    malignant = np.asarray(malignant, dtype=bool)
+    pos_scores = np.sort(np.asarray(score, dtype=np.float64)[malignant])
+    n = len(pos_scores)
+    k = math.floor(alpha * (n + 1))
+    if k < 1:
+        raise ValueError(
+            f"{n} malignant cases are too few for a conformal guarantee at alpha {alpha} "
+            f"(at least {math.ceil(1 / alpha) - 1} needed)"
+        )
+    threshold = float(pos_scores[k - 1])
+    return threshold, int((pos_scores >= threshold).sum()), n
+
+
 def bootstrap_ci(
     groups: Sequence[str],
     statistic: Callable[[np.ndarray], float],

@@ -64,6 +64,39 @@ def test_rule_out_threshold_refuses_too_few_cases() -> None:
         metrics.rule_out_threshold(np.ones(20, bool), np.linspace(0, 1, 20))
 
 
+def test_conformal_threshold_is_the_kth_lowest_malignant_score() -> None:
+    malignant = np.r_[np.ones(226, bool), np.zeros(50, bool)]
+    score = np.r_[np.linspace(0.01, 0.99, 226), np.zeros(50)]
+    thr, caught, n = metrics.conformal_rule_out_threshold(malignant, score, 0.05)
+    # k = floor(0.05 * 227) = 11: ten malignant scores fall below the threshold.
+    assert (n, caught) == (226, 216)
+    assert thr == pytest.approx(np.sort(score[:226])[10])
+    # Benign scores do not move it.
+    assert metrics.conformal_rule_out_threshold(malignant[:226], score[:226], 0.05)[0] == thr
+
+
+def test_conformal_threshold_keeps_its_promise_on_average() -> None:
+    """Over many calibration draws, a new malignant case clears the threshold >= 95% of the time."""
+    rng = np.random.default_rng(11)
+    covered = []
+    for _ in range(2000):
+        cal = rng.beta(5, 2, 60)
+        thr, _, _ = metrics.conformal_rule_out_threshold(np.ones(60, bool), cal, 0.05)
+        covered.append(rng.beta(5, 2) >= thr)
+    # floor(0.05 * 61) = 3: exact coverage 1 - 3/61 = 0.951; 2000 draws give a SE of 0.005.
+    assert np.mean(covered) >= 0.935
+    # ...and is less conservative than the Clopper-Pearson bound on the same sample.
+    sample = rng.beta(5, 2, 400)
+    conformal = metrics.conformal_rule_out_threshold(np.ones(400, bool), sample)[0]
+    bound = metrics.rule_out_threshold(np.ones(400, bool), sample, 0.95)[0]
+    assert conformal > bound
+
+
+def test_conformal_threshold_refuses_too_few_cases() -> None:
+    with pytest.raises(ValueError, match="at least 19 needed"):
+        metrics.conformal_rule_out_threshold(np.ones(18, bool), np.linspace(0, 1, 18), 0.05)
+
+
 def test_bootstrap_resamples_groups_and_brackets_the_mean() -> None:
     rng = np.random.default_rng(3)
     values = rng.normal(size=300)

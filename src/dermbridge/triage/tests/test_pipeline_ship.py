@@ -164,6 +164,12 @@ def test_a_refit_worse_on_validation_leaves_the_shipped_model_and_scores_no_test
     views = card["abstention"]["capture_views"]
     assert views["train"] == views["calibration"] == 40
     assert 0.0 <= views["calibration_views_abstention_rate"] <= 1.0
+    # Each refit compares the rule-out guarantees (ADR 0020); the shipped one is Clopper-Pearson.
+    # A 40-row smoke run has too few malignant images for a conformal one, and no lesion ids.
+    guarantees = card["rule_out"]["guarantees_compared"]
+    assert [g["key"] for g in guarantees if g["shipped"]] == ["clopper_pearson"]
+    assert guarantees[0]["threshold"] == card["rule_out_threshold"]
+    assert "conformal_lesions" not in {g["key"] for g in guarantees}
 
 
 def test_a_smoke_run_takes_each_diagnosis_in_turn() -> None:

@@ -41,6 +41,30 @@ def _band_text(card: dict[str, Any]) -> str:
   {rows}"""
 
 
+def _guarantees_text(card: dict[str, Any]) -> str:
+    """The rule-out threshold under each guarantee, compared on validation (triage-v3.3 on)."""
+    rows = card["rule_out"].get("guarantees_compared")
+    if not rows:
+        return ""
+    table = "\n  ".join(
+        f"| {r['guarantee']}{' (shipped)' if r['shipped'] else ''} | {r['threshold']:.4f} | "
+        f"{r['calibration_malignant_caught']} of {r['calibration_malignant_total']} | "
+        f"{_num(r['validation_sensitivity'])} | {_num(r['validation_specificity'])} | "
+        f"{_num(r['validation_melanoma_sensitivity'])} |"
+        for r in rows
+    )
+    return f"""
+  Guarantees compared (issue 15 allows a conformal or a Clopper–Pearson one; ADR 0020). A split
+  conformal threshold (the k-th lowest calibration malignant score, k = floor(0.05 (n + 1)))
+  promises sensitivity ≥ 0.95 only on average over calibration sets; the Clopper–Pearson
+  threshold promises it with 97.5% confidence for the threshold actually fixed, which is what a
+  discharge suggestion needs, so it ships. Validation split, the band rule as shipped:
+
+  | guarantee | threshold | calibration malignant caught | sensitivity | specificity | melanoma not low |
+  |---|---|---|---|---|---|
+  {table}"""
+
+
 def _captures_text(card: dict[str, Any]) -> str:
     runs = card.get("captures") or []
     if not runs:

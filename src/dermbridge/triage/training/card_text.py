@@ -23,6 +23,7 @@ from dermbridge.triage.training.card_format import (
 from dermbridge.triage.training.card_sections_captures import (
     _band_text,
     _captures_text,
+    _guarantees_text,
     _non_skin_text,
 )
 from dermbridge.triage.training.card_sections_experiments import (
@@ -270,7 +271,7 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   calibration split is ≥ {ro["target_lower_bound"]} ({ro["calibration_malignant_caught"]} of
   {ro["calibration_malignant_total"]} malignant images caught, lower bound
   {ro["sensitivity_lower_95_clopper_pearson"]:.3f}). Images of one lesion are not independent, so
-  this bound is somewhat optimistic.
+  this bound is somewhat optimistic.{_guarantees_text(card)}
 {_band_text(card)}
 - **Uncertainty shown to the dermatologist:** an interval for the malignancy probability that
   always contains it: the Wilson 95% interval around the probability given the calibration

@@ -287,6 +287,14 @@ def fit_artifacts(
             val_probs, y_val, class_thresholds, threshold, high
         ),
     }
+    cal_lesions = (
+        None
+        if records is None
+        else [r.lesion_id for r, k in zip(records["calibration"], kept, strict=True) if k]
+    )
+    guarantees = rules.rule_out_comparison(
+        (probs, y_cal[kept], cal_lesions), (val_probs, y_val), class_thresholds, threshold, high
+    )
     inner_edges, rate_intervals = calibration.malignant_rate_bins(is_mal, p_mal)
 
     # The candidate's files go to a staging directory; pipeline_ship.promote moves them into the
@@ -335,6 +343,7 @@ def fit_artifacts(
             "sensitivity_lower_95_clopper_pearson": lower,
             "target_lower_bound": RULE_OUT_LOWER_BOUND,
             "target_attained": attained,
+            "guarantees_compared": guarantees,
         },
         "high_band_cutoff": high,
         "class_thresholds": class_thresholds,

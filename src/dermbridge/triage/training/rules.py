@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from dermbridge.triage import calibration
+from dermbridge.triage import calibration, metrics
 from dermbridge.triage.labels import CLASSES, MALIGNANT_INDICES
 
 MAX_BENIGN_HIGH = 0.10
@@ -85,3 +85,73 @@ def band_metrics(
         "malignant_high_band": float((bands[mal] == "high").mean()),
         "benign_high_band": float((bands[~mal] == "high").mean()),
     }
+
+
+CONFORMAL_ALPHA = 0.05
+
+
+def rule_out_comparison(
+    cal: tuple[np.ndarray, np.ndarray, list[str] | None],
+    val: tuple[np.ndarray, np.ndarray],
+    thresholds: dict[str, float] | None,
+    shipped: float,
+    high_cutoff: float,
+) -> list[dict[str, Any]]:
+    """Rule-out thresholds under each guarantee, and what each gives on the validation split.
+
+    ``cal`` is (probabilities, labels, lesion ids or None) of the assessed calibration images,
+    ``val`` (probabilities, labels) of the validation images; ``shipped`` is the Clopper-Pearson
+    threshold. The split-conformal threshold is fitted on images and, where lesion ids are given,
+    on lesions (each malignant lesion's lowest score, so images of one lesion do not count as
+    independent). Validation numbers use the band rule given (``thresholds``), as shipped.
+    """
+    probs, labels, lesions = cal
+    p_mal = probs[:, list(MALIGNANT_INDICES)].sum(axis=1)
+    is_mal = np.isin(labels, MALIGNANT_INDICES)
+    candidates: list[tuple[str, str, float]] = [
+        ("clopper_pearson", "lower two-sided 95% Clopper-Pearson bound >= 0.95 (images)", shipped)
+    ]
+    try:
+        conformal = metrics.conformal_rule_out_threshold(is_mal, p_mal, CONFORMAL_ALPHA)[0]
+        candidates.append(
+            ("conformal_images", f"split conformal, alpha {CONFORMAL_ALPHA} (images)", conformal)
+        )
+    except ValueError:  # smoke runs: too few malignant images for any guarantee
+        pass
+    if lesions is not None:
+        lowest: dict[str, float] = {}
+        for lesion, p, m in zip(lesions, p_mal, is_mal, strict=True):
+            if m:
+                lowest[lesion] = min(lowest.get(lesion, np.inf), float(p))
+        per_lesion = np.array(list(lowest.values()))
+        try:
+            by_lesion = metrics.conformal_rule_out_threshold(
+                np.ones(len(per_lesion), dtype=bool), per_lesion, CONFORMAL_ALPHA
+            )[0]
+            candidates.append(
+                (
+                    "conformal_lesions",
+                    f"split conformal, alpha {CONFORMAL_ALPHA} (lesions: each malignant "
+                    "lesion's lowest score)",
+                    by_lesion,
+                )
+            )
+        except ValueError:
+            pass
+    rows = []
+    for key, guarantee, threshold in candidates:
+        ops = band_metrics(*val, thresholds, threshold, max(high_cutoff, threshold))
+        rows.append(
+            {
+                "key": key,
+                "guarantee": guarantee,
+                "threshold": threshold,
+                "calibration_malignant_caught": int((p_mal[is_mal] >= threshold).sum()),
+                "calibration_malignant_total": int(is_mal.sum()),
+                "validation_sensitivity": ops["sensitivity"],
+                "validation_specificity": ops["specificity"],
+                "validation_melanoma_sensitivity": ops["melanoma_sensitivity"],
+                "shipped": key == "clopper_pearson",
+            }
+        )
+    return rows
