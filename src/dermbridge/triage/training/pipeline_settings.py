@@ -88,5 +88,32 @@ EXPERIMENTS_NOT_RUN = [
         "the pipeline's calibration candidates at the end of a session). The next candidates: "
         "Lite1 at 200x150 or Lite2 and more members, with a GPU, and a full-length student",
         "verdict": "open",
-    }
+    },
+    {
+        "what": "EfficientNet-Lite1 member at 160x120 with the zoom widened to 0.75-1.3 "
+        "(class-balanced loss, standard colour, 16 epochs), in an ensemble with triage-v2's "
+        "network judged by ADR 0018's non-inferiority rule",
+        "result": "alone (the training's validation numbers): best epoch 8, balanced accuracy "
+        "0.776, malignant AUROC 0.905; balanced accuracy fell to 0.669 by epoch 16 (about 60 "
+        "min, 210 s per epoch). The two-network graph refitted by the pipeline: selection score "
+        "0.851 against triage-v3.2's 0.856, malignant AUROC 0.915 against 0.914, capture-view "
+        "AUROC 0.917 against 0.918, 3.2% of validation images and views declined for both, "
+        "out-of-distribution decline 97.5% against 97.1%. Not recorded as a row above: its "
+        "weights went with the machine before experiments.py scored them",
+        "verdict": "not shipped: the malignant AUROC gain (+0.001) is under the +0.005 the "
+        "non-inferiority rule asks; stopped before the test split, which was not scored",
+    },
+    {
+        "what": "rule-out threshold under a split-conformal guarantee instead of Clopper-Pearson "
+        "(ADR 0020; computed on every refit from triage-v3.3 on)",
+        "result": "triage-v3.2's probabilities, thresholds fitted on the calibration split, "
+        "580 assessed validation images with the worst-plausible band: Clopper-Pearson "
+        "(shipped) threshold 0.0286, sensitivity 0.992, specificity 0.569; conformal over "
+        "images (alpha 0.05) 0.0625, 0.992, 0.611; conformal over lesions 0.0392, 0.992, 0.587. "
+        "A threshold tuned on validation to catch exactly 95% of its malignant images reaches "
+        "specificity 0.670 there: the guarantee is not what holds specificity under 0.65",
+        "verdict": "not shipped: the conformal promise holds only on average over calibration "
+        "sets (the fixed threshold's sensitivity is below 0.95 about 2 times in 5) for +0.04 "
+        "specificity",
+    },
 ]
