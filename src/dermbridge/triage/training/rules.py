@@ -24,6 +24,8 @@ from dermbridge.triage.labels import CLASSES, MALIGNANT_INDICES
 
 MAX_BENIGN_HIGH = 0.10
 BCC_SENSITIVITY = 0.95
+# The split-conformal rule-out threshold compared with the Clopper-Pearson one (ADR 0020).
+CONFORMAL_ALPHA = 0.05
 GRID = np.linspace(0.30, 0.995, 140)
 
 
@@ -85,9 +87,6 @@ def band_metrics(
         "malignant_high_band": float((bands[mal] == "high").mean()),
         "benign_high_band": float((bands[~mal] == "high").mean()),
     }
-
-
-CONFORMAL_ALPHA = 0.05
 
 
 def rule_out_comparison(
