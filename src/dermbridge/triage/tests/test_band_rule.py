@@ -77,7 +77,7 @@ def test_rule_out_guarantees_are_compared_on_validation() -> None:
     p_mal = cal_p[:, list(MALIGNANT_INDICES)].sum(axis=1)
     is_mal = np.isin(cal_y, MALIGNANT_INDICES)
     shipped = metrics.rule_out_threshold(is_mal, p_mal, 0.95)[0]
-    rows = rule_out_comparison((cal_p, cal_y, lesions), (val_p, val_y), None, shipped, 0.9)
+    rows = rule_out_comparison((p_mal, is_mal, lesions), (val_p, val_y), None, shipped, 0.9)
     by_key = {r["key"]: r for r in rows}
     assert list(by_key) == ["clopper_pearson", "conformal_images", "conformal_lesions"]
     assert [r["key"] for r in rows if r["shipped"]] == ["clopper_pearson"]
@@ -94,7 +94,7 @@ def test_rule_out_guarantees_are_compared_on_validation() -> None:
     # Without lesion ids (smoke runs) the lesion-level row is left out, not guessed.
     keys = [
         r["key"]
-        for r in rule_out_comparison((cal_p, cal_y, None), (val_p, val_y), None, shipped, 0.9)
+        for r in rule_out_comparison((p_mal, is_mal, None), (val_p, val_y), None, shipped, 0.9)
     ]
     assert keys == ["clopper_pearson", "conformal_images"]
 

@@ -293,7 +293,7 @@ def fit_artifacts(
         else [r.lesion_id for r, k in zip(records["calibration"], kept, strict=True) if k]
     )
     guarantees = rules.rule_out_comparison(
-        (probs, y_cal[kept], cal_lesions), (val_probs, y_val), class_thresholds, threshold, high
+        (p_mal, is_mal, cal_lesions), (val_probs, y_val), class_thresholds, threshold, high
     )
     inner_edges, rate_intervals = calibration.malignant_rate_bins(is_mal, p_mal)
 

@@ -98,15 +98,14 @@ def rule_out_comparison(
 ) -> list[dict[str, Any]]:
     """Rule-out thresholds under each guarantee, and what each gives on the validation split.
 
-    ``cal`` is (probabilities, labels, lesion ids or None) of the assessed calibration images,
-    ``val`` (probabilities, labels) of the validation images; ``shipped`` is the Clopper-Pearson
+    ``cal`` is (summed malignancy probability, malignant or not, lesion ids or None) of the
+    assessed calibration images, as the rule-out threshold was fitted on them; ``val``
+    (probabilities, labels) of the validation images; ``shipped`` is the Clopper-Pearson
     threshold. The split-conformal threshold is fitted on images and, where lesion ids are given,
     on lesions (each malignant lesion's lowest score, so images of one lesion do not count as
     independent). Validation numbers use the band rule given (``thresholds``), as shipped.
     """
-    probs, labels, lesions = cal
-    p_mal = probs[:, list(MALIGNANT_INDICES)].sum(axis=1)
-    is_mal = np.isin(labels, MALIGNANT_INDICES)
+    p_mal, is_mal, lesions = cal
     candidates: list[tuple[str, str, float]] = [
         ("clopper_pearson", "lower two-sided 95% Clopper-Pearson bound >= 0.95 (images)", shipped)
     ]
