@@ -5,7 +5,9 @@ number is for the full runtime path (``TriageModel.assess_rgb``: quality gate, f
 network, Mahalanobis detector, calibration); the eager number is the network alone with the same
 flip averaging. PyTorch is optional: without the ``train`` extra only onnxruntime is measured.
 The eager model loads the training checkpoint when ``var/triage/run/best.pt`` exists, otherwise
-the same architecture with random weights (latency does not depend on the weight values).
+the same architecture with random weights (latency does not depend on the weight values); for
+an ensemble, each member's architecture in turn. A model shipped as its ensemble members
+(ADR 0021) is also timed against the one graph it was evaluated as, side by side.
 
 Run: ``python -m dermbridge.triage.bench [--n 200] [--out FILE.json]``.
 """
@@ -23,7 +25,7 @@ from PIL import Image
 
 from dermbridge.config import env_path
 from dermbridge.triage.dataset import read_metadata
-from dermbridge.triage.inference import TriageModel, load_model
+from dermbridge.triage.inference import DEFAULT_CARD, TriageModel, load_model
 from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH, normalise, to_rgb_array
 
 REPO_DIR = Path(__file__).resolve().parents[3]
@@ -62,7 +64,15 @@ def bench_onnx(frames: np.ndarray, model: TriageModel | None = None) -> dict[str
     return {"model_version": model.version, **_summary(times)}
 
 
-def bench_eager(frames: np.ndarray) -> dict[str, Any] | None:
+def _backbones(model: TriageModel | None) -> list[str]:
+    """The eager networks the shipped model runs: one per ensemble member (its backbone), else
+    one, triage-v2's EfficientNet-Lite0."""
+    members = ((model.card if model else {}).get("training") or {}).get("ensemble") or []
+    found = [(m.get("training") or {}).get("backbone") or "efficientnet-lite0" for m in members]
+    return found or ["efficientnet-lite0"]
+
+
+def bench_eager(frames: np.ndarray, model: TriageModel | None = None) -> dict[str, Any] | None:
     try:
         import torch
 
@@ -72,17 +82,58 @@ def bench_eager(frames: np.ndarray) -> dict[str, Any] | None:
         return None
     torch.set_num_threads(1)
     ckpt = REPO_DIR / "var" / "triage" / "run" / "best.pt"
-    model = load_checkpoint(ckpt) if ckpt.exists() else TriageNet(pretrained=False).eval()
-    wrapper = ExportWrapper(model, tta=True).eval()
+    backbones = _backbones(model)
+    if len(backbones) == 1 and ckpt.exists():
+        networks = [load_checkpoint(ckpt)]
+    else:
+        size = model.input_size if model else (INPUT_WIDTH, INPUT_HEIGHT)
+        networks = [TriageNet(False, size, b).eval() for b in backbones]
+    wrappers = [ExportWrapper(n, tta=True).eval() for n in networks]
 
     times = []
     with torch.no_grad():
         for i, f in enumerate(frames):
             t0 = time.perf_counter()
-            wrapper(torch.from_numpy(normalise(f[None])))
+            x = torch.from_numpy(normalise(f[None]))
+            for wrapper in wrappers:  # an ensemble runs each member
+                wrapper(x)
             if i >= 5:
                 times.append((time.perf_counter() - t0) * 1000.0)
-    return {"weights": "checkpoint" if ckpt.exists() else "random", **_summary(times)}
+    weights = "checkpoint" if len(backbones) == 1 and ckpt.exists() else "random"
+    return {"weights": weights, "networks": backbones, **_summary(times)}
+
+
+def bench_members_vs_graph(frames: np.ndarray, model: TriageModel) -> dict[str, Any] | None:
+    """For the shipped model, when shipped as its ensemble members (ADR 0021): ``assess_rgb`` through the
+    members against the same card run as the one merged graph it was evaluated as, frame by
+    frame in alternation, so both see the same machine load; None for a single-graph model or
+    without the onnx package (the ``train`` extra) to merge with."""
+    if not model.card.get("members"):
+        return None
+    try:
+        from dermbridge.triage.training.ensemble_graph import graph_for_card
+
+        graph = graph_for_card(DEFAULT_CARD)  # merging needs onnx
+    except ImportError:
+        return None
+    single = TriageModel(model.card, [graph], DEFAULT_CARD.parent / model.card["ood_file"])
+    for f in frames[:5]:
+        model.assess_rgb(f)
+        single.assess_rgb(f)  # warm-up
+    members_ms: list[float] = []
+    graph_ms: list[float] = []
+    for i, f in enumerate(frames):
+        order = ((model, members_ms), (single, graph_ms))
+        for which, times in order if i % 2 == 0 else order[::-1]:
+            t0 = time.perf_counter()
+            which.assess_rgb(f)
+            times.append((time.perf_counter() - t0) * 1000.0)
+    members, merged = _summary(members_ms), _summary(graph_ms)
+    return {
+        "members": members,
+        "one_graph": merged,
+        "p50_ratio_members_to_graph": members["p50_ms"] / merged["p50_ms"],
+    }
 
 
 def run(n: int = 200) -> dict[str, Any]:
@@ -91,7 +142,8 @@ def run(n: int = 200) -> dict[str, Any]:
     frames = np.stack([model.frame(f) for f in _frames(n)])
     result: dict[str, Any] = {
         "onnxruntime": bench_onnx(frames, model),
-        "pytorch_eager": bench_eager(frames),
+        "pytorch_eager": bench_eager(frames, model),
+        "ensemble_members_vs_one_graph": bench_members_vs_graph(frames, model),
         "target_p50_ms": TARGET_P50_MS,
     }
     result["target_met"] = result["onnxruntime"]["p50_ms"] <= TARGET_P50_MS

@@ -1,9 +1,10 @@
 """Runtime AI assessment of one dermoscopic image, with onnxruntime only (never torch).
 
-The shipped model (card ``models/triage-v3.2.json``, which names its graph — triage-v3.2 reuses
-``triage-v2.onnx`` unchanged — and its detectors, ``triage-v3.2-ood.npz``, fitted on training
-images and their phone-capture views (ADR 0019); earlier versions' cards stay beside it for
-their assessments) is
+The shipped model (card ``models/triage-v3.3.json``: an ensemble of an EfficientNet-Lite1
+network, ``triage-v3.3-member0.onnx``, and triage-v2's network, ``triage-v2.onnx``, whose logits
+the runtime averages, and the detectors ``triage-v3.2-ood.npz``, fitted on training images and
+their phone-capture views (ADR 0019); earlier versions' cards stay beside it for their
+assessments) is
 integrity-checked against the sha256 sums in the card when it is loaded. A graph may take further
 inputs, one per ensemble member at another size (``training/ensemble_graph.py``): the runtime
 fills each with the picture resized as an upload is. If anything is missing or does not match,
@@ -58,7 +59,7 @@ from dermbridge.vocabulary.ai import COLOUR_REASON, OOD_REASON, UNCERTAIN_REASON
 logger = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_CARD = MODELS_DIR / "triage-v3.2.json"
+DEFAULT_CARD = MODELS_DIR / "triage-v3.3.json"
 
 
 class ModelUnavailable(Exception):
@@ -127,12 +128,48 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _Graph:
+    """One onnxruntime session: its main input (at ``size``, None where the graph leaves it
+    open) and, for an ensemble graph, one further input per member at another size."""
+
+    def __init__(self, path: Path, threads: int):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        # One thread per request: the web server runs several requests side by side.
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        graph_input, *extra = self.session.get_inputs()
+        self.input_name: str = graph_input.name
+        # An ensemble graph (training/ensemble_graph.py) has one more input per member size.
+        self.extra_inputs = graph_extra_inputs(extra)
+        height, width = graph_input.shape[2:4]
+        self.size: tuple[int | None, int | None] = (
+            width if isinstance(width, int) else None,
+            height if isinstance(height, int) else None,
+        )
+
+    def run(self, rgb_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, features) of uint8 NxHxWx3 frames; a graph with a fixed input size other
+        than the frames' gets them resized as an upload is."""
+        width, height = self.size
+        frames = rgb_batch
+        if width is not None and height is not None and rgb_batch.shape[1:3] != (height, width):
+            frames = np.stack([at_size(f, (width, height)) for f in rgb_batch])
+        feed = {self.input_name: normalise(frames), **feed_extra(self.extra_inputs, rgb_batch)}
+        logits, feats = self.session.run(None, feed)
+        return np.asarray(logits), np.asarray(feats)
+
+
 class TriageModel:
     """A loaded, integrity-checked triage model. Thread-safe: one instance serves all requests."""
 
-    def __init__(self, card: dict[str, Any], model_path: Path, ood_path: Path, threads: int = 1):
-        import onnxruntime as ort
-
+    def __init__(
+        self, card: dict[str, Any], model_paths: list[Path], ood_path: Path, threads: int = 1
+    ):
         self.card = card
         self.version: str = str(card["version"])
         self.classes: tuple[str, ...] = tuple(card["classes"])
@@ -184,38 +221,37 @@ class TriageModel:
                 if "colour_means" in arrays.files
                 else None
             )
-        opts = ort.SessionOptions()
-        # One thread per request: the web server runs several requests side by side.
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(model_path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
-        graph_input, *extra = self.session.get_inputs()
-        self.input_name = graph_input.name
-        # An ensemble graph (training/ensemble_graph.py) has one more input per member size.
-        self.extra_inputs = graph_extra_inputs(extra)
         # The frame the network was trained on: the card says (160x120 before cards said).
         size = card.get("input", {})
         self.input_size: tuple[int, int] = (
             int(size.get("width", INPUT_WIDTH)),
             int(size.get("height", INPUT_HEIGHT)),
         )
-        height, width = graph_input.shape[2:4]
-        if (isinstance(width, int) and width != self.input_size[0]) or (
-            isinstance(height, int) and height != self.input_size[1]
-        ):
+        # One graph, or (a card with ``members``) one graph per ensemble member, whose logits
+        # the runtime averages as ``training/ensemble_graph.py``'s single graph does.
+        self.graphs = [_Graph(path, threads) for path in model_paths]
+        first = self.graphs[0].size
+        if any(w is not None and w != s for w, s in zip(first, self.input_size, strict=True)):
             raise ModelUnavailable(
                 f"the card's input size {self.input_size} does not match the graph's "
-                f"{width}x{height}"
+                f"{first[0]}x{first[1]}"
             )
+        # float32, as the ensemble graph multiplies the members' summed logits.
+        self.member_weight = np.float32(1.0 / len(self.graphs))
 
     def run(self, rgb_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw network outputs (logits, penultimate features) for uint8 NxHxWx3 images at the
-        model's input size."""
-        feed = {self.input_name: normalise(rgb_batch), **feed_extra(self.extra_inputs, rgb_batch)}
-        logits, feats = self.session.run(None, feed)
-        return np.asarray(logits), np.asarray(feats)
+        model's input size. An ensemble's logits are the mean of its members' (summed in member
+        order, then times 1/n in float32: what ``ensemble_graph.merge``'s graph computes, so a
+        card evaluated as that graph assesses the same from its members); its features are the
+        last member's, which the out-of-distribution detector was fitted on."""
+        outputs = [graph.run(rgb_batch) for graph in self.graphs]
+        if len(outputs) == 1:
+            return outputs[0]
+        total = outputs[0][0]
+        for logits, _ in outputs[1:]:
+            total = total + logits
+        return total * self.member_weight, outputs[-1][1]
 
     def frame(self, rgb: np.ndarray) -> np.ndarray:
         """``rgb`` (uint8 HxWx3) at the model's input size, resized as an upload is if needed."""
@@ -288,8 +324,25 @@ class TriageModel:
         )
 
 
+def model_files(card_path: Path, card: dict[str, Any]) -> list[Path]:
+    """The graph files a card's assessments run: its ``model_file``, or, for an ensemble
+    shipped as its members (``members``: each member's graph and sha256, so no network is
+    committed twice), the members' graphs in order. The card's ``model_file`` and ``sha256``
+    then name the single graph it was evaluated as (``ensemble_graph.merge`` of the members
+    rebuilds it bit for bit)."""
+    members = card.get("members")
+    if members:
+        return [card_path.parent / str(m["file"]) for m in members]
+    return [card_path.parent / str(card["model_file"])]
+
+
+def _graph_sums(card: dict[str, Any]) -> list[str]:
+    members = card.get("members")
+    return [str(m["sha256"]) for m in members] if members else [str(card["sha256"])]
+
+
 def load_model(path: Path | None = None, threads: int = 1) -> TriageModel:
-    """Load the model described by a card (default: the shipped triage-v3.2), verifying sha256 sums.
+    """Load the model described by a card (default: the shipped triage-v3.3), verifying sha256 sums.
 
     ``path`` may be the card (.json) or the .onnx file beside its card. Raises
     :class:`ModelUnavailable` with a reason on any problem.
@@ -299,9 +352,10 @@ def load_model(path: Path | None = None, threads: int = 1) -> TriageModel:
         card_path = card_path.with_suffix(".json")
     try:
         card = json.loads(card_path.read_text())
-        model_path = card_path.parent / card["model_file"]
+        model_paths = model_files(card_path, card)
         ood_path = card_path.parent / card["ood_file"]
-        for file, expected in ((model_path, card["sha256"]), (ood_path, card["ood_sha256"])):
+        checks = [*zip(model_paths, _graph_sums(card), strict=True), (ood_path, card["ood_sha256"])]
+        for file, expected in checks:
             if not file.is_file():
                 raise ModelUnavailable(f"model file {file.name} is missing")
             actual = sha256_file(file)
@@ -309,7 +363,7 @@ def load_model(path: Path | None = None, threads: int = 1) -> TriageModel:
                 raise ModelUnavailable(
                     f"integrity check failed for {file.name}: sha256 {actual} != card {expected}"
                 )
-        return TriageModel(card, model_path, ood_path, threads=threads)
+        return TriageModel(card, model_paths, ood_path, threads=threads)
     except ModelUnavailable:
         raise
     except FileNotFoundError as exc:

@@ -69,9 +69,9 @@ def test_rounded_percentages_stay_inside_the_rounded_range(p: float) -> None:
 
 
 def test_the_reported_case_now_holds_its_estimate() -> None:
-    """The shipped card's bin for 0.33 observed 27 malignant of 115 (16%-32%): the range shown
+    """triage-v3.2's card's bin for 0.33 observed 27 malignant of 115 (16%-32%): the range shown
     now covers both that and the estimate; an old stored range is recomputed, not shown."""
-    card = json.loads(DEFAULT_CARD.read_text())
+    card = json.loads((DEFAULT_CARD.parent / "triage-v3.2.json").read_text())
     bins = card["malignant_rate_bins"]
     lo, hi = calibration.interval_for(
         0.33, bins["inner_edges"], [tuple(i) for i in bins["intervals"]], bins["counts"]

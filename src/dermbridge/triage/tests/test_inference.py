@@ -28,7 +28,8 @@ def _copy_model(tmp_path: Path, card_path: Path = DEFAULT_CARD) -> Path:
     if not card_path.exists():
         pytest.skip("no shipped model to copy")
     card = json.loads(card_path.read_text())
-    for name in (card_path.name, card["model_file"], card["ood_file"]):
+    graphs = [p.name for p in inference.model_files(card_path, card)]
+    for name in (card_path.name, *graphs, card["ood_file"]):
         shutil.copy(card_path.parent / name, tmp_path / name)
     return tmp_path / card_path.name
 
@@ -46,38 +47,86 @@ def test_assess_real_dermoscopic_image(shipped_model: TriageModel, ham_dir: Path
     assert result.entropy is not None and 0.0 <= result.entropy <= 1.0
     lo, hi = result.malignant_probability_interval or (-1.0, -1.0)
     assert 0.0 <= lo <= hi <= 1.0
-    assert result.model_version == shipped_model.version == "triage-v3.2"
+    assert result.model_version == shipped_model.version == "triage-v3.3"
     assert len(result.input_sha256) == 64
 
 
 def test_earlier_versions_keep_their_own_card(ham_dir: Path) -> None:
-    """triage-v3.1 is triage-v3's network with a logit adjustment, and triage-v3.2 is
-    triage-v3.1 with its abstention detectors refitted on capture views (ADR 0019): an
-    assessment made by an earlier version is still explained by that version's card."""
+    """triage-v3.1 is triage-v3's network with a logit adjustment, triage-v3.2 is triage-v3.1
+    with its abstention detectors refitted on capture views (ADR 0019), and triage-v3.3 is an
+    ensemble of a new network with that same network: an assessment made by an earlier version
+    is still explained by that version's card."""
     older = load_model(MODELS_DIR / "triage-v3.json")
     previous = load_model(MODELS_DIR / "triage-v3.1.json")
-    newer = load_model()
-    assert (older.version, previous.version, newer.version) == (
+    newer = load_model(MODELS_DIR / "triage-v3.2.json")
+    shipped = load_model()
+    assert (older.version, previous.version, newer.version, shipped.version) == (
         "triage-v3",
         "triage-v3.1",
         "triage-v3.2",
+        "triage-v3.3",
     )
     assert older.card["sha256"] == previous.card["sha256"] == newer.card["sha256"]  # one network
+    # triage-v3.3 runs that network as its second member, beside a new one.
+    members = shipped.card["members"]
+    assert [m["sha256"] for m in members][1] == newer.card["sha256"]
+    assert members[0]["sha256"] != newer.card["sha256"] and len(shipped.graphs) == 2
     assert not any(older.class_bias) and newer.class_bias[CLASSES.index("mel")] > 0
     np.testing.assert_allclose(previous.class_bias, newer.class_bias, atol=1e-4)
     assert previous.card["ood_sha256"] != newer.card["ood_sha256"]  # refitted detectors
     assert newer.card["abstention"]["capture_views"]["train"] > 0
     with Image.open(ham_dir / "images" / "ISIC_0027419.jpg") as img:
-        a, b, c = older.assess(img), previous.assess(img), newer.assess(img)
-    assert (a.model_version, b.model_version, c.model_version) == (
+        a, b, c, d = older.assess(img), previous.assess(img), newer.assess(img), shipped.assess(img)
+    assert (a.model_version, b.model_version, c.model_version, d.model_version) == (
         "triage-v3",
         "triage-v3.1",
         "triage-v3.2",
+        "triage-v3.3",
     )
     assert a.probabilities != c.probabilities
     # The same network and calibration: where both assess, they say the same.
     assert not b.abstained and not c.abstained
     assert b.probabilities == pytest.approx(c.probabilities, abs=1e-6)
+    assert not d.abstained and d.probabilities != pytest.approx(c.probabilities, abs=1e-3)
+
+
+def test_an_ensemble_shipped_as_members_assesses_as_its_single_graph(ham_dir: Path) -> None:
+    """triage-v3.3 was fitted and evaluated as one graph (``ensemble_graph.merge`` of its two
+    members) and ships as the members: merged again, that graph has the card's sha256, and the
+    runtime's mean of the members' logits is bit for bit what the graph computes."""
+    pytest.importorskip("onnx", reason="rebuilding the ensemble graph needs the onnx package")
+    from dermbridge.triage.training.ensemble_graph import graph_for_card
+
+    shipped = load_model()
+    graph = graph_for_card(DEFAULT_CARD)
+    assert inference.sha256_file(graph) == shipped.card["sha256"]
+    single = TriageModel(shipped.card, [graph], MODELS_DIR / shipped.card["ood_file"])
+    assert len(single.graphs) == 1 and len(shipped.graphs) == 2
+    images = sorted((ham_dir / "images").glob("*.jpg"))[:24]
+    from dermbridge.triage.preprocessing import to_rgb_array
+
+    frames = []
+    for path in images:
+        with Image.open(path) as img:
+            frames.append(to_rgb_array(img))
+    batch = np.stack(frames)
+    for ours, theirs in zip(shipped.run(batch), single.run(batch), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    assert [shipped.assess_rgb(f) for f in frames] == [single.assess_rgb(f) for f in frames]
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_a_damaged_ensemble_member_makes_the_model_unavailable(tmp_path: Path, damage: str) -> None:
+    card_path = _copy_model(tmp_path)
+    member = tmp_path / json.loads(card_path.read_text())["members"][0]["file"]
+    if damage == "missing":
+        member.unlink()
+    else:
+        data = bytearray(member.read_bytes())
+        data[len(data) // 3] ^= 0x01
+        member.write_bytes(bytes(data))
+    with pytest.raises(ModelUnavailable, match="missing" if damage == "missing" else "integrity"):
+        load_model(card_path)
 
 
 def test_band_follows_shipped_thresholds(shipped_model: TriageModel, ham_dir: Path) -> None:
@@ -130,7 +179,7 @@ def test_portrait_image_is_rotated_not_rejected(shipped_model: TriageModel, ham_
 
 
 def test_corrupt_model_file_is_unavailable(tmp_path: Path) -> None:
-    card_path = _copy_model(tmp_path)
+    card_path = _copy_model(tmp_path, MODELS_DIR / "triage-v3.2.json")  # one graph
     onnx = tmp_path / json.loads(card_path.read_text())["model_file"]
     data = bytearray(onnx.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -222,7 +271,7 @@ def test_a_larger_frame_is_resized_as_an_upload_is(
     shipped_model: TriageModel, ham_dir: Path
 ) -> None:
     """Capture frames are kept at the AI input derivative's 200x150; each model resizes them
-    (triage-v3.1 and triage-v3.2 take 160x120)."""
+    (triage-v3.1 to triage-v3.3 take 160x120)."""
     previous = load_model(MODELS_DIR / "triage-v3.1.json")
     with Image.open(next((ham_dir / "images").glob("*.jpg"))) as img:
         img.load()
@@ -246,15 +295,15 @@ def test_an_ensemble_graph_gives_each_member_the_frame_at_its_size(
     wide_card = _with_input(tmp_path, 200, 150, rewrite_graph=True)
     card = json.loads(wide_card.read_text())
     wide_graph = tmp_path / card["model_file"]
-    v2_graph = MODELS_DIR / json.loads(DEFAULT_CARD.read_text())["model_file"]
+    v2_graph = MODELS_DIR / "triage-v2.onnx"
     ensemble = tmp_path / "ensemble.onnx"
     assert merge(wide_graph, [v2_graph], ensemble) == (200, 150)
     card["model_file"], card["sha256"] = ensemble.name, inference.sha256_file(ensemble)
     wide_card.write_text(json.dumps(card))
     model = load_model(wide_card)
     assert model.input_size == (200, 150)
-    assert model.extra_inputs == [("image_160x120", (160, 120))]
-    alone = load_model()  # triage-v3.2: triage-v2's graph at 160x120
+    assert model.graphs[0].extra_inputs == [("image_160x120", (160, 120))]
+    alone = load_model(MODELS_DIR / "triage-v3.2.json")  # triage-v2's graph at 160x120
     with Image.open(ham_dir / "images" / "ISIC_0027419.jpg") as img:
         img.load()
     big, small = to_rgb_array(img, (200, 150)), to_rgb_array(img)

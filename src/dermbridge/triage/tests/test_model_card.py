@@ -145,7 +145,8 @@ def test_an_ensemble_card_names_its_members_and_how_it_was_built() -> None:
 
     card = json.loads((REPO_DIR / "docs/benchmarks/triage-ensemble-not-shipped.json").read_text())
     text = card_text.render(card)
-    assert "is an ensemble of 2 networks in one graph" in text
+    assert "is an ensemble of 2 networks**, fitted and evaluated as one graph (" in text
+    assert "shipped as its members" not in text  # a graph, not shipped
     assert "(1) `member-la-strong-200x150`, trained from ImageNet weights" in text
     assert "(2) `triage-v2`'s network unchanged: 16 epochs at 160x120" in text
     assert "python -m dermbridge.triage.training.ensemble_graph --checkpoint" in text
@@ -207,7 +208,31 @@ def test_a_card_fitted_under_adr_0018_states_its_calibration_rule_and_ship_decis
     assert "selection score 0.870 against 0.856 for triage-v3.1 on the same images (+0.014)" in text
 
 
-def test_the_shipped_card_is_an_abstention_refit_decided_before_the_test_split() -> None:
+def test_the_shipped_card_is_an_ensemble_decided_before_the_test_split() -> None:
+    """triage-v3.3: an ensemble keeping triage-v3.2's network, shipped by ADR 0018's
+    non-inferiority rule on validation, run as its members; its card says so, and says the
+    member's epoch was chosen on validation."""
+    from dermbridge.triage.training.pipeline_settings import (
+        SHIP_ENSEMBLE_MAX_SCORE_LOSS,
+        SHIP_ENSEMBLE_MIN_AUROC_GAIN,
+    )
+
+    card = _card()
+    decision = card["ship_decision"]
+    assert decision["kind"] == "ensemble with the shipped network" and decision["ships"]
+    assert not decision["bypassed"] and all(decision["checks"].values())
+    assert decision["gain"] >= -SHIP_ENSEMBLE_MAX_SCORE_LOSS
+    shipped_auroc = decision["shipped_validation"]["validation_malignant_auroc"]
+    assert decision["validation_malignant_auroc"] >= shipped_auroc + SHIP_ENSEMBLE_MIN_AUROC_GAIN
+    previous = json.loads((MODELS_DIR / "triage-v3.2.json").read_text())
+    assert [m["sha256"] for m in card["members"]][1] == previous["sha256"]
+    text = card_text.render(card)
+    assert "the ensemble's 2 member graphs (`triage-v3.3-member0.onnx` and `triage-v2.onnx`" in text
+    assert "member-lite1-160x120-rerun/final.pt --graph" in text
+    assert "last epoch (16, final.pt)" in text
+
+
+def test_triage_v3_2_is_an_abstention_refit_decided_before_the_test_split() -> None:
     """triage-v3.2 (ADR 0019): triage-v3.1's network and calibration with detectors fitted on
     capture views too, shipped by the abstention rule on validation, and its card says so."""
     from dermbridge.triage.training.pipeline_settings import (
@@ -215,7 +240,7 @@ def test_the_shipped_card_is_an_abstention_refit_decided_before_the_test_split()
         SHIP_MIN_OOD_DECLINE,
     )
 
-    card = _card()
+    card = json.loads((MODELS_DIR / "triage-v3.2.json").read_text())
     decision = card["ship_decision"]
     assert decision["kind"] == "abstention refit" and decision["ships"]
     assert not decision["bypassed"] and abs(decision["gain"]) < 1e-3

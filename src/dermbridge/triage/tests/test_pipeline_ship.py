@@ -18,6 +18,21 @@ def _digests(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+def _shipped_graph(models: Path, work: Path) -> Path:
+    """The single graph the shipped card was evaluated as, with the card beside it as
+    ``--from-graph`` reads it (triage-v3.3 ships as its members: merged again here)."""
+    from dermbridge.triage.inference import DEFAULT_CARD
+    from dermbridge.triage.training.ensemble_graph import graph_for_card
+
+    card = models / DEFAULT_CARD.name
+    rebuilt = graph_for_card(card, work)
+    graph = work / json.loads(card.read_text())["model_file"]
+    if rebuilt != graph:
+        rebuilt.rename(graph)
+    shutil.copyfile(card, graph.with_suffix(".json"))
+    return graph
+
+
 def _fitted(score: float) -> dict[str, Any]:
     return {
         "calibration_method": {
@@ -132,7 +147,7 @@ def test_a_refit_worse_on_validation_leaves_the_shipped_model_and_scores_no_test
     shutil.copytree(DEFAULT_CARD.parent, models)
     before = _digests(models)
     shipped = json.loads(DEFAULT_CARD.read_text())
-    graph = models / shipped["model_file"]
+    graph = _shipped_graph(models, tmp_path / "graph")
     pipeline.main(
         [
             "--from-graph",
@@ -290,8 +305,7 @@ def test_an_ensemble_with_the_shipped_network_is_judged_by_its_own_rule_before_t
     models, docs, candidate = tmp_path / "models", tmp_path / "docs", tmp_path / "candidate"
     shutil.copytree(DEFAULT_CARD.parent, models)
     before = _digests(models)
-    shipped = json.loads(DEFAULT_CARD.read_text())
-    graph = models / shipped["model_file"]
+    graph = _shipped_graph(models, tmp_path / "graph")
     merged = tmp_path / "ensemble.onnx"
     merge(graph, [graph], merged)
     parent = json.loads(graph.with_suffix(".json").read_text())
@@ -314,3 +328,68 @@ def test_an_ensemble_with_the_shipped_network_is_judged_by_its_own_rule_before_t
     assert decision["checks"]["malignant_auroc_gain"] is False and decision["ships"] is False
     assert _digests(models) == before
     assert not docs.exists()
+
+
+def test_an_ensemble_ships_as_its_members_and_shares_a_network_already_shipped(
+    tmp_path: Path, ham_dir: Path
+) -> None:
+    """ADR 0021: the pipeline stages an ensemble graph's members (the first exported beside the
+    graph by ensemble_graph.py, the others the graphs it was given), only if they merge back
+    into the graph bit for bit; promotion then copies the new member, shares the network
+    already shipped, never writes the merged graph, and the promoted card loads and assesses
+    exactly as the graph does."""
+    from dermbridge.triage.inference import MODELS_DIR, TriageModel, load_model, sha256_file
+    from dermbridge.triage.training.ensemble_graph import merge, stage_members
+    from dermbridge.triage.training.pipeline_ship import promote
+
+    work, staging, models = tmp_path / "work", tmp_path / "staging", tmp_path / "models"
+    for folder in (work, staging, models):
+        folder.mkdir()
+    graph = work / "ensemble.onnx"
+    shutil.copyfile(MODELS_DIR / "triage-v3.3-member0.onnx", graph.with_suffix(".member0.onnx"))
+    v2 = MODELS_DIR / "triage-v2.onnx"
+    merge(graph.with_suffix(".member0.onnx"), [v2], graph)
+    members = [
+        {"name": "lite1", "input": [160, 120]},
+        {"name": "triage-v2", "graph": v2.name, "graph_path": str(v2), "input": [160, 120]},
+    ]
+    staged = stage_members(graph, members, staging, "triage-v9")
+    assert staged is not None
+    assert [m["file"] for m in staged] == ["triage-v9-member0.onnx", "triage-v2.onnx"]
+    assert staged[1]["sha256"] == sha256_file(v2)
+    # Members that do not rebuild the graph (here, in the other order) are not staged.
+    assert stage_members(graph, members[::-1], tmp_path / "work", "triage-v9") is None
+    # A member recorded by name only is looked up among the shipped models.
+    by_name = [members[0], {k: v for k, v in members[1].items() if k != "graph_path"}]
+    assert stage_members(graph, by_name, staging, "triage-v9") == staged
+    missing = [members[0], {**members[1], "graph": "absent.onnx", "graph_path": "/absent.onnx"}]
+    assert stage_members(graph, missing, staging, "triage-v9") is None
+
+    shipped = json.loads((MODELS_DIR / "triage-v3.2.json").read_text())
+    for name in ("triage-v2.onnx", shipped["ood_file"]):
+        shutil.copyfile(MODELS_DIR / name, models / name)
+    shutil.copyfile(MODELS_DIR / shipped["ood_file"], staging / shipped["ood_file"])
+    card = {**json.loads((MODELS_DIR / "triage-v3.3.json").read_text()), "version": "triage-v9"}
+    card.update(model_file="triage-v9.onnx", sha256=sha256_file(graph), members=staged)
+    before = sha256_file(models / "triage-v2.onnx")
+    promote(staging, models, card)
+    assert sorted(p.name for p in models.glob("*.onnx")) == [
+        "triage-v2.onnx",
+        "triage-v9-member0.onnx",
+    ]
+    assert sha256_file(models / "triage-v2.onnx") == before
+    lines = (models / "triage-v9.sha256").read_text().splitlines()
+    assert [line.split()[1] for line in lines] == [
+        "triage-v9-member0.onnx",
+        "triage-v2.onnx",
+        shipped["ood_file"],
+    ]
+    promoted = load_model(models / "triage-v9.json")
+    single = TriageModel(promoted.card, [graph], models / shipped["ood_file"])
+    from PIL import Image
+
+    from dermbridge.triage.preprocessing import to_rgb_array
+
+    with Image.open(ham_dir / "images" / "ISIC_0027419.jpg") as img:
+        frame = to_rgb_array(img)
+    assert promoted.assess_rgb(frame) == single.assess_rgb(frame)

@@ -129,7 +129,7 @@ def _made_by(card: dict[str, Any]) -> str:
         graphs = " ".join(f"--graph src/dermbridge/triage/models/{m['graph']}" for m in rest)
         return (
             "`python -m dermbridge.triage.training.ensemble_graph --checkpoint "
-            f"var/triage/exp/{first['name']}/best.pt {graphs} --out "
+            f"var/triage/exp/{first['name']}/{first.get('checkpoint', 'best.pt')} {graphs} --out "
             f"var/triage/ensemble/{card['training']['network_from']}.onnx`, then `python -m "
             "dermbridge.triage.training.pipeline --from-graph "
             f"var/triage/ensemble/{card['training']['network_from']}.onnx --capture-frames …` "
@@ -155,14 +155,22 @@ def _ensemble_text(card: dict[str, Any], members: list[dict[str, Any]]) -> str:
         return (
             f"{origin}: {tr['epochs']} epochs at {m['input'][0]}x{m['input'][1]}, "
             f"{tr.get('loss', 'class_balanced').replace('_', '-')} loss, "
-            f"{tr.get('colour', 'standard')} colour augmentation, selected epoch "
-            f"{tr.get('selected_epoch', '?')}"
+            f"{tr.get('colour', 'standard')} colour augmentation, "
+            + (
+                f"its last epoch ({tr.get('selected_epoch', '?')}, final.pt), not the epoch "
+                "its own validation score picked: a choice made on the validation split "
+                "(notes)"
+                if m.get("checkpoint") == "final.pt"
+                else f"selected epoch {tr.get('selected_epoch', '?')}"
+            )
         )
 
     listed = "; ".join(f"({i + 1}) {what(m)}" for i, m in enumerate(members))
     return (
-        f"- **`{card['version']}` is an ensemble of {len(members)} networks in one graph** "
-        f"(`training/ensemble_graph.py`): {listed}. Each member is given the picture at its "
+        f"- **`{card['version']}` is an ensemble of {len(members)} networks**, fitted and "
+        "evaluated as one graph (`training/ensemble_graph.py`)"
+        + (", shipped as its members (ADR 0021)" if card.get("members") else "")
+        + f": {listed}. Each member is given the picture at its "
         "own input size, resized by Pillow as its training frames were; the logits are the "
         "mean of the members' (each already averaged with its horizontal flip); the "
         "out-of-distribution detector is fitted on the last member's features. Chosen on the "

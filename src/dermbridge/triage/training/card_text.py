@@ -142,6 +142,33 @@ def _ship_decision_text(card: dict[str, Any]) -> str:
     )
 
 
+def _checkpoint_text(tr: dict[str, Any]) -> str:
+    first = (tr.get("ensemble") or [{}])[0]
+    if first.get("checkpoint") == "final.pt":
+        return (
+            f"Checkpoint: the run's last epoch, {tr['selected_epoch']} (`final.pt`), chosen for "
+            "the ensemble on the validation split rather than the epoch with the member's own "
+            "best mean of balanced accuracy and malignant AUROC there (notes)."
+        )
+    return (
+        f"Selected checkpoint: epoch {tr['selected_epoch']} (best mean of balanced accuracy and "
+        "malignant\n  AUROC on the validation split)."
+    )
+
+
+def _runtime_text(card: dict[str, Any]) -> str:
+    members = card.get("members")
+    if not members:
+        return f"ONNX (`{card['model_file']}`)"
+    files = " and ".join(f"`{m['file']}`" for m in members)
+    return (
+        f"ONNX: the ensemble's {len(members)} member graphs ({files}; a network already "
+        "shipped is not committed again), whose logits are averaged exactly as in the single "
+        f"graph the card was fitted and evaluated as (`{card['model_file']}`, the model sha256 "
+        "above, which `ensemble_graph.merge` of the members rebuilds bit for bit), run"
+    )
+
+
 def render(card: dict[str, Any]) -> str:
     ev = card["evaluation"]
     splits = card["data"]["splits"]
@@ -252,15 +279,12 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   weight decay {tr["weight_decay"]}), batch {tr["batch_size"]}, warm-up then cosine decay,
   {_loss_text(tr)}, augmentation:
   rotation ±45°, flips, zoom 0.8–1.1, shifts, {_colour_text(tr)}.
-  {ema_text}Selected checkpoint: epoch {
-        tr["selected_epoch"]
-    } (best mean of balanced accuracy and malignant
-  AUROC on the validation split). Seed {tr["seed"]}; deterministic algorithms.
-{_refit_text(card)}- Runtime: ONNX (`{
-        card["model_file"]
-    }`) with onnxruntime, no PyTorch. Integrity: sha256 of the
-  graph and of the detector arrays are checked at load; a missing or corrupt file gives "no AI
-  assessment available", never an error.
+  {ema_text}{_checkpoint_text(tr)} Seed {tr["seed"]}; deterministic algorithms.
+{_refit_text(card)}- Runtime: {
+        _runtime_text(card)
+    } with onnxruntime, no PyTorch. Integrity: sha256 of
+  each graph and of the detector arrays are checked at load; a missing or corrupt file gives "no
+  AI assessment available", never an error.
 - **Calibration:** {calib_text} fitted on the calibration split, T = {card["temperature"]:.3f}
   (calibration-split ECE {card["calibration_split"]["ece_before"]:.3f} →
   {card["calibration_split"]["ece_after"]:.3f}). {_calibration_rule_text(card)} ({cands}).{

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,73 @@ def merge(first: Path, others: list[Path], out: Path) -> tuple[int, int]:
     return width, height
 
 
+def stage_members(
+    graph: Path, members: list[dict[str, Any]] | None, out_dir: Path, version: str
+) -> list[dict[str, Any]] | None:
+    """Copy the member graphs of an ensemble ``graph`` made by :func:`main` into ``out_dir`` for
+    the card's ``members`` (the runtime runs them and averages their logits, so promotion never
+    commits a network a second time, nor one graph over the repository's file-size limit). The
+    first member is the graph :func:`main` exported beside ``graph``; the others are the graphs
+    it was given. None when ``graph`` is not such an ensemble, a member's graph cannot be found,
+    or the members do not merge back into ``graph`` bit for bit: the card then ships ``graph``
+    itself."""
+    from dermbridge.triage.inference import MODELS_DIR, sha256_file
+
+    if not members:
+        return None
+    staged: list[dict[str, Any]] = []
+    for i, member in enumerate(members):
+        if i == 0:
+            source = graph.with_suffix(f".member{i}.onnx")
+            target = out_dir / f"{version}-member{i}.onnx"
+        else:
+            source = Path(member.get("graph_path") or MODELS_DIR / str(member.get("graph")))
+            target = out_dir / source.name
+        if not source.is_file():
+            return None
+        if source.resolve() != target.resolve():
+            shutil.copyfile(source, target)
+        staged.append(
+            {
+                "file": target.name,
+                "sha256": sha256_file(target),
+                "input": member["input"],
+                "name": member["name"],
+            }
+        )
+    rebuilt = out_dir / f"{graph.stem}.rebuilt.onnx"
+    try:
+        merge(out_dir / staged[0]["file"], [out_dir / m["file"] for m in staged[1:]], rebuilt)
+        same = sha256_file(rebuilt) == sha256_file(graph)
+    finally:
+        rebuilt.unlink(missing_ok=True)
+    return staged if same else None
+
+
+def graph_for_card(card_path: Path, work_dir: Path | None = None) -> Path:
+    """The single graph a card was fitted and evaluated as, for the training pipeline (which
+    runs one graph): its ``model_file`` when present, or, for an ensemble shipped as its
+    members, the members merged again into ``work_dir`` (default: the system's temporary
+    folder); raises ``ValueError`` unless the rebuilt graph's sha256 is the card's."""
+    from dermbridge.triage.inference import sha256_file
+
+    card = json.loads(card_path.read_text())
+    graph = card_path.parent / card["model_file"]
+    if graph.is_file() or not card.get("members"):
+        return graph
+    folder = work_dir or Path(tempfile.gettempdir()) / "dermbridge-graphs"
+    out = folder / f"{card['sha256'][:16]}-{card['model_file']}"
+    if not out.is_file() or sha256_file(out) != card["sha256"]:
+        first, *others = (card_path.parent / m["file"] for m in card["members"])
+        merge(first, list(others), out)
+    if sha256_file(out) != card["sha256"]:
+        raise ValueError(
+            f"{card['version']}'s members merge into a graph with sha256 {sha256_file(out)}, "
+            f"not the card's {card['sha256']}"
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     import torch
 
@@ -109,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     members: list[dict[str, Any]] = [
         {
             "name": args.checkpoint.parent.name,
+            "checkpoint": args.checkpoint.name,
             "input": [width, height],
             "training": {
                 **state["config"],
@@ -124,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
             {
                 "name": parent["version"],
                 "graph": g.name,
+                "graph_path": str(g),
                 "sha256": sha256_file(g),
                 "input": [parent["input"]["width"], parent["input"]["height"]],
                 "training": parent["training"],

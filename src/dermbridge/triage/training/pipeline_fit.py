@@ -23,6 +23,7 @@ from dermbridge.triage.training import fusion, logit_adjust, rules
 from dermbridge.triage.training.data import (
     Record,
 )
+from dermbridge.triage.training.ensemble_graph import stage_members
 from dermbridge.triage.training.pipeline_graph import run_graph, white_balanced
 from dermbridge.triage.training.pipeline_report import write_card
 from dermbridge.triage.training.pipeline_settings import (
@@ -401,6 +402,12 @@ def fit_artifacts(
         },
         **extra_card,
     }
+    # An ensemble graph ships as its members, each checked by its own sha256 (ADR 0021).
+    members = stage_members(
+        onnx_path, (extra_card.get("training") or {}).get("ensemble"), out_dir, VERSION
+    )
+    if members:
+        card["members"] = members
     write_card(out_dir, card)
     return card
 

@@ -18,9 +18,12 @@ def write_card(out_dir: Path, card: dict[str, Any]) -> None:
     """``<version>.json`` and ``<version>.sha256`` in ``out_dir``, named by the card's version."""
     version = card["version"]
     (out_dir / f"{version}.json").write_text(json.dumps(card, indent=2) + "\n")
-    (out_dir / f"{version}.sha256").write_text(
-        f"{card['sha256']}  {card['model_file']}\n{card['ood_sha256']}  {card['ood_file']}\n"
-    )
+    # The files the runtime checks (``sha256sum -c``): an ensemble shipped as its members
+    # lists each member's graph rather than the single graph it was evaluated as.
+    graphs = card.get("members") or [{"sha256": card["sha256"], "file": card["model_file"]}]
+    lines = [f"{g['sha256']}  {g['file']}" for g in graphs]
+    lines.append(f"{card['ood_sha256']}  {card['ood_file']}")
+    (out_dir / f"{version}.sha256").write_text("\n".join(lines) + "\n")
 
 
 def ood_abstention(model_card: Path, test_frames: np.ndarray) -> dict[str, Any]:

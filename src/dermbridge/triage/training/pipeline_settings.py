@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-VERSION = "triage-v3.3"
+VERSION = "triage-v3.4"
 # Share of in-distribution calibration images the feature-space detector may decline.
 MAHALANOBIS_QUANTILE = 0.98
 MAHALANOBIS_SHRINKAGE = 0.05

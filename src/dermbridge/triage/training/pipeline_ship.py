@@ -30,6 +30,7 @@ import numpy as np
 
 from dermbridge.triage.inference import sha256_file
 from dermbridge.triage.training.data import Record, load_arrays, load_capture_views
+from dermbridge.triage.training.ensemble_graph import graph_for_card
 from dermbridge.triage.training.pipeline_fit import _scores as scores
 from dermbridge.triage.training.pipeline_graph import graph_input_size, run_graph
 from dermbridge.triage.training.pipeline_report import write_card
@@ -47,8 +48,9 @@ from dermbridge.triage.training.pipeline_settings import (
 
 
 def _card_and_graph(card_path: Path) -> tuple[dict[str, Any], Path]:
-    card = json.loads(card_path.read_text())
-    return card, card_path.parent / card["model_file"]
+    """The card and the one graph it was evaluated as (an ensemble shipped as its members is
+    merged again, its sha256 checked against the card's)."""
+    return json.loads(card_path.read_text()), graph_for_card(card_path)
 
 
 def _calibrated_scores(
@@ -317,30 +319,41 @@ def decision_text(decision: dict[str, Any]) -> str:
 
 
 def promote(staging: Path, models_dir: Path, card: dict[str, Any]) -> None:
-    """Copy a candidate's graph and detector arrays from ``staging`` into ``models_dir`` and
-    write its card there. A file already shipped with the same sha256 (a refit of a shipped
-    graph, or detectors identical to an earlier card's) is shared rather than copied again."""
+    """Copy a candidate's graph (or, for an ensemble shipped as its members, each member's
+    graph) and detector arrays from ``staging`` into ``models_dir`` and write its card there. A
+    file already shipped with the same sha256 (a refit of a shipped graph, an ensemble member
+    that is a shipped network, or detectors identical to an earlier card's) is shared rather
+    than copied again."""
     models_dir.mkdir(parents=True, exist_ok=True)
-    for name_key, sha_key in (("model_file", "sha256"), ("ood_file", "ood_sha256")):
-        source = staging / card[name_key]
-        same = next(
-            (
-                p
-                for p in sorted(models_dir.glob(f"*{source.suffix}"))
-                if sha256_file(p) == card[sha_key]
-            ),
-            None,
-        )
-        if same is not None:
-            card[name_key] = same.name
-            continue
-        target = models_dir / source.name
-        for other in sorted(models_dir.glob("*.json")):
-            named = json.loads(other.read_text())
-            if named.get("version") != card["version"] and named.get(name_key) == target.name:
-                raise FileExistsError(
-                    f"{target} belongs to {named.get('version')}'s card and differs from the "
-                    f"candidate's: give the candidate a new VERSION (pipeline_settings.py)"
-                )
-        shutil.copyfile(source, target)
+    for member in card.get("members") or []:
+        member["file"] = _ship_file(staging, models_dir, card, member["file"], member["sha256"])
+    files = [("ood_file", "ood_sha256")]
+    if not card.get("members"):
+        files.insert(0, ("model_file", "sha256"))
+    for name_key, sha_key in files:
+        card[name_key] = _ship_file(staging, models_dir, card, card[name_key], card[sha_key])
     write_card(models_dir, card)
+
+
+def _ship_file(staging: Path, models_dir: Path, card: dict[str, Any], name: str, sha: str) -> str:
+    """The name ``staging/name`` ships under in ``models_dir``: a shipped file with the same
+    sha256, or the file copied there (refusing to overwrite another card's file)."""
+    source = staging / name
+    same = next(
+        (p for p in sorted(models_dir.glob(f"*{source.suffix}")) if sha256_file(p) == sha), None
+    )
+    if same is not None:
+        return same.name
+    target = models_dir / source.name
+    for other in sorted(models_dir.glob("*.json")):
+        named = json.loads(other.read_text())
+        shipped = {named.get("model_file"), named.get("ood_file")} | {
+            m.get("file") for m in named.get("members") or []
+        }
+        if named.get("version") != card["version"] and target.name in shipped:
+            raise FileExistsError(
+                f"{target} belongs to {named.get('version')}'s card and differs from the "
+                f"candidate's: give the candidate a new VERSION (pipeline_settings.py)"
+            )
+    shutil.copyfile(source, target)
+    return target.name
