@@ -463,5 +463,9 @@ mix; our benign set is dominated by naevi.
 - Labels from follow-up or consensus (not histology) for many naevi.
 - Thresholds were fixed on one calibration split of a research dataset whose malignant prevalence
   (~20%) is far above primary care; positive predictive values will differ in practice.
-- Single model, few CPU epochs; see the targets table for what is and is not met.
+- {
+        "An ensemble of " + str(len(card["training"]["ensemble"])) + " networks"
+        if card["training"].get("ensemble")
+        else "Single model"
+    }, few CPU epochs; see the targets table for what is and is not met.
 """
