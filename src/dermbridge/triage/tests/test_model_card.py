@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dermbridge.triage.inference import DEFAULT_CARD, MODELS_DIR
 from dermbridge.triage.training import card_text
 
@@ -305,3 +307,34 @@ def test_the_rule_out_guarantees_compared_are_tabled_when_the_card_has_them() ->
     row = next(line for line in text.splitlines() if "(images) (shipped)" in line)
     assert "| 0.0286 | 222 of 226 | 0.992 | 0.571 | 1.000 |" in row
     assert "| split conformal, alpha 0.05 (images) | 0.0625 | 216 of 226 |" in text
+
+
+@pytest.mark.parametrize(("student_auroc", "ships_ensemble"), [(0.905, True), (0.920, False)])
+def test_an_ensemble_card_says_what_its_distilled_student_gave(
+    student_auroc: float, ships_ensemble: bool
+) -> None:
+    """Issue 15: the ensemble is distilled into one network, and the card says whether the
+    student lost more than 0.01 validation AUROC (so the ensemble ships) or not."""
+    card = _card()
+    assert "It was not distilled into one student network" in card_text.render(
+        {**card, "experiments": []}
+    )
+    teacher = card["ship_decision"]["validation_malignant_auroc"]
+    earlier = next(r for r in card["experiments"] if r["name"].startswith("student"))
+    run = {**earlier["runs"][0], "config": {**earlier["runs"][0]["config"]}}
+    run["config"]["distil_from"] = f"var/triage/ensemble/{card['version']}.onnx"
+    row = {
+        **earlier,
+        "name": "student-x",
+        "runs": [run],
+        "temperature": {**earlier["temperature"], "malignant_auroc": student_auroc},
+        "logit_adjusted": {**earlier["logit_adjusted"], "malignant_auroc": student_auroc - 0.002},
+    }
+    other = {**earlier, "name": "student-of-another"}
+    text = card_text.render({**card, "experiments": [other, row]})
+    assert (
+        f"Distilled into one network (`student-x`, Experiments table): validation malignant AUROC {student_auroc:.3f} against the ensemble's {teacher:.3f}"
+        in " ".join(text.split())
+    )
+    assert ("so the ensemble ships" in text) is ships_ensemble
+    assert "student-of-another`, Experiments" not in text

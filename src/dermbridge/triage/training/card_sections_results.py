@@ -174,13 +174,57 @@ def _ensemble_text(card: dict[str, Any], members: list[dict[str, Any]]) -> str:
         "own input size, resized by Pillow as its training frames were; the logits are the "
         "mean of the members' (each already averaged with its horizontal flip); the "
         "out-of-distribution detector is fitted on the last member's features. Chosen on the "
-        "validation split (Experiments table). It was not distilled into one student network: "
-        "a student is another full training run, which the shared CPU cores had no time left "
-        "for; the ensemble costs one network pass per member (latency below). Refitted on top "
+        f"validation split (Experiments table). {_student_text(card)} Refitted on top "
         "of it, on the same splits: calibration, the post-hoc logit adjustment, the "
         "worst-plausible-class band thresholds, the colour detector, the low-confidence "
         "decline, the comparison of metadata fusions and the drift monitor's reference. "
         "Assessments made by earlier versions keep their version and card.\n"
+    )
+
+
+# Issue 15: a student that loses more than this much validation AUROC to its teacher does not
+# replace the ensemble.
+STUDENT_MAX_AUROC_LOSS = 0.01
+
+
+def _student_text(card: dict[str, Any]) -> str:
+    """What distilling this ensemble into one network gave: the experiments row of a student
+    taught by this card's graph (``train.py --distil-from .../<version>.onnx``), if any."""
+    graph = f"{card['version']}.onnx"
+    student = next(
+        (
+            row
+            for row in card.get("experiments") or []
+            if any(
+                str((run.get("config") or {}).get("distil_from", "")).endswith(graph)
+                for run in row.get("runs") or []
+            )
+        ),
+        None,
+    )
+    if student is None:
+        return (
+            "It was not distilled into one student network: a student is another full training "
+            "run, which the shared CPU cores had no time left for; the ensemble costs one "
+            "network pass per member (latency below)."
+        )
+    auroc = max(
+        float(student[k]["malignant_auroc"])
+        for k in ("temperature", "logit_adjusted")
+        if k in student
+    )
+    teacher = float(card["ship_decision"]["validation_malignant_auroc"])
+    loss = teacher - auroc
+    verdict = (
+        "more than the 0.01 a student may lose, so the ensemble ships: it costs one network "
+        "pass per member and still meets the latency target (below)"
+        if loss > STUDENT_MAX_AUROC_LOSS
+        else "within the 0.01 a student may lose: the student is the candidate to ship next"
+    )
+    return (
+        f"Distilled into one network (`{student['name']}`, Experiments table): validation "
+        f"malignant AUROC {auroc:.3f} against the ensemble's {teacher:.3f} ({-loss:+.3f}), "
+        f"{verdict}."
     )
 
 
