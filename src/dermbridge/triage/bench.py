@@ -104,10 +104,10 @@ def bench_eager(frames: np.ndarray, model: TriageModel | None = None) -> dict[st
 
 
 def bench_members_vs_graph(frames: np.ndarray, model: TriageModel) -> dict[str, Any] | None:
-    """For the shipped model, when shipped as its ensemble members (ADR 0021): ``assess_rgb`` through the
-    members against the same card run as the one merged graph it was evaluated as, frame by
-    frame in alternation, so both see the same machine load; None for a single-graph model or
-    without the onnx package (the ``train`` extra) to merge with."""
+    """For the shipped model, when shipped as its ensemble members (ADR 0021): ``assess_rgb``
+    through the members against the same card run as the one merged graph it was evaluated as,
+    frame by frame in alternation, so both see the same machine load; None for a single-graph
+    model or without the onnx package (the ``train`` extra) to merge with."""
     if not model.card.get("members"):
         return None
     try:

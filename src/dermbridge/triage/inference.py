@@ -324,21 +324,16 @@ class TriageModel:
         )
 
 
-def model_files(card_path: Path, card: dict[str, Any]) -> list[Path]:
-    """The graph files a card's assessments run: its ``model_file``, or, for an ensemble
-    shipped as its members (``members``: each member's graph and sha256, so no network is
-    committed twice), the members' graphs in order. The card's ``model_file`` and ``sha256``
-    then name the single graph it was evaluated as (``ensemble_graph.merge`` of the members
-    rebuilds it bit for bit)."""
+def graph_files(card: dict[str, Any]) -> list[tuple[str, str]]:
+    """(file name, sha256) of each graph a card's assessments run: its ``model_file``, or, for
+    an ensemble shipped as its members (``members``, so no network is committed twice), the
+    members' graphs in order. The card's ``model_file`` and ``sha256`` then name the single
+    graph it was evaluated as (``ensemble_graph.merge`` of the members rebuilds it bit for
+    bit)."""
     members = card.get("members")
     if members:
-        return [card_path.parent / str(m["file"]) for m in members]
-    return [card_path.parent / str(card["model_file"])]
-
-
-def _graph_sums(card: dict[str, Any]) -> list[str]:
-    members = card.get("members")
-    return [str(m["sha256"]) for m in members] if members else [str(card["sha256"])]
+        return [(str(m["file"]), str(m["sha256"])) for m in members]
+    return [(str(card["model_file"]), str(card["sha256"]))]
 
 
 def load_model(path: Path | None = None, threads: int = 1) -> TriageModel:
@@ -352,10 +347,9 @@ def load_model(path: Path | None = None, threads: int = 1) -> TriageModel:
         card_path = card_path.with_suffix(".json")
     try:
         card = json.loads(card_path.read_text())
-        model_paths = model_files(card_path, card)
+        graphs = [(card_path.parent / name, sha) for name, sha in graph_files(card)]
         ood_path = card_path.parent / card["ood_file"]
-        checks = [*zip(model_paths, _graph_sums(card), strict=True), (ood_path, card["ood_sha256"])]
-        for file, expected in checks:
+        for file, expected in [*graphs, (ood_path, card["ood_sha256"])]:
             if not file.is_file():
                 raise ModelUnavailable(f"model file {file.name} is missing")
             actual = sha256_file(file)
@@ -363,7 +357,7 @@ def load_model(path: Path | None = None, threads: int = 1) -> TriageModel:
                 raise ModelUnavailable(
                     f"integrity check failed for {file.name}: sha256 {actual} != card {expected}"
                 )
-        return TriageModel(card, model_paths, ood_path, threads=threads)
+        return TriageModel(card, [path for path, _ in graphs], ood_path, threads=threads)
     except ModelUnavailable:
         raise
     except FileNotFoundError as exc:

@@ -28,7 +28,7 @@ def _copy_model(tmp_path: Path, card_path: Path = DEFAULT_CARD) -> Path:
     if not card_path.exists():
         pytest.skip("no shipped model to copy")
     card = json.loads(card_path.read_text())
-    graphs = [p.name for p in inference.model_files(card_path, card)]
+    graphs = [name for name, _ in inference.graph_files(card)]
     for name in (card_path.name, *graphs, card["ood_file"]):
         shutil.copy(card_path.parent / name, tmp_path / name)
     return tmp_path / card_path.name

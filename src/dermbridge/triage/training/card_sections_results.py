@@ -12,6 +12,7 @@ from dermbridge.triage.training.card_format import (
     _num,
     _with_ci,
 )
+from dermbridge.triage.training.pipeline_settings import STUDENT_MAX_AUROC_LOSS
 
 
 def _gaps_text(ev: dict[str, Any], tr: dict[str, Any], fusion_tried: bool = False) -> str:
@@ -182,11 +183,6 @@ def _ensemble_text(card: dict[str, Any], members: list[dict[str, Any]]) -> str:
     )
 
 
-# Issue 15: a student that loses more than this much validation AUROC to its teacher does not
-# replace the ensemble.
-STUDENT_MAX_AUROC_LOSS = 0.01
-
-
 def _student_text(card: dict[str, Any]) -> str:
     """What distilling this ensemble into one network gave: the experiments row of a student
     taught by this card's graph (``train.py --distil-from .../<version>.onnx``), if any."""
@@ -216,10 +212,11 @@ def _student_text(card: dict[str, Any]) -> str:
     teacher = float(card["ship_decision"]["validation_malignant_auroc"])
     loss = teacher - auroc
     verdict = (
-        "more than the 0.01 a student may lose, so the ensemble ships: it costs one network "
-        "pass per member and still meets the latency target (below)"
+        f"more than the {STUDENT_MAX_AUROC_LOSS} a student may lose, so the ensemble ships: it "
+        "costs one network pass per member and still meets the latency target (below)"
         if loss > STUDENT_MAX_AUROC_LOSS
-        else "within the 0.01 a student may lose: the student is the candidate to ship next"
+        else f"within the {STUDENT_MAX_AUROC_LOSS} a student may lose: the student is the "
+        "candidate to ship next"
     )
     return (
         f"Distilled into one network (`{student['name']}`, Experiments table): validation "

@@ -149,12 +149,14 @@ def graph_for_card(card_path: Path, work_dir: Path | None = None) -> Path:
         return graph
     folder = work_dir or Path(tempfile.gettempdir()) / "dermbridge-graphs"
     out = folder / f"{card['sha256'][:16]}-{card['model_file']}"
-    if not out.is_file() or sha256_file(out) != card["sha256"]:
-        first, *others = (card_path.parent / m["file"] for m in card["members"])
-        merge(first, list(others), out)
-    if sha256_file(out) != card["sha256"]:
+    if out.is_file() and sha256_file(out) == card["sha256"]:
+        return out  # merged earlier
+    first, *others = (card_path.parent / m["file"] for m in card["members"])
+    merge(first, list(others), out)
+    actual = sha256_file(out)
+    if actual != card["sha256"]:
         raise ValueError(
-            f"{card['version']}'s members merge into a graph with sha256 {sha256_file(out)}, "
+            f"{card['version']}'s members merge into a graph with sha256 {actual}, "
             f"not the card's {card['sha256']}"
         )
     return out

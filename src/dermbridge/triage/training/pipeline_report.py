@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dermbridge.triage.inference import load_model
+from dermbridge.triage.inference import graph_files, load_model
 from dermbridge.triage.training.data import (
     Record,
 )
@@ -20,9 +20,8 @@ def write_card(out_dir: Path, card: dict[str, Any]) -> None:
     (out_dir / f"{version}.json").write_text(json.dumps(card, indent=2) + "\n")
     # The files the runtime checks (``sha256sum -c``): an ensemble shipped as its members
     # lists each member's graph rather than the single graph it was evaluated as.
-    graphs = card.get("members") or [{"sha256": card["sha256"], "file": card["model_file"]}]
-    lines = [f"{g['sha256']}  {g['file']}" for g in graphs]
-    lines.append(f"{card['ood_sha256']}  {card['ood_file']}")
+    files = [*graph_files(card), (card["ood_file"], card["ood_sha256"])]
+    lines = [f"{sha}  {name}" for name, sha in files]
     (out_dir / f"{version}.sha256").write_text("\n".join(lines) + "\n")
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 VERSION = "triage-v3.4"
+# Issue 15: a student distilled from an ensemble that loses more than this much validation
+# malignant AUROC to it does not replace the ensemble (the card says which ships).
+STUDENT_MAX_AUROC_LOSS = 0.01
 # Share of in-distribution calibration images the feature-space detector may decline.
 MAHALANOBIS_QUANTILE = 0.98
 MAHALANOBIS_SHRINKAGE = 0.05
