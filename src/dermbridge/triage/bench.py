@@ -7,7 +7,8 @@ flip averaging. PyTorch is optional: without the ``train`` extra only onnxruntim
 The eager model loads the training checkpoint when ``var/triage/run/best.pt`` exists, otherwise
 the same architecture with random weights (latency does not depend on the weight values); for
 an ensemble, each member's architecture in turn. A model shipped as its ensemble members
-(ADR 0021) is also timed against the one graph it was evaluated as, side by side.
+(ADR 0021) is also timed against the one graph it was evaluated as, side by side, and an INT8
+copy of a model (ADR 0022) against the float model it was quantized from.
 
 Run: ``python -m dermbridge.triage.bench [--n 200] [--out FILE.json]``.
 """
@@ -117,22 +118,48 @@ def bench_members_vs_graph(frames: np.ndarray, model: TriageModel) -> dict[str, 
     except ImportError:
         return None
     single = TriageModel(model.card, [graph], DEFAULT_CARD.parent / model.card["ood_file"])
-    for f in frames[:5]:
-        model.assess_rgb(f)
-        single.assess_rgb(f)  # warm-up
-    members_ms: list[float] = []
-    graph_ms: list[float] = []
-    for i, f in enumerate(frames):
-        order = ((model, members_ms), (single, graph_ms))
-        for which, times in order if i % 2 == 0 else order[::-1]:
-            t0 = time.perf_counter()
-            which.assess_rgb(f)
-            times.append((time.perf_counter() - t0) * 1000.0)
+    members_ms, graph_ms = _alternate(frames, model, single)
     members, merged = _summary(members_ms), _summary(graph_ms)
     return {
         "members": members,
         "one_graph": merged,
         "p50_ratio_members_to_graph": members["p50_ms"] / merged["p50_ms"],
+    }
+
+
+def _alternate(
+    frames: np.ndarray, a: TriageModel, b: TriageModel
+) -> tuple[list[float], list[float]]:
+    """``assess_rgb`` per frame through ``a`` and ``b`` in alternation (the order swapped every
+    frame), so both see the same machine load; after five warm-up frames each."""
+    for f in frames[:5]:
+        a.assess_rgb(f)
+        b.assess_rgb(f)
+    a_ms: list[float] = []
+    b_ms: list[float] = []
+    for i, f in enumerate(frames):
+        order = ((a, a_ms), (b, b_ms))
+        for which, times in order if i % 2 == 0 else order[::-1]:
+            t0 = time.perf_counter()
+            which.assess_rgb(f)
+            times.append((time.perf_counter() - t0) * 1000.0)
+    return a_ms, b_ms
+
+
+def bench_int8_vs_float(frames: np.ndarray, model: TriageModel) -> dict[str, Any] | None:
+    """For a shipped INT8 copy (ADR 0022): ``assess_rgb`` through it against the float model it
+    was quantized from (its card, still in ``models/``), side by side; None otherwise."""
+    source = (model.card.get("training") or {}).get("quantized_from")
+    card = DEFAULT_CARD.parent / f"{source['version']}.json" if source else None
+    if card is None or not card.is_file():
+        return None
+    float_model = load_model(card, threads=1)
+    int8_ms, float_ms = _alternate(frames, model, float_model)
+    int8, floating = _summary(int8_ms), _summary(float_ms)
+    return {
+        "int8": {"model_version": model.version, **int8},
+        "float": {"model_version": float_model.version, **floating},
+        "p50_ratio_int8_to_float": int8["p50_ms"] / floating["p50_ms"],
     }
 
 
@@ -144,6 +171,7 @@ def run(n: int = 200) -> dict[str, Any]:
         "onnxruntime": bench_onnx(frames, model),
         "pytorch_eager": bench_eager(frames, model),
         "ensemble_members_vs_one_graph": bench_members_vs_graph(frames, model),
+        "int8_vs_float": bench_int8_vs_float(frames, model),
         "target_p50_ms": TARGET_P50_MS,
     }
     result["target_met"] = result["onnxruntime"]["p50_ms"] <= TARGET_P50_MS

@@ -1,10 +1,10 @@
 """Runtime AI assessment of one dermoscopic image, with onnxruntime only (never torch).
 
-The shipped model (card ``models/triage-v3.3.json``: an ensemble of an EfficientNet-Lite1
-network, ``triage-v3.3-member0.onnx``, and triage-v2's network, ``triage-v2.onnx``, whose logits
-the runtime averages, and the detectors ``triage-v3.2-ood.npz``, fitted on training images and
-their phone-capture views (ADR 0019); earlier versions' cards stay beside it for their
-assessments) is
+The shipped model (card ``models/triage-v3.4.json``: the INT8 copy (ADR 0022) of triage-v3.3's
+ensemble of an EfficientNet-Lite1 network and triage-v2's network, as two member graphs,
+``triage-v3.4-member0.onnx`` and ``-member1.onnx``, whose logits the runtime averages, and the
+detectors ``triage-v3.4-ood.npz``, fitted on training images and their phone-capture views (ADR
+0019); earlier versions' cards stay beside it for their assessments) is
 integrity-checked against the sha256 sums in the card when it is loaded. A graph may take further
 inputs, one per ensemble member at another size (``training/ensemble_graph.py``): the runtime
 fills each with the picture resized as an upload is. If anything is missing or does not match,
@@ -59,7 +59,7 @@ from dermbridge.vocabulary.ai import COLOUR_REASON, OOD_REASON, UNCERTAIN_REASON
 logger = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_CARD = MODELS_DIR / "triage-v3.3.json"
+DEFAULT_CARD = MODELS_DIR / "triage-v3.4.json"
 
 
 class ModelUnavailable(Exception):
@@ -337,7 +337,7 @@ def graph_files(card: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def load_model(path: Path | None = None, threads: int = 1) -> TriageModel:
-    """Load the model described by a card (default: the shipped triage-v3.3), verifying sha256 sums.
+    """Load the model described by a card (default: the shipped triage-v3.4), verifying sha256 sums.
 
     ``path`` may be the card (.json) or the .onnx file beside its card. Raises
     :class:`ModelUnavailable` with a reason on any problem.

@@ -118,9 +118,13 @@ def colour_features(rgb: np.ndarray) -> np.ndarray:
     """
     x = rgb.astype(np.float32) / 255.0
     flat = x.reshape(-1, 3)
-    total = flat.sum(axis=1) + 1e-3
-    chroma = flat.max(axis=1) - flat.min(axis=1)
-    warm = (flat[:, 0] >= flat[:, 1]) & (flat[:, 1] >= flat[:, 2])
+    r, g, b = flat[:, 0], flat[:, 1], flat[:, 2]
+    # Per pixel across its three channels, written out: numpy's reductions along a 3-long
+    # axis are slow (a third of an assessment's time), and r + g + b, max and min taken this
+    # way are exactly what flat.sum/max/min(axis=1) give (same order of additions).
+    total = r + g + b + np.float32(1e-3)
+    chroma = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
+    warm = (r >= g) & (g >= b)
     stats = image_statistics(rgb)
     return np.array(
         [
@@ -128,8 +132,8 @@ def colour_features(rgb: np.ndarray) -> np.ndarray:
             *flat.std(axis=0),
             chroma.mean(),
             chroma.std(),
-            (flat[:, 0] / total).mean(),
-            (flat[:, 1] / total).mean(),
+            (r / total).mean(),
+            (g / total).mean(),
             warm.mean(),
             np.log1p(stats["sharpness"]),
         ],

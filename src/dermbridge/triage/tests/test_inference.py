@@ -47,42 +47,63 @@ def test_assess_real_dermoscopic_image(shipped_model: TriageModel, ham_dir: Path
     assert result.entropy is not None and 0.0 <= result.entropy <= 1.0
     lo, hi = result.malignant_probability_interval or (-1.0, -1.0)
     assert 0.0 <= lo <= hi <= 1.0
-    assert result.model_version == shipped_model.version == "triage-v3.3"
+    assert result.model_version == shipped_model.version == "triage-v3.4"
     assert len(result.input_sha256) == 64
 
 
 def test_earlier_versions_keep_their_own_card(ham_dir: Path) -> None:
     """triage-v3.1 is triage-v3's network with a logit adjustment, triage-v3.2 is triage-v3.1
-    with its abstention detectors refitted on capture views (ADR 0019), and triage-v3.3 is an
-    ensemble of a new network with that same network: an assessment made by an earlier version
-    is still explained by that version's card."""
+    with its abstention detectors refitted on capture views (ADR 0019), triage-v3.3 is an
+    ensemble of a new network with that same network, and triage-v3.4 is the INT8 copy of
+    triage-v3.3's two networks (ADR 0022): an assessment made by an earlier version is still
+    explained by that version's card."""
     older = load_model(MODELS_DIR / "triage-v3.json")
     previous = load_model(MODELS_DIR / "triage-v3.1.json")
     newer = load_model(MODELS_DIR / "triage-v3.2.json")
+    ensemble = load_model(MODELS_DIR / "triage-v3.3.json")
     shipped = load_model()
-    assert (older.version, previous.version, newer.version, shipped.version) == (
+    assert (older.version, previous.version, newer.version, ensemble.version) == (
         "triage-v3",
         "triage-v3.1",
         "triage-v3.2",
         "triage-v3.3",
     )
+    assert shipped.version == "triage-v3.4"
     assert older.card["sha256"] == previous.card["sha256"] == newer.card["sha256"]  # one network
     # triage-v3.3 runs that network as its second member, beside a new one.
-    members = shipped.card["members"]
+    members = ensemble.card["members"]
     assert [m["sha256"] for m in members][1] == newer.card["sha256"]
-    assert members[0]["sha256"] != newer.card["sha256"] and len(shipped.graphs) == 2
+    assert members[0]["sha256"] != newer.card["sha256"] and len(ensemble.graphs) == 2
+    # triage-v3.4: INT8 copies of those two networks, each recording the one it came from.
+    source = shipped.card["training"]["quantized_from"]
+    assert (source["version"], source["sha256"]) == ("triage-v3.3", ensemble.card["sha256"])
+    copies = shipped.card["training"]["ensemble"]
+    assert [c["quantized_from"]["sha256"] for c in copies] == [m["sha256"] for m in members]
+    assert not {m["sha256"] for m in shipped.card["members"]} & {m["sha256"] for m in members}
+    assert len(shipped.graphs) == 2
     assert not any(older.class_bias) and newer.class_bias[CLASSES.index("mel")] > 0
     np.testing.assert_allclose(previous.class_bias, newer.class_bias, atol=1e-4)
     assert previous.card["ood_sha256"] != newer.card["ood_sha256"]  # refitted detectors
     assert newer.card["abstention"]["capture_views"]["train"] > 0
     with Image.open(ham_dir / "images" / "ISIC_0027419.jpg") as img:
-        a, b, c, d = older.assess(img), previous.assess(img), newer.assess(img), shipped.assess(img)
+        a, b, c, d = (
+            older.assess(img),
+            previous.assess(img),
+            newer.assess(img),
+            ensemble.assess(img),
+        )
+        e = shipped.assess(img)
     assert (a.model_version, b.model_version, c.model_version, d.model_version) == (
         "triage-v3",
         "triage-v3.1",
         "triage-v3.2",
         "triage-v3.3",
     )
+    assert e.model_version == "triage-v3.4"
+    # The INT8 copy, recalibrated, agrees with its float source without being it.
+    assert not e.abstained and e.band == d.band
+    assert e.malignant_probability == pytest.approx(d.malignant_probability, abs=0.1)
+    assert e.probabilities != d.probabilities
     assert a.probabilities != c.probabilities
     # The same network and calibration: where both assess, they say the same.
     assert not b.abstained and not c.abstained
@@ -91,8 +112,9 @@ def test_earlier_versions_keep_their_own_card(ham_dir: Path) -> None:
 
 
 def test_an_ensemble_shipped_as_members_assesses_as_its_single_graph(ham_dir: Path) -> None:
-    """triage-v3.3 was fitted and evaluated as one graph (``ensemble_graph.merge`` of its two
-    members) and ships as the members: merged again, that graph has the card's sha256, and the
+    """The shipped ensemble (triage-v3.4, the INT8 copy of triage-v3.3, as triage-v3.3 before
+    it) was fitted and evaluated as one graph (``ensemble_graph.merge`` of its two members) and
+    ships as the members: merged again, that graph has the card's sha256, and the
     runtime's mean of the members' logits is bit for bit what the graph computes."""
     pytest.importorskip("onnx", reason="rebuilding the ensemble graph needs the onnx package")
     from dermbridge.triage.training.ensemble_graph import graph_for_card

@@ -219,7 +219,7 @@ def test_the_shipped_card_is_an_ensemble_decided_before_the_test_split() -> None
         SHIP_ENSEMBLE_MIN_AUROC_GAIN,
     )
 
-    card = _card()
+    card = json.loads((MODELS_DIR / "triage-v3.3.json").read_text())
     decision = card["ship_decision"]
     assert decision["kind"] == "ensemble with the shipped network" and decision["ships"]
     assert not decision["bypassed"] and all(decision["checks"].values())
@@ -232,6 +232,36 @@ def test_the_shipped_card_is_an_ensemble_decided_before_the_test_split() -> None
     assert "the ensemble's 2 member graphs (`triage-v3.3-member0.onnx` and `triage-v2.onnx`" in text
     assert "member-lite1-160x120-rerun/final.pt --graph" in text
     assert "last epoch (16, final.pt)" in text
+
+
+def test_the_shipped_card_is_an_int8_copy_decided_before_the_test_split() -> None:
+    """triage-v3.4 (ADR 0022): the INT8 copy of triage-v3.3's two networks, shipped by its own
+    non-inferiority rule on validation, run as its members; its card says what it is, how it
+    was made and what it cost, and its student sentence is triage-v3.3's."""
+    from dermbridge.triage.training.pipeline_settings import (
+        SHIP_QUANTIZED_MAX_AUROC_LOSS,
+        SHIP_QUANTIZED_MAX_SCORE_LOSS,
+    )
+
+    card = _card()
+    assert card["version"] == "triage-v3.4"
+    decision = card["ship_decision"]
+    assert decision["kind"] == "INT8 copy of the shipped network" and decision["ships"]
+    assert not decision["bypassed"] and all(decision["checks"].values())
+    assert decision["shipped_version"] == "triage-v3.3"
+    assert decision["gain"] >= -SHIP_QUANTIZED_MAX_SCORE_LOSS
+    shipped_auroc = decision["shipped_validation"]["validation_malignant_auroc"]
+    assert decision["validation_malignant_auroc"] >= shipped_auroc - SHIP_QUANTIZED_MAX_AUROC_LOSS
+    text = card_text.render(card)
+    assert "**`triage-v3.4` is the INT8 copy of `triage-v3.3`'s networks**" in text
+    assert "weights int8, per output channel, range reduced to 7 bits" in text
+    assert (
+        "the ensemble's 2 member graphs (`triage-v3.4-member0.onnx` and `triage-v3.4-member1"
+        in text
+    )
+    assert "training.quantize --card src/dermbridge/triage/models/triage-v3.3.json" in text
+    assert "Distilled into one network (`student-distilled-from-triage-v3.3`" in text
+    assert "an ensemble of 2 networks" in text.lower()
 
 
 def test_triage_v3_2_is_an_abstention_refit_decided_before_the_test_split() -> None:
@@ -314,8 +344,9 @@ def test_an_ensemble_card_says_what_its_distilled_student_gave(
     student_auroc: float, ships_ensemble: bool
 ) -> None:
     """Issue 15: the ensemble is distilled into one network, and the card says whether the
-    student lost more than 0.01 validation AUROC (so the ensemble ships) or not."""
-    card = _card()
+    student lost more than 0.01 validation AUROC (so the ensemble ships) or not (the float
+    ensemble triage-v3.3; the shipped INT8 copy repeats its student's sentence)."""
+    card = json.loads((MODELS_DIR / "triage-v3.3.json").read_text())
     assert "It was not distilled into one student network" in card_text.render(
         {**card, "experiments": []}
     )

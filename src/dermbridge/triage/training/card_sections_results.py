@@ -125,6 +125,15 @@ def _subgroup_table(groups: dict[str, dict[str, Any]]) -> str:
 
 def _made_by(card: dict[str, Any]) -> str:
     members = card["training"].get("ensemble")
+    source = card["training"].get("quantized_from")
+    if source:
+        out = f"var/triage/int8/{card['version']}.onnx"
+        return (
+            "`python -m dermbridge.triage.training.quantize --card "
+            f"src/dermbridge/triage/models/{source['version']}.json --out {out}`, then `python -m "
+            f"dermbridge.triage.training.pipeline --from-graph {out} --capture-frames …` (the "
+            f"INT8 copy of {source['version']}'s networks, then the training pipeline refitting it)"
+        )
     if members:
         first, *rest = members
         graphs = " ".join(f"--graph src/dermbridge/triage/models/{m['graph']}" for m in rest)
@@ -146,10 +155,15 @@ def _made_by(card: dict[str, Any]) -> str:
 
 
 def _ensemble_text(card: dict[str, Any], members: list[dict[str, Any]]) -> str:
+    quantized = bool(card["training"].get("quantized_from"))
+
     def what(m: dict[str, Any]) -> str:
         tr = m["training"]
         origin = (
-            f"`{m['name']}`'s network unchanged"
+            f"`{m['name']}`, the INT8 copy of an "
+            f"EfficientNet-Lite{tr.get('backbone', 'efficientnet-lite0')[-1]} network"
+            if quantized
+            else f"`{m['name']}`'s network unchanged"
             if m.get("graph")
             else f"`{m['name']}`, trained from ImageNet weights (the training above)"
         )
@@ -167,7 +181,7 @@ def _ensemble_text(card: dict[str, Any], members: list[dict[str, Any]]) -> str:
         )
 
     listed = "; ".join(f"({i + 1}) {what(m)}" for i, m in enumerate(members))
-    return (
+    return _quantized_text(card) + (
         f"- **`{card['version']}` is an ensemble of {len(members)} networks**, fitted and "
         "evaluated as one graph (`training/ensemble_graph.py`)"
         + (", shipped as its members (ADR 0021)" if card.get("members") else "")
@@ -183,10 +197,45 @@ def _ensemble_text(card: dict[str, Any], members: list[dict[str, Any]]) -> str:
     )
 
 
+def _quantized_text(card: dict[str, Any]) -> str:
+    """What an INT8 copy (``quantize.py``, ADR 0022) is, what it cost on validation and what it
+    saves; empty for a float model."""
+    source = card["training"].get("quantized_from")
+    if not source:
+        return ""
+    d = card.get("ship_decision") or {}
+    settings = source["settings"]
+    cost = ""
+    if d.get("shipped_validation"):
+        views = d["views_malignant_auroc"]
+        cost = (
+            f" On the validation split (before the test split was scored) it kept "
+            f"{source['version']}'s ranking: malignant AUROC {d['validation_malignant_auroc']:.3f} "
+            f"against {d['shipped_validation']['validation_malignant_auroc']:.3f}, "
+            f"{views['candidate']:.3f} against {views['shipped']:.3f} on the capture views, "
+            f"selection score {d['validation_selection_score']:.3f} against "
+            f"{d['shipped_validation_selection_score']:.3f}."
+        )
+    return (
+        f"- **`{card['version']}` is the INT8 copy of `{source['version']}`'s networks** "
+        f"(`training/quantize.py`, ADR 0022), made for latency: onnxruntime's static "
+        f"quantization in {settings['format']} form, weights {settings['weights']}, activations "
+        f"{settings['activations']} observed on {settings['calibration_frames']} "
+        f"{settings['calibration_split']}-split frames (seed {settings['calibration_seed']}). "
+        "The 7-bit weight range keeps the integer products within 16 bits on CPUs without "
+        f"VNNI (onnxruntime's advice for such CPUs; every machine here has VNNI, so results "
+        f"without it were not measured).{cost} "
+        "Calibration, thresholds and detectors are refitted on the INT8 outputs; the training "
+        f"below is `{source['version']}`'s.\n"
+    )
+
+
 def _student_text(card: dict[str, Any]) -> str:
     """What distilling this ensemble into one network gave: the experiments row of a student
-    taught by this card's graph (``train.py --distil-from .../<version>.onnx``), if any."""
-    graph = f"{card['version']}.onnx"
+    taught by this card's graph (``train.py --distil-from .../<version>.onnx``; for an INT8
+    copy, by the graph it was quantized from), if any."""
+    source = card["training"].get("quantized_from")
+    graph = f"{source['version'] if source else card['version']}.onnx"
     student = next(
         (
             row
@@ -209,7 +258,12 @@ def _student_text(card: dict[str, Any]) -> str:
         for k in ("temperature", "logit_adjusted")
         if k in student
     )
-    teacher = float(card["ship_decision"]["validation_malignant_auroc"])
+    decision = card["ship_decision"]
+    teacher = float(
+        decision["shipped_validation"]["validation_malignant_auroc"]
+        if source
+        else decision["validation_malignant_auroc"]
+    )
     loss = teacher - auroc
     verdict = (
         f"more than the {STUDENT_MAX_AUROC_LOSS} a student may lose, so the ensemble ships: it "

@@ -82,6 +82,7 @@ from dermbridge.triage.training.pipeline_ship import (
     decision_text,
     keeps_shipped_network,
     promote,
+    quantized_copy,
     same_network,
     ship_decision,
     shipped_validation_scores,
@@ -294,18 +295,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     # Decided on validation, before the test split is scored.
     shipped_path = args.models_dir / DEFAULT_CARD.name
-    shipped_version = shipped_scores = abstention = ensemble = None
+    shipped_version = shipped_scores = abstention = ensemble = quantized = None
     if shipped_path.exists():
         shipped_card = json.loads(shipped_path.read_text())
         shipped_version = shipped_card["version"]
         shipped_scores = shipped_validation_scores(
             shipped_path, splits["validation"], data / "images", cache
         )
-        is_refit, keeps_shipped = (
+        is_refit, keeps_shipped, is_int8 = (
             same_network(card, shipped_card),
             keeps_shipped_network(card, shipped_card),
+            quantized_copy(card, shipped_card),
         )
-        if is_refit or keeps_shipped:
+        if is_refit or keeps_shipped or is_int8:
             from dermbridge.triage.training.ood import assemble
 
             plain = arrays["validation"][0]
@@ -316,14 +318,15 @@ def main(argv: list[str] | None = None) -> None:
                 name: abstention_rates(path, plain, views["validation"], ood)
                 for name, path in paths
             }
-        if keeps_shipped:
-            ensemble = {
+        if keeps_shipped or is_int8:
+            compared = {
                 "abstention": abstention,
                 "views_malignant_auroc": {
                     name: views_malignant_auroc(path, splits["validation"], data / "images", cache)
                     for name, path in paths
                 },
             }
+            ensemble, quantized = (compared, None) if keeps_shipped else (None, compared)
             abstention = None
     card["ship_decision"] = ship_decision(
         card,
@@ -332,6 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         bypass=args.no_ship_gate,
         abstention=abstention,
         ensemble=ensemble,
+        quantized=quantized,
     )
     print(decision_text(card["ship_decision"]))
     if not card["ship_decision"]["ships"]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-VERSION = "triage-v3.4"
+VERSION = "triage-v3.5"
 # Issue 15: a student distilled from an ensemble that loses more than this much validation
 # malignant AUROC to it does not replace the ensemble (the card says which ships).
 STUDENT_MAX_AUROC_LOSS = 0.01
@@ -51,6 +51,12 @@ SHIP_ENSEMBLE_MAX_SCORE_LOSS = 0.005
 SHIP_ENSEMBLE_MIN_AUROC_GAIN = 0.005
 SHIP_ENSEMBLE_MAX_VIEWS_AUROC_LOSS = 0.005
 SHIP_ENSEMBLE_MAX_ABSTENTION_RISE = 0.01
+# An INT8 copy of the shipped model's networks (quantize.py, ADR 0022) is there for latency: it
+# ships if it is no worse than the shipped model on validation (selection score and malignant
+# AUROC at most these losses below, on the capture views too) and its abstention stays within
+# the ensemble limits above.
+SHIP_QUANTIZED_MAX_SCORE_LOSS = 0.005
+SHIP_QUANTIZED_MAX_AUROC_LOSS = 0.005
 # Seeds of the capture views made of each split (data.load_capture_views).
 CAPTURE_VIEW_SEEDS = {"train": 1, "calibration": 2, "validation": 3}
 

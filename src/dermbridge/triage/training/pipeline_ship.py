@@ -17,6 +17,11 @@ amendment) is judged for non-inferiority: selection score at most ``SHIP_ENSEMBL
 below the shipped model's, malignant AUROC at least ``SHIP_ENSEMBLE_MIN_AUROC_GAIN`` above it,
 malignant AUROC on the validation capture views at most ``SHIP_ENSEMBLE_MAX_VIEWS_AUROC_LOSS``
 below, and abstention no worse than the limits above.
+
+An INT8 copy of the shipped model's networks (``quantize.py``, ADR 0022) is there for latency,
+so it is judged for non-inferiority alone: selection score and malignant AUROC at most
+``SHIP_QUANTIZED_MAX_SCORE_LOSS`` / ``SHIP_QUANTIZED_MAX_AUROC_LOSS`` below the shipped model's,
+on the capture views too, and abstention within the ensemble's limits.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ from dermbridge.triage.training.pipeline_settings import (
     SHIP_MIN_ABSTENTION_DROP,
     SHIP_MIN_OOD_DECLINE,
     SHIP_MIN_SCORE_GAIN,
+    SHIP_QUANTIZED_MAX_AUROC_LOSS,
+    SHIP_QUANTIZED_MAX_SCORE_LOSS,
 )
 
 
@@ -102,6 +109,13 @@ def keeps_shipped_network(candidate: dict[str, Any], shipped: dict[str, Any]) ->
     return candidate["sha256"] != shipped["sha256"] and any(
         member.get("sha256") == shipped["sha256"] for member in members
     )
+
+
+def quantized_copy(candidate: dict[str, Any], shipped: dict[str, Any]) -> bool:
+    """Whether ``candidate`` is the INT8 copy of the shipped model's networks (``quantize.py``:
+    its training names the shipped graph's sha256), judged by ADR 0022's non-inferiority rule."""
+    source = (candidate.get("training") or {}).get("quantized_from") or {}
+    return candidate["sha256"] != shipped["sha256"] and source.get("sha256") == shipped["sha256"]
 
 
 def views_malignant_auroc(
@@ -174,6 +188,9 @@ ABSTENTION_RULE = (
 )
 
 
+KIND_ENSEMBLE = "ensemble with the shipped network"
+KIND_QUANTIZED = "INT8 copy of the shipped network"
+
 ENSEMBLE_RULE = (
     f"an ensemble with the shipped network among its members replaces the shipped model only if, "
     f"on the same validation images, its selection score is at most "
@@ -185,6 +202,38 @@ ENSEMBLE_RULE = (
     f"{SHIP_MAX_OOD_LOSS:.0%} less than the shipped model (ADR 0018, second amendment); decided "
     f"before the test split is scored"
 )
+
+
+QUANTIZED_RULE = (
+    f"an INT8 copy of the shipped model's networks (for latency) replaces the shipped model only "
+    f"if, on the same validation images, its selection score is at most "
+    f"{SHIP_QUANTIZED_MAX_SCORE_LOSS} lower, its malignant AUROC at most "
+    f"{SHIP_QUANTIZED_MAX_AUROC_LOSS} lower, on the images' capture views too, it declines at "
+    f"most {SHIP_ENSEMBLE_MAX_ABSTENTION_RISE:.0%} more of the images and their views, and at "
+    f"least {SHIP_MIN_OOD_DECLINE:.0%} of the validation-built out-of-distribution set, no more "
+    f"than {SHIP_MAX_OOD_LOSS:.0%} less than the shipped model (ADR 0022); decided before the "
+    f"test split is scored"
+)
+
+
+def _quantized_checks(
+    candidate_auroc: float,
+    shipped_scores: dict[str, float],
+    gain: float,
+    compared: dict[str, Any],
+) -> dict[str, bool]:
+    cand, shipped = compared["abstention"]["candidate"], compared["abstention"]["shipped"]
+    views = compared["views_malignant_auroc"]
+    return {
+        "selection_score_non_inferior": gain >= -SHIP_QUANTIZED_MAX_SCORE_LOSS,
+        "malignant_auroc_non_inferior": candidate_auroc
+        >= shipped_scores["validation_malignant_auroc"] - SHIP_QUANTIZED_MAX_AUROC_LOSS,
+        "capture_views_auroc_kept": views["candidate"]
+        >= views["shipped"] - SHIP_QUANTIZED_MAX_AUROC_LOSS,
+        "declines_kept": cand["validation_with_views"]
+        <= shipped["validation_with_views"] + SHIP_ENSEMBLE_MAX_ABSTENTION_RISE,
+        "ood_kept": _ood_kept(cand, shipped),
+    }
 
 
 def _ensemble_checks(
@@ -214,6 +263,7 @@ def ship_decision(
     bypass: bool = False,
     abstention: dict[str, dict[str, float]] | None = None,
     ensemble: dict[str, Any] | None = None,
+    quantized: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compare a fitted candidate with the shipped model on the same validation rows.
 
@@ -221,7 +271,8 @@ def ship_decision(
     when :func:`same_network` holds) judges an abstention-only refit by its own rule.
     ``ensemble`` (given when :func:`keeps_shipped_network` holds: ``abstention`` as above and
     ``views_malignant_auroc`` of both) judges an ensemble containing the shipped network for
-    non-inferiority.
+    non-inferiority. ``quantized`` (the same, given when :func:`quantized_copy` holds) judges an
+    INT8 copy of the shipped networks by ADR 0022's non-inferiority rule.
     ``bypass`` (``--no-ship-gate``) is for reproducing the shipped model itself; the card says so.
     """
     score = validation_score(candidate)
@@ -241,16 +292,19 @@ def ship_decision(
             "abstention": abstention,
             "rule": ABSTENTION_RULE,
         }
-    if ensemble is not None:
+    compared = ensemble if ensemble is not None else quantized
+    if compared is not None:
         method = candidate["calibration_method"]
         auroc = float(
             method["candidates_on_validation"][method["chosen"]]["validation_malignant_auroc"]
         )
-        checks = _ensemble_checks(auroc, shipped_scores, gain, ensemble)
+        checks = (_ensemble_checks if ensemble is not None else _quantized_checks)(
+            auroc, shipped_scores, gain, compared
+        )
         return {
             "ships": bypass or all(checks.values()),
             "bypassed": bypass,
-            "kind": "ensemble with the shipped network",
+            "kind": KIND_ENSEMBLE if ensemble is not None else KIND_QUANTIZED,
             "validation_selection_score": score,
             "validation_malignant_auroc": auroc,
             "shipped_version": shipped_version,
@@ -258,8 +312,8 @@ def ship_decision(
             "shipped_validation_selection_score": base,
             "gain": gain,
             "checks": checks,
-            **ensemble,
-            "rule": ENSEMBLE_RULE,
+            **compared,
+            "rule": ENSEMBLE_RULE if ensemble is not None else QUANTIZED_RULE,
         }
     return {
         "ships": bypass or gain >= SHIP_MIN_SCORE_GAIN,
@@ -293,18 +347,26 @@ def decision_text(decision: dict[str, Any]) -> str:
             f"out-of-distribution set vs {shipped['ood_decline']:.1%} (at least "
             f"{SHIP_MIN_OOD_DECLINE:.0%} needed)."
         )
-    if decision.get("kind") == "ensemble with the shipped network":
+    if decision.get("kind") in (KIND_ENSEMBLE, KIND_QUANTIZED):
         views = decision["views_malignant_auroc"]
         cand, shipped = decision["abstention"]["candidate"], decision["abstention"]["shipped"]
         failed = [name for name, ok in decision["checks"].items() if not ok]
+        ensemble = decision["kind"] == KIND_ENSEMBLE
+        what = "Ensemble with" if ensemble else "INT8 copy of"
+        score_loss = SHIP_ENSEMBLE_MAX_SCORE_LOSS if ensemble else SHIP_QUANTIZED_MAX_SCORE_LOSS
+        auroc_rule = (
+            f"at least +{SHIP_ENSEMBLE_MIN_AUROC_GAIN} needed"
+            if ensemble
+            else f"at most {SHIP_QUANTIZED_MAX_AUROC_LOSS} lower allowed"
+        )
         return (
-            f"Ensemble with {decision['shipped_version']}'s network {verb}{how}: validation "
+            f"{what} {decision['shipped_version']}'s network {verb}{how}: validation "
             f"selection score {decision['validation_selection_score']:.3f} vs "
             f"{decision['shipped_validation_selection_score']:.3f} ({decision['gain']:+.3f}; at "
-            f"most {SHIP_ENSEMBLE_MAX_SCORE_LOSS} lower allowed), malignant AUROC "
+            f"most {score_loss} lower allowed), malignant AUROC "
             f"{decision['validation_malignant_auroc']:.3f} vs "
-            f"{decision['shipped_validation']['validation_malignant_auroc']:.3f} (at least "
-            f"+{SHIP_ENSEMBLE_MIN_AUROC_GAIN} needed), on capture views {views['candidate']:.3f} "
+            f"{decision['shipped_validation']['validation_malignant_auroc']:.3f} ({auroc_rule}), "
+            f"on capture views {views['candidate']:.3f} "
             f"vs {views['shipped']:.3f}; declines {cand['validation_with_views']:.1%} of "
             f"validation images and their views vs {shipped['validation_with_views']:.1%}, "
             f"{cand['ood_decline']:.1%} of the out-of-distribution set vs "

@@ -1,0 +1,48 @@
+"""The colour features the abstention detector reads are exactly what every shipped card was
+fitted on: the faster per-pixel form gives the same float32 bits as the reductions it replaced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dermbridge.triage.preprocessing import colour_features, image_statistics, to_rgb_array
+
+
+def _reference(rgb: np.ndarray) -> np.ndarray:
+    """``colour_features`` as written when the shipped detectors were fitted (axis=1 reductions)."""
+    x = rgb.astype(np.float32) / 255.0
+    flat = x.reshape(-1, 3)
+    total = flat.sum(axis=1) + 1e-3
+    chroma = flat.max(axis=1) - flat.min(axis=1)
+    warm = (flat[:, 0] >= flat[:, 1]) & (flat[:, 1] >= flat[:, 2])
+    stats = image_statistics(rgb)
+    return np.array(
+        [
+            *flat.mean(axis=0),
+            *flat.std(axis=0),
+            chroma.mean(),
+            chroma.std(),
+            (flat[:, 0] / total).mean(),
+            (flat[:, 1] / total).mean(),
+            warm.mean(),
+            np.log1p(stats["sharpness"]),
+        ],
+        dtype=np.float32,
+    )
+
+
+def test_colour_features_are_bit_identical_to_the_fitted_form(ham_dir: Path) -> None:
+    rng = np.random.default_rng(7)
+    frames = [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(20)]
+    frames += [np.full((120, 160, 3), v, np.uint8) for v in (0, 128, 255)]  # flat colours
+    frames.append(rng.integers(0, 256, (150, 200, 3), dtype=np.uint8))  # another input size
+    for path in sorted((ham_dir / "images").glob("*.jpg"))[:40]:
+        with Image.open(path) as img:
+            frames.append(to_rgb_array(img))
+    for frame in frames:
+        ours, theirs = colour_features(frame), _reference(frame)
+        assert ours.dtype == theirs.dtype == np.float32
+        np.testing.assert_array_equal(ours, theirs)

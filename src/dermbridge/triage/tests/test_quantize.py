@@ -1,0 +1,239 @@
+"""INT8 copies of the shipped networks (training/quantize.py, ADR 0022): reproducible, close to
+the float networks, written as members the pipeline stages, and judged by their own
+non-inferiority rule before the test split is scored."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("torch", reason="the training pipeline needs the 'train' extra")
+pytest.importorskip("onnx", reason="quantization needs the onnx package")
+
+
+def _frames(ham_dir: Path, n: int) -> np.ndarray:
+    from dermbridge.triage.dataset import read_metadata
+    from dermbridge.triage.preprocessing import to_rgb_array
+
+    out = []
+    for rec in read_metadata(ham_dir / "metadata.csv")[:n]:
+        with Image.open(ham_dir / "images" / f"{rec.image_id}.jpg") as img:
+            out.append(to_rgb_array(img))
+    return np.stack(out)
+
+
+def _logits(graph: Path, frames: np.ndarray) -> np.ndarray:
+    from dermbridge.triage.training.pipeline_graph import _run_graph
+
+    return _run_graph(graph, frames, 16)[0]
+
+
+def test_a_quantized_network_is_reproducible_and_ranks_as_the_float_one(
+    tmp_path: Path, ham_dir: Path
+) -> None:
+    """Fast sibling of ``quantize.py`` on the shipped model: triage-v2's network quantized
+    with 16 calibration frames gives the same file twice, under 40% of the float graph's size,
+    and on 32 other frames probabilities close to the float graph's (with 256 frames, as
+    shipped, 99% of validation images keep their top class: ADR 0022)."""
+    from dermbridge.triage.inference import MODELS_DIR, sha256_file
+    from dermbridge.triage.labels import MALIGNANT_INDICES
+    from dermbridge.triage.metrics import softmax
+    from dermbridge.triage.training.quantize import quantize_network
+
+    frames = _frames(ham_dir, 48)
+    source = MODELS_DIR / "triage-v2.onnx"
+    first = quantize_network(source, tmp_path / "a.onnx", frames[:16])
+    second = quantize_network(source, tmp_path / "b.onnx", frames[:16])
+    assert sha256_file(first) == sha256_file(second)
+    assert first.stat().st_size < 0.4 * source.stat().st_size
+    fp, q = softmax(_logits(source, frames[16:])), softmax(_logits(first, frames[16:]))
+    assert np.abs(fp - q).mean() < 0.03
+    assert np.abs(fp - q).max() < 0.25
+    malignant = list(MALIGNANT_INDICES)
+    assert np.abs(fp[:, malignant].sum(1) - q[:, malignant].sum(1)).max() < 0.15
+    assert np.mean(fp.argmax(1) == q.argmax(1)) >= 0.8
+
+
+def test_an_ensemble_is_quantized_into_members_the_pipeline_stages(
+    tmp_path: Path, ham_dir: Path
+) -> None:
+    """``quantize_card`` on a two-member card writes the INT8 graph, its first member beside it
+    and the second as ``<version>-member1.onnx``, and a card-like JSON naming the model it was
+    quantized from (each member keeping its source's training record); the pipeline's
+    ``stage_members`` accepts them, as they merge back into the graph bit for bit."""
+    from dermbridge.triage.inference import MODELS_DIR, sha256_file
+    from dermbridge.triage.training.ensemble_graph import stage_members
+    from dermbridge.triage.training.quantize import quantize_card
+
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copyfile(MODELS_DIR / "triage-v2.onnx", models / "triage-v2.onnx")
+    card = json.loads((MODELS_DIR / "triage-v3.3.json").read_text())
+    v2 = {"file": "triage-v2.onnx", "sha256": sha256_file(models / "triage-v2.onnx")}
+    card["members"] = [
+        {**v2, "input": [160, 120], "name": "first"},
+        {**v2, "input": [160, 120], "name": "second"},
+    ]
+    card["training"] = {
+        "epochs": 3,
+        "ensemble": [
+            {"name": "first", "training": {"epochs": 1}},
+            {"name": "second", "training": {"epochs": 2}},
+        ],
+    }
+    card_path = models / "triage-v8.json"
+    card_path.write_text(json.dumps(card))
+    frames = _frames(ham_dir, 6)
+    sizes: list[tuple[int, int]] = []
+
+    def frames_at(size: tuple[int, int]) -> np.ndarray:
+        sizes.append(size)
+        return frames
+
+    out = tmp_path / "int8" / "triage-v9.onnx"
+    parent = quantize_card(card_path, out, "triage-v9", frames_at, n_frames=4)
+    assert sizes == [(160, 120), (160, 120)]
+    assert json.loads(out.with_suffix(".json").read_text()) == parent
+    source = parent["training"]["quantized_from"]
+    assert source["version"] == card["version"] and source["sha256"] == card["sha256"]
+    assert source["settings"]["calibration_frames"] == 256  # the default the pipeline uses
+    members = parent["training"]["ensemble"]
+    assert [m["name"] for m in members] == ["first-int8", "second-int8"]
+    assert [m["training"] for m in members] == [{"epochs": 1}, {"epochs": 2}]
+    assert all(m["quantized_from"]["sha256"] == v2["sha256"] for m in members)
+    assert out.with_suffix(".member0.onnx").is_file()
+    assert members[1]["graph"] == "triage-v9-member1.onnx"
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    staged = stage_members(out, members, staging, "triage-v9")
+    assert staged is not None
+    assert [m["file"] for m in staged] == ["triage-v9-member0.onnx", "triage-v9-member1.onnx"]
+    assert [m["sha256"] for m in staged] == [m["sha256"] for m in members]
+
+
+def test_only_a_copy_quantized_from_the_shipped_graph_counts_as_one() -> None:
+    from dermbridge.triage.training.pipeline_ship import quantized_copy
+
+    shipped = {"sha256": "a" * 64}
+    copy = {"sha256": "b" * 64, "training": {"quantized_from": {"sha256": "a" * 64}}}
+    assert quantized_copy(copy, shipped)
+    # Quantized from another model, not quantized, or the shipped graph itself.
+    other = {"sha256": "b" * 64, "training": {"quantized_from": {"sha256": "c" * 64}}}
+    assert not quantized_copy(other, shipped)
+    assert not quantized_copy({"sha256": "b" * 64, "training": {}}, shipped)
+    assert not quantized_copy({**copy, "sha256": "a" * 64}, shipped)
+
+
+def _rates(with_views: float, ood: float) -> dict[str, float]:
+    return {"validation_with_views": with_views, "ood_decline": ood}
+
+
+def _fitted(score: float, auroc: float) -> dict[str, Any]:
+    return {
+        "calibration_method": {
+            "chosen": "temperature",
+            "candidates_on_validation": {
+                "temperature": {
+                    "validation_selection_score": score,
+                    "validation_malignant_auroc": auroc,
+                }
+            },
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("score", "auroc", "views", "with_views", "ood", "ships", "failed"),
+    [
+        (0.852, 0.925, 0.923, 0.034, 0.969, True, None),  # as the shipped model
+        (0.8475, 0.9205, 0.9185, 0.034, 0.969, True, None),  # each 0.0045 lower
+        (0.846, 0.925, 0.923, 0.034, 0.969, False, "selection_score_non_inferior"),
+        (0.852, 0.919, 0.923, 0.034, 0.969, False, "malignant_auroc_non_inferior"),
+        (0.852, 0.925, 0.917, 0.034, 0.969, False, "capture_views_auroc_kept"),
+        (0.852, 0.925, 0.923, 0.045, 0.969, False, "declines_kept"),
+        (0.852, 0.925, 0.923, 0.034, 0.945, False, "ood_kept"),
+    ],
+)
+def test_an_int8_copy_ships_when_non_inferior_without_a_gain(
+    score: float,
+    auroc: float,
+    views: float,
+    with_views: float,
+    ood: float,
+    ships: bool,
+    failed: str | None,
+) -> None:
+    """ADR 0022: a copy made for latency needs no gain, only to lose at most 0.005 of selection
+    score and malignant AUROC (plain and capture views) with abstention kept."""
+    from dermbridge.triage.training.pipeline_ship import decision_text, ship_decision
+
+    shipped = {"validation_selection_score": 0.852, "validation_malignant_auroc": 0.925}
+    compared = {
+        "abstention": {"shipped": _rates(0.034, 0.969), "candidate": _rates(with_views, ood)},
+        "views_malignant_auroc": {"shipped": 0.923, "candidate": views},
+    }
+    decision = ship_decision(_fitted(score, auroc), "triage-v3.3", shipped, quantized=compared)
+    assert decision["kind"] == "INT8 copy of the shipped network"
+    assert decision["ships"] is ships
+    text = decision_text(decision)
+    assert text.startswith("INT8 copy of triage-v3.3's network")
+    assert ("NOT SHIPPED" in text) is not ships
+    if failed is not None:
+        assert not decision["checks"][failed] and f"failed: {failed}" in text
+    assert "ADR 0022" in decision["rule"]
+
+
+def test_an_int8_copy_of_the_shipped_model_is_judged_by_its_own_rule_before_the_test_split(
+    tmp_path: Path, ham_dir: Path
+) -> None:
+    """Fast sibling of ``quantize.py`` then ``pipeline --from-graph``: the shipped model's
+    networks quantized on a few frames and refitted on a few rows per split are judged by ADR
+    0022's rule, with both models' capture-view AUROC and abstention measured on the same
+    validation rows. On 40 rows either verdict can happen: a copy that does not ship leaves
+    the shipped files as they were and no test split scored; one that ships is promoted as its
+    two INT8 members (the shipped folder is a copy)."""
+    from dermbridge.triage.inference import DEFAULT_CARD
+    from dermbridge.triage.training import pipeline
+    from dermbridge.triage.training.quantize import quantize_card
+
+    models, docs, candidate = tmp_path / "models", tmp_path / "docs", tmp_path / "candidate"
+    shutil.copytree(DEFAULT_CARD.parent, models)
+    frames = _frames(ham_dir, 8)
+    out = tmp_path / "int8" / f"{pipeline.VERSION}.onnx"
+    # The shipped card is itself an INT8 copy: quantizing it again is refused.
+    with pytest.raises(ValueError, match=r"already the INT8 copy of triage-v3\.3"):
+        quantize_card(models / DEFAULT_CARD.name, out, pipeline.VERSION, lambda size: frames, 8)
+    # A models folder whose shipped card is a float ensemble (triage-v3.3's, as before
+    # triage-v3.4 shipped): its INT8 copy is judged against it.
+    shutil.copyfile(models / "triage-v3.3.json", models / DEFAULT_CARD.name)
+    quantize_card(models / DEFAULT_CARD.name, out, pipeline.VERSION, lambda size: frames, 8)
+    before = {p.name for p in models.iterdir()}
+    args = ["--from-graph", str(out), "--limit", "40", "--models-dir", str(models)]
+    pipeline.main([*args, "--docs-dir", str(docs), "--candidate-dir", str(candidate)])
+    card_path = candidate / f"{pipeline.VERSION}.json"
+    if not card_path.exists():  # shipped: promoted into the copy of the models folder
+        card_path = models / f"{pipeline.VERSION}.json"
+    card = json.loads(card_path.read_text())
+    if not card["ship_decision"]["ships"]:
+        assert not docs.exists() and {p.name for p in models.iterdir()} == before
+    decision = card["ship_decision"]
+    assert decision["kind"] == "INT8 copy of the shipped network"
+    assert decision["ships"] is all(decision["checks"].values())
+    assert set(decision["views_malignant_auroc"]) == {"shipped", "candidate"}
+    rates = decision["abstention"]["candidate"]
+    assert 0.0 <= rates["validation_with_views"] <= 1.0 and 0.0 <= rates["ood_decline"] <= 1.0
+    assert card["training"]["quantized_from"]["version"] == "triage-v3.3"
+    # Shipped as its two INT8 members, never as the merged graph.
+    assert [m["file"] for m in card["members"]] == [
+        f"{pipeline.VERSION}-member0.onnx",
+        f"{pipeline.VERSION}-member1.onnx",
+    ]
+    assert not (models / f"{pipeline.VERSION}.onnx").exists()
+    if card["ship_decision"]["ships"]:
+        assert "evaluation" in card and (models / f"{pipeline.VERSION}-member1.onnx").is_file()
