@@ -23,5 +23,5 @@ def test_onnx_latency_within_target(shipped_model: TriageModel) -> None:
         assert members["p50_ratio_members_to_graph"] <= 1.15
     int8 = result["int8_vs_float"]
     if int8 is not None:
-        # An INT8 copy ships for latency (ADR 0022): 0.5-0.55x its float model when measured.
+        # An INT8 copy ships for latency (ADR 0022): 0.59-0.65x its float model when measured.
         assert int8["p50_ratio_int8_to_float"] <= 0.8

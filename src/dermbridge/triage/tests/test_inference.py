@@ -103,7 +103,7 @@ def test_earlier_versions_keep_their_own_card(ham_dir: Path) -> None:
     # The INT8 copy, recalibrated, agrees with its float source without being it.
     assert not e.abstained and e.band == d.band
     assert e.malignant_probability == pytest.approx(d.malignant_probability, abs=0.1)
-    assert e.probabilities != d.probabilities
+    assert max(abs(e.probabilities[c] - d.probabilities[c]) for c in CLASSES) > 1e-4
     assert a.probabilities != c.probabilities
     # The same network and calibration: where both assess, they say the same.
     assert not b.abstained and not c.abstained

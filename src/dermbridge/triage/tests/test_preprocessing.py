@@ -34,15 +34,29 @@ def _reference(rgb: np.ndarray) -> np.ndarray:
     )
 
 
-def test_colour_features_are_bit_identical_to_the_fitted_form(ham_dir: Path) -> None:
-    rng = np.random.default_rng(7)
-    frames = [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(20)]
-    frames += [np.full((120, 160, 3), v, np.uint8) for v in (0, 128, 255)]  # flat colours
-    frames.append(rng.integers(0, 256, (150, 200, 3), dtype=np.uint8))  # another input size
-    for path in sorted((ham_dir / "images").glob("*.jpg"))[:40]:
-        with Image.open(path) as img:
-            frames.append(to_rgb_array(img))
+def _assert_identical(frames: list[np.ndarray]) -> None:
     for frame in frames:
         ours, theirs = colour_features(frame), _reference(frame)
         assert ours.dtype == theirs.dtype == np.float32
         np.testing.assert_array_equal(ours, theirs)
+
+
+def test_colour_features_are_bit_identical_to_the_fitted_form() -> None:
+    rng = np.random.default_rng(7)
+    frames = [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(20)]
+    frames += [np.full((120, 160, 3), v, np.uint8) for v in (0, 128, 255)]  # flat colours
+    frames.append(rng.integers(0, 256, (150, 200, 3), dtype=np.uint8))  # another input size
+    # Every green and blue level with one red level in 16: 16 frames of 256 x 256 pixels.
+    values = np.arange(256, dtype=np.uint8)
+    r, g, b = np.meshgrid(values, values, values, indexing="ij")
+    every = np.stack([r, g, b], axis=-1).reshape(256, 256, 256, 3)
+    frames += list(every[::16])
+    _assert_identical(frames)
+
+
+def test_colour_features_are_bit_identical_on_real_dermoscopy(ham_dir: Path) -> None:
+    frames = []
+    for path in sorted((ham_dir / "images").glob("*.jpg"))[:40]:
+        with Image.open(path) as img:
+            frames.append(to_rgb_array(img))
+    _assert_identical(frames)

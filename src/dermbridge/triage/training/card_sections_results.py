@@ -258,12 +258,13 @@ def _student_text(card: dict[str, Any]) -> str:
         for k in ("temperature", "logit_adjusted")
         if k in student
     )
-    decision = card["ship_decision"]
-    teacher = float(
-        decision["shipped_validation"]["validation_malignant_auroc"]
-        if source
-        else decision["validation_malignant_auroc"]
-    )
+    # The teacher's validation AUROC: for an INT8 copy, the float model it was judged against;
+    # otherwise the ensemble's own (as calibrated), whatever rule shipped it.
+    decision = card.get("ship_decision") or {}
+    method = card["calibration_method"]
+    own = method["candidates_on_validation"][method["chosen"]]["validation_malignant_auroc"]
+    shipped = (decision.get("shipped_validation") or {}).get("validation_malignant_auroc")
+    teacher = float(shipped if source and shipped is not None else own)
     loss = teacher - auroc
     verdict = (
         f"more than the {STUDENT_MAX_AUROC_LOSS} a student may lose, so the ensemble ships: it "
@@ -286,6 +287,8 @@ def _refit_text(card: dict[str, Any]) -> str:
     members = card["training"].get("ensemble")
     if members:
         return _ensemble_text(card, members)
+    if card["training"].get("quantized_from"):
+        return _quantized_text(card)
     return (
         f"- **`{card['version']}` reuses the `{parent}` network unchanged** (same graph file, same "
         "sha256; the training above is that network's). Refitted on top of it, on the same "

@@ -408,6 +408,15 @@ def fit_artifacts(
     )
     if members:
         card["members"] = members
+    if card.get("training", {}).get("ensemble"):
+        # Where the members lay while staging is this machine's business, not the card's.
+        card["training"] = {
+            **card["training"],
+            "ensemble": [
+                {k: v for k, v in m.items() if k != "graph_path"}
+                for m in card["training"]["ensemble"]
+            ],
+        }
     write_card(out_dir, card)
     return card
 

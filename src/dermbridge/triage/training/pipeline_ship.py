@@ -216,6 +216,10 @@ QUANTIZED_RULE = (
 )
 
 
+# Floating-point slack for the non-inferiority limits (a loss of exactly the limit passes).
+_SLACK = 1e-9
+
+
 def _quantized_checks(
     candidate_auroc: float,
     shipped_scores: dict[str, float],
@@ -225,11 +229,11 @@ def _quantized_checks(
     cand, shipped = compared["abstention"]["candidate"], compared["abstention"]["shipped"]
     views = compared["views_malignant_auroc"]
     return {
-        "selection_score_non_inferior": gain >= -SHIP_QUANTIZED_MAX_SCORE_LOSS,
+        "selection_score_non_inferior": gain >= -SHIP_QUANTIZED_MAX_SCORE_LOSS - _SLACK,
         "malignant_auroc_non_inferior": candidate_auroc
-        >= shipped_scores["validation_malignant_auroc"] - SHIP_QUANTIZED_MAX_AUROC_LOSS,
+        >= shipped_scores["validation_malignant_auroc"] - SHIP_QUANTIZED_MAX_AUROC_LOSS - _SLACK,
         "capture_views_auroc_kept": views["candidate"]
-        >= views["shipped"] - SHIP_QUANTIZED_MAX_AUROC_LOSS,
+        >= views["shipped"] - SHIP_QUANTIZED_MAX_AUROC_LOSS - _SLACK,
         "declines_kept": cand["validation_with_views"]
         <= shipped["validation_with_views"] + SHIP_ENSEMBLE_MAX_ABSTENTION_RISE,
         "ood_kept": _ood_kept(cand, shipped),

@@ -8,8 +8,9 @@ bits, activations as unsigned 8-bit with MinMax ranges observed on ``CALIBRATION
 training-split frames (a fixed seed, so the same frames every time), in QDQ form, after
 onnxruntime's pre-processing (shape inference and graph clean-up). The 7-bit weight range
 keeps the integer products within 16 bits on CPUs without VNNI instructions, where full-range
-weights can saturate (onnxruntime's quantization guide), so the graph gives the same results on
-any x86-64 server a trust runs, with or without VNNI.
+weights can saturate (onnxruntime's quantization guide). Every machine here has VNNI, so results
+on a CPU without it, and the byte-identity of a rerun on another CPU (the activation ranges are
+observed with onnxruntime's float kernels), were not measured.
 
 The quantized networks are written as an ensemble graph and members exactly as
 ``ensemble_graph.py`` writes them (the first member beside the graph as ``<graph>.member0.onnx``,
@@ -128,8 +129,20 @@ def quantize_card(
     members: list[dict[str, Any]] = []
     paths: list[Path] = []
     # Each INT8 member keeps its source's record (how it was trained, its checkpoint).
+    networks = _networks(card_path)
     sources = card["training"].get("ensemble") or [{"training": card["training"]}]
-    for i, (net, source) in enumerate(zip(_networks(card_path), sources, strict=True)):
+    if len(sources) != len(networks):
+        raise ValueError(
+            f"{card['version']} records {len(sources)} trained networks but runs "
+            f"{len(networks)} graph(s): quantize an ensemble shipped as its members (ADR 0021)"
+        )
+    for net, source in zip(networks, sources, strict=True):
+        if len(networks) > 1 and source.get("name") != net["name"]:
+            raise ValueError(
+                f"{card['version']}'s member {net['name']!r} does not match its training "
+                f"record {source.get('name')!r}"
+            )
+    for i, (net, source) in enumerate(zip(networks, sources, strict=True)):
         target = (
             out.with_suffix(".member0.onnx") if i == 0 else out.parent / f"{version}-member{i}.onnx"
         )
