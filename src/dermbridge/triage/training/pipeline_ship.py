@@ -220,13 +220,23 @@ QUANTIZED_RULE = (
 _SLACK = 1e-9
 
 
+def _abstention_kept(compared: dict[str, Any]) -> dict[str, bool]:
+    """The abstention checks an ensemble and an INT8 copy share: declines at most the allowed
+    rise above the shipped model's, and the out-of-distribution decline kept."""
+    cand, shipped = compared["abstention"]["candidate"], compared["abstention"]["shipped"]
+    return {
+        "declines_kept": cand["validation_with_views"]
+        <= shipped["validation_with_views"] + SHIP_ENSEMBLE_MAX_ABSTENTION_RISE,
+        "ood_kept": _ood_kept(cand, shipped),
+    }
+
+
 def _quantized_checks(
     candidate_auroc: float,
     shipped_scores: dict[str, float],
     gain: float,
     compared: dict[str, Any],
 ) -> dict[str, bool]:
-    cand, shipped = compared["abstention"]["candidate"], compared["abstention"]["shipped"]
     views = compared["views_malignant_auroc"]
     return {
         "selection_score_non_inferior": gain >= -SHIP_QUANTIZED_MAX_SCORE_LOSS - _SLACK,
@@ -234,9 +244,7 @@ def _quantized_checks(
         >= shipped_scores["validation_malignant_auroc"] - SHIP_QUANTIZED_MAX_AUROC_LOSS - _SLACK,
         "capture_views_auroc_kept": views["candidate"]
         >= views["shipped"] - SHIP_QUANTIZED_MAX_AUROC_LOSS - _SLACK,
-        "declines_kept": cand["validation_with_views"]
-        <= shipped["validation_with_views"] + SHIP_ENSEMBLE_MAX_ABSTENTION_RISE,
-        "ood_kept": _ood_kept(cand, shipped),
+        **_abstention_kept(compared),
     }
 
 
@@ -246,7 +254,6 @@ def _ensemble_checks(
     gain: float,
     ensemble: dict[str, Any],
 ) -> dict[str, bool]:
-    cand, shipped = ensemble["abstention"]["candidate"], ensemble["abstention"]["shipped"]
     views = ensemble["views_malignant_auroc"]
     return {
         "selection_score_non_inferior": gain >= -SHIP_ENSEMBLE_MAX_SCORE_LOSS,
@@ -254,9 +261,7 @@ def _ensemble_checks(
         >= SHIP_ENSEMBLE_MIN_AUROC_GAIN,
         "capture_views_auroc_kept": views["candidate"]
         >= views["shipped"] - SHIP_ENSEMBLE_MAX_VIEWS_AUROC_LOSS,
-        "declines_kept": cand["validation_with_views"]
-        <= shipped["validation_with_views"] + SHIP_ENSEMBLE_MAX_ABSTENTION_RISE,
-        "ood_kept": _ood_kept(cand, shipped),
+        **_abstention_kept(ensemble),
     }
 
 
