@@ -291,6 +291,63 @@ def test_only_an_ensemble_graph_with_the_shipped_network_as_a_member_is_judged_a
     )
 
 
+def test_only_a_copy_quantized_from_the_shipped_graph_counts_as_one() -> None:
+    from dermbridge.triage.training.pipeline_ship import quantized_copy
+
+    shipped = {"sha256": "a" * 64}
+    copy = {"sha256": "b" * 64, "training": {"quantized_from": {"sha256": "a" * 64}}}
+    assert quantized_copy(copy, shipped)
+    # Quantized from another model, not quantized, or the shipped graph itself.
+    other = {"sha256": "b" * 64, "training": {"quantized_from": {"sha256": "c" * 64}}}
+    assert not quantized_copy(other, shipped)
+    assert not quantized_copy({"sha256": "b" * 64, "training": {}}, shipped)
+    assert not quantized_copy({**copy, "sha256": "a" * 64}, shipped)
+
+
+@pytest.mark.parametrize(
+    ("score", "auroc", "views", "with_views", "ood", "ships", "failed"),
+    [
+        (0.852, 0.925, 0.923, 0.034, 0.969, True, None),  # as the shipped model
+        (0.8475, 0.9205, 0.9185, 0.034, 0.969, True, None),  # each 0.0045 lower
+        (0.847, 0.920, 0.918, 0.034, 0.969, True, None),  # each exactly 0.005 lower
+        (0.846, 0.925, 0.923, 0.034, 0.969, False, "selection_score_non_inferior"),
+        (0.852, 0.919, 0.923, 0.034, 0.969, False, "malignant_auroc_non_inferior"),
+        (0.852, 0.925, 0.917, 0.034, 0.969, False, "capture_views_auroc_kept"),
+        (0.852, 0.925, 0.923, 0.045, 0.969, False, "declines_kept"),
+        (0.852, 0.925, 0.923, 0.034, 0.945, False, "ood_kept"),
+    ],
+)
+def test_an_int8_copy_ships_when_non_inferior_without_a_gain(
+    score: float,
+    auroc: float,
+    views: float,
+    with_views: float,
+    ood: float,
+    ships: bool,
+    failed: str | None,
+) -> None:
+    """ADR 0022: a copy made for latency needs no gain, only to lose at most 0.005 of selection
+    score and malignant AUROC (plain and capture views) with abstention kept."""
+    from dermbridge.triage.training.pipeline_ship import decision_text, ship_decision
+
+    shipped = {"validation_selection_score": 0.852, "validation_malignant_auroc": 0.925}
+    compared = {
+        "abstention": {"shipped": _rates(0.034, 0.969), "candidate": _rates(with_views, ood)},
+        "views_malignant_auroc": {"shipped": 0.923, "candidate": views},
+    }
+    decision = ship_decision(
+        _fitted_with_auroc(score, auroc), "triage-v3.3", shipped, quantized=compared
+    )
+    assert decision["kind"] == "INT8 copy of the shipped network"
+    assert decision["ships"] is ships
+    text = decision_text(decision)
+    assert text.startswith("INT8 copy of triage-v3.3's network")
+    assert ("NOT SHIPPED" in text) is not ships
+    if failed is not None:
+        assert not decision["checks"][failed] and f"failed: {failed}" in text
+    assert "ADR 0022" in decision["rule"]
+
+
 def test_an_ensemble_with_the_shipped_network_is_judged_by_its_own_rule_before_the_test_split(
     tmp_path: Path, ham_dir: Path
 ) -> None:

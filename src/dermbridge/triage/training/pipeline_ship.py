@@ -301,19 +301,21 @@ def ship_decision(
             "abstention": abstention,
             "rule": ABSTENTION_RULE,
         }
-    compared = ensemble if ensemble is not None else quantized
+    compared, kind, judge, rule = (
+        (ensemble, KIND_ENSEMBLE, _ensemble_checks, ENSEMBLE_RULE)
+        if ensemble is not None
+        else (quantized, KIND_QUANTIZED, _quantized_checks, QUANTIZED_RULE)
+    )
     if compared is not None:
         method = candidate["calibration_method"]
         auroc = float(
             method["candidates_on_validation"][method["chosen"]]["validation_malignant_auroc"]
         )
-        checks = (_ensemble_checks if ensemble is not None else _quantized_checks)(
-            auroc, shipped_scores, gain, compared
-        )
+        checks = judge(auroc, shipped_scores, gain, compared)
         return {
             "ships": bypass or all(checks.values()),
             "bypassed": bypass,
-            "kind": KIND_ENSEMBLE if ensemble is not None else KIND_QUANTIZED,
+            "kind": kind,
             "validation_selection_score": score,
             "validation_malignant_auroc": auroc,
             "shipped_version": shipped_version,
@@ -322,7 +324,7 @@ def ship_decision(
             "gain": gain,
             "checks": checks,
             **compared,
-            "rule": ENSEMBLE_RULE if ensemble is not None else QUANTIZED_RULE,
+            "rule": rule,
         }
     return {
         "ships": bypass or gain >= SHIP_MIN_SCORE_GAIN,

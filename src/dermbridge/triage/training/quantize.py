@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +70,8 @@ def quantize_network(source: Path, target: Path, frames: np.ndarray) -> Path:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    input_name = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
-    name = input_name.get_inputs()[0].name
+    session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
 
     class Frames(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -98,20 +98,23 @@ def quantize_network(source: Path, target: Path, frames: np.ndarray) -> Path:
     return target
 
 
-def _networks(card_path: Path) -> list[dict[str, Any]]:
-    """(name, path, input size) of each network the card runs, in order."""
-    card = json.loads(card_path.read_text())
+def _networks(card: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
+    """(name, path, input size) of each network the card (in ``folder``) runs, in order."""
     if card.get("members"):
         return [
-            {"name": m["name"], "path": card_path.parent / m["file"], "input": m["input"]}
+            {"name": m["name"], "path": folder / m["file"], "input": m["input"]}
             for m in card["members"]
         ]
     size = [card["input"]["width"], card["input"]["height"]]
-    return [{"name": card["version"], "path": card_path.parent / card["model_file"], "input": size}]
+    return [{"name": card["version"], "path": folder / card["model_file"], "input": size}]
 
 
 def quantize_card(
-    card_path: Path, out: Path, version: str, frames_at: Any, n_frames: int = CALIBRATION_FRAMES
+    card_path: Path,
+    out: Path,
+    version: str,
+    frames_at: Callable[[tuple[int, int]], np.ndarray],
+    n_frames: int = CALIBRATION_FRAMES,
 ) -> dict[str, Any]:
     """Quantize every network of the model at ``card_path`` and write the graph ``out`` (with
     its members beside it and the card-like ``out.json`` for ``pipeline --from-graph``).
@@ -129,7 +132,7 @@ def quantize_card(
     members: list[dict[str, Any]] = []
     paths: list[Path] = []
     # Each INT8 member keeps its source's record (how it was trained, its checkpoint).
-    networks = _networks(card_path)
+    networks = _networks(card, card_path.parent)
     sources = card["training"].get("ensemble") or [{"training": card["training"]}]
     if len(sources) != len(networks):
         raise ValueError(
@@ -142,12 +145,20 @@ def quantize_card(
                 f"{card['version']}'s member {net['name']!r} does not match its training "
                 f"record {source.get('name')!r}"
             )
+    ensemble = len(networks) > 1
     for i, (net, source) in enumerate(zip(networks, sources, strict=True)):
+        # One network is the graph itself; an ensemble's members are laid out as
+        # ensemble_graph.py lays them out, then merged into the graph below.
         target = (
-            out.with_suffix(".member0.onnx") if i == 0 else out.parent / f"{version}-member{i}.onnx"
+            out
+            if not ensemble
+            else out.with_suffix(".member0.onnx")
+            if i == 0
+            else out.parent / f"{version}-member{i}.onnx"
         )
+        width, height = net["input"]
         quantize_network(
-            net["path"], target, calibration_frames(frames_at(tuple(net["input"])), n_frames)
+            net["path"], target, calibration_frames(frames_at((width, height)), n_frames)
         )
         paths.append(target)
         members.append(
@@ -164,10 +175,7 @@ def quantize_card(
                 "sha256": sha256_file(target),
             }
         )
-    if len(paths) == 1:
-        shutil.copyfile(paths[0], out)
-        paths[0].unlink()
-    else:
+    if ensemble:
         merge(paths[0], paths[1:], out)
     training = {
         **card["training"],
@@ -177,7 +185,7 @@ def quantize_card(
             "settings": SETTINGS,
         },
     }
-    if len(paths) > 1:
+    if ensemble:
         training["ensemble"] = members
     else:
         training.pop("ensemble", None)
