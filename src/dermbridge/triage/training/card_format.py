@@ -1,4 +1,5 @@
-"""The model card's targets and number formatting, shared by its sections."""
+"""The model card's targets, number formatting and field lookups, shared by its sections and
+the pipeline's ship gate."""
 
 from __future__ import annotations
 
@@ -41,3 +42,10 @@ def _target_row(s: dict[str, Any], name: str) -> str:
     met = _met(s, name)
     gap = "" if met or value is None else f" (short by {abs(value - goal):.3f})"
     return f"| {name} | {_with_ci(s, name)} | {op} {goal} | {'met' if met else 'missed' + gap} |"
+
+
+def chosen_validation(card: dict[str, Any], key: str) -> float:
+    """A validation number (``validation_selection_score``, ``validation_malignant_auroc``, ...)
+    of the calibration a fitted card ships."""
+    method = card["calibration_method"]
+    return float(method["candidates_on_validation"][method["chosen"]][key])

@@ -11,6 +11,7 @@ from dermbridge.triage.training.card_format import (
     _met,
     _num,
     _with_ci,
+    chosen_validation,
 )
 from dermbridge.triage.training.pipeline_settings import STUDENT_MAX_AUROC_LOSS
 
@@ -261,8 +262,7 @@ def _student_text(card: dict[str, Any]) -> str:
     # The teacher's validation AUROC: for an INT8 copy, the float model it was judged against;
     # otherwise the ensemble's own (as calibrated), whatever rule shipped it.
     decision = card.get("ship_decision") or {}
-    method = card["calibration_method"]
-    own = method["candidates_on_validation"][method["chosen"]]["validation_malignant_auroc"]
+    own = chosen_validation(card, "validation_malignant_auroc")
     shipped = (decision.get("shipped_validation") or {}).get("validation_malignant_auroc")
     teacher = float(shipped if source and shipped is not None else own)
     loss = teacher - auroc

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from dermbridge.triage.inference import sha256_file
+from dermbridge.triage.training.card_format import chosen_validation
 from dermbridge.triage.training.data import Record, load_arrays, load_capture_views
 from dermbridge.triage.training.ensemble_graph import graph_for_card
 from dermbridge.triage.training.pipeline_fit import _scores as scores
@@ -74,8 +75,7 @@ def _calibrated_scores(
 
 def validation_score(card: dict[str, Any]) -> float:
     """The validation selection score of the calibration a fitted card ships."""
-    method = card["calibration_method"]
-    return float(method["candidates_on_validation"][method["chosen"]]["validation_selection_score"])
+    return chosen_validation(card, "validation_selection_score")
 
 
 def shipped_validation_scores(
@@ -307,10 +307,7 @@ def ship_decision(
         else (quantized, KIND_QUANTIZED, _quantized_checks, QUANTIZED_RULE)
     )
     if compared is not None:
-        method = candidate["calibration_method"]
-        auroc = float(
-            method["candidates_on_validation"][method["chosen"]]["validation_malignant_auroc"]
-        )
+        auroc = chosen_validation(candidate, "validation_malignant_auroc")
         checks = judge(auroc, shipped_scores, gain, compared)
         return {
             "ships": bypass or all(checks.values()),
