@@ -136,6 +136,48 @@ def test_channels_last_training_steps_are_faster() -> None:
     assert result["ratio_channels_last_to_nchw"] <= 0.9
 
 
+def test_device_auto_uses_a_gpu_only_where_pytorch_sees_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dermbridge.triage.training.train import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="--device cuda, but PyTorch sees no CUDA GPU"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="--device must be one of auto, cpu, cuda"):
+        resolve_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_a_run_records_and_trains_on_the_device_it_was_given(
+    ham_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _run(tmp_path, ham_dir, device="cpu")
+    assert "training on cpu" in capsys.readouterr().out
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert state["config"]["device"] == "cpu" and state["cuda_rng"] is None
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA GPU visible to PyTorch (the project installs torch's CPU build); the GPU "
+    "path runs only on a machine with one and a CUDA build of torch",
+)
+def test_a_gpu_run_trains_there_and_its_checkpoints_load_on_a_cpu(
+    ham_dir: Path, tmp_path: Path
+) -> None:
+    from dermbridge.triage.training.export import load_checkpoint
+
+    _run(tmp_path, ham_dir, device="cuda")
+    state = torch.load(tmp_path / "last.pt", weights_only=False, map_location="cpu")
+    assert state["cuda_rng"] is not None
+    assert next(load_checkpoint(tmp_path / "best.pt").parameters()).device.type == "cpu"
+
+
 def test_contiguous_flag_trains_in_the_old_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     from dermbridge.triage.training import train as train_module
 
@@ -147,8 +189,9 @@ def test_contiguous_flag_trains_in_the_old_layout(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(train_module, "train", record)
     main(["--max-steps", "1", "--data", "/nonexistent"])
-    main(["--max-steps", "1", "--data", "/nonexistent", "--contiguous"])
+    main(["--max-steps", "1", "--data", "/nonexistent", "--contiguous", "--device", "cpu"])
     assert [cfg.channels_last for cfg in seen] == [True, False]
+    assert [cfg.device for cfg in seen] == ["auto", "cpu"]
     assert train_module.memory_format(seen[1]) == torch.contiguous_format
 
 

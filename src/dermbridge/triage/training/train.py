@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -98,13 +99,41 @@ class TrainConfig:
     distil_from: str = ""
     distil_weight: float = 0.5
     distil_temperature: float = 2.0
+    # "auto": a CUDA GPU when PyTorch sees one (issue 15: use a GPU where there is one), else
+    # the CPU; "cpu" or "cuda" to insist. Augmentation stays on the CPU (its seeded generator
+    # makes the same draws either way); the network, the loss and the EMA run on the device.
+    device: str = "auto"
 
 
-def seed_everything(seed: int) -> torch.Generator:
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(requested: str) -> torch.device:
+    """The device a run trains on; a clear error for a GPU that is not there."""
+    if requested not in DEVICES:
+        raise ValueError(f"--device must be one of {', '.join(DEVICES)}, not {requested!r}")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "--device cuda, but PyTorch sees no CUDA GPU (the project installs the CPU build of "
+            f"torch, here {torch.__version__}): install a CUDA build of torch into this virtual "
+            "environment on the GPU machine, or train with --device cpu"
+        )
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def seed_everything(seed: int, device: torch.device | None = None) -> torch.Generator:
+    on_gpu = device is not None and device.type == "cuda"
+    if on_gpu:
+        # cuBLAS is deterministic only with a fixed workspace (set before its first use).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(seed)  # seeds every CUDA device too
+    # Some CUDA kernels (adaptive average pooling's backward) have no deterministic form: on a
+    # GPU they warn instead of stopping the run, and a GPU run is reproducible only up to them.
+    torch.use_deterministic_algorithms(True, warn_only=on_gpu)
     gen = torch.Generator()
     gen.manual_seed(seed)
     return gen
@@ -125,15 +154,15 @@ def log_prior(labels: np.ndarray) -> torch.Tensor:
     return torch.tensor(np.log(counts / counts.sum()), dtype=torch.float32)
 
 
-def loss_fn(cfg: TrainConfig, y_train: np.ndarray) -> Any:
-    """The training loss for the configured recipe, as f(logits, labels)."""
+def loss_fn(cfg: TrainConfig, y_train: np.ndarray, device: torch.device | None = None) -> Any:
+    """The training loss for the configured recipe, as f(logits, labels) on ``device``."""
     if cfg.loss == "class_balanced":
-        weights = class_weights(y_train, cfg.class_weight_power)
+        weights = class_weights(y_train, cfg.class_weight_power).to(device)
         return lambda logits, y: F.cross_entropy(
             logits, y, weight=weights, label_smoothing=cfg.label_smoothing
         )
     if cfg.loss == "logit_adjusted":
-        shift = cfg.la_tau * log_prior(y_train)
+        shift = (cfg.la_tau * log_prior(y_train)).to(device)
         return lambda logits, y: F.cross_entropy(
             logits + shift, y, label_smoothing=cfg.label_smoothing
         )
@@ -235,12 +264,14 @@ def predict_logits(
     batch_size: int = 64,
     layout: torch.memory_format = torch.contiguous_format,
 ) -> np.ndarray:
-    """Eval-mode logits for uint8 images (no augmentation, no flip averaging)."""
+    """Eval-mode logits for uint8 images (no augmentation, no flip averaging), computed on the
+    model's device."""
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for i in range(0, len(pixels), batch_size):
         x = to_tensor(torch.from_numpy(pixels[i : i + batch_size]))
-        out.append(model(x.contiguous(memory_format=layout)).numpy())
+        out.append(model(x.to(device=device, memory_format=layout)).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), dtype=np.float32)
 
 
@@ -260,7 +291,8 @@ def evaluate(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> Path:
     """Train (or resume) and return the path of the best checkpoint by validation score."""
     torch.set_num_threads(cfg.threads)
-    gen = seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    gen = seed_everything(cfg.seed, device)
     out_dir.mkdir(parents=True, exist_ok=True)
     # The split is the project's, whatever the training seed: a member trained with another
     # seed must not have seen the validation, calibration or test lesions the pipeline scores it
@@ -273,7 +305,7 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
     x_train, y_train = load_arrays(train_recs, images_dir, cache, "train", size)
     x_val, y_val = load_arrays(val_recs, images_dir, cache, "validation", size)
     colour = COLOUR_PRESETS[cfg.colour]
-    criterion = loss_fn(cfg, y_train)
+    criterion = loss_fn(cfg, y_train, device)
     teacher = (
         teacher_logits(Path(cfg.distil_from), train_recs, images_dir, cache)
         if cfg.distil_from
@@ -287,11 +319,17 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
     if cfg.freeze_blocks:
         model.freeze(cfg.freeze_blocks)
     layout = memory_format(cfg)
-    model = model.to(memory_format=layout)  # type: ignore[call-overload]
+    model = model.to(device=device, memory_format=layout)  # type: ignore[call-overload]
+    print(f"training on {device}", flush=True)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = (
-        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        AveragedModel(
+            model,
+            device=device,
+            multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay),
+            use_buffers=True,
+        )
         if cfg.ema_decay
         else None
     )
@@ -303,13 +341,16 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
     history: list[dict[str, Any]] = []
 
     if last.exists():
-        state = torch.load(last, weights_only=False)
+        # A run resumes on whatever device this machine has (a GPU run can finish on a CPU).
+        state = torch.load(last, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if ema is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
         gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         start_epoch, step = state["epoch"] + 1, state["step"]
         best_score, history = state["best_score"], state["history"]
         print(f"resumed from {last} after epoch {state['epoch'] + 1}", flush=True)
@@ -325,14 +366,14 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
         for b in bar:
             idx = np.sort(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
             x = augment(torch.from_numpy(x_train[idx]), gen, colour, (cfg.zoom_min, cfg.zoom_max))
-            x = x.contiguous(memory_format=layout)
-            y = torch.from_numpy(y_train[idx])
+            x = x.to(device=device, memory_format=layout)
+            y = torch.from_numpy(y_train[idx]).to(device)
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total_steps, cfg)
             logits = model(x)
             loss = criterion(logits, y)
             if teacher is not None:
-                soft = distillation_loss(logits, teacher[idx], cfg.distil_temperature)
+                soft = distillation_loss(logits, teacher[idx].to(device), cfg.distil_temperature)
                 loss = (1 - cfg.distil_weight) * loss + cfg.distil_weight * soft
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -374,6 +415,7 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
             "optimizer": opt.state_dict(),
             "generator": gen.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "epoch": epoch,
             "step": step,
             "best_score": best_score,
@@ -430,6 +472,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ema-decay", type=float, default=TrainConfig.ema_decay)
     parser.add_argument("--threads", type=int, default=TrainConfig.threads)
     parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=TrainConfig.device,
+        help="auto: a CUDA GPU when PyTorch sees one, else the CPU",
+    )
+    parser.add_argument(
         "--contiguous",
         action="store_true",
         help="store activations NCHW instead of channels-last (the runs before triage-v3.5)",
@@ -466,6 +514,7 @@ def main(argv: list[str] | None = None) -> None:
         ema_decay=args.ema_decay,
         threads=args.threads,
         channels_last=not args.contiguous,
+        device=args.device,
         distil_from=args.distil_from,
         distil_weight=args.distil_weight,
         distil_temperature=args.distil_temperature,
