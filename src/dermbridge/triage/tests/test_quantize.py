@@ -102,7 +102,9 @@ def test_an_ensemble_is_quantized_into_members_the_pipeline_stages(
     assert json.loads(out.with_suffix(".json").read_text()) == parent
     source = parent["training"]["quantized_from"]
     assert source["version"] == card["version"] and source["sha256"] == card["sha256"]
-    assert source["settings"]["calibration_frames"] == 256  # the default the pipeline uses
+    # What this copy was made with (the pipeline's default is 256), 7-bit weights as shipped.
+    assert source["settings"]["calibration_frames"] == 4
+    assert source["settings"]["weights"] == "int8, per output channel, range reduced to 7 bits"
     members = parent["training"]["ensemble"]
     assert [m["name"] for m in members] == ["first-int8", "second-int8"]
     assert [m["training"] for m in members] == [{"epochs": 1}, {"epochs": 2}]
@@ -138,6 +140,19 @@ def test_a_single_network_card_is_quantized_into_one_graph_and_described_as_a_co
     assert out.is_file() and not out.with_suffix(".member0.onnx").exists()
     assert "ensemble" not in parent["training"]
     assert parent["training"]["quantized_from"]["version"] == "triage-v3.2"
+    # --full-range (ADR 0022's comparison): other weights, recorded as such.
+    full = quantize_card(
+        models / "triage-v3.2.json",
+        tmp_path / "full" / "triage-v9.onnx",
+        "triage-v9",
+        lambda size: frames,
+        4,
+        reduce_range=False,
+    )
+    assert full["training"]["quantized_from"]["settings"]["weights"] == (
+        "int8, per output channel, full 8-bit range"
+    )
+    assert (tmp_path / "full" / "triage-v9.onnx").read_bytes() != out.read_bytes()
     fitted = {
         **card,
         "version": "triage-v9",

@@ -48,6 +48,18 @@ SETTINGS = {
     "calibration_split": "train",
     "calibration_seed": CALIBRATION_SEED,
 }
+# ``--full-range``: the weights' whole 8-bit range, for the comparison ADR 0022 reports (it is
+# not what ships: such weights can saturate on CPUs without VNNI).
+FULL_RANGE_WEIGHTS = "int8, per output channel, full 8-bit range"
+
+
+def settings(reduce_range: bool = True, n_frames: int = CALIBRATION_FRAMES) -> dict[str, Any]:
+    """What a copy was made with, as its card records it."""
+    return {
+        **SETTINGS,
+        **({} if reduce_range else {"weights": FULL_RANGE_WEIGHTS}),
+        "calibration_frames": n_frames,
+    }
 
 
 def calibration_frames(frames: np.ndarray, n: int = CALIBRATION_FRAMES) -> np.ndarray:
@@ -57,9 +69,12 @@ def calibration_frames(frames: np.ndarray, n: int = CALIBRATION_FRAMES) -> np.nd
     return frames[pick]
 
 
-def quantize_network(source: Path, target: Path, frames: np.ndarray) -> Path:
+def quantize_network(
+    source: Path, target: Path, frames: np.ndarray, reduce_range: bool = True
+) -> Path:
     """Write the INT8 copy of the exported network ``source`` to ``target``; ``frames`` (uint8
-    NxHxWx3 at the network's input size) give the activation ranges."""
+    NxHxWx3 at the network's input size) give the activation ranges; ``reduce_range`` keeps
+    the weights to 7 bits (as shipped)."""
     import onnxruntime as ort
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -90,7 +105,7 @@ def quantize_network(source: Path, target: Path, frames: np.ndarray) -> Path:
             Frames(),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
-            reduce_range=True,
+            reduce_range=reduce_range,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
@@ -115,6 +130,7 @@ def quantize_card(
     version: str,
     frames_at: Callable[[tuple[int, int]], np.ndarray],
     n_frames: int = CALIBRATION_FRAMES,
+    reduce_range: bool = True,
 ) -> dict[str, Any]:
     """Quantize every network of the model at ``card_path`` and write the graph ``out`` (with
     its members beside it and the card-like ``out.json`` for ``pipeline --from-graph``).
@@ -158,7 +174,10 @@ def quantize_card(
         )
         width, height = net["input"]
         quantize_network(
-            net["path"], target, calibration_frames(frames_at((width, height)), n_frames)
+            net["path"],
+            target,
+            calibration_frames(frames_at((width, height)), n_frames),
+            reduce_range,
         )
         paths.append(target)
         members.append(
@@ -182,7 +201,7 @@ def quantize_card(
         "quantized_from": {
             "version": card["version"],
             "sha256": card["sha256"],
-            "settings": SETTINGS,
+            "settings": settings(reduce_range, n_frames),
         },
     }
     if ensemble:
@@ -211,6 +230,11 @@ def main(argv: list[str] | None = None) -> None:
         "--out", type=Path, default=REPO_DIR / "var" / "triage" / "int8" / f"{VERSION}.onnx"
     )
     parser.add_argument("--frames", type=int, default=CALIBRATION_FRAMES)
+    parser.add_argument(
+        "--full-range",
+        action="store_true",
+        help="weights over the full 8-bit range (for comparison; 7 bits ship, ADR 0022)",
+    )
     args = parser.parse_args(argv)
     data = ham10000_dir()
     train = lesion_grouped_splits(read_metadata(data / "metadata.csv"), seed=DEFAULT_SEED)["train"]
@@ -219,7 +243,9 @@ def main(argv: list[str] | None = None) -> None:
     def frames_at(size: tuple[int, int]) -> np.ndarray:
         return load_arrays(train, data / "images", cache, "train", size)[0]
 
-    parent = quantize_card(args.card, args.out, VERSION, frames_at, args.frames)
+    parent = quantize_card(
+        args.card, args.out, VERSION, frames_at, args.frames, reduce_range=not args.full_range
+    )
     print(
         json.dumps(
             {
