@@ -217,3 +217,8 @@ def test_an_ensemble_with_an_exported_graph_names_its_members_in_the_card() -> N
     assert "mean of the members' logits: member-a, triage-v2" in ensemble
     assert "trained: one (12 epoch(s) from ImageNet" in single
     assert "input 200x150" in single and "2.5 s per 32-image training step" in single
+    assert "on the shared cores" in single
+    # A run trained on a GPU (its history names the device, ADR 0024) says so.
+    gpu_member = {**member, "history": [{"epoch": 1, "device": "cuda:0"}]}
+    gpu_card = {"experiments": [{**card["experiments"][1], "runs": [gpu_member]}]}  # type: ignore[index,dict-item]
+    assert "2.5 s per 32-image training step on a CUDA GPU" in _finetune_rows(gpu_card)[0]

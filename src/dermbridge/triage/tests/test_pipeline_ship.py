@@ -302,6 +302,20 @@ def test_only_a_copy_quantized_from_the_shipped_graph_counts_as_one() -> None:
     assert not quantized_copy(other, shipped)
     assert not quantized_copy({"sha256": "b" * 64, "training": {}}, shipped)
     assert not quantized_copy({**copy, "sha256": "a" * 64}, shipped)
+    # quantize --full-range makes a copy for comparison, not one to ship as a copy.
+    from dermbridge.triage.training.quantize import FULL_RANGE_WEIGHTS, settings
+
+    full = {
+        "sha256": "b" * 64,
+        "training": {"quantized_from": {"sha256": "a" * 64, "settings": settings(False)}},
+    }
+    assert settings(False)["weights"] == FULL_RANGE_WEIGHTS
+    assert not quantized_copy(full, shipped)
+    seven_bit = {
+        **full,
+        "training": {"quantized_from": {"sha256": "a" * 64, "settings": settings()}},
+    }
+    assert quantized_copy(seven_bit, shipped)
 
 
 @pytest.mark.parametrize(

@@ -146,12 +146,12 @@ def test_a_single_network_card_is_quantized_into_one_graph_and_described_as_a_co
         tmp_path / "full" / "triage-v9.onnx",
         "triage-v9",
         lambda size: frames,
-        4,
+        50,
         reduce_range=False,
     )
-    assert full["training"]["quantized_from"]["settings"]["weights"] == (
-        "int8, per output channel, full 8-bit range"
-    )
+    settings = full["training"]["quantized_from"]["settings"]
+    assert settings["weights"] == "int8, per output channel, full 8-bit range"
+    assert settings["calibration_frames"] == 4  # asked for 50, the split gave 4
     assert (tmp_path / "full" / "triage-v9.onnx").read_bytes() != out.read_bytes()
     fitted = {
         **card,

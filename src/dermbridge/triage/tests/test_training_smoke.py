@@ -36,8 +36,16 @@ def test_one_training_step_checkpoint_resume_and_export(ham_dir: Path, tmp_path:
     from dermbridge.triage.training.export import export_onnx, load_checkpoint
     from dermbridge.triage.training.train import TrainConfig, train
 
-    def run(out: Path) -> dict[str, Any]:
-        cfg = TrainConfig(epochs=1, batch_size=4, limit=8, max_steps=1, warmup_steps=1)
+    def run(out: Path, channels_last: bool = True) -> dict[str, Any]:
+        cfg = TrainConfig(
+            epochs=1,
+            batch_size=4,
+            limit=8,
+            max_steps=1,
+            warmup_steps=1,
+            device="cpu",
+            channels_last=channels_last,
+        )
         best = train(cfg, out, ham_dir / "images", ham_dir / "metadata.csv")
         assert best.exists() and (out / "last.pt").exists()
         return torch.load(out / "final.pt", weights_only=False)["model"]
@@ -50,6 +58,20 @@ def test_one_training_step_checkpoint_resume_and_export(ham_dir: Path, tmp_path:
     # Resuming after the last epoch does no further training.
     again = run(tmp_path / "a")
     assert all(torch.equal(first[k], again[k]) for k in first)
+    # The run trained channels-last (ADR 0023), on the device it names.
+    stem = "net._conv_stem.weight"
+    assert first[stem].is_contiguous(memory_format=torch.channels_last)
+    assert not first[stem].is_contiguous()
+    state = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    assert state["device"] == "cpu" and state["cuda_rng"] is None
+    assert state["history"][-1]["device"] == "cpu"
+    # --contiguous trains NCHW, and a resumed run keeps the layout it started with.
+    nchw = run(tmp_path / "c", channels_last=False)
+    assert nchw[stem].is_contiguous()
+    resumed = run(tmp_path / "c", channels_last=True)
+    assert resumed[stem].is_contiguous()
+    resumed_state = torch.load(tmp_path / "c" / "last.pt", weights_only=False)
+    assert resumed_state["config"]["channels_last"] is False
 
     onnx = export_onnx(load_checkpoint(tmp_path / "a" / "best.pt"), tmp_path / "m.onnx")
     import onnxruntime as ort

@@ -84,7 +84,15 @@ def _finetune_rows(card: dict[str, Any]) -> list[str]:
             f"{la['balanced_accuracy']:.3f}, accuracy {la['accuracy']:.3f}, malignant AUROC "
             f"{la['malignant_auroc']:.3f}, ECE {la['ece']:.3f}"
             + (
-                f"; {e['seconds_per_step']:.1f} s per 32-image training step on the shared cores"
+                f"; {e['seconds_per_step']:.1f} s per 32-image training step "
+                + (
+                    "on a CUDA GPU"
+                    if any(
+                        h.get("device", "cpu").startswith("cuda")
+                        for h in e["runs"][0].get("history") or []
+                    )
+                    else "on the shared cores"
+                )
                 if e.get("seconds_per_step") and len(members) == 1
                 else ""
             )

@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     for c, state in zip(args.checkpoint, states, strict=True):
         history_file = c.parent / "last.pt"
         history = (
-            torch.load(history_file, weights_only=False)["history"] if history_file.exists() else []
+            torch.load(history_file, weights_only=False, map_location="cpu")["history"]
+            if history_file.exists()
+            else []
         )
         cfg = state.get("config", {})
         steps = cfg.get("max_steps") or len(history) * -(-len(splits["train"]) // cfg["batch_size"])

@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
 
         import torch
 
-        state = torch.load(ckpt_path, weights_only=False)
+        state = torch.load(ckpt_path, weights_only=False, map_location="cpu")
         history_file = args.run / "history.json"
         history = json.loads(history_file.read_text()) if history_file.exists() else []
         training = {

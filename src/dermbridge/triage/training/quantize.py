@@ -147,6 +147,7 @@ def quantize_card(
         )
     members: list[dict[str, Any]] = []
     paths: list[Path] = []
+    used: list[int] = []
     # Each INT8 member keeps its source's record (how it was trained, its checkpoint).
     networks = _networks(card, card_path.parent)
     sources = card["training"].get("ensemble") or [{"training": card["training"]}]
@@ -173,12 +174,9 @@ def quantize_card(
             else out.parent / f"{version}-member{i}.onnx"
         )
         width, height = net["input"]
-        quantize_network(
-            net["path"],
-            target,
-            calibration_frames(frames_at((width, height)), n_frames),
-            reduce_range,
-        )
+        picked = calibration_frames(frames_at((width, height)), n_frames)
+        used.append(len(picked))
+        quantize_network(net["path"], target, picked, reduce_range)
         paths.append(target)
         members.append(
             {
@@ -201,7 +199,8 @@ def quantize_card(
         "quantized_from": {
             "version": card["version"],
             "sha256": card["sha256"],
-            "settings": settings(reduce_range, n_frames),
+            # The frames actually used (fewer than asked when the split has fewer).
+            "settings": settings(reduce_range, min(used)),
         },
     }
     if ensemble:
@@ -227,7 +226,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--card", type=Path, default=DEFAULT_CARD, help="the model to quantize")
     parser.add_argument(
-        "--out", type=Path, default=REPO_DIR / "var" / "triage" / "int8" / f"{VERSION}.onnx"
+        "--out",
+        type=Path,
+        default=None,
+        help=f"default var/triage/int8/{VERSION}.onnx (-full-range.onnx with --full-range)",
     )
     parser.add_argument("--frames", type=int, default=CALIBRATION_FRAMES)
     parser.add_argument(
@@ -236,6 +238,10 @@ def main(argv: list[str] | None = None) -> None:
         help="weights over the full 8-bit range (for comparison; 7 bits ship, ADR 0022)",
     )
     args = parser.parse_args(argv)
+    if args.frames < 1:
+        parser.error(f"--frames must be at least 1, not {args.frames}")
+    suffix = "-full-range" if args.full_range else ""
+    args.out = args.out or REPO_DIR / "var" / "triage" / "int8" / f"{VERSION}{suffix}.onnx"
     data = ham10000_dir()
     train = lesion_grouped_splits(read_metadata(data / "metadata.csv"), seed=DEFAULT_SEED)["train"]
     cache = REPO_DIR / "var" / "triage" / "cache"

@@ -1,4 +1,5 @@
-"""Fine-tune the triage network on the HAM10000 training split (CPU, resumable, deterministic).
+"""Train the triage network on the HAM10000 training split (CPU, or a CUDA GPU where PyTorch sees
+one; resumable; deterministic on the CPU).
 
 Run with ``python -m dermbridge.triage.training.train`` (``make train`` runs the whole pipeline).
 A checkpoint is written after every epoch; re-running the same command resumes from the last one.
@@ -21,7 +22,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +86,10 @@ class TrainConfig:
     # >0: keep the stem and this many of the 16 blocks fixed (fine-tunes on a CPU).
     freeze_blocks: int = 0
     threads: int = 2
-    # Activations and weights stored channels-last (NHWC): oneDNN's convolutions run 1.3-1.7x
-    # faster per step on these CPUs (EfficientNet-Lite1, 160x120, batch 32, 2 threads); the
-    # arithmetic is the same up to float rounding. False gives the runs before triage-v3.5.
+    # Activations and weights stored channels-last (NHWC): a training step ran 1.5-1.7x faster
+    # on these CPUs (EfficientNet-Lite1, 160x120, batch 32, 2 threads; ADR 0023); the
+    # arithmetic is the same up to float rounding. False gives the runs before triage-v3.5. A
+    # resumed run keeps the layout it started with.
     channels_last: bool = True
     limit: int = 0  # >0: use only this many training images (smoke tests)
     max_steps: int = 0  # >0: stop after this many optimiser steps in total (smoke tests)
@@ -131,8 +133,9 @@ def seed_everything(seed: int, device: torch.device | None = None) -> torch.Gene
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # seeds every CUDA device too
-    # Some CUDA kernels (adaptive average pooling's backward) have no deterministic form: on a
-    # GPU they warn instead of stopping the run, and a GPU run is reproducible only up to them.
+    # Some CUDA kernels (e.g. adaptive average pooling's backward, NLL loss) have no deterministic
+    # form: on a GPU they warn instead of stopping the run, which is then reproducible only up
+    # to them.
     torch.use_deterministic_algorithms(True, warn_only=on_gpu)
     gen = torch.Generator()
     gen.manual_seed(seed)
@@ -223,8 +226,22 @@ def step_seconds_by_layout(
 ) -> dict[str, Any]:
     """Seconds per training step (forward, backward, AdamW) of the same network stored NCHW and
     channels-last, step by step in alternation (order swapped each step) so both see the same
-    machine load; after one warm-up step each (``make bench``; random images and weights)."""
+    machine load; after one warm-up step each (``make bench``; random images and weights), with
+    deterministic algorithms on, as training runs. ``order`` is the sequence of timed steps."""
+    threads_before = torch.get_num_threads()
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _time_layouts(backbone, size, batch, steps, threads)
+    finally:
+        torch.set_num_threads(threads_before)
+        torch.use_deterministic_algorithms(deterministic_before)
+
+
+def _time_layouts(
+    backbone: str, size: tuple[int, int], batch: int, steps: int, threads: int
+) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(DEFAULT_SEED)
     x = torch.rand(batch, 3, size[1], size[0], generator=gen)
     y = torch.randint(0, len(CLASSES), (batch,), generator=gen)
@@ -235,6 +252,7 @@ def step_seconds_by_layout(
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         runs[name] = (model, opt, x.contiguous(memory_format=layout))
     times: dict[str, list[float]] = {name: [] for name in runs}
+    order: list[str] = []
     for i in range(steps + 1):
         for name in list(runs) if i % 2 == 0 else list(runs)[::-1]:
             model, opt, inputs = runs[name]
@@ -245,6 +263,7 @@ def step_seconds_by_layout(
             opt.step()
             if i:  # the first step of each is warm-up
                 times[name].append(time.perf_counter() - t0)
+                order.append(name)
     median = {name: float(np.median(t)) for name, t in times.items()}
     return {
         "backbone": backbone,
@@ -252,6 +271,7 @@ def step_seconds_by_layout(
         "batch": batch,
         "threads": threads,
         "steps": steps,
+        "order": order,
         "seconds_per_step": median,
         "ratio_channels_last_to_nchw": median["channels_last"] / median["nchw"],
     }
@@ -313,6 +333,18 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
     )
 
     last = out_dir / "last.pt"
+    # Loaded on the CPU whatever the device: the generator states must stay CPU tensors, and
+    # load_state_dict copies weights and optimiser state onto the device. A GPU run can so
+    # resume on a CPU and the other way round.
+    state = torch.load(last, weights_only=False, map_location="cpu") if last.exists() else None
+    if state is not None:
+        started_layout = bool(state["config"].get("channels_last", False))
+        if started_layout != cfg.channels_last:
+            print(
+                f"resuming in the layout the run started with (channels_last={started_layout})",
+                flush=True,
+            )
+            cfg = replace(cfg, channels_last=started_layout)
     model = TriageNet(pretrained=not cfg.init_from, input_size=size, backbone=cfg.backbone)
     if cfg.init_from and not last.exists():
         initialise(model, cfg, x_train)
@@ -340,17 +372,15 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
     start_epoch, step, best_score = 0, 0, -math.inf
     history: list[dict[str, Any]] = []
 
-    if last.exists():
-        # A run resumes on whatever device this machine has (a GPU run can finish on a CPU).
-        state = torch.load(last, weights_only=False, map_location=device)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if ema is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
         gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"].cpu())
+        torch.set_rng_state(state["torch_rng"])
         if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         start_epoch, step = state["epoch"] + 1, state["step"]
         best_score, history = state["best_score"], state["history"]
         print(f"resumed from {last} after epoch {state['epoch'] + 1}", flush=True)
@@ -399,6 +429,7 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
             "epoch": epoch + 1,
             "train_loss": running / max(1, b + 1),
             "seconds": time.time() - t0,
+            "device": str(device),
             **val,
         }
         history.append(record)
@@ -414,6 +445,7 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
             "ema": ema.state_dict() if ema is not None else None,
             "optimizer": opt.state_dict(),
             "generator": gen.get_state(),
+            "device": str(device),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "epoch": epoch,
@@ -492,6 +524,10 @@ def main(argv: list[str] | None = None) -> None:
         width, height = (int(v) for v in args.input_size.lower().split("x"))
     except ValueError:
         parser.error(f"--input-size must be WIDTHxHEIGHT such as 200x150, not {args.input_size!r}")
+    try:
+        resolve_device(args.device)
+    except ValueError as exc:
+        parser.error(str(exc))
     data = args.data or ham10000_dir()
     cfg = TrainConfig(
         seed=args.seed,
