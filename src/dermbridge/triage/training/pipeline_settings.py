@@ -82,7 +82,11 @@ EXPERIMENTS_NOT_RUN = [
         "(EfficientNet-Lite1/Lite2 weights are installable)",
         "result": "not run: no GPU was lent, and one member is a whole session of the two "
         "shared CPU cores (the 200x150 member from ImageNet weights took 85 and 88 min in two "
-        "runs of the same command). Distillation is implemented (train.py --distil-from: the "
+        "runs of the same command). train.py now trains channels-last (0.67x the seconds per "
+        "step side by side, ADR 0023) and on a CUDA GPU where PyTorch sees one (ADR 0024; not "
+        "yet run on one). A third Lite1 member (seed 20260524) was trained that way: with "
+        "triage-v3.3's two networks, validation AUROC 0.926 vs 0.923 (rows above), not enough "
+        "for ADR 0018's rule. Distillation is implemented (train.py --distil-from: the "
         "ensemble graph's logits once per training image, (1-w) recipe loss + w T^2 KL); two "
         "students initialised from triage-v2's network were tried (3 epochs, and 8 epochs "
         "taught by triage-v3.3: rows above), each losing more than 0.01 AUROC to its teacher. Two-member ensembles of a 200x150 member with "
