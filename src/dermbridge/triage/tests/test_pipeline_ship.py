@@ -293,29 +293,24 @@ def test_only_an_ensemble_graph_with_the_shipped_network_as_a_member_is_judged_a
 
 def test_only_a_copy_quantized_from_the_shipped_graph_counts_as_one() -> None:
     from dermbridge.triage.training.pipeline_ship import quantized_copy
+    from dermbridge.triage.training.quantize import FULL_RANGE_WEIGHTS, settings
 
     shipped = {"sha256": "a" * 64}
-    copy = {"sha256": "b" * 64, "training": {"quantized_from": {"sha256": "a" * 64}}}
+    made = {"sha256": "a" * 64, "settings": settings()}
+    copy = {"sha256": "b" * 64, "training": {"quantized_from": made}}
     assert quantized_copy(copy, shipped)
     # Quantized from another model, not quantized, or the shipped graph itself.
-    other = {"sha256": "b" * 64, "training": {"quantized_from": {"sha256": "c" * 64}}}
+    other = {"sha256": "b" * 64, "training": {"quantized_from": {**made, "sha256": "c" * 64}}}
     assert not quantized_copy(other, shipped)
     assert not quantized_copy({"sha256": "b" * 64, "training": {}}, shipped)
     assert not quantized_copy({**copy, "sha256": "a" * 64}, shipped)
-    # quantize --full-range makes a copy for comparison, not one to ship as a copy.
-    from dermbridge.triage.training.quantize import FULL_RANGE_WEIGHTS, settings
-
-    full = {
-        "sha256": "b" * 64,
-        "training": {"quantized_from": {"sha256": "a" * 64, "settings": settings(False)}},
-    }
+    # Only ADR 0022's settings count: quantize --full-range makes a copy for comparison, and
+    # a record without settings is not a copy quantize.py made.
+    full = {**made, "settings": settings(False)}
     assert settings(False)["weights"] == FULL_RANGE_WEIGHTS
-    assert not quantized_copy(full, shipped)
-    seven_bit = {
-        **full,
-        "training": {"quantized_from": {"sha256": "a" * 64, "settings": settings()}},
-    }
-    assert quantized_copy(seven_bit, shipped)
+    assert not quantized_copy({**copy, "training": {"quantized_from": full}}, shipped)
+    bare = {"sha256": "a" * 64}
+    assert not quantized_copy({**copy, "training": {"quantized_from": bare}}, shipped)
 
 
 @pytest.mark.parametrize(

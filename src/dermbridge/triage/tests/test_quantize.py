@@ -64,7 +64,7 @@ def test_an_ensemble_is_quantized_into_members_the_pipeline_stages(
     tmp_path: Path, ham_dir: Path
 ) -> None:
     """``quantize_card`` on a two-member card writes the INT8 graph, its first member beside it
-    and the second as ``<version>-member1.onnx``, and a card-like JSON naming the model it was
+    and the second as ``<graph name>-member1.onnx``, and a card-like JSON naming the model it was
     quantized from (each member keeping its source's training record); the pipeline's
     ``stage_members`` accepts them, as they merge back into the graph bit for bit."""
     from dermbridge.triage.inference import MODELS_DIR, sha256_file
@@ -97,7 +97,7 @@ def test_an_ensemble_is_quantized_into_members_the_pipeline_stages(
         return frames
 
     out = tmp_path / "int8" / "triage-v9.onnx"
-    parent = quantize_card(card_path, out, "triage-v9", frames_at, n_frames=4)
+    parent = quantize_card(card_path, out, frames_at, n_frames=4)
     assert sizes == [(160, 120), (160, 120)]
     assert json.loads(out.with_suffix(".json").read_text()) == parent
     source = parent["training"]["quantized_from"]
@@ -111,6 +111,10 @@ def test_an_ensemble_is_quantized_into_members_the_pipeline_stages(
     assert all(m["quantized_from"]["sha256"] == v2["sha256"] for m in members)
     assert out.with_suffix(".member0.onnx").is_file()
     assert members[1]["graph"] == "triage-v9-member1.onnx"
+    # A full-range copy written beside it (quantize --full-range's default path) leaves the
+    # 7-bit copy's files alone.
+    full = quantize_card(card_path, out.with_name("triage-v9-full-range.onnx"), frames_at, 4, False)
+    assert full["training"]["ensemble"][1]["graph"] == "triage-v9-full-range-member1.onnx"
     staging = tmp_path / "staging"
     staging.mkdir()
     staged = stage_members(out, members, staging, "triage-v9")
@@ -136,7 +140,7 @@ def test_a_single_network_card_is_quantized_into_one_graph_and_described_as_a_co
     (models / "triage-v3.2.json").write_text(json.dumps(card))
     frames = _frames(ham_dir, 4)
     out = tmp_path / "int8" / "triage-v9.onnx"
-    parent = quantize_card(models / "triage-v3.2.json", out, "triage-v9", lambda size: frames, 4)
+    parent = quantize_card(models / "triage-v3.2.json", out, lambda size: frames, 4)
     assert out.is_file() and not out.with_suffix(".member0.onnx").exists()
     assert "ensemble" not in parent["training"]
     assert parent["training"]["quantized_from"]["version"] == "triage-v3.2"
@@ -144,7 +148,6 @@ def test_a_single_network_card_is_quantized_into_one_graph_and_described_as_a_co
     full = quantize_card(
         models / "triage-v3.2.json",
         tmp_path / "full" / "triage-v9.onnx",
-        "triage-v9",
         lambda size: frames,
         50,
         reduce_range=False,
@@ -180,7 +183,7 @@ def test_a_card_whose_networks_do_not_match_its_training_records_is_refused(
         path = tmp_path / "card.json"
         path.write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=reason):
-            quantize_card(path, tmp_path / "out.onnx", "triage-v9", never_called)
+            quantize_card(path, tmp_path / "out.onnx", never_called)
     assert not (tmp_path / "out.onnx").exists()
 
 
@@ -219,11 +222,11 @@ def test_an_int8_copy_of_the_shipped_model_is_judged_by_its_own_rule_before_the_
     out = tmp_path / "int8" / f"{pipeline.VERSION}.onnx"
     # The shipped card is itself an INT8 copy: quantizing it again is refused.
     with pytest.raises(ValueError, match=r"already the INT8 copy of triage-v3\.3"):
-        quantize_card(models / DEFAULT_CARD.name, out, pipeline.VERSION, lambda size: frames, 8)
+        quantize_card(models / DEFAULT_CARD.name, out, lambda size: frames, 8)
     # A models folder whose shipped card is a float ensemble (triage-v3.3's, as before
     # triage-v3.4 shipped): its INT8 copy is judged against it.
     shutil.copyfile(models / "triage-v3.3.json", models / DEFAULT_CARD.name)
-    quantize_card(models / DEFAULT_CARD.name, out, pipeline.VERSION, lambda size: frames, 8)
+    quantize_card(models / DEFAULT_CARD.name, out, lambda size: frames, 8)
     before = {p.name for p in models.iterdir()}
     args = ["--from-graph", str(out), "--limit", "40", "--models-dir", str(models)]
     pipeline.main([*args, "--docs-dir", str(docs), "--candidate-dir", str(candidate)])

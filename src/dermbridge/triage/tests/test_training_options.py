@@ -8,6 +8,7 @@ are timed and marked slow when they take more than a few seconds on two shared c
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ def test_channels_last_training_steps_are_faster() -> None:
 
 
 def test_device_auto_uses_a_gpu_only_where_pytorch_sees_one(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from dermbridge.triage.training.train import resolve_device
 
@@ -155,6 +156,9 @@ def test_device_auto_uses_a_gpu_only_where_pytorch_sees_one(
         resolve_device("cuda")
     with pytest.raises(ValueError, match="--device must be one of auto, cpu, cuda"):
         resolve_device("tpu")
+    with pytest.raises(SystemExit):  # the command line says so before loading anything
+        main(["--device", "cuda", "--data", "/nonexistent"])
+    assert "--device cuda, but PyTorch sees no CUDA GPU" in capsys.readouterr().err
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("auto") == torch.device("cuda")
     assert resolve_device("cpu") == torch.device("cpu")
@@ -171,14 +175,18 @@ def test_a_gpu_run_trains_there_and_its_checkpoints_load_on_a_cpu(
 ) -> None:
     from dermbridge.triage.training.export import load_checkpoint
 
-    first = _run(tmp_path, ham_dir, device="cuda")
-    again = _run(tmp_path, ham_dir, device="cuda")  # resumes: generator states on the CPU
-    assert all(torch.equal(first[k], again[k]) for k in first)
-    state = torch.load(tmp_path / "last.pt", weights_only=False, map_location="cpu")
+    gpu = tmp_path / "gpu"
+    _run(gpu, ham_dir, device="cuda")
+    state = torch.load(gpu / "last.pt", weights_only=False, map_location="cpu")
     assert state["cuda_rng"] is not None and state["device"].startswith("cuda")
     assert state["history"][-1]["device"].startswith("cuda")
-    assert next(load_checkpoint(tmp_path / "best.pt").parameters()).device.type == "cpu"
-    _run(tmp_path / "cpu", ham_dir, device="cpu", init_from=str(tmp_path / "best.pt"))
+    assert next(load_checkpoint(gpu / "best.pt").parameters()).device.type == "cpu"
+    # The same run resumed for one more real step on the GPU and, copied, on the CPU.
+    shutil.copytree(gpu, tmp_path / "cpu")
+    for folder, device in ((gpu, "cuda"), (tmp_path / "cpu", "cpu")):
+        _run(folder, ham_dir, device=device, epochs=2, max_steps=2)
+        state = torch.load(folder / "last.pt", weights_only=False, map_location="cpu")
+        assert state["step"] == 2 and state["device"].startswith(device)
 
 
 def test_contiguous_flag_trains_in_the_old_layout(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -219,8 +227,9 @@ def test_a_network_started_from_the_graph_computes_what_the_graph_does(ham_dir: 
 
 
 def _run(tmp: Path, ham_dir: Path, **options: object) -> dict[str, Any]:
-    options = {"device": "cpu", **options}  # the CPU's strict determinism, whatever the machine
-    cfg = TrainConfig(epochs=1, batch_size=4, limit=8, max_steps=1, warmup_steps=1, **options)  # type: ignore[arg-type]
+    # The CPU's strict determinism whatever the machine; any setting may be overridden.
+    settings = {"epochs": 1, "batch_size": 4, "limit": 8, "max_steps": 1, "warmup_steps": 1}
+    cfg = TrainConfig(**{**settings, "device": "cpu", **options})  # type: ignore[arg-type]
     best = train(cfg, tmp, ham_dir / "images", ham_dir / "metadata.csv")
     assert best.exists() and (tmp / "last.pt").exists()
     state = torch.load(tmp / "last.pt", weights_only=False, map_location="cpu")

@@ -32,20 +32,15 @@ def test_splits_are_grouped_by_lesion_and_deterministic(ham_dir: Path) -> None:
 # Real torch training, checkpoint and ONNX export: make bench. The data splits (above) stay in
 # make test.
 @pytest.mark.slow
-def test_one_training_step_checkpoint_resume_and_export(ham_dir: Path, tmp_path: Path) -> None:
+def test_one_training_step_checkpoint_resume_and_export(
+    ham_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from dermbridge.triage.training.export import export_onnx, load_checkpoint
     from dermbridge.triage.training.train import TrainConfig, train
 
-    def run(out: Path, channels_last: bool = True) -> dict[str, Any]:
-        cfg = TrainConfig(
-            epochs=1,
-            batch_size=4,
-            limit=8,
-            max_steps=1,
-            warmup_steps=1,
-            device="cpu",
-            channels_last=channels_last,
-        )
+    def run(out: Path, **options: Any) -> dict[str, Any]:
+        settings = {"epochs": 1, "batch_size": 4, "limit": 8, "max_steps": 1, "warmup_steps": 1}
+        cfg = TrainConfig(**{**settings, "device": "cpu", **options})
         best = train(cfg, out, ham_dir / "images", ham_dir / "metadata.csv")
         assert best.exists() and (out / "last.pt").exists()
         return torch.load(out / "final.pt", weights_only=False)["model"]
@@ -65,13 +60,19 @@ def test_one_training_step_checkpoint_resume_and_export(ham_dir: Path, tmp_path:
     state = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
     assert state["device"] == "cpu" and state["cuda_rng"] is None
     assert state["history"][-1]["device"] == "cpu"
-    # --contiguous trains NCHW, and a resumed run keeps the layout it started with.
+    # Re-running a run that stopped at --max-steps does nothing more (it used to crash).
+    assert all(torch.equal(first[k], v) for k, v in run(tmp_path / "a", epochs=3).items())
+    # --contiguous trains NCHW, and a resumed run keeps the layout it started with: one more
+    # real step (epoch 2), NCHW although this command asks for channels-last.
     nchw = run(tmp_path / "c", channels_last=False)
     assert nchw[stem].is_contiguous()
-    resumed = run(tmp_path / "c", channels_last=True)
-    assert resumed[stem].is_contiguous()
+    resumed = run(tmp_path / "c", channels_last=True, epochs=2, max_steps=2)
+    assert "resuming in the layout the run started with (channels_last=False)" in (
+        capsys.readouterr().out
+    )
+    assert resumed[stem].is_contiguous() and not torch.equal(resumed[stem], nchw[stem])
     resumed_state = torch.load(tmp_path / "c" / "last.pt", weights_only=False)
-    assert resumed_state["config"]["channels_last"] is False
+    assert resumed_state["config"]["channels_last"] is False and resumed_state["step"] == 2
 
     onnx = export_onnx(load_checkpoint(tmp_path / "a" / "best.pt"), tmp_path / "m.onnx")
     import onnxruntime as ort

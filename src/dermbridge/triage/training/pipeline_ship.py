@@ -53,7 +53,7 @@ from dermbridge.triage.training.pipeline_settings import (
     SHIP_QUANTIZED_MAX_AUROC_LOSS,
     SHIP_QUANTIZED_MAX_SCORE_LOSS,
 )
-from dermbridge.triage.training.quantize import FULL_RANGE_WEIGHTS
+from dermbridge.triage.training.quantize import SETTINGS as QUANTIZE_SETTINGS
 
 
 def _card_and_graph(card_path: Path) -> tuple[dict[str, Any], Path]:
@@ -112,17 +112,21 @@ def keeps_shipped_network(candidate: dict[str, Any], shipped: dict[str, Any]) ->
     )
 
 
+QUANTIZED_WEIGHTS = QUANTIZE_SETTINGS["weights"]
+
+
 def quantized_copy(candidate: dict[str, Any], shipped: dict[str, Any]) -> bool:
     """Whether ``candidate`` is the INT8 copy of the shipped model's networks (``quantize.py``:
     its training names the shipped graph's sha256), judged by ADR 0022's non-inferiority rule.
-    A copy with full-range weights (``quantize --full-range``, made for comparison) is not: it
-    can saturate on CPUs without VNNI, so it has to beat the shipped model like any network."""
+    Only a copy made with the settings ADR 0022 chose counts: one with full-range weights
+    (``quantize --full-range``, made for comparison) can saturate on CPUs without VNNI, so it
+    has to beat the shipped model like any network."""
     source = (candidate.get("training") or {}).get("quantized_from") or {}
-    full_range = (source.get("settings") or {}).get("weights") == FULL_RANGE_WEIGHTS
+    weights = (source.get("settings") or {}).get("weights")
     return (
         candidate["sha256"] != shipped["sha256"]
         and source.get("sha256") == shipped["sha256"]
-        and not full_range
+        and weights == QUANTIZED_WEIGHTS
     )
 
 

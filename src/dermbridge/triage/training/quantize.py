@@ -14,7 +14,8 @@ observed with onnxruntime's float kernels), were not measured.
 
 The quantized networks are written as an ensemble graph and members exactly as
 ``ensemble_graph.py`` writes them (the first member beside the graph as ``<graph>.member0.onnx``,
-the others as ``<version>-member<i>.onnx`` with ``graph_path``), with a card-like JSON naming
+the others as ``<graph name>-member<i>.onnx`` with ``graph_path``, so a full-range copy beside
+the 7-bit one overwrites none of its files), with a card-like JSON naming
 the model they were quantized from, so that ``pipeline --from-graph`` refits calibration,
 thresholds and abstention on the INT8 outputs and its ship gate judges the copy by ADR 0022's
 non-inferiority rule before the test split is scored.
@@ -127,7 +128,6 @@ def _networks(card: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
 def quantize_card(
     card_path: Path,
     out: Path,
-    version: str,
     frames_at: Callable[[tuple[int, int]], np.ndarray],
     n_frames: int = CALIBRATION_FRAMES,
     reduce_range: bool = True,
@@ -171,7 +171,7 @@ def quantize_card(
             if not ensemble
             else out.with_suffix(".member0.onnx")
             if i == 0
-            else out.parent / f"{version}-member{i}.onnx"
+            else out.parent / f"{out.stem}-member{i}.onnx"
         )
         width, height = net["input"]
         picked = calibration_frames(frames_at((width, height)), n_frames)
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
         return load_arrays(train, data / "images", cache, "train", size)[0]
 
     parent = quantize_card(
-        args.card, args.out, VERSION, frames_at, args.frames, reduce_range=not args.full_range
+        args.card, args.out, frames_at, args.frames, reduce_range=not args.full_range
     )
     print(
         json.dumps(

@@ -230,13 +230,14 @@ def step_seconds_by_layout(
     deterministic algorithms on, as training runs. ``order`` is the sequence of timed steps."""
     threads_before = torch.get_num_threads()
     deterministic_before = torch.are_deterministic_algorithms_enabled()
+    warn_only_before = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     try:
         return _time_layouts(backbone, size, batch, steps, threads)
     finally:
         torch.set_num_threads(threads_before)
-        torch.use_deterministic_algorithms(deterministic_before)
+        torch.use_deterministic_algorithms(deterministic_before, warn_only=warn_only_before)
 
 
 def _time_layouts(
@@ -388,6 +389,8 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
     planned = total_steps
     started, first_step = time.time(), step
     for epoch in range(start_epoch, cfg.epochs):
+        if cfg.max_steps and step >= cfg.max_steps:
+            break  # a run that stopped at --max-steps, resumed with the same command
         model.train()
         order = torch.randperm(len(x_train), generator=gen).numpy()
         t0, running = time.time(), 0.0
