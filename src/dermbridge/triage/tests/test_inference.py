@@ -22,6 +22,7 @@ from dermbridge.triage.inference import (
 )
 from dermbridge.triage.labels import CLASSES, MALIGNANT
 from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH
+from dermbridge.triage.tests.conftest import ham_frames
 
 
 def _copy_model(tmp_path: Path, card_path: Path = DEFAULT_CARD) -> Path:
@@ -124,14 +125,8 @@ def test_an_ensemble_shipped_as_members_assesses_as_its_single_graph(ham_dir: Pa
     assert inference.sha256_file(graph) == shipped.card["sha256"]
     single = TriageModel(shipped.card, [graph], MODELS_DIR / shipped.card["ood_file"])
     assert len(single.graphs) == 1 and len(shipped.graphs) == 2
-    images = sorted((ham_dir / "images").glob("*.jpg"))[:24]
-    from dermbridge.triage.preprocessing import to_rgb_array
-
-    frames = []
-    for path in images:
-        with Image.open(path) as img:
-            frames.append(to_rgb_array(img))
-    batch = np.stack(frames)
+    batch = ham_frames(ham_dir, 24)
+    frames = list(batch)
     for ours, theirs in zip(shipped.run(batch), single.run(batch), strict=True):
         np.testing.assert_array_equal(ours, theirs)
     assert [shipped.assess_rgb(f) for f in frames] == [single.assess_rgb(f) for f in frames]

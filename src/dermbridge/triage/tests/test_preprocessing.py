@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from dermbridge.triage.preprocessing import colour_features, image_statistics, to_rgb_array
+from dermbridge.triage.preprocessing import colour_features, image_statistics
+from dermbridge.triage.tests.conftest import ham_frames
 
 
 def _reference(rgb: np.ndarray) -> np.ndarray:
@@ -55,8 +55,4 @@ def test_colour_features_are_bit_identical_to_the_fitted_form() -> None:
 
 
 def test_colour_features_are_bit_identical_on_real_dermoscopy(ham_dir: Path) -> None:
-    frames = []
-    for path in sorted((ham_dir / "images").glob("*.jpg"))[:40]:
-        with Image.open(path) as img:
-            frames.append(to_rgb_array(img))
-    _assert_identical(frames)
+    _assert_identical(list(ham_frames(ham_dir, 40)))

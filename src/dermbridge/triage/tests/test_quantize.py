@@ -10,21 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+
+from dermbridge.triage.tests.conftest import ham_frames
 
 pytest.importorskip("torch", reason="the training pipeline needs the 'train' extra")
 pytest.importorskip("onnx", reason="quantization needs the onnx package")
-
-
-def _frames(ham_dir: Path, n: int) -> np.ndarray:
-    from dermbridge.triage.dataset import read_metadata
-    from dermbridge.triage.preprocessing import to_rgb_array
-
-    out = []
-    for rec in read_metadata(ham_dir / "metadata.csv")[:n]:
-        with Image.open(ham_dir / "images" / f"{rec.image_id}.jpg") as img:
-            out.append(to_rgb_array(img))
-    return np.stack(out)
 
 
 def _logits(graph: Path, frames: np.ndarray) -> np.ndarray:
@@ -45,7 +35,7 @@ def test_a_quantized_network_is_reproducible_and_ranks_as_the_float_one(
     from dermbridge.triage.metrics import softmax
     from dermbridge.triage.training.quantize import quantize_network
 
-    frames = _frames(ham_dir, 48)
+    frames = ham_frames(ham_dir, 48)
     source = MODELS_DIR / "triage-v2.onnx"
     first = quantize_network(source, tmp_path / "a.onnx", frames[:16])
     second = quantize_network(source, tmp_path / "b.onnx", frames[:16])
@@ -89,7 +79,7 @@ def test_an_ensemble_is_quantized_into_members_the_pipeline_stages(
     }
     card_path = models / "triage-v8.json"
     card_path.write_text(json.dumps(card))
-    frames = _frames(ham_dir, 6)
+    frames = ham_frames(ham_dir, 6)
     sizes: list[tuple[int, int]] = []
 
     def frames_at(size: tuple[int, int]) -> np.ndarray:
@@ -138,7 +128,7 @@ def test_a_single_network_card_is_quantized_into_one_graph_and_described_as_a_co
     shutil.copyfile(MODELS_DIR / "triage-v2.onnx", models / "triage-v2.onnx")
     card = json.loads((MODELS_DIR / "triage-v3.2.json").read_text())
     (models / "triage-v3.2.json").write_text(json.dumps(card))
-    frames = _frames(ham_dir, 4)
+    frames = ham_frames(ham_dir, 4)
     out = tmp_path / "int8" / "triage-v9.onnx"
     parent = quantize_card(models / "triage-v3.2.json", out, lambda size: frames, 4)
     assert out.is_file() and not out.with_suffix(".member0.onnx").exists()
@@ -218,7 +208,7 @@ def test_an_int8_copy_of_the_shipped_model_is_judged_by_its_own_rule_before_the_
 
     models, docs, candidate = tmp_path / "models", tmp_path / "docs", tmp_path / "candidate"
     shutil.copytree(DEFAULT_CARD.parent, models)
-    frames = _frames(ham_dir, 8)
+    frames = ham_frames(ham_dir, 8)
     out = tmp_path / "int8" / f"{pipeline.VERSION}.onnx"
     # The shipped card is itself an INT8 copy: quantizing it again is refused.
     with pytest.raises(ValueError, match=r"already the INT8 copy of triage-v3\.3"):

@@ -347,7 +347,7 @@ def train(cfg: TrainConfig, out_dir: Path, images_dir: Path, metadata: Path) -> 
             )
             cfg = replace(cfg, channels_last=started_layout)
     model = TriageNet(pretrained=not cfg.init_from, input_size=size, backbone=cfg.backbone)
-    if cfg.init_from and not last.exists():
+    if cfg.init_from and state is None:
         initialise(model, cfg, x_train)
     if cfg.freeze_blocks:
         model.freeze(cfg.freeze_blocks)
