@@ -110,6 +110,9 @@ def test_captures_are_rescored_without_refitting_the_model(tmp_path: Path, ham_d
     models, docs = tmp_path / "models", tmp_path / "docs"
     shutil.copytree(DEFAULT_CARD.parent, models)
     before = json.loads((models / DEFAULT_CARD.name).read_text())
+    # Text records of what was tried are refreshed from the pipeline's settings too.
+    stale = {**before, "weights_checked": "stale", "experiments_not_run": []}
+    (models / DEFAULT_CARD.name).write_text(json.dumps(stale))
     test = lesion_grouped_splits(read_metadata(ham_dir / "metadata.csv"), seed=DEFAULT_SEED)["test"]
     picked = [r for r in test if r.dx in MALIGNANT][:3] + [r for r in test if r.dx == "nv"][:3]
     frames = []
@@ -134,6 +137,8 @@ def test_captures_are_rescored_without_refitting_the_model(tmp_path: Path, ham_d
     assert run["plain"]["n"] == run["capture"]["n"] == 6
     assert run["paired"]["auroc_capture_minus_plain"] == 0.0  # the same frames both ways
     assert after["notes"] == ["a new note"] and after["captures_refreshed"]
+    assert after["weights_checked"] == pipeline.WEIGHTS_CHECKED
+    assert after["experiments_not_run"] == pipeline.EXPERIMENTS_NOT_RUN
     for key in ("sha256", "temperature", "rule_out_threshold", "evaluation", "created"):
         assert after[key] == before[key]
     text = (docs / "model-card.md").read_text()

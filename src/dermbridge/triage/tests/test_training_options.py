@@ -319,19 +319,31 @@ def test_another_training_seed_trains_and_selects_on_the_projects_split(
     assert [r.image_id for r in other["validation"]] != seen["validation"]
 
 
-def test_the_larger_backbone_is_built_with_its_own_blocks_and_an_unknown_one_is_refused() -> None:
+def test_the_larger_backbones_are_built_with_their_own_blocks_and_an_unknown_one_is_refused() -> (
+    None
+):
     from dermbridge.triage.training.model import FEATURE_DIM, TriageNet, build_backbone
 
     lite0 = TriageNet(pretrained=False)
     lite1 = TriageNet(pretrained=False, backbone="efficientnet-lite1")
-    assert lite1.backbone == "efficientnet-lite1"
-    # Lite1 is deeper (more blocks) with more parameters, and ends in the same 1280-d features
-    # the out-of-distribution detector is fitted on.
-    assert len(lite1.net._blocks) > len(lite0.net._blocks)
+    lite2 = TriageNet(pretrained=False, backbone="efficientnet-lite2")
+    assert (lite1.backbone, lite2.backbone) == ("efficientnet-lite1", "efficientnet-lite2")
+    # Lite1 is deeper (more blocks) than Lite0, Lite2 as deep as Lite1 but wider; each has more
+    # parameters than the one before and ends in the same 1280-d features the
+    # out-of-distribution detector is fitted on.
+    assert len(lite0.net._blocks) < len(lite1.net._blocks) == len(lite2.net._blocks)
+    last = lambda m: m.net._blocks[-1]._project_conv.out_channels  # noqa: E731
+    assert (last(lite1), last(lite2)) == (320, 352)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    assert count(lite1) > count(lite0)
-    feats = lite1.eval().forward_features(torch.zeros(1, 3, 120, 160))
-    assert feats.shape == (1, FEATURE_DIM)
+    assert count(lite0) < count(lite1) < count(lite2)
+    for net in (lite1, lite2):
+        feats = net.eval().forward_features(torch.zeros(1, 3, 120, 160))
+        assert feats.shape == (1, FEATURE_DIM)
+    # Lite2's ImageNet weights come from its pinned package (the train extra), not a download.
+    stem = "net._conv_stem.weight"
+    pretrained = TriageNet(pretrained=True, backbone="efficientnet-lite2").state_dict()[stem]
+    assert pretrained.shape == lite2.state_dict()[stem].shape
+    assert not torch.allclose(pretrained, lite2.state_dict()[stem])
     with pytest.raises(ValueError, match="backbone must be one of"):
         build_backbone(pretrained=False, backbone="efficientnet-b7")
 

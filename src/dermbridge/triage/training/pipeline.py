@@ -216,6 +216,8 @@ def main(argv: list[str] | None = None) -> None:
         if EXPERIMENTS_FILE.exists():
             card["experiments"] = json.loads(EXPERIMENTS_FILE.read_text())
         card["experiments_not_run"] = EXPERIMENTS_NOT_RUN
+        # What the registries offer is part of what was tried, not a fitted number.
+        card["weights_checked"] = WEIGHTS_CHECKED
         if args.refresh_captures:
             data = ham10000_dir()
             test = lesion_grouped_splits(read_metadata(data / "metadata.csv"), seed=DEFAULT_SEED)

