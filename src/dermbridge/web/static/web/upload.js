@@ -74,7 +74,7 @@ export function enhance(form) {
   hint.className = "nhsuk-hint";
   hint.textContent = "Each photo is sent as soon as you take or choose it.";
   input.before(hint);
-  input.addEventListener("change", () => {
+  const sendChosen = () => {
     if (!checkedType(form)) {
       const first = form.querySelector("input[name=image_type]");
       const message = document.createElement("li");
@@ -100,5 +100,9 @@ export function enhance(form) {
       send(form, file, item);
     }
     input.value = "";
-  });
+  };
+  input.addEventListener("change", sendChosen);
+  // A photo chosen before this script ran (a slow connection) fired its change event unheard,
+  // and the plain form's button is now hidden: send it now rather than leave it stranded.
+  if (input.files.length) sendChosen();
 }
