@@ -340,9 +340,12 @@ def test_the_larger_backbones_are_built_with_their_own_blocks_and_an_unknown_one
         feats = net.eval().forward_features(torch.zeros(1, 3, 120, 160))
         assert feats.shape == (1, FEATURE_DIM)
     # Lite2's ImageNet weights come from its pinned package (the train extra), not a download.
+    from dermbridge.triage.training.model import _weights_path
+
     stem = "net._conv_stem.weight"
     pretrained = TriageNet(pretrained=True, backbone="efficientnet-lite2").state_dict()[stem]
-    assert pretrained.shape == lite2.state_dict()[stem].shape
+    packaged = torch.load(_weights_path("efficientnet-lite2"), map_location="cpu")
+    assert torch.equal(pretrained, packaged["_conv_stem.weight"])
     assert not torch.allclose(pretrained, lite2.state_dict()[stem])
     with pytest.raises(ValueError, match="backbone must be one of"):
         build_backbone(pretrained=False, backbone="efficientnet-b7")

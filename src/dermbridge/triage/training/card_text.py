@@ -255,7 +255,7 @@ Machine-readable card: `src/dermbridge/triage/models/{card["version"]}.json`
   var/triage/exp/NAME` (85 min on the two shared cores at low load, before training ran
   channels-last); `--backbone efficientnet-lite1` or `efficientnet-lite2` trains the larger
   EfficientNet-Lite1 or Lite2 from its ImageNet weights instead (16 epochs of Lite1 at 160x120:
-  42 min; 12 epochs of Lite1 or Lite2 at 200x150, channels-last: 39-40 min).
+  42 min; 12 epochs of Lite1 or Lite2 at 200x150, channels-last: 38-39 min).
 
 ## Intended use
 - **What it does:** for one *dermoscopic* image of a single skin lesion it gives calibrated

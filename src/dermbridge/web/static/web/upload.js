@@ -8,14 +8,19 @@ function checkedType(form) {
   return radio ? radio.value : "";
 }
 
-function send(form, file, item) {
+// Sends `files` in one request. `once` is the form's one-time token, given only for photos chosen
+// before this script ran: if the plain form had already posted them, the server answers the
+// same request once (core.idempotency) instead of storing them twice.
+function send(form, files, item, once = "") {
   const type = checkedType(form);
   const data = new FormData();
   data.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
   data.append("image_type", type);
   const mode = form.querySelector("[name=dermoscopy_mode]");
   data.append("dermoscopy_mode", mode ? mode.value : "");
-  data.append("photos", file);
+  for (const file of files) data.append("photos", file);
+  if (once) data.append("_once", once);
+  const names = files.map((file) => file.name).join(", ");
   const progress = item.querySelector("progress");
   const status = item.querySelector(".db-upload__status");
   item.dataset.imageType = type;
@@ -33,8 +38,8 @@ function send(form, file, item) {
     const retry = document.createElement("button");
     retry.type = "button";
     retry.className = "nhsuk-button nhsuk-button--secondary nhsuk-button--small";
-    retry.textContent = `Try ${file.name} again`;
-    retry.addEventListener("click", () => send(form, file, item));
+    retry.textContent = `Try ${names} again`;
+    retry.addEventListener("click", () => send(form, files, item, once));
     item.append(retry);
     retry.focus();
   };
@@ -74,7 +79,22 @@ export function enhance(form) {
   hint.className = "nhsuk-hint";
   hint.textContent = "Each photo is sent as soon as you take or choose it.";
   input.before(hint);
-  const sendChosen = () => {
+  const item = (names) => {
+    const entry = document.createElement("li");
+    entry.className = "db-upload__item";
+    const label = document.createElement("span");
+    label.textContent = names;
+    const progress = document.createElement("progress");
+    progress.max = 100;
+    progress.value = 0;
+    progress.setAttribute("aria-label", `Upload progress of ${names}`);
+    const status = document.createElement("span");
+    status.className = "db-upload__status";
+    entry.append(label, progress, status);
+    list.append(entry);
+    return entry;
+  };
+  const sendChosen = (early = false) => {
     if (!checkedType(form)) {
       const first = form.querySelector("input[name=image_type]");
       const message = document.createElement("li");
@@ -84,25 +104,19 @@ export function enhance(form) {
       first?.focus();
       return;
     }
-    for (const file of input.files) {
-      const item = document.createElement("li");
-      item.className = "db-upload__item";
-      const label = document.createElement("span");
-      label.textContent = file.name;
-      const progress = document.createElement("progress");
-      progress.max = 100;
-      progress.value = 0;
-      progress.setAttribute("aria-label", `Upload progress of ${file.name}`);
-      const status = document.createElement("span");
-      status.className = "db-upload__status";
-      item.append(label, progress, status);
-      list.append(item);
-      send(form, file, item);
+    const files = [...input.files];
+    if (early) {
+      // Chosen before this script ran: sent together with the form's one-time token, exactly
+      // as the plain form would have posted them (and may already have).
+      const once = form.querySelector("[name=_once]");
+      send(form, files, item(files.map((file) => file.name).join(", ")), once ? once.value : "");
+    } else {
+      for (const file of files) send(form, [file], item(file.name));
     }
     input.value = "";
   };
-  input.addEventListener("change", sendChosen);
+  input.addEventListener("change", () => sendChosen());
   // A photo chosen before this script ran (a slow connection) fired its change event unheard,
   // and the plain form's button is now hidden: send it now rather than leave it stranded.
-  if (input.files.length) sendChosen();
+  if (input.files.length) sendChosen(true);
 }
