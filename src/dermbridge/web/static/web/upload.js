@@ -3,6 +3,9 @@
 // Without JavaScript the form posts as usual.
 import { guideNext, refreshRegion } from "./poll.js";
 
+// How a request's photos are named to the user: "overview.jpg" or "a.jpg, b.jpg".
+const namesOf = (files) => files.map((file) => file.name).join(", ");
+
 function checkedType(form) {
   const radio = form.querySelector("input[name=image_type]:checked");
   return radio ? radio.value : "";
@@ -20,7 +23,7 @@ function send(form, files, item, once = "") {
   data.append("dermoscopy_mode", mode ? mode.value : "");
   for (const file of files) data.append("photos", file);
   if (once) data.append("_once", once);
-  const names = files.map((file) => file.name).join(", ");
+  const names = namesOf(files);
   const progress = item.querySelector("progress");
   const status = item.querySelector(".db-upload__status");
   item.dataset.imageType = type;
@@ -79,7 +82,8 @@ export function enhance(form) {
   hint.className = "nhsuk-hint";
   hint.textContent = "Each photo is sent as soon as you take or choose it.";
   input.before(hint);
-  const item = (names) => {
+  const item = (files) => {
+    const names = namesOf(files);
     const entry = document.createElement("li");
     entry.className = "db-upload__item";
     const label = document.createElement("span");
@@ -109,9 +113,9 @@ export function enhance(form) {
       // Chosen before this script ran: sent together with the form's one-time token, exactly
       // as the plain form would have posted them (and may already have).
       const once = form.querySelector("[name=_once]");
-      send(form, files, item(files.map((file) => file.name).join(", ")), once ? once.value : "");
+      send(form, files, item(files), once ? once.value : "");
     } else {
-      for (const file of files) send(form, [file], item(file.name));
+      for (const file of files) send(form, [file], item([file]));
     }
     input.value = "";
   };
